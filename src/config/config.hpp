@@ -1,0 +1,63 @@
+#pragma once
+
+// Typed configuration: defaults, then a TOML file, then the environment, then
+// command-line flags (later wins). See README "Configuration reference".
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace mdesync::config {
+
+// Holds the client secret. It has no streaming or formatting support on purpose: the
+// only way to read it is reveal(), called where the token request is built.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : m_value(std::move(value)) {}
+  [[nodiscard]] const std::string& reveal() const { return m_value; }
+  [[nodiscard]] bool empty() const { return m_value.empty(); }
+
+ private:
+  std::string m_value;
+};
+
+// Operation options (data-model.md section 7): key -> accepted values, per object.
+using Filters = std::map<std::string, std::vector<std::string>>;
+
+struct Config {
+  // Connection and credentials.
+  std::string api_url = "https://api.securitycenter.microsoft.com";
+  std::string login_url = "https://login.microsoftonline.com";
+  std::string tenant_id;
+  std::string client_id;
+  Secret client_secret;
+  std::string audience = "https://api.securitycenter.microsoft.com";  // token scope base
+  std::string token_version = "v2";                                    // "v2" or "v1"
+  int max_retries = 5;
+
+  // HTTP.
+  std::optional<std::string> proxy;      // else the usual *_proxy environment variables
+  std::optional<std::string> ca_bundle;  // PEM file of trusted CAs
+  bool insecure_skip_tls_verify = false;  // only for a local simulator with a test certificate
+  int connect_timeout_seconds = 30;
+  int low_speed_timeout_seconds = 120;  // abort a transfer slower than 1 byte/s for this long
+  int download_concurrency = 4;         // export files fetched at once
+  double rate_limit_scale = 1.0;        // multiplies the documented quotas; 0 disables limiting
+
+  // Store.
+  std::string store = "sqlite:mdesync.db";
+
+  // Sync.
+  std::vector<std::string> objects = {"machine", "package", "installed_package", "vulnerability",
+                                      "vulnerability_definition"};
+  std::string mode = "auto";        // full | delta | auto
+  std::string strategy = "export";  // export | api
+  bool include_non_cpe = false;
+  std::map<std::string, Filters> filters;  // object name -> operation options
+};
+
+}  // namespace mdesync::config
