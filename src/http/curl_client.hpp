@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http/http_client.hpp"
+
+namespace mdesync::http {
+
+struct CurlOptions {
+  std::chrono::seconds connect_timeout{30};
+  // A transfer slower than 1 byte/s for this long is aborted (large exports have no
+  // whole-transfer limit).
+  std::chrono::seconds low_speed_timeout{120};
+  std::optional<std::string> proxy;      // else curl's *_proxy environment variables
+  std::optional<std::string> ca_bundle;  // PEM file
+  bool insecure_skip_tls_verify = false;
+  std::string user_agent = "mdesync";
+  std::size_t max_error_body = 64 * 1024;  // non-2xx bodies of streams are cut here
+};
+
+// libcurl transport. Keeps a pool of easy handles, each with its own connection cache,
+// so sequential requests from one thread reuse a connection (HTTP/2 over TLS when the
+// server offers it, else HTTP/1.1). Accepts gzip/deflate bodies. Thread-safe.
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(CurlOptions options);
+  ~CurlHttpClient() override;
+  CurlHttpClient(const CurlHttpClient&) = delete;
+  CurlHttpClient& operator=(const CurlHttpClient&) = delete;
+
+  util::Result<Response> send(const Request& request) override;
+  util::Result<Response> stream(const Request& request, const BodySink& sink) override;
+
+ private:
+  util::Result<Response> perform(const Request& request, const BodySink* sink);
+  struct Pool;
+  CurlOptions m_options;
+  std::unique_ptr<Pool> m_pool;
+};
+
+}  // namespace mdesync::http
