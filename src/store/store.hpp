@@ -1,0 +1,213 @@
+#pragma once
+
+// The Store: where model rows, sync runs and checkpoints live. One interface, backends
+// chosen by URL (`sqlite:PATH` now; `postgresql:` later) so callers never change.
+//
+// Usage by a sync (one object):
+//   auto tx = store->begin();                       // Result<Transaction>
+//   store->upsert(ctx, rows) ... per batch          // ctx.track_seen for a full read
+//   store->sweep(object, ctx, snapshot_time)        // full read completed without error
+//   store->save_checkpoint(cp);
+//   tx->commit();                                   // rows + checkpoint atomically
+// A Transaction destroyed without commit() rolls everything back. A Store is used by
+// one thread at a time (not thread-safe); every call blocks until the database answers.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/model.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::store {
+
+using model::ObjectType;
+using model::RunId;
+using util::Result;
+using util::Status;
+using util::Timestamp;
+
+struct OpenOptions {
+  // Take the store's exclusive sync lock (held until the Store is destroyed). A second
+  // opener asking for it fails with ErrorCode::store_locked. Readers do not ask for it.
+  bool exclusive = false;
+  // Open without writing anything (no creation, no migration): for status and export.
+  bool read_only = false;
+};
+
+// Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
+struct WriteContext {
+  RunId run_id = 0;
+  Timestamp now{};
+  // Record the uids this call saw for the run, for a later sweep (full reads only).
+  bool track_seen = false;
+};
+
+struct UpsertCounts {
+  std::int64_t written = 0;    // inserted or changed
+  std::int64_t unchanged = 0;  // same content hash as stored: not rewritten
+};
+
+struct SweepCounts {
+  std::int64_t closed = 0;  // vulnerabilities closed, or rows marked Removed
+};
+
+// Outcome of applying delta events (data-model.md section 5, lifecycle rules).
+struct DeltaCounts {
+  std::int64_t written = 0;         // rows inserted or changed
+  std::int64_t unchanged = 0;       // applied, nothing changed (replay)
+  std::int64_t stale = 0;           // older than the finding's stateTime: ignored
+  std::int64_t paired = 0;          // Fixed + New at one timestamp: the Fixed ignored
+  std::int64_t opened = 0;          // new findings created open
+  std::int64_t fixed = 0;           // open findings closed
+  std::int64_t reopened = 0;        // closed findings opened again
+  std::int64_t created_closed = 0;  // Fixed for a finding never seen: created closed
+};
+
+struct SyncRun {
+  RunId id = 0;
+  std::string mode;  // full | delta
+  std::vector<std::string> objects;
+  Timestamp started_at{};
+  std::optional<Timestamp> ended_at;
+  std::optional<std::string> outcome;  // success | partial | failed | interrupted | ...
+  std::string counts_json;             // run summary as a JSON object (opaque here)
+};
+
+struct Checkpoint {
+  ObjectType object = ObjectType::host;
+  RunId run_id = 0;
+  std::string mode;  // full | delta
+  // Full: the snapshot's generation time (or first-page request time). Delta: the end
+  // of the window read. The next delta starts one 6-hour bucket before it.
+  std::optional<Timestamp> snapshot_time;
+  // Generation time of the last complete full read of this object (carried forward by
+  // deltas): every stored finding's status is known to hold at that time.
+  std::optional<Timestamp> full_snapshot_time;
+  Timestamp completed_at{};
+  std::string state;  // free-form JSON for the sync engine
+};
+
+struct StatusCount {
+  ObjectType object = ObjectType::host;
+  std::string status;
+  std::int64_t count = 0;
+};
+
+// Return false to stop a scan early.
+template <typename Row>
+using RowVisitor = std::function<bool(const Row&)>;
+
+class Store;
+
+// RAII transaction: rolls back in the destructor unless commit() succeeded. Move-only.
+class Transaction final {
+ public:
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  // Makes every write since begin() durable. Errors leave the transaction rolled back.
+  Status commit();
+  // Discards every write since begin(); also what the destructor does.
+  void rollback() noexcept;
+
+ private:
+  friend class Store;
+  explicit Transaction(Store* store) : m_store(store) {}
+  Store* m_store;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Starts a transaction; writes issued until commit belong to it. One at a time:
+  // a nested begin() is ErrorCode::invalid_argument.
+  Result<Transaction> begin();
+
+  // Inserts or updates rows by uid; a row whose content hash equals the stored one is
+  // not rewritten. Vulnerabilities keep their stored lifecycle (a closed finding seen
+  // again becomes Reopened; lastFixed and stateTime survive). ErrorCode::store on failure.
+  virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
+                                      std::span<const model::Host> rows) = 0;
+  virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
+                                      std::span<const model::Package> rows) = 0;
+  virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
+                                      std::span<const model::InstalledPackage> rows) = 0;
+  virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
+                                      std::span<const model::Vulnerability> rows) = 0;
+  virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
+                                      std::span<const model::VulnerabilityDefinition> rows) = 0;
+
+  // Reconciles after a complete full read of `object` by ctx.run_id: vulnerabilities
+  // not seen are closed (Fixed, Closed, lastFixed = snapshot_time) unless a later event
+  // reopened them; hosts, packages and installed packages not seen become Removed.
+  // Definitions are never swept. Then forgets the run's seen set for the object.
+  virtual Result<SweepCounts> sweep(ObjectType object, const WriteContext& ctx,
+                                    Timestamp snapshot_time) = 0;
+
+  // Applies mapped delta rows (status from the delta `status`, stateTime =
+  // eventTimestamp) in eventTimestamp order with the lifecycle rules. `baseline` is
+  // the last complete full snapshot time: no finding's state is older than that.
+  virtual Result<DeltaCounts> apply_vulnerability_events(
+      const WriteContext& ctx, std::span<const model::Vulnerability> events,
+      std::optional<Timestamp> baseline) = 0;
+
+  // One stored row by uid, nullopt when absent.
+  virtual Result<std::optional<model::Host>> find_host(std::string_view uid) = 0;
+  virtual Result<std::optional<model::Vulnerability>> find_vulnerability(std::string_view uid) = 0;
+
+  // Every row of one object in uid order (for `mdesync export`).
+  virtual Status scan(const RowVisitor<model::Host>& visit) = 0;
+  virtual Status scan(const RowVisitor<model::Package>& visit) = 0;
+  virtual Status scan(const RowVisitor<model::InstalledPackage>& visit) = 0;
+  virtual Status scan(const RowVisitor<model::Vulnerability>& visit) = 0;
+  virtual Status scan(const RowVisitor<model::VulnerabilityDefinition>& visit) = 0;
+
+  // Sync runs: begin_run inserts a row (committed at once) and returns its id.
+  virtual Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
+                                  Timestamp started_at) = 0;
+  virtual Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
+                         std::string_view counts_json) = 0;
+  // Newest first.
+  virtual Result<std::vector<SyncRun>> recent_runs(int limit) = 0;
+
+  // Replaces the object's checkpoint; call inside the transaction holding its rows.
+  virtual Status save_checkpoint(const Checkpoint& checkpoint) = 0;
+  virtual Result<std::optional<Checkpoint>> checkpoint(ObjectType object) = 0;
+  virtual Result<std::vector<Checkpoint>> checkpoints() = 0;
+
+  // Row counts per object and status (vulnerability: per status).
+  virtual Result<std::vector<StatusCount>> count_by_status() = 0;
+
+  // Schema version the database is at.
+  virtual Result<int> schema_version() = 0;
+
+ protected:
+  virtual Status do_begin() = 0;
+  virtual Status do_commit() = 0;
+  virtual void do_rollback() noexcept = 0;
+
+ private:
+  friend class Transaction;
+  bool m_in_transaction = false;
+};
+
+// Opens (creating and migrating when needed) the store named by `url`: `sqlite:PATH`
+// (PATH may be relative; `sqlite::memory:` for tests). `postgresql:...` is recognised
+// but not built yet (ErrorCode::config). Corrupt file: ErrorCode::store; locked:
+// ErrorCode::store_locked.
+Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
+
+}  // namespace mdesync::store
