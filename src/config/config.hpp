@@ -36,12 +36,12 @@ struct Config {
   std::string client_id;
   Secret client_secret;
   std::string audience = "https://api.securitycenter.microsoft.com";  // token scope base
-  std::string token_version = "v2";                                    // "v2" or "v1"
+  std::string token_version = "v2";                                   // "v2" or "v1"
   int max_retries = 5;
 
   // HTTP.
-  std::optional<std::string> proxy;      // else the usual *_proxy environment variables
-  std::optional<std::string> ca_bundle;  // PEM file of trusted CAs
+  std::optional<std::string> proxy;       // else the usual *_proxy environment variables
+  std::optional<std::string> ca_bundle;   // PEM file of trusted CAs
   bool insecure_skip_tls_verify = false;  // only for a local simulator with a test certificate
   int connect_timeout_seconds = 30;
   int low_speed_timeout_seconds = 120;  // abort a transfer slower than 1 byte/s for this long

@@ -1,0 +1,243 @@
+#include "config/load.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+namespace mdesync::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigLoad : public testing::Test {
+ protected:
+  void SetUp() override {
+    m_dir = fs::temp_directory_path() /
+            ("mdesync_config_test_" +
+             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(m_dir);
+  }
+  void TearDown() override { fs::remove_all(m_dir); }
+
+  std::string write(const std::string& name, const std::string& content) {
+    const auto path = m_dir / name;
+    std::ofstream(path) << content;
+    return path.string();
+  }
+
+  Environment env() const {
+    return [this](const std::string& name) -> std::optional<std::string> {
+      auto it = m_env.find(name);
+      if (it == m_env.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+
+  fs::path m_dir;
+  std::map<std::string, std::string> m_env;
+};
+
+TEST_F(ConfigLoad, DefaultsMatchTheDocumentation) {
+  auto c = load({}, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->api_url, "https://api.securitycenter.microsoft.com");
+  EXPECT_EQ(c->login_url, "https://login.microsoftonline.com");
+  EXPECT_EQ(c->max_retries, 5);
+  EXPECT_EQ(c->store, "sqlite:mdesync.db");
+  EXPECT_EQ(c->mode, "auto");
+  EXPECT_EQ(c->strategy, "export");
+  EXPECT_TRUE(c->tenant_id.empty());
+  EXPECT_TRUE(c->client_secret.empty());
+}
+
+TEST_F(ConfigLoad, FileThenEnvironmentThenFlagsLaterWins) {
+  Overrides o;
+  o.config_file = write("a.toml",
+                        "tenant_id = \"file-tenant\"\n"
+                        "client_id = \"file-client\"\n"
+                        "max_retries = 2\n"
+                        "store = \"sqlite:file.db\"\n");
+  m_env["AZURE_CLIENT_ID"] = "env-client";
+  m_env["MDESYNC_MAX_RETRIES"] = "3";
+  m_env["MDESYNC_STORE"] = "sqlite:env.db";
+  o.values["store"] = "sqlite:flag.db";
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->tenant_id, "file-tenant");  // file only
+  EXPECT_EQ(c->client_id, "env-client");   // env over file
+  EXPECT_EQ(c->max_retries, 3);            // env over file
+  EXPECT_EQ(c->store, "sqlite:flag.db");   // flag over env over file
+}
+
+TEST_F(ConfigLoad, ConfigFileFromEnvironment) {
+  m_env["MDESYNC_CONFIG"] = write("b.toml", "tenant_id = \"t\"\n");
+  auto c = load({}, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->tenant_id, "t");
+}
+
+TEST_F(ConfigLoad, SecretFromEnvironmentFileOrConfig) {
+  {
+    Overrides o;
+    o.config_file = write("s.toml", "client_secret = \"from-file-key\"\n");
+    auto c = load(o, env());
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->client_secret.reveal(), "from-file-key");
+  }
+  {
+    Overrides o;
+    o.values["client_secret_file"] = write("secret.txt", "s3cr3t-value\n");
+    auto c = load(o, env());
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->client_secret.reveal(), "s3cr3t-value");  // trailing newline trimmed
+  }
+  {
+    m_env["AZURE_CLIENT_SECRET"] = "env-secret";
+    auto c = load({}, env());
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->client_secret.reveal(), "env-secret");
+  }
+}
+
+TEST_F(ConfigLoad, SecretHasNoFlag) {
+  Overrides o;
+  o.values["client_secret"] = "on-the-command-line";
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_EQ(c.error().message.find("on-the-command-line"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, UnknownKeyInFileIsAnErrorNamingIt) {
+  Overrides o;
+  o.config_file = write("u.toml", "api_ulr = \"https://x\"\n");
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("unknown key 'api_ulr'"), std::string::npos)
+      << c.error().message;
+}
+
+TEST_F(ConfigLoad, BadEnvironmentValueNamesTheVariable) {
+  m_env["MDESYNC_MAX_RETRIES"] = "many";
+  auto c = load({}, env());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("max_retries (from environment variable MDESYNC_MAX_RETRIES)"),
+            std::string::npos)
+      << c.error().message;
+  EXPECT_NE(c.error().message.find("'many'"), std::string::npos);
+}
+
+struct BadValue {
+  std::string toml;
+  std::string expect_in_message;
+};
+
+class ConfigBadValue : public ConfigLoad, public testing::WithParamInterface<BadValue> {};
+
+TEST_P(ConfigBadValue, IsAnErrorNamingKeyAndExpectation) {
+  Overrides o;
+  o.config_file = write("bad.toml", GetParam().toml + "\n");
+  auto c = load(o, env());
+  ASSERT_FALSE(c) << GetParam().toml;
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find(GetParam().expect_in_message), std::string::npos)
+      << c.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConfigBadValue,
+    testing::Values(BadValue{"max_retries = \"five\"", "max_retries (from config file"},
+                    BadValue{"max_retries = 99", "an integer from 0 to 20, got 99"},
+                    BadValue{"max_retries = -1", "an integer from 0 to 20"},
+                    BadValue{"api_url = \"ftp://x\"", "api_url"},
+                    BadValue{"api_url = \"http://api.example.com\"", "plain http is allowed only"},
+                    BadValue{"login_url = 5", "login_url"},
+                    BadValue{"mode = \"sometimes\"", "one of full, delta, auto, got 'sometimes'"},
+                    BadValue{"strategy = \"scrape\"", "strategy"},
+                    BadValue{"token_version = \"v3\"", "token_version"},
+                    BadValue{"store = \"mysql://x\"", "store"},
+                    BadValue{"objects = [\"machine\", \"alerts\"]", "got 'alerts'"},
+                    BadValue{"rate_limit_scale = -1.0", "rate_limit_scale"},
+                    BadValue{"download_concurrency = 0", "download_concurrency"},
+                    BadValue{"insecure_skip_tls_verify = \"yes please\"",
+                             "insecure_skip_tls_verify"},
+                    BadValue{"client_secret_file = \"/nonexistent/secret\"", "cannot open"},
+                    BadValue{"[filters.alerts]\nseverity = \"High\"", "filters.alerts"},
+                    BadValue{"[filters.vulnerability]\nseverity = []", "at least one value"},
+                    BadValue{"tenant_id = ", "line 1"}));
+
+TEST_F(ConfigLoad, SecretNeverInErrorMessages) {
+  Overrides o;
+  o.config_file = write("leak.toml", "client_secret = \"TOPSECRET-123\"\nmax_retries = \"x\"\n");
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message.find("TOPSECRET"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, FiltersAreReadAsTextLists) {
+  Overrides o;
+  o.config_file =
+      write("f.toml",
+            "[filters.machine]\nhealthStatus = [\"Active\", \"Inactive\"]\nrbacGroupId = 17\n"
+            "[filters.vulnerability_definition]\ncvssV3 = 7.5\n");
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->filters["machine"]["healthStatus"],
+            (std::vector<std::string>{"Active", "Inactive"}));
+  EXPECT_EQ(c->filters["machine"]["rbacGroupId"], (std::vector<std::string>{"17"}));
+  EXPECT_EQ(c->filters["vulnerability_definition"]["cvssV3"], (std::vector<std::string>{"7.5"}));
+}
+
+TEST_F(ConfigLoad, MachineIsAlwaysSynced) {
+  Overrides o;
+  o.objects = {"vulnerability"};
+  auto c = load(o, env());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->objects, (std::vector<std::string>{"machine", "vulnerability"}));
+}
+
+TEST_F(ConfigLoad, HttpAllowedForLoopbackSimulator) {
+  Overrides o;
+  o.values["api_url"] = "http://127.0.0.1:8080/";
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->api_url, "http://127.0.0.1:8080");  // trailing slash removed
+}
+
+TEST_F(ConfigLoad, RequireCredentialsNamesWhatIsMissing) {
+  Config c;
+  c.tenant_id = "t";
+  auto st = require_credentials(c);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("client_id"), std::string::npos);
+  EXPECT_NE(st.error().message.find("AZURE_CLIENT_SECRET"), std::string::npos);
+  EXPECT_EQ(st.error().message.find("tenant_id"), std::string::npos);
+}
+
+TEST_F(ConfigLoad, FlagsAreDeclaredForEveryKeyButTheSecret) {
+  CLI::App app;
+  Overrides o;
+  add_flags(app, o, {true, true, true});
+  for (const auto& key : known_keys()) {
+    std::string flag = "--" + key.name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (key.name == "client_secret") {
+      EXPECT_THROW(app.get_option(flag), CLI::OptionNotFound);
+    } else {
+      EXPECT_NO_THROW(app.get_option(flag)) << flag;
+    }
+  }
+  app.parse("--max-retries 7 --store sqlite:x.db --objects package,vulnerability", false);
+  EXPECT_EQ(o.values["max_retries"], "7");
+  auto c = load(o, env());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->max_retries, 7);
+  EXPECT_EQ(c->objects, (std::vector<std::string>{"machine", "package", "vulnerability"}));
+}
+
+}  // namespace
+}  // namespace mdesync::config
