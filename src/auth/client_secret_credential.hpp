@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "auth/token_provider.hpp"
+#include "config/config.hpp"
+#include "http/http_client.hpp"
+#include "http/retry.hpp"
+#include "util/clock.hpp"
+
+namespace mdesync::auth {
+
+struct CredentialOptions {
+  std::string login_url = "https://login.microsoftonline.com";
+  std::string tenant_id;
+  std::string client_id;
+  config::Secret client_secret;
+  std::string audience = "https://api.securitycenter.microsoft.com";
+  bool v1 = false;  // legacy /oauth2/token with resource= instead of scope=
+  // Refresh this long before expiry (or at half the lifetime for short-lived tokens).
+  std::chrono::seconds refresh_margin{300};
+
+  static CredentialOptions from_config(const config::Config& config);
+};
+
+// The token endpoint URL for `options`: {login}/{tenant}/oauth2/v2.0/token or /oauth2/token.
+std::string token_url(const CredentialOptions& options);
+
+// Explains an AADSTS code in plain words ("" when unknown).
+std::string explain_aadsts(long long code);
+
+// OAuth 2.0 client-credentials grant against Microsoft Entra ID with a client secret.
+// The token is cached and refreshed `refresh_margin` before it expires; transient token
+// service failures (429, 5xx, transport) are retried per `retry`. Thread-safe: callers
+// arriving during a fetch wait for it instead of fetching again.
+class ClientSecretCredential final : public TokenProvider {
+ public:
+  ClientSecretCredential(CredentialOptions options, http::HttpClient& http, util::Clock& clock,
+                         http::RetryContext retry);
+
+  util::Result<std::string> token() override;
+  void invalidate(const std::string& token) override;
+
+  // Number of token requests sent to the token service (for tests and the run summary).
+  [[nodiscard]] int fetch_count() const;
+
+ private:
+  util::Result<std::string> fetch_locked();
+
+  CredentialOptions m_options;
+  http::HttpClient& m_http;
+  util::Clock& m_clock;
+  http::RetryContext m_retry;
+  mutable std::mutex m_mutex;
+  std::optional<std::string> m_token;
+  util::SystemTime m_refresh_at{};
+  int m_fetches = 0;
+};
+
+}  // namespace mdesync::auth

@@ -1,0 +1,792 @@
+// The only translation unit that includes simdjson (it is heavy to compile).
+#include "defender/decode.hpp"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <cmath>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace mdesync::defender {
+
+namespace {
+
+namespace dom = simdjson::dom;
+using util::ErrorCode;
+using util::Status;
+
+tl::unexpected<util::Error> sj_fail(simdjson::error_code ec) {
+  return util::fail(ErrorCode::parse, std::string(simdjson::error_message(ec)));
+}
+
+tl::unexpected<util::Error> type_fail(std::string_view expected, std::string_view got) {
+  return util::fail(ErrorCode::parse, fmt::format("expected {}, got '{}'", expected, got));
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+constexpr std::size_t k_key_max = 64;
+
+// ASCII lower case into `buf`; keys longer than the buffer are unknown by definition.
+std::string_view lower_key(std::string_view key, char* buf) {
+  if (key.size() > k_key_max) return {};
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i];
+    buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+  }
+  return {buf, key.size()};
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t out = 0;
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec == std::errc{} && p == s.data() + s.size()) return out;
+  double d = 0;
+  auto [p2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (ec2 == std::errc{} && p2 == s.data() + s.size() && std::isfinite(d) && d == std::floor(d) &&
+      std::fabs(d) < 9.0e18) {
+    return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+std::optional<double> parse_double(std::string_view s) {
+  double out = 0;
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (ec == std::errc{} && p == s.data() + s.size()) return out;
+  return std::nullopt;
+}
+
+dom::array as_array(const dom::element& v) {
+  dom::array a;
+  if (v.get_array().get(a) != simdjson::SUCCESS) return {};
+  return a;
+}
+
+dom::object as_object(const dom::element& v) {
+  dom::object o;
+  if (v.get_object().get(o) != simdjson::SUCCESS) return {};
+  return o;
+}
+
+// A scalar as text: strings unescaped, numbers as written (integers exactly, doubles
+// in shortest round-trip form) and booleans as true/false.
+struct Scalar {
+  bool is_null = false;
+  bool is_string = false;
+  bool is_number = false;
+  bool is_bool = false;
+  bool bool_value = false;
+  std::string_view text;
+  std::string owned;  // backing store for number text
+};
+
+Scalar read_scalar(const dom::element& v) {
+  Scalar s;
+  switch (v.type()) {
+    case dom::element_type::NULL_VALUE:
+      s.is_null = true;
+      break;
+    case dom::element_type::STRING:
+      s.is_string = true;
+      s.text = v.get_string().value_unsafe();
+      break;
+    case dom::element_type::INT64:
+      s.is_number = true;
+      s.owned = std::to_string(v.get_int64().value_unsafe());
+      s.text = s.owned;
+      break;
+    case dom::element_type::UINT64:
+      s.is_number = true;
+      s.owned = std::to_string(v.get_uint64().value_unsafe());
+      s.text = s.owned;
+      break;
+    case dom::element_type::DOUBLE:
+      s.is_number = true;
+      s.owned = fmt::format("{}", v.get_double().value_unsafe());
+      s.text = s.owned;
+      break;
+    case dom::element_type::BOOL:
+      s.is_bool = true;
+      s.bool_value = v.get_bool().value_unsafe();
+      s.text = s.bool_value ? "true" : "false";
+      break;
+    default:
+      break;  // array or object: the caller decides
+  }
+  return s;
+}
+
+Status read_into(const dom::element& v, std::vector<std::string>& out);
+
+Status read_into(const dom::element& v, OptString& out) {
+  const auto type = v.type();
+  if (type == dom::element_type::ARRAY) {
+    // Documented as a string, sent as a collection ("cveSupportability"): joined.
+    std::vector<std::string> parts;
+    if (auto st = read_into(v, parts); !st) return st;
+    std::string joined;
+    for (const auto& p : parts) {
+      if (!joined.empty()) joined += ", ";
+      joined += p;
+    }
+    out = std::move(joined);
+    return {};
+  }
+  if (type == dom::element_type::OBJECT) {
+    return util::fail(ErrorCode::parse, "expected text, got an object");
+  }
+  const Scalar s = read_scalar(v);
+  if (s.is_null) {
+    out.reset();
+  } else {
+    out.emplace(s.text);
+  }
+  return {};
+}
+
+Status read_into(const dom::element& v, std::string& out) {
+  OptString tmp;
+  if (auto st = read_into(v, tmp); !st) return st;
+  out = tmp.value_or(std::string{});
+  return {};
+}
+
+Status read_into(const dom::element& v, OptInt& out) {
+  switch (v.type()) {
+    case dom::element_type::NULL_VALUE:
+      out.reset();
+      return {};
+    case dom::element_type::INT64:
+      out = v.get_int64().value_unsafe();
+      return {};
+    case dom::element_type::UINT64:
+      return type_fail("a 64-bit integer", std::to_string(v.get_uint64().value_unsafe()));
+    case dom::element_type::DOUBLE: {
+      const double d = v.get_double().value_unsafe();
+      if (d != std::floor(d) || std::fabs(d) >= 9.0e18)
+        return type_fail("an integer", fmt::format("{}", d));
+      out = static_cast<std::int64_t>(d);
+      return {};
+    }
+    case dom::element_type::STRING: {
+      const auto text = trim(v.get_string().value_unsafe());
+      if (text.empty()) {
+        out.reset();
+        return {};
+      }
+      auto n = parse_int(text);
+      if (!n) return type_fail("an integer", text);
+      out = *n;
+      return {};
+    }
+    default:
+      return type_fail("an integer", "a non-number");
+  }
+}
+
+Status read_into(const dom::element& v, OptDouble& out) {
+  switch (v.type()) {
+    case dom::element_type::NULL_VALUE:
+      out.reset();
+      return {};
+    case dom::element_type::INT64:
+    case dom::element_type::UINT64:
+    case dom::element_type::DOUBLE:
+      out = v.get_double().value_unsafe();
+      return {};
+    case dom::element_type::STRING: {
+      const auto text = trim(v.get_string().value_unsafe());
+      if (text.empty()) {
+        out.reset();
+        return {};
+      }
+      auto d = parse_double(text);
+      if (!d) return type_fail("a number", text);
+      out = *d;
+      return {};
+    }
+    default:
+      return type_fail("a number", "a non-number");
+  }
+}
+
+Status read_into(const dom::element& v, OptBool& out) {
+  const auto type = v.type();
+  if (type == dom::element_type::ARRAY || type == dom::element_type::OBJECT) {
+    return type_fail("a boolean", "a collection");
+  }
+  const Scalar s = read_scalar(v);
+  if (s.is_null) {
+    out.reset();
+    return {};
+  }
+  if (s.is_bool) {
+    out = s.bool_value;
+    return {};
+  }
+  const auto text = trim(s.text);
+  if (text.empty()) {
+    out.reset();
+  } else if (iequals(text, "true") || text == "1") {
+    out = true;
+  } else if (iequals(text, "false") || text == "0") {
+    out = false;
+  } else {
+    return type_fail("a boolean", text);
+  }
+  return {};
+}
+
+Status read_into(const dom::element& v, OptTime& out) {
+  const auto type = v.type();
+  if (type == dom::element_type::NULL_VALUE) {
+    out.reset();
+    return {};
+  }
+  if (type != dom::element_type::STRING) return type_fail("a timestamp string", "a non-string");
+  const auto text = trim(v.get_string().value_unsafe());
+  if (text.empty()) {
+    out.reset();
+    return {};
+  }
+  auto t = util::parse_timestamp(text);
+  if (!t) return util::fail(t.error());
+  out = *t;
+  return {};
+}
+
+Status read_into(const dom::element& v, std::vector<std::string>& out) {
+  out.clear();
+  const auto type = v.type();
+  if (type == dom::element_type::NULL_VALUE) return {};
+  if (type != dom::element_type::ARRAY) {
+    OptString one;
+    if (auto st = read_into(v, one); !st) return st;
+    if (one && !one->empty()) out.push_back(std::move(*one));
+    return {};
+  }
+  for (const dom::element el : as_array(v)) {
+    OptString item;
+    if (auto st = read_into(el, item); !st) return st;
+    if (item) out.push_back(std::move(*item));
+  }
+  return {};
+}
+
+template <class T>
+using FieldFn = Status (*)(T&, const dom::element&);
+template <class T>
+using FieldMap = std::unordered_map<std::string_view, FieldFn<T>>;
+
+template <class T>
+const FieldMap<T>& fields();
+
+template <class T>
+Status decode_object(const dom::object& obj, T& out) {
+  const FieldMap<T>& table = fields<T>();
+  char buf[k_key_max];
+  for (const dom::key_value_pair field : obj) {
+    const auto it = table.find(lower_key(field.key, buf));
+    if (it == table.end()) continue;  // unknown members are ignored
+    if (auto st = it->second(out, field.value); !st) {
+      return util::fail(ErrorCode::parse,
+                        fmt::format("field '{}': {}", field.key, st.error().message));
+    }
+  }
+  return {};
+}
+
+template <class T>
+Status decode_value(const dom::element& v, T& out) {
+  if (v.type() != dom::element_type::OBJECT) return type_fail("an object", "a non-object");
+  return decode_object(as_object(v), out);
+}
+
+Status read_into(const dom::element& v, std::vector<IpAddress>& out) {
+  out.clear();
+  if (v.type() == dom::element_type::NULL_VALUE) return {};
+  if (v.type() != dom::element_type::ARRAY) return type_fail("an array", "a non-array");
+  for (const dom::element el : as_array(v)) {
+    IpAddress ip;
+    if (auto st = decode_value(el, ip); !st) return st;
+    out.push_back(std::move(ip));
+  }
+  return {};
+}
+
+Status read_into(const dom::element& v, std::optional<VmMetadata>& out) {
+  if (v.type() == dom::element_type::NULL_VALUE) {
+    out.reset();
+    return {};
+  }
+  VmMetadata vm;
+  if (auto st = decode_value(v, vm); !st) return st;
+  out = std::move(vm);
+  return {};
+}
+
+// Each table maps a lower-cased JSON key to the member it fills; camelCase and
+// PascalCase spellings therefore meet in one entry.
+#define MDESYNC_FIELD(key, member)                                                      \
+  {                                                                                     \
+    key, [](Rec& r, const dom::element& v) -> Status { return read_into(v, r.member); } \
+  }
+
+template <>
+const FieldMap<IpAddress>& fields<IpAddress>() {
+  using Rec = IpAddress;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("ipaddress", ip_address), MDESYNC_FIELD("macaddress", mac_address),
+      MDESYNC_FIELD("type", type), MDESYNC_FIELD("operationalstatus", operational_status)};
+  return m;
+}
+
+template <>
+const FieldMap<VmMetadata>& fields<VmMetadata>() {
+  using Rec = VmMetadata;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("vmid", vm_id), MDESYNC_FIELD("cloudprovider", cloud_provider),
+      MDESYNC_FIELD("resourceid", resource_id), MDESYNC_FIELD("subscriptionid", subscription_id)};
+  return m;
+}
+
+template <>
+const FieldMap<Machine>& fields<Machine>() {
+  using Rec = Machine;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("mergedintomachineid", merged_into_machine_id),
+      MDESYNC_FIELD("ispotentialduplication", is_potential_duplication),
+      MDESYNC_FIELD("isexcluded", is_excluded),
+      MDESYNC_FIELD("exclusionreason", exclusion_reason),
+      MDESYNC_FIELD("computerdnsname", computer_dns_name),
+      MDESYNC_FIELD("firstseen", first_seen),
+      MDESYNC_FIELD("lastseen", last_seen),
+      MDESYNC_FIELD("osplatform", os_platform),
+      MDESYNC_FIELD("osversion", os_version),
+      MDESYNC_FIELD("osprocessor", os_processor),
+      MDESYNC_FIELD("version", version),
+      MDESYNC_FIELD("lastipaddress", last_ip_address),
+      MDESYNC_FIELD("lastexternalipaddress", last_external_ip_address),
+      MDESYNC_FIELD("agentversion", agent_version),
+      MDESYNC_FIELD("osbuild", os_build),
+      MDESYNC_FIELD("healthstatus", health_status),
+      MDESYNC_FIELD("devicevalue", device_value),
+      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
+      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
+      MDESYNC_FIELD("riskscore", risk_score),
+      MDESYNC_FIELD("exposurelevel", exposure_level),
+      MDESYNC_FIELD("isaadjoined", is_aad_joined),
+      MDESYNC_FIELD("aaddeviceid", aad_device_id),
+      MDESYNC_FIELD("machinetags", machine_tags),
+      MDESYNC_FIELD("defenderavstatus", defender_av_status),
+      MDESYNC_FIELD("onboardingstatus", onboarding_status),
+      MDESYNC_FIELD("osarchitecture", os_architecture),
+      MDESYNC_FIELD("managedby", managed_by),
+      MDESYNC_FIELD("managedbystatus", managed_by_status),
+      MDESYNC_FIELD("ipaddresses", ip_addresses),
+      MDESYNC_FIELD("vmmetadata", vm_metadata),
+      MDESYNC_FIELD("teamid", team_id),
+      MDESYNC_FIELD("teamname", team_name),
+      MDESYNC_FIELD("uptime", uptime),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<Software>& fields<Software>() {
+  using Rec = Software;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("name", name),
+      MDESYNC_FIELD("vendor", vendor),
+      MDESYNC_FIELD("weaknesses", weaknesses),
+      MDESYNC_FIELD("publicexploit", public_exploit),
+      MDESYNC_FIELD("activealert", active_alert),
+      MDESYNC_FIELD("exposedmachines", exposed_machines),
+      MDESYNC_FIELD("impactscore", impact_score),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<Distribution>& fields<Distribution>() {
+  using Rec = Distribution;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("version", version),
+      MDESYNC_FIELD("installations", installations),
+      MDESYNC_FIELD("vulnerabilities", vulnerabilities),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<MachineReference>& fields<MachineReference>() {
+  using Rec = MachineReference;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("computerdnsname", computer_dns_name),
+      MDESYNC_FIELD("osplatform", os_platform),
+      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
+      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<Vulnerability>& fields<Vulnerability>() {
+  using Rec = Vulnerability;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("name", name),
+      MDESYNC_FIELD("description", description),
+      MDESYNC_FIELD("severity", severity),
+      MDESYNC_FIELD("cvssv3", cvss_v3),
+      MDESYNC_FIELD("cvssvector", cvss_vector),
+      MDESYNC_FIELD("cvssv2vector", cvss_v2_vector),
+      MDESYNC_FIELD("exposedmachines", exposed_machines),
+      MDESYNC_FIELD("publishedon", published_on),
+      MDESYNC_FIELD("updatedon", updated_on),
+      MDESYNC_FIELD("firstdetected", first_detected),
+      MDESYNC_FIELD("publicexploit", public_exploit),
+      MDESYNC_FIELD("exploitverified", exploit_verified),
+      MDESYNC_FIELD("exploitinkit", exploit_in_kit),
+      MDESYNC_FIELD("exploittypes", exploit_types),
+      MDESYNC_FIELD("exploituris", exploit_uris),
+      MDESYNC_FIELD("cvesupportability", cve_supportability),
+      MDESYNC_FIELD("tags", tags),
+      MDESYNC_FIELD("epss", epss),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<Recommendation>& fields<Recommendation>() {
+  using Rec = Recommendation;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("productname", product_name),
+      MDESYNC_FIELD("recommendationname", recommendation_name),
+      MDESYNC_FIELD("weaknesses", weaknesses),
+      MDESYNC_FIELD("vendor", vendor),
+      MDESYNC_FIELD("recommendedversion", recommended_version),
+      MDESYNC_FIELD("recommendedprogram", recommended_program),
+      MDESYNC_FIELD("recommendedvendor", recommended_vendor),
+      MDESYNC_FIELD("recommendationcategory", recommendation_category),
+      MDESYNC_FIELD("subcategory", sub_category),
+      MDESYNC_FIELD("severityscore", severity_score),
+      MDESYNC_FIELD("publicexploit", public_exploit),
+      MDESYNC_FIELD("activealert", active_alert),
+      MDESYNC_FIELD("associatedthreats", associated_threats),
+      MDESYNC_FIELD("remediationtype", remediation_type),
+      MDESYNC_FIELD("status", status),
+      MDESYNC_FIELD("configscoreimpact", config_score_impact),
+      MDESYNC_FIELD("exposureimpact", exposure_impact),
+      MDESYNC_FIELD("totalmachinecount", total_machine_count),
+      MDESYNC_FIELD("exposedmachinescount", exposed_machines_count),
+      MDESYNC_FIELD("nonproductivityimpactedassets", non_productivity_impacted_assets),
+      MDESYNC_FIELD("relatedcomponent", related_component),
+      MDESYNC_FIELD("hasunpatchablecve", has_unpatchable_cve),
+      MDESYNC_FIELD("tags", tags),
+      MDESYNC_FIELD("exposedcriticaldevices", exposed_critical_devices),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<VulnerabilityRow>& fields<VulnerabilityRow>() {
+  using Rec = VulnerabilityRow;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("deviceid", device_id),
+      MDESYNC_FIELD("devicename", device_name),
+      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
+      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
+      MDESYNC_FIELD("osplatform", os_platform),
+      MDESYNC_FIELD("osversion", os_version),
+      MDESYNC_FIELD("osarchitecture", os_architecture),
+      MDESYNC_FIELD("softwarevendor", software_vendor),
+      MDESYNC_FIELD("softwarename", software_name),
+      MDESYNC_FIELD("softwareversion", software_version),
+      MDESYNC_FIELD("cveid", cve_id),
+      MDESYNC_FIELD("cvssscore", cvss_score),
+      MDESYNC_FIELD("vulnerabilityseveritylevel", vulnerability_severity_level),
+      MDESYNC_FIELD("recommendedsecurityupdate", recommended_security_update),
+      MDESYNC_FIELD("recommendedsecurityupdateid", recommended_security_update_id),
+      MDESYNC_FIELD("recommendedsecurityupdateurl", recommended_security_update_url),
+      MDESYNC_FIELD("diskpaths", disk_paths),
+      MDESYNC_FIELD("registrypaths", registry_paths),
+      MDESYNC_FIELD("firstseentimestamp", first_seen_timestamp),
+      MDESYNC_FIELD("lastseentimestamp", last_seen_timestamp),
+      MDESYNC_FIELD("exploitabilitylevel", exploitability_level),
+      MDESYNC_FIELD("recommendationreference", recommendation_reference),
+      MDESYNC_FIELD("securityupdateavailable", security_update_available),
+      MDESYNC_FIELD("isonboarded", is_onboarded),
+      MDESYNC_FIELD("status", status),
+      MDESYNC_FIELD("eventtimestamp", event_timestamp),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<InventoryRow>& fields<InventoryRow>() {
+  using Rec = InventoryRow;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("deviceid", device_id),
+      MDESYNC_FIELD("devicename", device_name),
+      MDESYNC_FIELD("osplatform", os_platform),
+      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
+      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
+      MDESYNC_FIELD("softwarevendor", software_vendor),
+      MDESYNC_FIELD("softwarename", software_name),
+      MDESYNC_FIELD("softwareversion", software_version),
+      MDESYNC_FIELD("numberofweaknesses", number_of_weaknesses),
+      MDESYNC_FIELD("diskpaths", disk_paths),
+      MDESYNC_FIELD("registrypaths", registry_paths),
+      MDESYNC_FIELD("softwarefirstseentimestamp", software_first_seen_timestamp),
+      MDESYNC_FIELD("endofsupportstatus", end_of_support_status),
+      MDESYNC_FIELD("endofsupportdate", end_of_support_date),
+      MDESYNC_FIELD("softwarelastseentimestamp", software_last_seen_timestamp),
+      MDESYNC_FIELD("registrypath", registry_path),
+  };
+  return m;
+}
+
+template <>
+const FieldMap<MachineVulnerability>& fields<MachineVulnerability>() {
+  using Rec = MachineVulnerability;
+  static const FieldMap<Rec> m = {
+      MDESYNC_FIELD("id", id),
+      MDESYNC_FIELD("cveid", cve_id),
+      MDESYNC_FIELD("machineid", machine_id),
+      MDESYNC_FIELD("fixingkbid", fixing_kb_id),
+      MDESYNC_FIELD("productname", product_name),
+      MDESYNC_FIELD("productvendor", product_vendor),
+      MDESYNC_FIELD("productversion", product_version),
+      MDESYNC_FIELD("severity", severity),
+  };
+  return m;
+}
+
+#undef MDESYNC_FIELD
+
+// The member without which a record cannot be keyed; nullptr when present.
+const char* missing_key(const Machine& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+const char* missing_key(const Software& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+const char* missing_key(const Distribution&) {
+  return nullptr;
+}
+const char* missing_key(const MachineReference& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+const char* missing_key(const Vulnerability& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+const char* missing_key(const Recommendation& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+const char* missing_key(const VulnerabilityRow& r) {
+  return r.device_id.empty() ? "deviceId" : nullptr;
+}
+const char* missing_key(const InventoryRow& r) {
+  return r.device_id.empty() ? "deviceId" : nullptr;
+}
+const char* missing_key(const MachineVulnerability& r) {
+  return r.id.empty() ? "id" : nullptr;
+}
+
+template <class T>
+Status decode_checked(const dom::object& obj, T& out) {
+  if (auto st = decode_object(obj, out); !st) return st;
+  if (const char* key = missing_key(out)) {
+    return util::fail(ErrorCode::parse,
+                      fmt::format("required member '{}' is missing or empty", key));
+  }
+  return {};
+}
+
+// Parsers keep their buffers between documents; one per thread for whole pages.
+dom::parser& page_parser() {
+  thread_local dom::parser parser;
+  return parser;
+}
+
+util::Result<dom::object> parse_object(dom::parser& parser, std::string& body) {
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  dom::element root;
+  if (auto ec = parser.parse(body.data(), body.size(), false).get(root); ec) return sj_fail(ec);
+  dom::object obj;
+  if (auto ec = root.get_object().get(obj); ec) {
+    return util::fail(ErrorCode::parse, "the document is not a JSON object");
+  }
+  return obj;
+}
+
+}  // namespace
+
+template <class T>
+util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
+  auto obj = parse_object(page_parser(), body);
+  if (!obj) return util::fail(obj.error());
+  PageInfo info;
+  bool saw_value = false;
+  char buf[k_key_max];
+  for (const dom::key_value_pair field : *obj) {
+    const auto lk = lower_key(field.key, buf);
+    if (lk == "@odata.nextlink") {
+      OptString link;
+      if (auto st = read_into(field.value, link); !st) return util::fail(st.error());
+      if (link && !link->empty()) info.next_link = std::move(link);
+    } else if (lk == "value") {
+      saw_value = true;
+      if (field.value.type() != dom::element_type::ARRAY) {
+        return util::fail(ErrorCode::parse, "member 'value' is not an array");
+      }
+      for (const dom::element el : as_array(field.value)) {
+        if (el.type() != dom::element_type::OBJECT) {
+          return util::fail(ErrorCode::parse, fmt::format("item {} is not an object", info.items));
+        }
+        T item;
+        if (auto st = decode_checked(as_object(el), item); !st) {
+          return util::fail(ErrorCode::parse,
+                            fmt::format("item {}: {}", info.items, st.error().message));
+        }
+        ++info.items;
+        if (auto st = on_item(std::move(item)); !st) return util::fail(std::move(st.error()));
+      }
+    }
+  }
+  if (!saw_value) return util::fail(ErrorCode::parse, "page has no 'value' array");
+  return info;
+}
+
+template <class T>
+util::Result<T> decode_entity(std::string& body) {
+  auto obj = parse_object(page_parser(), body);
+  if (!obj) return util::fail(obj.error());
+  T out;
+  if (auto st = decode_checked(*obj, out); !st) return util::fail(st.error());
+  return out;
+}
+
+util::Result<ExportFiles> decode_export_files(std::string& body) {
+  auto obj = parse_object(page_parser(), body);
+  if (!obj) return util::fail(obj.error());
+  ExportFiles out;
+  bool saw_files = false;
+  OptTime generated;
+  char buf[k_key_max];
+  for (const dom::key_value_pair field : *obj) {
+    const auto lk = lower_key(field.key, buf);
+    if (lk == "exportfiles") {
+      saw_files = true;
+      if (auto st = read_into(field.value, out.urls); !st) {
+        return util::fail(ErrorCode::parse, "exportFiles: " + st.error().message);
+      }
+    } else if (lk == "generatedtime") {
+      if (auto st = read_into(field.value, generated); !st) {
+        return util::fail(ErrorCode::parse, "generatedTime: " + st.error().message);
+      }
+    }
+  }
+  if (!saw_files) return util::fail(ErrorCode::parse, "export response has no exportFiles");
+  if (!generated) return util::fail(ErrorCode::parse, "export response has no generatedTime");
+  out.generated_time = *generated;
+  return out;
+}
+
+ApiError decode_api_error(std::string_view body) {
+  ApiError out;
+  std::string copy(body);
+  dom::parser parser;
+  auto obj = parse_object(parser, copy);
+  if (!obj) return out;
+  char buf[k_key_max];
+  for (const dom::key_value_pair field : *obj) {
+    if (lower_key(field.key, buf) != "error" || field.value.type() != dom::element_type::OBJECT) {
+      continue;
+    }
+    for (const dom::key_value_pair ef : as_object(field.value)) {
+      if (ef.value.type() != dom::element_type::STRING) continue;
+      const auto lk = lower_key(ef.key, buf);
+      if (lk == "code") out.code = std::string(ef.value.get_string().value_unsafe());
+      if (lk == "message") out.message = std::string(ef.value.get_string().value_unsafe());
+    }
+  }
+  return out;
+}
+
+template <class T>
+struct LineDecoder<T>::Impl {
+  dom::parser parser;
+  std::string buffer;
+};
+
+template <class T>
+LineDecoder<T>::LineDecoder() : m_impl(std::make_unique<Impl>()) {}
+
+template <class T>
+LineDecoder<T>::~LineDecoder() = default;
+
+template <class T>
+util::Status LineDecoder<T>::decode(std::string_view line, T& out) {
+  std::string& buf = m_impl->buffer;
+  if (buf.capacity() < line.size() + simdjson::SIMDJSON_PADDING) {
+    buf.reserve(line.size() + line.size() / 2 + simdjson::SIMDJSON_PADDING);
+  }
+  buf.assign(line.data(), line.size());
+  auto obj = parse_object(m_impl->parser, buf);
+  if (!obj) return util::fail(obj.error());
+  out = T{};
+  return decode_checked(*obj, out);
+}
+
+#define MDESYNC_INSTANTIATE(T)                                                  \
+  template util::Result<PageInfo> decode_page<T>(std::string&, const Sink<T>&); \
+  template util::Result<T> decode_entity<T>(std::string&);                      \
+  template class LineDecoder<T>;
+
+MDESYNC_INSTANTIATE(Machine)
+MDESYNC_INSTANTIATE(Software)
+MDESYNC_INSTANTIATE(Distribution)
+MDESYNC_INSTANTIATE(MachineReference)
+MDESYNC_INSTANTIATE(Vulnerability)
+MDESYNC_INSTANTIATE(Recommendation)
+MDESYNC_INSTANTIATE(VulnerabilityRow)
+MDESYNC_INSTANTIATE(InventoryRow)
+MDESYNC_INSTANTIATE(MachineVulnerability)
+
+#undef MDESYNC_INSTANTIATE
+
+}  // namespace mdesync::defender
