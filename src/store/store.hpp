@@ -38,6 +38,8 @@ struct OpenOptions {
   bool exclusive = false;
   // Open without writing anything (no creation, no migration): for status and export.
   bool read_only = false;
+  // How long to wait for another connection's write lock before ErrorCode::store_locked.
+  int busy_timeout_ms = 5000;
 };
 
 // Who writes and when: every upsert/sweep/apply stamps rows it changes with these.

@@ -1,0 +1,262 @@
+#include "store/schema.hpp"
+
+namespace mdesync::store::sqlite {
+
+namespace {
+
+constexpr std::string_view k_v1 = R"sql(
+CREATE TABLE sync_run (
+  id          INTEGER PRIMARY KEY,
+  mode        TEXT NOT NULL,
+  objects     TEXT NOT NULL,
+  started_at  TEXT NOT NULL,
+  ended_at    TEXT,
+  outcome     TEXT,
+  counts      TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE checkpoint (
+  object              TEXT PRIMARY KEY,
+  run_id              INTEGER NOT NULL,
+  mode                TEXT NOT NULL,
+  snapshot_time       TEXT,
+  full_snapshot_time  TEXT,
+  completed_at        TEXT NOT NULL,
+  state               TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE host (
+  id                      INTEGER PRIMARY KEY,
+  uid                     TEXT NOT NULL UNIQUE,
+  name                    TEXT NOT NULL,
+  aad_device_id           TEXT,
+  hostnames               TEXT NOT NULL,
+  private_dns_names       TEXT NOT NULL,
+  public_dns_names        TEXT NOT NULL,
+  ip_addresses            TEXT NOT NULL,
+  private_ip_addresses    TEXT NOT NULL,
+  public_ip_address       TEXT,
+  mac_addresses           TEXT NOT NULL,
+  os                      TEXT,
+  description             TEXT,
+  status                  TEXT NOT NULL,
+  source_status           TEXT,
+  last_seen               TEXT,
+  first_seen              TEXT,
+  tags                    TEXT NOT NULL,
+  instance_id             TEXT,
+  cloud_provider          TEXT,
+  categories              TEXT NOT NULL,
+  merged_into_machine_id  TEXT,
+  potential_duplication   INTEGER,
+  source_risk_rating      TEXT,
+  first_synced_at         TEXT NOT NULL,
+  last_changed_at         TEXT NOT NULL,
+  last_run_id             INTEGER NOT NULL,
+  row_hash                INTEGER
+);
+CREATE INDEX host_last_seen_idx ON host(last_seen);
+CREATE INDEX host_status_idx ON host(status);
+
+CREATE TABLE host_source (
+  id                 INTEGER PRIMARY KEY REFERENCES host(id) ON DELETE CASCADE,
+  agent_version      TEXT,
+  defender_av_status TEXT,
+  device_value       TEXT,
+  exclusion_reason   TEXT,
+  exposure_level     TEXT,
+  is_aad_joined      INTEGER,
+  is_excluded        INTEGER,
+  managed_by         TEXT,
+  managed_by_status  TEXT,
+  onboarding_status  TEXT,
+  os_processor       TEXT,
+  rbac_group_id      TEXT,
+  rbac_group_name    TEXT,
+  resource_id        TEXT,
+  subscription_id    TEXT,
+  team_id            TEXT,
+  team_name          TEXT,
+  uptime             TEXT
+);
+
+CREATE TABLE package (
+  id               INTEGER PRIMARY KEY,
+  uid              TEXT NOT NULL UNIQUE,
+  name             TEXT,
+  status           TEXT NOT NULL,
+  categories       TEXT NOT NULL,
+  first_synced_at  TEXT NOT NULL,
+  last_changed_at  TEXT NOT NULL,
+  last_run_id      INTEGER NOT NULL,
+  row_hash         INTEGER
+);
+
+CREATE TABLE package_source (
+  id                INTEGER PRIMARY KEY REFERENCES package(id) ON DELETE CASCADE,
+  vendor            TEXT,
+  weaknesses        INTEGER,
+  public_exploit    INTEGER,
+  active_alert      INTEGER,
+  exposed_machines  INTEGER,
+  impact_score      REAL,
+  versions          TEXT NOT NULL
+);
+
+CREATE TABLE installed_package (
+  id                     INTEGER PRIMARY KEY,
+  uid                    TEXT NOT NULL UNIQUE,
+  name                   TEXT,
+  type                   TEXT NOT NULL,
+  targets                TEXT NOT NULL,
+  dns_names              TEXT NOT NULL,
+  os                     TEXT,
+  version                TEXT NOT NULL,
+  status                 TEXT NOT NULL,
+  first_seen             TEXT,
+  end_of_support_status  TEXT,
+  end_of_support_date    TEXT,
+  first_synced_at        TEXT NOT NULL,
+  last_changed_at        TEXT NOT NULL,
+  last_run_id            INTEGER NOT NULL,
+  row_hash               INTEGER
+);
+CREATE INDEX installed_package_targets_idx ON installed_package(targets);
+CREATE INDEX installed_package_type_idx ON installed_package(type);
+
+CREATE TABLE installed_package_source (
+  id                    INTEGER PRIMARY KEY REFERENCES installed_package(id) ON DELETE CASCADE,
+  rbac_group_id         TEXT,
+  rbac_group_name       TEXT,
+  disk_paths            TEXT NOT NULL,
+  registry_paths        TEXT NOT NULL,
+  number_of_weaknesses  INTEGER
+);
+
+CREATE TABLE vulnerability (
+  id                    INTEGER PRIMARY KEY,
+  uid                   TEXT NOT NULL UNIQUE,
+  source_uid            TEXT,
+  type                  TEXT NOT NULL,
+  targets               TEXT NOT NULL,
+  hostnames             TEXT NOT NULL,
+  first_found           TEXT,
+  last_found            TEXT,
+  source_last_modified  TEXT,
+  last_fixed            TEXT,
+  status                TEXT NOT NULL,
+  status_category       TEXT NOT NULL,
+  source_status         TEXT,
+  severity              TEXT NOT NULL,
+  source_severity       TEXT,
+  results               TEXT,
+  state_time            TEXT,
+  first_synced_at       TEXT NOT NULL,
+  last_changed_at       TEXT NOT NULL,
+  last_run_id           INTEGER NOT NULL,
+  row_hash              INTEGER
+);
+CREATE INDEX vulnerability_open_idx ON vulnerability(status_category, severity, targets);
+CREATE INDEX vulnerability_targets_idx ON vulnerability(targets);
+CREATE INDEX vulnerability_type_idx ON vulnerability(type);
+
+CREATE TABLE vulnerability_source (
+  id                              INTEGER PRIMARY KEY REFERENCES vulnerability(id) ON DELETE CASCADE,
+  rbac_group_id                   TEXT,
+  rbac_group_name                 TEXT,
+  os_platform                     TEXT,
+  os_version                      TEXT,
+  os_architecture                 TEXT,
+  cvss_score                      REAL,
+  exploitability_level            TEXT,
+  recommendation_reference        TEXT,
+  recommended_security_update     TEXT,
+  recommended_security_update_id  TEXT,
+  recommended_security_update_url TEXT,
+  security_update_available       INTEGER,
+  is_onboarded                    INTEGER,
+  software_vendor                 TEXT,
+  software_name                   TEXT,
+  software_version                TEXT
+);
+
+CREATE TABLE vulnerability_definition (
+  id                          INTEGER PRIMARY KEY,
+  uid                         TEXT NOT NULL UNIQUE,
+  cve_ids                     TEXT NOT NULL,
+  cve_records                 TEXT NOT NULL,
+  name                        TEXT,
+  description                 TEXT,
+  summary                     TEXT,
+  severity                    TEXT NOT NULL,
+  source_severity             TEXT,
+  cvss_v3_base_score          REAL,
+  exploits                    TEXT NOT NULL,
+  "references"                TEXT NOT NULL,
+  exploitability              TEXT NOT NULL,
+  published_date              TEXT,
+  source_last_modified        TEXT,
+  patch_available             INTEGER,
+  affected                    TEXT,
+  recommendation              TEXT,
+  epss                        REAL,
+  cvss_v3_vector              TEXT,
+  cvss_v3_av                  TEXT,
+  cvss_v3_ac                  TEXT,
+  cvss_v3_pr                  TEXT,
+  cvss_v3_ui                  TEXT,
+  cvss_v3_s                   TEXT,
+  cvss_v3_ci                  TEXT,
+  cvss_v3_ii                  TEXT,
+  cvss_v3_ai                  TEXT,
+  cvss_v3_e                   TEXT,
+  cvss_v3_rl                  TEXT,
+  cvss_v3_rc                  TEXT,
+  cvss_v3_computed_base_score REAL,
+  cvss_v3_temporal_score      REAL,
+  cvss_v2_vector              TEXT,
+  cvss_v2_av                  TEXT,
+  cvss_v2_ac                  TEXT,
+  cvss_v2_au                  TEXT,
+  cvss_v2_ci                  TEXT,
+  cvss_v2_ii                  TEXT,
+  cvss_v2_ai                  TEXT,
+  cvss_v2_e                   TEXT,
+  cvss_v2_rl                  TEXT,
+  cvss_v2_rc                  TEXT,
+  cvss_v2_base_score          REAL,
+  cvss_v2_temporal_score      REAL,
+  first_synced_at             TEXT NOT NULL,
+  last_changed_at             TEXT NOT NULL,
+  last_run_id                 INTEGER NOT NULL,
+  row_hash                    INTEGER
+);
+CREATE INDEX vulnerability_definition_severity_idx ON vulnerability_definition(severity);
+
+CREATE TABLE vulnerability_definition_source (
+  id                  INTEGER PRIMARY KEY REFERENCES vulnerability_definition(id) ON DELETE CASCADE,
+  exploit_types       TEXT NOT NULL,
+  exposed_machines    INTEGER,
+  first_detected      TEXT,
+  cve_supportability  TEXT,
+  tags                TEXT NOT NULL,
+  public_exploit      INTEGER,
+  exploit_verified    INTEGER,
+  exploit_in_kit      INTEGER
+);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> k_migrations = {
+      {1, "object tables, source tables, sync_run, checkpoint", k_v1},
+  };
+  return k_migrations;
+}
+
+int latest_schema_version() {
+  return migrations().back().version;
+}
+
+}  // namespace mdesync::store::sqlite

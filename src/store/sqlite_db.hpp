@@ -1,0 +1,80 @@
+#pragma once
+
+// Thin RAII layer over the SQLite C API: a connection, prepared statements with typed
+// binds and reads. Every SQLite failure becomes a util::Error here; nothing above this
+// file sees a return code. Not thread-safe (one connection, one thread).
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.hpp"
+
+namespace mdesync::store::sqlite {
+
+class Db;
+
+// A prepared statement, reset after each step sequence. Bind indexes are 1-based,
+// column indexes 0-based, as in SQLite.
+class Statement final {
+ public:
+  Statement() = default;
+  Statement(Db* db, sqlite3_stmt* stmt) : m_db(db), m_stmt(stmt) {}
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  void bind_null(int index) noexcept;
+  void bind(int index, std::int64_t value) noexcept;
+  void bind(int index, double value) noexcept;
+  // The text must stay alive until the next step() or reset().
+  void bind(int index, std::string_view text) noexcept;
+  void bind_copy(int index, std::string_view text) noexcept;
+
+  // Returns true while a row is available, false when done.
+  util::Result<bool> step();
+  // Steps to completion (for statements returning no rows).
+  util::Status run();
+  void reset() noexcept;
+
+  [[nodiscard]] bool is_null(int column) const noexcept;
+  [[nodiscard]] std::int64_t int64(int column) const noexcept;
+  [[nodiscard]] double real(int column) const noexcept;
+  [[nodiscard]] std::string_view text(int column) const noexcept;
+
+ private:
+  Db* m_db = nullptr;
+  sqlite3_stmt* m_stmt = nullptr;
+};
+
+class Db final {
+ public:
+  // Opens the file (flags as sqlite3_open_v2). Errors name the path.
+  static util::Result<std::unique_ptr<Db>> open(const std::string& path, int flags);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  util::Status exec(std::string_view sql);
+  util::Result<Statement> prepare(std::string_view sql);
+  [[nodiscard]] std::int64_t last_insert_rowid() const noexcept;
+  [[nodiscard]] std::int64_t changes() const noexcept;
+  [[nodiscard]] sqlite3* handle() const noexcept { return m_db; }
+  [[nodiscard]] const std::string& path() const noexcept { return m_path; }
+
+  // Error for the last failed call, with the code mapped (busy/locked -> store_locked).
+  [[nodiscard]] util::Error error(int rc, std::string_view what) const;
+
+ private:
+  Db(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
+  sqlite3* m_db;
+  std::string m_path;
+};
+
+}  // namespace mdesync::store::sqlite

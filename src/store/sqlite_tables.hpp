@@ -1,0 +1,243 @@
+#pragma once
+
+// Per-object column lists and row <-> column conversion for the SQLite backend. The
+// order of `cols` / `source_cols` is the bind and read order; schema.cpp must agree.
+
+#include <string>
+#include <string_view>
+
+#include "model/model.hpp"
+#include "store/sqlite_db.hpp"
+
+namespace mdesync::store::sqlite {
+
+// Binds sequential parameters of one statement, starting at 1.
+class Binder {
+ public:
+  explicit Binder(Statement& st, int first = 1) : m_st(st), m_index(first) {}
+  void str(const std::string& v) { m_st.bind(m_index++, std::string_view(v)); }
+  void lit(std::string_view v) { m_st.bind(m_index++, v); }  // static storage only
+  void opt(const model::OptString& v);
+  void opt(const model::OptBool& v);
+  void opt(const model::OptInt& v);
+  void opt(const model::OptDouble& v);
+  void opt(const model::OptTime& v);
+  void list(const model::Strings& v);
+  void opt_list(const std::optional<model::Strings>& v);
+  void i64(std::int64_t v) { m_st.bind(m_index++, v); }
+  void time(util::Timestamp t);
+  void json(const std::string& v) { m_st.bind_copy(m_index++, v); }
+  [[nodiscard]] int next() const { return m_index; }
+
+ private:
+  Statement& m_st;
+  int m_index;
+  std::string m_buf;
+};
+
+// Reads sequential columns of the current row, starting at `first`. Decoding errors
+// are remembered (first one wins) and reported by error().
+class Reader {
+ public:
+  explicit Reader(const Statement& st, int first = 0) : m_st(st), m_index(first) {}
+  std::string str();
+  model::OptString opt_str();
+  model::OptBool opt_bool();
+  model::OptInt opt_int();
+  model::OptDouble opt_double();
+  model::OptTime opt_time();
+  model::Strings list();
+  std::optional<model::Strings> opt_list();
+  std::string_view view() { return m_st.text(m_index++); }
+  void skip() { ++m_index; }
+  void fail(std::string message) {
+    if (!m_error) m_error = std::move(message);
+  }
+  [[nodiscard]] const std::optional<std::string>& error() const { return m_error; }
+
+ private:
+  const Statement& m_st;
+  int m_index;
+  std::optional<std::string> m_error;
+};
+
+template <typename Row>
+struct Table;
+
+template <>
+struct Table<model::Host> {
+  static constexpr model::ObjectType object = model::ObjectType::host;
+  static constexpr std::string_view name = "host";
+  static constexpr std::string_view cols[] = {"uid",
+                                              "name",
+                                              "aad_device_id",
+                                              "hostnames",
+                                              "private_dns_names",
+                                              "public_dns_names",
+                                              "ip_addresses",
+                                              "private_ip_addresses",
+                                              "public_ip_address",
+                                              "mac_addresses",
+                                              "os",
+                                              "description",
+                                              "status",
+                                              "source_status",
+                                              "last_seen",
+                                              "first_seen",
+                                              "tags",
+                                              "instance_id",
+                                              "cloud_provider",
+                                              "categories",
+                                              "merged_into_machine_id",
+                                              "potential_duplication",
+                                              "source_risk_rating"};
+  static constexpr std::string_view source_cols[] = {
+      "agent_version",     "defender_av_status", "device_value",
+      "exclusion_reason",  "exposure_level",     "is_aad_joined",
+      "is_excluded",       "managed_by",         "managed_by_status",
+      "onboarding_status", "os_processor",       "rbac_group_id",
+      "rbac_group_name",   "resource_id",        "subscription_id",
+      "team_id",           "team_name",          "uptime"};
+  static void bind(Binder& b, const model::Host& r);
+  static void bind_source(Binder& b, const model::Host& r);
+  static void read(Reader& rd, model::Host& r);
+  static void read_source(Reader& rd, model::Host& r);
+};
+
+template <>
+struct Table<model::Package> {
+  static constexpr model::ObjectType object = model::ObjectType::package;
+  static constexpr std::string_view name = "package";
+  static constexpr std::string_view cols[] = {"uid", "name", "status", "categories"};
+  static constexpr std::string_view source_cols[] = {
+      "vendor",           "weaknesses",   "public_exploit", "active_alert",
+      "exposed_machines", "impact_score", "versions"};
+  static void bind(Binder& b, const model::Package& r);
+  static void bind_source(Binder& b, const model::Package& r);
+  static void read(Reader& rd, model::Package& r);
+  static void read_source(Reader& rd, model::Package& r);
+};
+
+template <>
+struct Table<model::InstalledPackage> {
+  static constexpr model::ObjectType object = model::ObjectType::installed_package;
+  static constexpr std::string_view name = "installed_package";
+  static constexpr std::string_view cols[] = {"uid",
+                                              "name",
+                                              "type",
+                                              "targets",
+                                              "dns_names",
+                                              "os",
+                                              "version",
+                                              "status",
+                                              "first_seen",
+                                              "end_of_support_status",
+                                              "end_of_support_date"};
+  static constexpr std::string_view source_cols[] = {
+      "rbac_group_id", "rbac_group_name", "disk_paths", "registry_paths", "number_of_weaknesses"};
+  static void bind(Binder& b, const model::InstalledPackage& r);
+  static void bind_source(Binder& b, const model::InstalledPackage& r);
+  static void read(Reader& rd, model::InstalledPackage& r);
+  static void read_source(Reader& rd, model::InstalledPackage& r);
+};
+
+template <>
+struct Table<model::Vulnerability> {
+  static constexpr model::ObjectType object = model::ObjectType::vulnerability;
+  static constexpr std::string_view name = "vulnerability";
+  static constexpr std::string_view cols[] = {"uid",
+                                              "source_uid",
+                                              "type",
+                                              "targets",
+                                              "hostnames",
+                                              "first_found",
+                                              "last_found",
+                                              "source_last_modified",
+                                              "last_fixed",
+                                              "status",
+                                              "status_category",
+                                              "source_status",
+                                              "severity",
+                                              "source_severity",
+                                              "results",
+                                              "state_time"};
+  static constexpr std::string_view source_cols[] = {"rbac_group_id",
+                                                     "rbac_group_name",
+                                                     "os_platform",
+                                                     "os_version",
+                                                     "os_architecture",
+                                                     "cvss_score",
+                                                     "exploitability_level",
+                                                     "recommendation_reference",
+                                                     "recommended_security_update",
+                                                     "recommended_security_update_id",
+                                                     "recommended_security_update_url",
+                                                     "security_update_available",
+                                                     "is_onboarded",
+                                                     "software_vendor",
+                                                     "software_name",
+                                                     "software_version"};
+  static void bind(Binder& b, const model::Vulnerability& r);
+  static void bind_source(Binder& b, const model::Vulnerability& r);
+  static void read(Reader& rd, model::Vulnerability& r);
+  static void read_source(Reader& rd, model::Vulnerability& r);
+};
+
+template <>
+struct Table<model::VulnerabilityDefinition> {
+  static constexpr model::ObjectType object = model::ObjectType::vulnerability_definition;
+  static constexpr std::string_view name = "vulnerability_definition";
+  static constexpr std::string_view cols[] = {"uid",
+                                              "cve_ids",
+                                              "cve_records",
+                                              "name",
+                                              "description",
+                                              "summary",
+                                              "severity",
+                                              "source_severity",
+                                              "cvss_v3_base_score",
+                                              "exploits",
+                                              "\"references\"",
+                                              "exploitability",
+                                              "published_date",
+                                              "source_last_modified",
+                                              "patch_available",
+                                              "affected",
+                                              "recommendation",
+                                              "epss",
+                                              "cvss_v3_vector",
+                                              "cvss_v3_av",
+                                              "cvss_v3_ac",
+                                              "cvss_v3_pr",
+                                              "cvss_v3_ui",
+                                              "cvss_v3_s",
+                                              "cvss_v3_ci",
+                                              "cvss_v3_ii",
+                                              "cvss_v3_ai",
+                                              "cvss_v3_e",
+                                              "cvss_v3_rl",
+                                              "cvss_v3_rc",
+                                              "cvss_v3_computed_base_score",
+                                              "cvss_v3_temporal_score",
+                                              "cvss_v2_vector",
+                                              "cvss_v2_av",
+                                              "cvss_v2_ac",
+                                              "cvss_v2_au",
+                                              "cvss_v2_ci",
+                                              "cvss_v2_ii",
+                                              "cvss_v2_ai",
+                                              "cvss_v2_e",
+                                              "cvss_v2_rl",
+                                              "cvss_v2_rc",
+                                              "cvss_v2_base_score",
+                                              "cvss_v2_temporal_score"};
+  static constexpr std::string_view source_cols[] = {
+      "exploit_types", "exposed_machines", "first_detected",   "cve_supportability",
+      "tags",          "public_exploit",   "exploit_verified", "exploit_in_kit"};
+  static void bind(Binder& b, const model::VulnerabilityDefinition& r);
+  static void bind_source(Binder& b, const model::VulnerabilityDefinition& r);
+  static void read(Reader& rd, model::VulnerabilityDefinition& r);
+  static void read_source(Reader& rd, model::VulnerabilityDefinition& r);
+};
+
+}  // namespace mdesync::store::sqlite

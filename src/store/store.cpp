@@ -1,0 +1,64 @@
+#include "store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "store/sqlite_store.hpp"
+
+namespace mdesync::store {
+
+using util::ErrorCode;
+using util::fail;
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : m_store(std::exchange(other.m_store, nullptr)) {}
+
+Transaction::~Transaction() {
+  rollback();
+}
+
+Status Transaction::commit() {
+  if (m_store == nullptr) return fail(ErrorCode::invalid_argument, "transaction already ended");
+  Store* store = std::exchange(m_store, nullptr);
+  store->m_in_transaction = false;
+  auto st = store->do_commit();
+  if (!st) store->do_rollback();
+  return st;
+}
+
+void Transaction::rollback() noexcept {
+  if (m_store == nullptr) return;
+  Store* store = std::exchange(m_store, nullptr);
+  store->m_in_transaction = false;
+  store->do_rollback();
+}
+
+Result<Transaction> Store::begin() {
+  if (m_in_transaction) {
+    return fail(ErrorCode::invalid_argument, "a store transaction is already open");
+  }
+  if (auto st = do_begin(); !st) return fail(st.error());
+  m_in_transaction = true;
+  return Transaction(this);
+}
+
+Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options) {
+  constexpr std::string_view k_sqlite = "sqlite:";
+  if (url.starts_with(k_sqlite)) {
+    std::string path(url.substr(k_sqlite.size()));
+    if (path.starts_with("//")) path.erase(0, 2);  // tolerate sqlite://PATH
+    if (path.empty()) {
+      return fail(ErrorCode::config, "store URL 'sqlite:' names no file; use sqlite:PATH");
+    }
+    return sqlite::open_sqlite(path, options);
+  }
+  if (url.starts_with("postgresql:") || url.starts_with("postgres:")) {
+    return fail(ErrorCode::config,
+                "the PostgreSQL store backend is not built yet; use --store sqlite:PATH");
+  }
+  return fail(ErrorCode::config,
+              fmt::format("unknown store URL '{}': expected sqlite:PATH or postgresql://...", url));
+}
+
+}  // namespace mdesync::store
