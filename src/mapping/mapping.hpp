@@ -1,0 +1,75 @@
+#pragma once
+
+// Source record -> model row, one pure function per object (data-model.md sections
+// 2-6). No I/O, no logging, thread-safe. docs/mapping.md lists the rules we chose where
+// the spec is silent.
+
+#include <optional>
+#include <span>
+
+#include "defender/records.hpp"
+#include "mapping/mapped.hpp"
+#include "model/model.hpp"
+
+namespace mdesync::mapping {
+
+// Host from a Machine (section 2).
+Mapped<model::Host> map_host(const defender::Machine& machine);
+
+// Package from a software entry and its version distribution (section 3).
+Mapped<model::Package> map_package(const defender::Software& software,
+                                   std::span<const defender::Distribution> distributions = {});
+
+struct InstalledPackageOptions {
+  bool non_cpe = false;          // the row comes from the non-CPE inventory (8.2)
+  bool include_non_cpe = false;  // Config::include_non_cpe
+};
+
+// Installed Package from one inventory row (section 4). Non-CPE rows are skipped unless
+// include_non_cpe. Several rows of one uid (several versions) combine with merge_into.
+Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& row,
+                                                      const InstalledPackageOptions& options = {});
+
+// Installed Package from the api strategy: a machine reference of a software.
+Mapped<model::InstalledPackage> map_installed_package(const defender::MachineReference& ref,
+                                                      const defender::Software& software);
+
+// Software id of an inventory row: "<vendor>-_-<name>" (lower case, spaces as '_').
+std::string software_id(const std::optional<std::string>& vendor,
+                        const std::optional<std::string>& name);
+
+// Adds the versions and evidence of `other` (same uid) to `into`: versions and paths
+// distinct in first-seen order, earliest firstSeen, first non-null elsewhere.
+void merge_into(model::InstalledPackage& into, const model::InstalledPackage& other);
+
+struct VulnerabilityOptions {
+  // The snapshot's generation time (full reads): becomes stateTime. Delta rows use their
+  // eventTimestamp instead.
+  std::optional<util::Timestamp> snapshot_time;
+};
+
+// Vulnerability from an export / JSON / delta row (section 5). Rows without cveId are
+// skipped ("row without cveId").
+Mapped<model::Vulnerability> map_vulnerability(const defender::VulnerabilityRow& row,
+                                               const VulnerabilityOptions& options = {});
+
+// The finding uid: <deviceId>_<vendor lower>_<name lower>_<version>_<cveId>.
+std::string vulnerability_uid(const defender::VulnerabilityRow& row);
+
+// Vulnerability Definition (section 6). `recommendations`: those covering the CVE;
+// nullopt when they could not be fetched (patchAvailable, affected and recommendation
+// then stay unknown).
+Mapped<model::VulnerabilityDefinition> map_vulnerability_definition(
+    const defender::Vulnerability& vulnerability,
+    std::optional<std::span<const defender::Recommendation>> recommendations);
+
+// Severity normalisation shared by sections 5 and 6: Critical/High/Medium/Low
+// (case-insensitive), Unknown for empty; other values give Unknown and a diagnostic.
+model::Severity normalise_severity(const std::optional<std::string>& value, std::string_view field,
+                                   std::vector<Diagnostic>& diagnostics);
+
+// First sentence of `description` without a leading "Summary:" label, at most 300
+// characters (code points).
+std::optional<std::string> summarise(const std::optional<std::string>& description);
+
+}  // namespace mdesync::mapping
