@@ -1,0 +1,427 @@
+#include "store/store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace mdesync::store {
+namespace {
+
+namespace fs = std::filesystem;
+using model::StatusCategory;
+using model::VulnerabilityStatus;
+
+Timestamp at(const char* text) {
+  return util::parse_timestamp(text).value();
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_dir = fs::temp_directory_path() /
+            ("mdesync_store_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(m_dir);
+    fs::create_directories(m_dir);
+    m_path = (m_dir / "store.db").string();
+  }
+  void TearDown() override { fs::remove_all(m_dir); }
+
+  std::unique_ptr<Store> open(OpenOptions options = {}) {
+    auto s = open_store("sqlite:" + m_path, options);
+    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
+    return s ? std::move(*s) : nullptr;
+  }
+
+  static model::Host host(const std::string& uid, const std::string& name = "h") {
+    model::Host h;
+    h.uid = uid;
+    h.name = name;
+    h.hostnames = {name};
+    h.status = model::HostStatus::active;
+    h.last_seen = at("2025-06-01T07:58:10.301Z");
+    h.source.rbac_group_id = "17";
+    return h;
+  }
+
+  static model::Vulnerability vuln(const std::string& uid, VulnerabilityStatus status,
+                                   const char* time) {
+    model::Vulnerability v;
+    v.uid = uid;
+    v.type = "CVE-2025-40001";
+    v.targets = "dev1";
+    v.status = status;
+    v.status_category = model::category_of(status);
+    v.severity = model::Severity::high;
+    v.state_time = at(time);
+    if (status == VulnerabilityStatus::fixed) v.last_fixed = v.state_time;
+    v.source.software_name = "exampleviewer";
+    return v;
+  }
+
+  static WriteContext ctx(RunId run, bool seen = false) {
+    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen};
+  }
+
+  fs::path m_dir;
+  std::string m_path;
+};
+
+TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version().value(), 1);
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version().value(), 1);
+  EXPECT_TRUE(s->count_by_status().value().empty());
+  EXPECT_TRUE(s->checkpoints().value().empty());
+}
+
+TEST_F(StoreTest, UpsertIsIdempotentAndRoundTrips) {
+  auto s = open();
+  std::vector<model::Host> rows = {host("a", "alpha"), host("b", "beta")};
+  rows[0].source.is_excluded = false;
+  rows[0].potential_duplication = true;
+  auto first = s->upsert(ctx(1), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(first.written, 2);
+  EXPECT_EQ(first.unchanged, 0);
+  auto again = s->upsert(WriteContext{2, at("2025-06-03T00:00:00Z"), false},
+                         std::span<const model::Host>(rows))
+                   .value();
+  EXPECT_EQ(again.written, 0);
+  EXPECT_EQ(again.unchanged, 2);
+
+  auto stored = s->find_host("a").value();
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->meta.last_run_id, 1);  // not rewritten by run 2
+  EXPECT_EQ(stored->meta.first_synced_at, at("2025-06-02T00:00:00Z"));
+  EXPECT_EQ(model::content_hash(*stored), model::content_hash(rows[0]));
+  EXPECT_EQ(stored->source.is_excluded, false);
+  EXPECT_EQ(stored->source.is_aad_joined, std::nullopt);
+
+  rows[1].name = "beta2";
+  auto changed = s->upsert(ctx(3), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(changed.written, 1);
+  EXPECT_EQ(changed.unchanged, 1);
+  EXPECT_EQ(s->find_host("b").value()->meta.last_run_id, 3);
+  EXPECT_EQ(s->find_host("b").value()->meta.first_synced_at, at("2025-06-02T00:00:00Z"));
+}
+
+TEST_F(StoreTest, UncommittedTransactionRollsBack) {
+  auto s = open();
+  {
+    auto tx = s->begin();
+    ASSERT_TRUE(tx);
+    std::vector<model::Host> rows = {host("a")};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    EXPECT_TRUE(s->find_host("a").value().has_value());
+  }  // destroyed without commit
+  EXPECT_FALSE(s->find_host("a").value().has_value());
+  auto nested = s->begin();
+  ASSERT_TRUE(nested);
+  EXPECT_FALSE(s->begin().has_value());  // one at a time
+}
+
+TEST_F(StoreTest, RowsAndCheckpointCommitTogether) {
+  auto s = open();
+  Checkpoint cp;
+  cp.object = ObjectType::host;
+  cp.run_id = 1;
+  cp.mode = "full";
+  cp.snapshot_time = at("2025-06-01T06:01:00Z");
+  cp.completed_at = at("2025-06-02T00:00:00Z");
+  std::vector<model::Host> rows = {host("a")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(cp));
+    tx.rollback();
+  }
+  EXPECT_FALSE(s->checkpoint(ObjectType::host).value().has_value());
+  EXPECT_FALSE(s->find_host("a").value().has_value());
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(cp));
+    ASSERT_TRUE(tx.commit());
+  }
+  s.reset();
+  s = open();
+  auto got = s->checkpoint(ObjectType::host).value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->snapshot_time, cp.snapshot_time);
+  EXPECT_EQ(got->mode, "full");
+  EXPECT_TRUE(s->find_host("a").value().has_value());
+}
+
+TEST_F(StoreTest, SweepClosesOnlyWhatTheRunDidNotSee) {
+  auto s = open();
+  std::vector<model::Vulnerability> all = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(all)));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+
+  std::vector<model::Vulnerability> second = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T06:00:00Z")};
+  auto up = s->upsert(ctx(2, true), std::span<const model::Vulnerability>(second)).value();
+  EXPECT_EQ(up.unchanged, 1);  // only stateTime differs: not rewritten
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 2);
+  auto v2 = s->find_vulnerability("v2").value().value();
+  EXPECT_EQ(v2.status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(v2.status_category, StatusCategory::closed);
+  EXPECT_EQ(v2.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::active);
+
+  // Seen again in a later snapshot: reopened, lastFixed kept.
+  std::vector<model::Vulnerability> third = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T12:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T12:00:00Z")};
+  auto up3 = s->upsert(ctx(3, true), std::span<const model::Vulnerability>(third)).value();
+  EXPECT_EQ(up3.written, 1);
+  auto v2b = s->find_vulnerability("v2").value().value();
+  EXPECT_EQ(v2b.status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(v2b.status_category, StatusCategory::open);
+  EXPECT_EQ(v2b.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(3), at("2025-06-01T12:00:00Z"))->closed, 0);
+}
+
+TEST_F(StoreTest, SweepMarksHostsRemovedAndIsScopedToTheRun) {
+  auto s = open();
+  std::vector<model::Host> rows = {host("a"), host("b")};
+  ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Host>(rows)));
+  std::vector<model::Host> only_a = {host("a")};
+  ASSERT_TRUE(s->upsert(ctx(2, true), std::span<const model::Host>(only_a)));
+  // Run 1 saw both: sweeping run 1 removes nothing; run 2 lacks b.
+  EXPECT_EQ(s->sweep(ObjectType::host, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+  EXPECT_EQ(s->sweep(ObjectType::host, ctx(2), at("2025-06-01T00:00:00Z"))->closed, 1);
+  EXPECT_EQ(s->find_host("b").value()->status, model::HostStatus::removed);
+  EXPECT_EQ(s->find_host("a").value()->status, model::HostStatus::active);
+  // Back in the listing: written again as Active.
+  auto up = s->upsert(ctx(3, true), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(up.written, 1);
+  EXPECT_EQ(s->find_host("b").value()->status, model::HostStatus::active);
+}
+
+TEST_F(StoreTest, DeltaRules) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("open", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("moved", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+
+  std::vector<model::Vulnerability> events = {
+      // stale: older than the finding's state
+      vuln("open", VulnerabilityStatus::fixed, "2025-05-31T18:00:00Z"),
+      // device-group move: Fixed + New at one timestamp
+      vuln("moved", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      vuln("moved", VulnerabilityStatus::active, "2025-06-01T06:00:00Z"),
+      // Fixed for a finding never seen: created closed
+      vuln("ghost", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      // fixed then new again later: reopened
+      vuln("open", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      vuln("open", VulnerabilityStatus::active, "2025-06-01T12:00:00Z"),
+  };
+  auto c = s->apply_vulnerability_events(ctx(2), events, std::nullopt).value();
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(c.paired, 1);
+  EXPECT_EQ(c.created_closed, 1);
+  EXPECT_EQ(c.fixed, 1);
+  EXPECT_EQ(c.reopened, 1);
+
+  EXPECT_EQ(s->find_vulnerability("moved").value()->status_category, StatusCategory::open);
+  auto ghost = s->find_vulnerability("ghost").value().value();
+  EXPECT_EQ(ghost.status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(ghost.last_fixed, at("2025-06-01T06:00:00Z"));
+  auto open = s->find_vulnerability("open").value().value();
+  EXPECT_EQ(open.status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(open.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(open.state_time, at("2025-06-01T12:00:00Z"));
+
+  // Replaying the same window changes nothing.
+  auto replay = s->apply_vulnerability_events(ctx(3), events, std::nullopt).value();
+  EXPECT_EQ(replay.written, 0);
+  EXPECT_EQ(s->find_vulnerability("open").value()->status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(s->find_vulnerability("moved").value()->status, VulnerabilityStatus::active);
+  EXPECT_EQ(s->find_vulnerability("open").value()->meta.last_run_id, 2);
+}
+
+TEST_F(StoreTest, DeltaPairSplitAcrossCallsStaysOpen) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("m", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+  std::vector<model::Vulnerability> fixed = {
+      vuln("m", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z")};
+  std::vector<model::Vulnerability> fresh = {
+      vuln("m", VulnerabilityStatus::active, "2025-06-01T06:00:00Z")};
+  ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), fixed, std::nullopt));
+  ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), fresh, std::nullopt));
+  EXPECT_EQ(s->find_vulnerability("m").value()->status, VulnerabilityStatus::active);
+}
+
+TEST_F(StoreTest, BaselineMakesOlderEventsStale) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("v", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+  std::vector<model::Vulnerability> ev = {
+      vuln("v", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z")};
+  auto c = s->apply_vulnerability_events(ctx(2), ev, at("2025-06-01T12:00:00Z")).value();
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(s->find_vulnerability("v").value()->status, VulnerabilityStatus::active);
+}
+
+TEST_F(StoreTest, SecondExclusiveOpenIsRefused) {
+  auto first = open(OpenOptions{true, false});
+  ASSERT_TRUE(first);
+  auto second = open_store("sqlite:" + m_path, OpenOptions{true, false});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, util::ErrorCode::store_locked);
+  EXPECT_NE(second.error().message.find("another mdesync sync"), std::string::npos);
+  // Readers are not blocked.
+  EXPECT_TRUE(open_store("sqlite:" + m_path, OpenOptions{false, true}).has_value());
+  first.reset();
+  EXPECT_TRUE(open_store("sqlite:" + m_path, OpenOptions{true, false}).has_value());
+}
+
+TEST_F(StoreTest, DatabaseLockedByAnotherConnectionIsAClearErrorAndWritesNothing) {
+  { auto s = open(); }
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(m_path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  OpenOptions opts;
+  opts.busy_timeout_ms = 50;
+  auto s = open_store("sqlite:" + m_path, opts);
+  if (s) {
+    std::vector<model::Host> rows = {host("a")};
+    auto r = (*s)->upsert(ctx(1), std::span<const model::Host>(rows));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, util::ErrorCode::store_locked);
+  } else {
+    EXPECT_EQ(s.error().code, util::ErrorCode::store_locked);
+  }
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  auto after = open();
+  EXPECT_FALSE(after->find_host("a").value().has_value());
+}
+
+TEST_F(StoreTest, CorruptFileIsRefusedUntouched) {
+  {
+    std::ofstream f(m_path, std::ios::binary);
+    f << "this is not a database, just some bytes that are long enough to look like a header "
+         "........................................................................";
+  }
+  const auto before = fs::file_size(m_path);
+  auto s = open_store("sqlite:" + m_path);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, util::ErrorCode::store);
+  EXPECT_NE(s.error().message.find("not a usable SQLite database"), std::string::npos)
+      << s.error().message;
+  EXPECT_EQ(fs::file_size(m_path), before);
+  EXPECT_FALSE(fs::exists(m_path + "-wal"));
+}
+
+TEST_F(StoreTest, ForeignDatabaseIsRefused) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "CREATE TABLE customers(id INTEGER)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = open_store("sqlite:" + m_path);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("not an mdesync store"), std::string::npos);
+}
+
+TEST_F(StoreTest, UrlSchemes) {
+  auto pg = open_store("postgresql://localhost/mdesync");
+  ASSERT_FALSE(pg);
+  EXPECT_EQ(pg.error().code, util::ErrorCode::config);
+  EXPECT_NE(pg.error().message.find("not built yet"), std::string::npos);
+  EXPECT_FALSE(open_store("mysql://x"));
+  EXPECT_TRUE(open_store("sqlite::memory:"));
+}
+
+TEST_F(StoreTest, RunsCountsAndScans) {
+  auto s = open();
+  const RunId run =
+      s->begin_run("full", {"machine", "vulnerability"}, at("2025-06-02T00:00:00Z")).value();
+  std::vector<model::Host> rows = {host("b"), host("a")};
+  ASSERT_TRUE(s->upsert(ctx(run), std::span<const model::Host>(rows)));
+  ASSERT_TRUE(s->end_run(run, at("2025-06-02T00:05:00Z"), "success", R"({"host":{"read":2}})"));
+  auto runs = s->recent_runs(10).value();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].objects, (std::vector<std::string>{"machine", "vulnerability"}));
+  EXPECT_EQ(runs[0].outcome, "success");
+  EXPECT_EQ(runs[0].counts_json, R"({"host":{"read":2}})");
+  auto counts = s->count_by_status().value();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].status, "Active");
+  EXPECT_EQ(counts[0].count, 2);
+  std::vector<std::string> uids;
+  ASSERT_TRUE(s->scan(RowVisitor<model::Host>([&](const model::Host& h) {
+    uids.push_back(h.uid);
+    return true;
+  })));
+  EXPECT_EQ(uids, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(StoreTest, EveryObjectRoundTrips) {
+  auto s = open();
+  model::Package p;
+  p.uid = "mozilla-_-firefox";
+  p.name = "firefox";
+  p.categories = {"Software", "Vulnerable"};
+  p.source.versions = {{"128.0.3", 40, 12}, {"139.0.1", std::nullopt, 0}};
+  model::InstalledPackage ip;
+  ip.uid = "dev1_mozilla-_-firefox";
+  ip.type = p.uid;
+  ip.targets = "dev1";
+  ip.version = {"128.0.3", "139.0.1"};
+  ip.end_of_support_date = at("2026-10-13T00:00:00Z");
+  model::VulnerabilityDefinition d;
+  d.uid = "CVE-2025-40001";
+  d.cve_ids = d.cve_records = {d.uid};
+  d.exploitability = "Public exploit";
+  d.affected = std::vector<std::string>{};
+  d.cvss_v3.av = "Local";
+  d.cvss_v3.base_score = 7.8;
+  d.patch_available = true;
+  std::vector<model::Package> ps = {p};
+  std::vector<model::InstalledPackage> ips = {ip};
+  std::vector<model::VulnerabilityDefinition> ds = {d};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Package>(ps)));
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::InstalledPackage>(ips)));
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::VulnerabilityDefinition>(ds)));
+  int n = 0;
+  ASSERT_TRUE(s->scan(RowVisitor<model::Package>([&](const model::Package& r) {
+    EXPECT_EQ(model::content_hash(r), model::content_hash(p));
+    ++n;
+    return true;
+  })));
+  ASSERT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+    EXPECT_EQ(model::content_hash(r), model::content_hash(ip));
+    ++n;
+    return true;
+  })));
+  ASSERT_TRUE(s->scan(
+      RowVisitor<model::VulnerabilityDefinition>([&](const model::VulnerabilityDefinition& r) {
+        EXPECT_EQ(model::content_hash(r), model::content_hash(d));
+        EXPECT_TRUE(r.affected.has_value());
+        EXPECT_FALSE(r.recommendation.has_value());
+        ++n;
+        return true;
+      })));
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(s->upsert(ctx(2), std::span<const model::VulnerabilityDefinition>(ds))->unchanged, 1);
+}
+
+}  // namespace
+}  // namespace mdesync::store
