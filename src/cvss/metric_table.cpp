@@ -211,16 +211,19 @@ const VersionDef& version_def(Version version) noexcept {
   return k_v31_def;
 }
 
-int find_metric(const VersionDef& def, std::string_view abbr) noexcept {
+int find_metric(const VersionDef& def, std::string_view abbr, std::size_t hint) noexcept {
+  const std::uint64_t key = pack(abbr);
+  if (hint < def.metrics.size() && def.metrics[hint].key == key) return static_cast<int>(hint);
   for (std::size_t i = 0; i < def.metrics.size(); ++i) {
-    if (def.metrics[i].abbr == abbr) return static_cast<int>(i);
+    if (def.metrics[i].key == key) return static_cast<int>(i);
   }
   return -1;
 }
 
 int find_value(const MetricDef& metric, std::string_view value) noexcept {
+  const std::uint64_t key = pack(value);
   for (std::size_t i = 0; i < metric.values.size(); ++i) {
-    if (metric.values[i].abbr == value) return static_cast<int>(i);
+    if (metric.values[i].key == key) return static_cast<int>(i);
   }
   return -1;
 }
@@ -229,9 +232,11 @@ Resolved resolve(const Vector& vector) noexcept {
   Resolved resolved;
   resolved.fill(-1);
   const VersionDef& def = version_def(vector.version);
+  std::size_t hint = 0;
   for (const auto& [abbr, value] : vector.metrics) {
-    const int m = find_metric(def, abbr);
+    const int m = find_metric(def, abbr, hint);
     if (m < 0) continue;
+    hint = static_cast<std::size_t>(m) + 1;
     const int v = find_value(def.metrics[static_cast<std::size_t>(m)], value);
     if (v >= 0) resolved[static_cast<std::size_t>(m)] = static_cast<std::int8_t>(v);
   }

@@ -2,6 +2,7 @@
 // vector-string rules; lenient mode accepts the deviations seen in real feeds and
 // records what it corrected.
 #include <algorithm>
+#include <array>
 #include <bitset>
 #include <cstdio>
 #include <string>
@@ -20,9 +21,18 @@ bool is_blank(char c) {
 }
 
 // Characters that can appear in any valid vector of any version.
+constexpr std::array<bool, 256> make_vector_chars() {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (const char c : {':', '/', '.', '(', ')'}) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> k_vector_chars = make_vector_chars();
+
 bool is_vector_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' ||
-         c == '/' || c == '.' || c == '(' || c == ')';
+  return k_vector_chars[static_cast<unsigned char>(c)];
 }
 
 std::string describe_char(char c) {
@@ -55,6 +65,7 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
   const bool ordered = vector.version == Version::v2_0 || vector.version == Version::v4_0;
   int last_index = -1;
   bool reordered = false;
+  bool out_of_order = false;
   std::size_t pos = 0;
   vector.metrics.reserve(def.metrics.size());
   while (true) {
@@ -75,7 +86,7 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
     }
     const std::string_view abbr = field.substr(0, colon);
     const std::string_view value = field.substr(colon + 1);
-    const int index = detail::find_metric(def, abbr);
+    const int index = detail::find_metric(def, abbr, static_cast<std::size_t>(last_index + 1));
     if (index < 0) {
       std::string msg =
           "unknown CVSS v" + std::string(vname) + " metric '" + std::string(abbr) + "'";
@@ -104,6 +115,7 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
       }
       reordered = true;
     }
+    if (index < last_index) out_of_order = true;
     last_index = std::max(last_index, index);
     seen.set(uindex);
     value_of[uindex] = vector.metrics.size();
@@ -124,6 +136,17 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
 
   // Canonical form: prefix, then every written metric in specification order.
   std::string& canonical = vector.canonical;
+  if (!reordered && !out_of_order) {
+    // Already in order (the common case): the canonical form is the text as written.
+    if (vector.version != Version::v2_0) {
+      canonical.reserve(body.size() + 9);
+      canonical += "CVSS:";
+      canonical += vname;
+      canonical += '/';
+    }
+    canonical += body;
+    return vector;
+  }
   canonical.reserve(body.size() + 9);
   if (vector.version != Version::v2_0) {
     canonical += "CVSS:";
