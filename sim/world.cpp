@@ -748,7 +748,7 @@ Truth World::truth() const {
 
 nlohmann::ordered_json World::machine_json(std::uint32_t mi) const {
   const Machine& m = machines[mi];
-  using nlohmann::ordered_json;
+  using json = nlohmann::ordered_json;
   json j = json::object();
   j["id"] = m.id;
   j["mergedIntoMachineId"] = m.merged_into.empty() ? json(nullptr) : json(m.merged_into);
