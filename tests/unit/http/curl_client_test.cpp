@@ -1,0 +1,147 @@
+// CurlHttpClient against a loopback cpp-httplib server (port 0, hermetic).
+#include "http/curl_client.hpp"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <zlib.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace mdesync::http {
+namespace {
+
+std::string gzip(const std::string& in) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(compressBound(static_cast<uLong>(in.size())) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+class CurlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_server.Get("/plain", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content("hello " + req.get_header_value("X-Test"), "text/plain");
+    });
+    m_server.Get("/gz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(gzip(std::string(10000, 'a')), "application/json");
+    });
+    m_server.Get("/status", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 503;
+      res.set_header("Retry-After", "4");
+      res.set_content("{\"error\":{\"code\":\"x\"}}", "application/json");
+    });
+    m_server.Post("/form", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(req.body, "text/plain");
+    });
+    m_port = m_server.bind_to_any_port("127.0.0.1");
+    m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  void TearDown() override {
+    m_server.stop();
+    m_thread.join();
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(m_port) + path;
+  }
+
+  httplib::Server m_server;
+  int m_port = 0;
+  std::thread m_thread;
+};
+
+TEST_F(CurlTest, SendsHeadersAndReusesHandles) {
+  CurlHttpClient client(CurlOptions{});
+  for (int i = 0; i < 3; ++i) {
+    auto r = client.send(Request{"GET", url("/plain"), {{"X-Test", "there"}}, "", {}});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "hello there");
+  }
+}
+
+TEST_F(CurlTest, DecompressesGzipBodies) {
+  CurlHttpClient client(CurlOptions{});
+  auto r = client.send(Request{"GET", url("/gz"), {}, "", {}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, std::string(10000, 'a'));
+}
+
+TEST_F(CurlTest, StatusesAreValuesWithHeaders) {
+  CurlHttpClient client(CurlOptions{});
+  std::string streamed;
+  auto r = client.stream(Request{"GET", url("/status"), {}, "", {}}, [&](std::string_view c) {
+    streamed += c;
+    return util::Status{};
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("retry-after"), "4");
+  EXPECT_TRUE(streamed.empty());  // non-2xx bodies are buffered, not streamed
+  EXPECT_NE(r->body.find("code"), std::string::npos);
+}
+
+TEST_F(CurlTest, PostsForms) {
+  CurlHttpClient client(CurlOptions{});
+  auto r = client.send(Request{"POST",
+                               url("/form"),
+                               {{"Content-Type", "application/x-www-form-urlencoded"}},
+                               "a=1&b=2",
+                               {}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "a=1&b=2");
+}
+
+TEST_F(CurlTest, StreamSinkErrorAbortsTheTransfer) {
+  CurlHttpClient client(CurlOptions{});
+  auto r = client.stream(Request{"GET", url("/plain"), {}, "", {}}, [](std::string_view) {
+    return util::Status{util::fail(util::ErrorCode::parse, "stop here")};
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "stop here");
+}
+
+TEST(CurlTransport, FailureNamesHostAndPathButNotTheQuery) {
+  // Bind a port without listening, so connections to it are refused.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  CurlOptions o;
+  o.connect_timeout = std::chrono::seconds{2};
+  o.low_speed_timeout = std::chrono::seconds{2};
+  CurlHttpClient client(o);
+  auto r =
+      client.send(Request{"GET",
+                          "http://127.0.0.1:" + std::to_string(port) + "/part-1.json.gz?sig=SECRET",
+                          {},
+                          "",
+                          {}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::transport);
+  EXPECT_NE(r.error().message.find("127.0.0.1"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("/part-1.json.gz"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("SECRET"), std::string::npos);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace mdesync::http
