@@ -1,0 +1,571 @@
+// defender::Client against a scripted transport and fake time.
+#include "defender/client.hpp"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "http/fake_http_client.hpp"
+#include "http/url.hpp"
+
+namespace mdesync::defender {
+namespace {
+
+using http::FakeHttpClient;
+using http::Request;
+using http::Response;
+
+std::string gzip(const std::string& in) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(compressBound(static_cast<uLong>(in.size())) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string b64url(const std::string& in) {
+  static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned int val = 0;
+  int bits = -6;
+  for (char ch : in) {
+    val = (val << 8U) + static_cast<unsigned char>(ch);
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(k[(val >> static_cast<unsigned int>(bits)) & 0x3FU]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(k[((val << 8U) >> static_cast<unsigned int>(bits + 8)) & 0x3FU]);
+  return out;
+}
+
+class FakeTokens final : public auth::TokenProvider {
+ public:
+  util::Result<std::string> token() override {
+    std::lock_guard lock(m_mutex);
+    if (!m_current) {
+      ++m_issued;
+      m_current = b64url("{}") + "." +
+                  b64url(R"({"roles":["Machine.Read.All"],"n":)" + std::to_string(m_issued) + "}") +
+                  ".sig";
+    }
+    return *m_current;
+  }
+  void invalidate(const std::string& t) override {
+    std::lock_guard lock(m_mutex);
+    if (m_current == t) m_current.reset();
+  }
+  int issued() const { return m_issued; }
+
+ private:
+  std::mutex m_mutex;
+  std::optional<std::string> m_current;
+  int m_issued = 0;
+};
+
+const std::string k_api = "https://api.test";
+
+struct Fixture {
+  util::FakeClock clock;
+  util::FakeSleeper sleeper{&clock};
+  FakeHttpClient fake;
+  FakeTokens tokens;
+  config::Config config;
+  std::unique_ptr<Client> client;
+
+  explicit Fixture(int concurrency = 2) {
+    config.api_url = k_api + "/";
+    config.download_concurrency = concurrency;
+    config.max_retries = 3;
+  }
+  Client& make() {
+    ClientDeps deps;
+    deps.api = &fake;
+    deps.tokens = &tokens;
+    deps.clock = &clock;
+    deps.sleeper = &sleeper;
+    deps.random = [] { return 0.5; };
+    auto c = Client::create(config, deps);
+    EXPECT_TRUE(c);
+    client = std::move(*c);
+    return *client;
+  }
+};
+
+std::string machines_page(int from, int n, const std::string& next = "") {
+  std::string body = R"({"@odata.context":"x","value":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i) body += ",";
+    body += R"({"id":"m)" + std::to_string(from + i) + R"("})";
+  }
+  body += "]";
+  if (!next.empty()) body += R"(,"@odata.nextLink":")" + next + "\"";
+  return body + "}";
+}
+
+util::Status collect(std::vector<std::string>& ids, Machine&& m) {
+  ids.push_back(m.id);
+  return {};
+}
+
+TEST(ClientPaging, FollowsNextLinkVerbatimWithBearer) {
+  Fixture f;
+  f.fake.set_handler([](const Request& r) {
+    if (r.url == k_api + "/api/machines?$filter=osPlatform%20eq%20%27Linux%27") {
+      return FakeHttpClient::json(200,
+                                  machines_page(0, 2, k_api + "/api/machines?$filter=x&$skip=2"));
+    }
+    if (r.url == k_api + "/api/machines?$filter=x&$skip=2")
+      return FakeHttpClient::json(200, machines_page(2, 1));
+    return FakeHttpClient::json(500, "{}");
+  });
+  std::vector<std::string> ids;
+  ODataQuery q;
+  q.filter = "osPlatform eq 'Linux'";
+  auto r = f.make().for_each_machine(q, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(ids, (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(r->pages, 2U);
+  const auto reqs = f.fake.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  for (const auto& req : reqs) {
+    EXPECT_EQ(req.url.find("$top"), std::string::npos);
+    EXPECT_EQ(http::find_header(req.headers, "Authorization").value_or("").rfind("Bearer ", 0), 0U);
+  }
+  EXPECT_EQ(f.client->stats().calls_by_endpoint.at("machines"), 2U);
+}
+
+TEST(ClientPaging, TopMeansOnePageAndNoFollow) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(200, machines_page(0, 1, k_api + "/api/machines?$skip=1"));
+  });
+  std::vector<std::string> ids;
+  ODataQuery q;
+  q.top = 1;
+  ASSERT_TRUE(
+      f.make().for_each_machine(q, [&](Machine&& m) { return collect(ids, std::move(m)); }));
+  EXPECT_EQ(f.fake.requests().size(), 1U);
+  EXPECT_EQ(f.fake.requests()[0].url, k_api + "/api/machines?$top=1");
+}
+
+TEST(ClientPaging, RefusesForeignHostWithoutSendingTheToken) {
+  Fixture f;
+  f.fake.set_handler([](const Request& r) {
+    if (r.url.rfind(k_api, 0) == 0) {
+      return FakeHttpClient::json(
+          200, machines_page(0, 1, "https://wpatdadi-eus-stg.cloudapp.net/api/machines?$skip=1"));
+    }
+    return FakeHttpClient::json(200, machines_page(1, 1));
+  });
+  std::vector<std::string> ids;
+  auto r = f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging);
+  EXPECT_NE(r.error().message.find("wpatdadi-eus-stg.cloudapp.net"), std::string::npos);
+  EXPECT_EQ(f.fake.count("cloudapp.net"), 0U);
+}
+
+TEST(ClientPaging, RepeatedLinkStops) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(200, machines_page(0, 1, k_api + "/api/machines?$skip=1"));
+  });
+  auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging);
+  EXPECT_NE(r.error().message.find("repeats"), std::string::npos);
+  EXPECT_EQ(f.fake.requests().size(), 2U);
+}
+
+TEST(ClientPaging, LinkBackToTheFirstPageStops) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(200, machines_page(0, 1, k_api + "/api/machines"));
+  });
+  auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging);
+  EXPECT_EQ(f.fake.requests().size(), 1U);
+}
+
+TEST(ClientPaging, MalformedQ2LinkFallsBackToSkip) {
+  Fixture f;
+  f.fake.set_handler([](const Request& r) {
+    if (r.url == k_api + "/api/machines") {
+      return FakeHttpClient::json(
+          200, machines_page(0, 2, k_api + "/api/machines?=onboardingstatus&=2&$skip=2"));
+    }
+    if (r.url == k_api + "/api/machines?$top=10000&$skip=2")
+      return FakeHttpClient::json(200, machines_page(2, 3));
+    return FakeHttpClient::json(400, R"({"error":{"code":"ODataError"}})");
+  });
+  std::vector<std::string> ids;
+  auto r = f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->fell_back_to_skip);
+  EXPECT_EQ(ids.size(), 5U);
+}
+
+TEST(ClientPaging, NoMachinesIs404AndEmpty) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(404, R"({"error":{"code":"NotFound","message":"none"}})");
+  });
+  auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->records, 0U);
+}
+
+TEST(ClientPaging, SinkErrorStopsUnchanged) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) { return FakeHttpClient::json(200, machines_page(0, 3)); });
+  int n = 0;
+  auto r = f.make().for_each_machine({}, [&](Machine&&) -> util::Status {
+    if (++n == 2) return util::fail(util::ErrorCode::store, "disk full");
+    return {};
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::store);
+  EXPECT_EQ(r.error().message, "disk full");
+}
+
+TEST(ClientAuth, Unauthorized401RefreshesOnceAndRetries) {
+  Fixture f;
+  int calls = 0;
+  f.fake.set_handler([&](const Request&) {
+    return ++calls == 1 ? FakeHttpClient::json(401, R"({"error":{"code":"Unauthorized"}})")
+                        : FakeHttpClient::json(200, machines_page(0, 1));
+  });
+  auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(f.tokens.issued(), 2);
+  const auto reqs = f.fake.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  EXPECT_NE(http::find_header(reqs[0].headers, "Authorization"),
+            http::find_header(reqs[1].headers, "Authorization"));
+  EXPECT_EQ(f.client->stats().unauthorized_refreshes, 1U);
+}
+
+TEST(ClientAuth, Persistent401IsAnAuthError) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(401, R"({"error":{"code":"Unauthorized"}})");
+  });
+  auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::auth);
+  EXPECT_EQ(f.fake.requests().size(), 2U);  // one resend, not a loop
+}
+
+TEST(ClientAuth, Forbidden403NamesTheMissingRole) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(
+        403, R"({"error":{"code":"Forbidden","message":"Missing application roles"}})");
+  });
+  auto r = f.make().for_each_vulnerability({}, [](Vulnerability&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::permission);
+  EXPECT_NE(r.error().message.find("Vulnerability.Read.All"), std::string::npos);
+  EXPECT_NE(r.error().message.find("grants: Machine.Read.All"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(ClientRetry, ThrottledCallWaitsRetryAfterAndCounts) {
+  Fixture f;
+  int calls = 0;
+  f.fake.set_handler([&](const Request&) {
+    return ++calls == 1 ? FakeHttpClient::json(429, R"({"error":{"code":"TooManyRequests"}})",
+                                               {{"Retry-After", "12"}})
+                        : FakeHttpClient::json(200, machines_page(0, 1));
+  });
+  ASSERT_TRUE(f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; }));
+  EXPECT_EQ(f.sleeper.delays(),
+            std::vector<std::chrono::milliseconds>{std::chrono::milliseconds{12000}});
+  const auto s = f.client->stats();
+  EXPECT_EQ(s.throttled, 1U);
+  EXPECT_EQ(s.retries, 1U);
+}
+
+TEST(ClientRetry, ExhaustedErrorCarriesTheBodyCode) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(500, R"({"error":{"code":"InternalServerError"}})");
+  });
+  auto r = f.make().for_each_software({}, [](Software&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::retries_exhausted);
+  EXPECT_NE(r.error().message.find("4 attempts"), std::string::npos);
+  EXPECT_NE(r.error().message.find("InternalServerError"), std::string::npos);
+}
+
+TEST(ClientLimiter, HealthyExportRunStaysUnderFiveAMinute) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(200,
+                                R"({"exportFiles":[],"generatedTime":"2025-06-01T06:01:00Z"})");
+  });
+  auto& c = f.make();
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(c.vulnerability_export_files());
+  ASSERT_EQ(f.sleeper.delays().size(), 1U);
+  EXPECT_GE(f.sleeper.delays()[0], std::chrono::milliseconds{60'000});
+}
+
+TEST(ClientExportJson, PagesWithSkiptokenAndReportsSnapshot) {
+  Fixture f;
+  const std::string token = b64url(
+      R"({"ExportDefinition":{"TimePath":"2025-06-01/0601/"},"ExportFileIndex":0,"LineStoppedAt":1})");
+  f.fake.set_handler([&](const Request& r) {
+    if (r.url.find("skiptoken") == std::string::npos) {
+      return FakeHttpClient::json(
+          200, R"({"value":[{"deviceId":"d1","cveId":"CVE-1"}],"@odata.nextLink":")" + k_api +
+                   "/api/machines/SoftwareVulnerabilitiesByMachine?pagesize=1&$skiptoken=" + token +
+                   "\"}");
+    }
+    return FakeHttpClient::json(200, R"({"value":[{"deviceId":"d2","cveId":null}]})");
+  });
+  ExportPageQuery q;
+  q.page_size = 1;
+  std::vector<VulnerabilityRow> rows;
+  auto r = f.make().for_each_vulnerability_by_machine(q, [&](VulnerabilityRow&& row) {
+    rows.push_back(std::move(row));
+    return util::Status{};
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(rows.size(), 2U);
+  EXPECT_EQ(f.fake.requests()[0].url,
+            k_api + "/api/machines/SoftwareVulnerabilitiesByMachine?pageSize=1");
+  ASSERT_TRUE(r->generated_time);
+  EXPECT_EQ(util::format_timestamp(*r->generated_time), "2025-06-01T06:01:00Z");
+}
+
+TEST(ClientExportJson, DeltaSendsSinceTime) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) { return FakeHttpClient::json(200, R"({"value":[]})"); });
+  auto since = util::parse_timestamp("2025-06-01T06:00:00Z");
+  ASSERT_TRUE(f.make().for_each_vulnerability_change(
+      *since, {}, [](VulnerabilityRow&&) { return util::Status{}; }));
+  EXPECT_EQ(
+      f.fake.requests()[0].url,
+      k_api +
+          "/api/machines/SoftwareVulnerabilityChangesByMachine?sinceTime=2025-06-01T06%3A00%3A00Z");
+}
+
+// --- Export files ----------------------------------------------------------------------
+
+std::string lines(int file, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    out += R"({"DeviceId":"d)" + std::to_string(file) + "-" + std::to_string(i) +
+           R"(","cveId":"CVE-1","extra":[1]})" + "\n";
+  }
+  return out;
+}
+
+struct ExportServer {
+  int files = 3;
+  int rows = 1500;
+  std::atomic<int> list_calls{0};
+  std::atomic<int> expire_next{0};  // next N downloads answer 403
+  std::string generated = "2025-06-01T06:01:00Z";
+  std::map<std::string, std::string> override_body;  // path -> raw gzip body
+
+  util::Result<Response> operator()(const Request& r) {
+    if (r.url.find("/api/machines/SoftwareVulnerabilitiesExport") != std::string::npos) {
+      const int gen = ++list_calls;
+      std::string body = R"({"exportFiles":[)";
+      for (int i = 0; i < files; ++i) {
+        if (i) body += ",";
+        body += "\"https://blob.test/c/part-" + std::to_string(i) + ".json.gz?se=x&sig=SIG" +
+                std::to_string(gen) + "\"";
+      }
+      return FakeHttpClient::json(200, body + R"(],"generatedTime":")" + generated + "\"}");
+    }
+    EXPECT_FALSE(http::find_header(r.headers, "Authorization")) << "bearer sent to blob storage";
+    if (expire_next.fetch_sub(1) > 0)
+      return Response{403, {}, "<Error><Code>AuthenticationFailed</Code></Error>"};
+    const auto path = http::redact_url(r.url);
+    const int idx = path.back() == 'z' ? path[path.size() - 9] - '0' : 0;
+    if (auto it = override_body.find(path); it != override_body.end())
+      return Response{200, {}, it->second};
+    return Response{200, {}, gzip(lines(idx, rows))};
+  }
+};
+
+TEST(ClientExportFiles, ConcurrentDownloadsSerializedCallbacksOnCallerThread) {
+  Fixture f(3);
+  ExportServer server;
+  f.fake.set_handler(std::ref(server));
+  f.fake.set_chunk_size(333);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> inside{0};
+  bool overlap = false;
+  bool other_thread = false;
+  std::set<std::string> ids;
+  auto r = f.make().stream_vulnerability_export([&](VulnerabilityRow&& row) {
+    if (inside.fetch_add(1) != 0) overlap = true;
+    if (std::this_thread::get_id() != caller) other_thread = true;
+    ids.insert(row.device_id);
+    inside.fetch_sub(1);
+    return util::Status{};
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(overlap);
+  EXPECT_FALSE(other_thread);
+  EXPECT_EQ(r->records, 4500U);
+  EXPECT_EQ(ids.size(), 4500U);
+  EXPECT_EQ(r->files, 3U);
+  EXPECT_EQ(util::format_timestamp(*r->generated_time), "2025-06-01T06:01:00Z");
+  const auto s = f.client->stats();
+  EXPECT_EQ(s.export_lines, 4500U);
+  EXPECT_GT(s.download_bytes_decompressed, s.download_bytes_compressed);
+}
+
+TEST(ClientExportFiles, ExpiredUrlRefreshesOnceAndResumesRemaining) {
+  Fixture f(1);
+  ExportServer server;
+  server.expire_next = 1;  // the first download fails with 403
+  f.fake.set_handler(std::ref(server));
+  std::set<std::string> ids;
+  auto r = f.make().stream_vulnerability_export([&](VulnerabilityRow&& row) {
+    EXPECT_TRUE(ids.insert(row.device_id).second) << "duplicate " << row.device_id;
+    return util::Status{};
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->link_refreshed);
+  EXPECT_EQ(server.list_calls.load(), 2);
+  EXPECT_EQ(ids.size(), 4500U);
+  EXPECT_EQ(f.fake.count("sig=SIG2"), 1U);  // only the expired file used the fresh list
+}
+
+TEST(ClientExportFiles, ExpiredTwiceIsAClearError) {
+  Fixture f(1);
+  ExportServer server;
+  server.expire_next = 100;
+  f.fake.set_handler(std::ref(server));
+  auto r = f.make().stream_vulnerability_export([](VulnerabilityRow&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::link_expired);
+  EXPECT_EQ(server.list_calls.load(), 2);
+  EXPECT_EQ(r.error().message.find("SIG"), std::string::npos) << r.error().message;
+}
+
+TEST(ClientExportFiles, TruncatedGzipNamesTheFileWithoutSas) {
+  Fixture f(2);
+  ExportServer server;
+  const auto full = gzip(lines(1, 1000));
+  server.override_body["https://blob.test/c/part-1.json.gz"] = full.substr(0, full.size() / 2);
+  f.fake.set_handler(std::ref(server));
+  auto r = f.make().stream_vulnerability_export([](VulnerabilityRow&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::corrupt_stream);
+  EXPECT_NE(r.error().message.find("https://blob.test/c/part-1.json.gz"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("sig="), std::string::npos);
+}
+
+TEST(ClientExportFiles, MalformedLineNamesFileAndLine) {
+  Fixture f(1);
+  ExportServer server;
+  server.override_body["https://blob.test/c/part-2.json.gz"] =
+      gzip(lines(2, 5) + "{\"deviceId\":\"x\",\n" + lines(2, 1));
+  f.fake.set_handler(std::ref(server));
+  auto r = f.make().stream_vulnerability_export([](VulnerabilityRow&&) { return util::Status{}; });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::parse);
+  EXPECT_NE(r.error().message.find("part-2.json.gz: line 6"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(ClientExportFiles, EmptyFilesAndBlankLinesAreFine) {
+  Fixture f(2);
+  ExportServer server;
+  server.override_body["https://blob.test/c/part-0.json.gz"] = "";
+  server.override_body["https://blob.test/c/part-1.json.gz"] = gzip("\n" + lines(1, 2) + "\r\n");
+  f.fake.set_handler(std::ref(server));
+  auto r = f.make().stream_vulnerability_export([](VulnerabilityRow&&) { return util::Status{}; });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->records, 2U + 1500U);
+}
+
+TEST(ClientExportFiles, SinkErrorCancelsDownloads) {
+  Fixture f(3);
+  ExportServer server;
+  f.fake.set_handler(std::ref(server));
+  int n = 0;
+  auto r = f.make().stream_vulnerability_export([&](VulnerabilityRow&&) -> util::Status {
+    if (++n == 10) return util::fail(util::ErrorCode::store, "store failed");
+    return {};
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::store);
+  EXPECT_EQ(n, 10);
+}
+
+// A transport that cuts the first download of each file in the middle.
+class CuttingTransport final : public http::HttpClient {
+ public:
+  explicit CuttingTransport(std::string body) : m_body(std::move(body)) {}
+  util::Result<Response> send(const Request&) override {
+    return util::fail(util::ErrorCode::internal, "unused");
+  }
+  util::Result<Response> stream(const Request&, const http::BodySink& sink) override {
+    const bool cut = m_calls++ == 0;
+    const std::size_t n = cut ? m_body.size() / 2 : m_body.size();
+    for (std::size_t i = 0; i < n; i += 100) {
+      if (auto st = sink(std::string_view(m_body).substr(i, std::min<std::size_t>(100, n - i)));
+          !st) {
+        return util::fail(st.error());
+      }
+    }
+    if (cut)
+      return util::fail(util::ErrorCode::transport,
+                        "GET https://blob.test/c/part-0.json.gz: connection reset");
+    return Response{200, {}, ""};
+  }
+  int m_calls = 0;
+
+ private:
+  std::string m_body;
+};
+
+TEST(ClientExportFiles, CutTransferResumesWithoutDuplicates) {
+  Fixture f(1);
+  CuttingTransport download(gzip(lines(0, 3000)));
+  ClientDeps deps;
+  deps.api = &f.fake;
+  deps.download = &download;
+  deps.tokens = &f.tokens;
+  deps.clock = &f.clock;
+  deps.sleeper = &f.sleeper;
+  deps.random = [] { return 0.5; };
+  auto c = Client::create(f.config, deps);
+  ASSERT_TRUE(c);
+  ExportFiles files;
+  files.urls = {"https://blob.test/c/part-0.json.gz?sig=x"};
+  std::set<std::string> ids;
+  std::size_t rows = 0;
+  auto r = (*c)->stream_vulnerability_files(files, nullptr, [&](VulnerabilityRow&& row) {
+    ++rows;
+    ids.insert(row.device_id);
+    return util::Status{};
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(download.m_calls, 2);
+  EXPECT_EQ(rows, 3000U);
+  EXPECT_EQ(ids.size(), 3000U);
+}
+
+}  // namespace
+}  // namespace mdesync::defender
