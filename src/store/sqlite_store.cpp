@@ -515,7 +515,12 @@ class SqliteStore final : public Store {
             s.select.reset();
             return fail(l.error());
           }
-          row = merge_full_row(in, *l);
+          // Hash-equivalent to the merge result (stateTime is not hashed): an unchanged
+          // finding is detected without copying the row.
+          const bool keeps = l->status == in.status && (in.last_fixed || !l->last_fixed);
+          if (!keeps || !has_hash || content_hash(in) != stored_hash) {
+            row = merge_full_row(in, *l);
+          }
         }
       }
       s.select.reset();
@@ -541,6 +546,12 @@ class SqliteStore final : public Store {
     const auto stored_cat = category_of(stored.status);
     const bool stored_newer =
         stored.state_time && in.state_time && *stored.state_time > *in.state_time;
+    // Common case of a repeated full read: open finding seen again, nothing to merge but
+    // stateTime, which the hash ignores; the stored stateTime stays when not rewritten.
+    if ((stored_newer || in_cat == stored_cat) && in.status == stored.status &&
+        in.last_fixed == stored.last_fixed && in.state_time == stored.state_time) {
+      return &in;
+    }
     m_scratch = in;
     if (stored_newer || in_cat == stored_cat) {
       // Status unchanged (or the snapshot is older than what we know): keep it.
