@@ -69,9 +69,15 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
   std::size_t pos = 0;
   vector.metrics.reserve(def.metrics.size());
   while (true) {
-    const std::size_t slash = body.find('/', pos);
-    const std::string_view field =
-        body.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    // One pass over the (short) field finds both its end and its ':'.
+    std::size_t end = pos;
+    std::size_t colon = std::string_view::npos;
+    while (end < body.size() && body[end] != '/') {
+      if (body[end] == ':' && colon == std::string_view::npos) colon = end - pos;
+      ++end;
+    }
+    const std::size_t slash = end < body.size() ? end : std::string_view::npos;
+    const std::string_view field = body.substr(pos, end - pos);
     if (field.empty()) {
       if (slash == std::string_view::npos) {
         return util::fail(util::ErrorCode::parse, "trailing '/' after the last metric");
@@ -79,7 +85,6 @@ util::Result<Vector> parse_body(std::string_view body, Vector vector, bool lenie
       return util::fail(util::ErrorCode::parse,
                         "empty metric at character " + std::to_string(pos + 1) + " ('//')");
     }
-    const std::size_t colon = field.find(':');
     if (colon == std::string_view::npos) {
       return util::fail(util::ErrorCode::parse,
                         "metric '" + std::string(field) + "' has no ':' and value");
