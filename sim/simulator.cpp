@@ -1029,7 +1029,8 @@ class SimulatorImpl final : public Simulator {
                            next_target());
       filter = std::move(*f);
     }
-    std::size_t page = max_top;
+    std::size_t page =
+        m_opt.odata_page_size == 0 ? max_top : std::min(max_top, m_opt.odata_page_size);
     bool top_given = false;
     if (has_param(req, "$top")) {
       const auto t = parse_int(param(req, "$top"));

@@ -53,6 +53,9 @@ struct Options {
   bool rate_limits = false;
   double rate_limit_scale = 1.0;
   TopOverMax top_over_max = TopOverMax::clamp;
+  // Server page size of the OData lists when no $top is given; 0 = the documented
+  // maximum (10,000, or 8,000 for vulnerabilities). Tests lower it to exercise nextLink.
+  std::size_t odata_page_size = 0;
   // Export files cache; empty = <system temp>/mdesim-cache.
   std::string cache_dir;
   // HTTPS when both are set (PEM files).
