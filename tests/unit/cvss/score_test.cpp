@@ -59,11 +59,16 @@ TEST(CvssScoreV3, V30AndV31EnvironmentalDiffer) {
   EXPECT_DOUBLE_EQ(v30.base, v31.base);
 }
 
-// v3.1's Roundup works on integers: 3.0's ceil(x * 10) turns a float artefact just above
-// a tenth into the next tenth.
+// v3.1's Roundup works on integers; 3.0's ceil(x * 10) turns the float artefact of
+// 10.0 x 0.92 = 9.200000000000001 into 9.3, as FIRST's 3.0 calculator does.
 TEST(CvssScoreV3, RoundupDiffersOnFloatArtefacts) {
-  // Rows from the FIRST calculators' validation (tests/data/cvss).
-  EXPECT_DOUBLE_EQ(score_of("CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:C/C:H/I:H/A:N").base, 7.5);
+  const std::string body = "AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H/E:H/RL:U/RC:U";
+  const Scores v30 = score_of("CVSS:3.0/" + body);
+  const Scores v31 = score_of("CVSS:3.1/" + body);
+  EXPECT_DOUBLE_EQ(v30.base, 10.0);
+  EXPECT_DOUBLE_EQ(v31.base, 10.0);
+  EXPECT_DOUBLE_EQ(*v30.temporal, 9.3);
+  EXPECT_DOUBLE_EQ(*v31.temporal, 9.2);
 }
 
 // CVSS v2 guide section 3.3 examples, with the guide's rounding of AdjustedTemporal.
