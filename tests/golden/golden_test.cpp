@@ -1,0 +1,146 @@
+// Golden mapping cases. source.json: {"record": {...}, ...extra inputs}; extra inputs:
+// "distributions" (package), "nonCpe"/"includeNonCpe" (installed_package),
+// "software" (installed_package from a machine reference), "snapshotTime"
+// (vulnerability), "recommendations" (definition; absent = could not be fetched).
+// expected.json: {"row": {attributes to check}, "skip": "reason", "diagnostics":
+// ["unknown_enum_value", ...]}. Only the attributes listed in "row" are compared, so a
+// case states exactly the rule it covers; "full" cases list every attribute.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mapping/mapping.hpp"
+#include "model_json.hpp"
+#include "source_reader.hpp"
+
+namespace mdesync::golden {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json load(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+std::string kind_name(mapping::DiagnosticKind k) {
+  switch (k) {
+    case mapping::DiagnosticKind::unknown_enum_value:
+      return "unknown_enum_value";
+    case mapping::DiagnosticKind::unparseable_vector:
+      return "unparseable_vector";
+    case mapping::DiagnosticKind::score_mismatch:
+      return "score_mismatch";
+    case mapping::DiagnosticKind::unexpected_value:
+      return "unexpected_value";
+  }
+  return "?";
+}
+
+struct Outcome {
+  json row;  // null when skipped
+  std::string skip;
+  std::vector<std::string> diagnostics;
+};
+
+template <typename Row>
+Outcome outcome(const mapping::Mapped<Row>& m) {
+  Outcome o;
+  if (m.row) o.row = to_json(*m.row);
+  o.skip = m.skip_reason;
+  for (const auto& d : m.diagnostics) o.diagnostics.push_back(kind_name(d.kind));
+  return o;
+}
+
+Outcome run_case(const std::string& name, const json& src) {
+  const json& rec = src.at("record");
+  if (name.starts_with("host_")) return outcome(mapping::map_host(read_machine(rec)));
+  if (name.starts_with("package_")) {
+    std::vector<defender::Distribution> d;
+    for (const auto& x : src.value("distributions", json::array())) {
+      d.push_back(read_distribution(x));
+    }
+    return outcome(mapping::map_package(read_software(rec), d));
+  }
+  if (name.starts_with("installed_package_")) {
+    if (src.contains("software")) {
+      return outcome(mapping::map_installed_package(read_machine_reference(rec),
+                                                    read_software(src.at("software"))));
+    }
+    mapping::InstalledPackageOptions o{src.value("nonCpe", false),
+                                       src.value("includeNonCpe", false)};
+    return outcome(mapping::map_installed_package(read_inventory_row(rec), o));
+  }
+  if (name.starts_with("vulnerability_")) {
+    mapping::VulnerabilityOptions o;
+    if (src.contains("snapshotTime")) {
+      o.snapshot_time = util::parse_timestamp(src.at("snapshotTime").get<std::string>()).value();
+    }
+    return outcome(mapping::map_vulnerability(read_vulnerability_row(rec), o));
+  }
+  if (name.starts_with("definition_")) {
+    std::optional<std::vector<defender::Recommendation>> recs;
+    if (src.contains("recommendations")) {
+      recs.emplace();
+      for (const auto& x : src.at("recommendations")) recs->push_back(read_recommendation(x));
+    }
+    std::optional<std::span<const defender::Recommendation>> span;
+    if (recs) span = std::span<const defender::Recommendation>(*recs);
+    return outcome(mapping::map_vulnerability_definition(read_vulnerability(rec), span));
+  }
+  ADD_FAILURE() << "unknown case prefix: " << name;
+  return {};
+}
+
+void expect_subset(const json& expected, const json& actual, const std::string& path) {
+  if (expected.is_object() && actual.is_object()) {
+    for (const auto& [k, v] : expected.items()) {
+      ASSERT_TRUE(actual.contains(k)) << path << "." << k << " is not a model attribute";
+      expect_subset(v, actual.at(k), path + "." + k);
+    }
+    return;
+  }
+  if (expected.is_number() && actual.is_number()) {
+    EXPECT_NEAR(expected.get<double>(), actual.get<double>(), 1e-9) << path;
+    return;
+  }
+  EXPECT_EQ(expected, actual) << path;
+}
+
+std::vector<std::string> case_names() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(MDESYNC_GOLDEN_DIR)) {
+    if (e.is_directory()) out.push_back(e.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class Golden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Golden, MapsAsExpected) {
+  const fs::path dir = fs::path(MDESYNC_GOLDEN_DIR) / GetParam();
+  const json src = load(dir / "source.json");
+  const json expected = load(dir / "expected.json");
+  const Outcome got = run_case(GetParam(), src);
+  if (expected.contains("skip")) {
+    EXPECT_TRUE(got.row.is_null()) << "expected a skip";
+    EXPECT_EQ(got.skip, expected.at("skip").get<std::string>());
+  }
+  if (expected.contains("row")) {
+    ASSERT_FALSE(got.row.is_null()) << "skipped: " << got.skip;
+    expect_subset(expected.at("row"), got.row, "row");
+  }
+  const auto diags = expected.value("diagnostics", std::vector<std::string>{});
+  EXPECT_EQ(got.diagnostics, diags);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(case_names()),
+                         [](const auto& test_info) { return test_info.param; });
+
+}  // namespace
+}  // namespace mdesync::golden
