@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -235,6 +236,8 @@ std::string recommended_update(const Product& p) {
 }  // namespace
 
 World::World(const WorldParams& params) : m_params(params), m_now(params.start_time) {
+  static std::atomic<std::uint64_t> serial{1};
+  m_serial = serial.fetch_add(1);
   generate();
   recompute();
 }
@@ -927,67 +930,86 @@ nlohmann::ordered_json World::recommendation_json(std::uint32_t pi) const {
 // ---- export rows ----------------------------------------------------------------
 
 void World::vuln_row(std::string& out, std::uint32_t mi, const Install& in, const Cve* c) const {
+  // Rows of one install are written one after another: cache what they share.
+  struct Shared {
+    std::uint64_t world = 0;  // World::m_serial + steps: a stale cache never matches
+    const Install* install = nullptr;
+    std::uint32_t product = 0;
+    std::uint32_t machine = 0;
+    std::uint16_t version = 0;
+    std::string id_prefix, head, paths, last_seen, rec_ref, update;
+  };
+  thread_local Shared sh;
   const Machine& m = machines[mi];
   const Product& p = products[in.product];
   const std::string& ver = p.versions[in.version];
-  out.push_back('{');
-  std::string id = m.id;
-  id += '_';
-  id += p.name;
-  id += '_';
-  id += ver;
-  id += '_';
-  if (c != nullptr) id += c->id;
-  id += '_';
-  add_str(out, "id", id);
-  add_str(out, "deviceId", m.id);
-  add_str(out, "rbacGroupName", export_group_name(m));
-  add_int(out, "rbacGroupId", group_id(m.group));
-  add_str(out, "deviceName", m.dns);
-  add_str(out, "osPlatform", m.platform);
-  add_str(out, "osVersion", os_version(m));
-  add_str(out, "osArchitecture", export_arch(m));
-  add_str(out, "softwareVendor", p.vendor);
-  add_str(out, "softwareName", p.name);
-  add_str(out, "softwareVersion", ver);
-  const std::string dp = disk_path(p, m);
-  const std::string rp = registry_path(p, m);
+  const std::uint64_t world_state = hash_combine(m_serial, m_steps);
+  if (sh.world != world_state || sh.install != &in || sh.machine != mi ||
+      sh.version != in.version || sh.product != in.product) {
+    sh.world = world_state;
+    sh.product = in.product;
+    sh.install = &in;
+    sh.machine = mi;
+    sh.version = in.version;
+    sh.id_prefix = m.id + "_" + p.name + "_" + ver + "_";
+    sh.head.clear();
+    add_str(sh.head, "deviceId", m.id);
+    add_str(sh.head, "rbacGroupName", export_group_name(m));
+    add_int(sh.head, "rbacGroupId", group_id(m.group));
+    add_str(sh.head, "deviceName", m.dns);
+    add_str(sh.head, "osPlatform", m.platform);
+    add_str(sh.head, "osVersion", os_version(m));
+    add_str(sh.head, "osArchitecture", export_arch(m));
+    add_str(sh.head, "softwareVendor", p.vendor);
+    add_str(sh.head, "softwareName", p.name);
+    add_str(sh.head, "softwareVersion", ver);
+    sh.paths = "\"diskPaths\":[";
+    if (!p.os) json_str(sh.paths, disk_path(p, m));
+    sh.paths += "],\"registryPaths\":[";
+    const std::string rp = registry_path(p, m);
+    if (!rp.empty() && !p.os) json_str(sh.paths, rp);
+    sh.paths += "],";
+    sh.last_seen.clear();
+    add_str(sh.last_seen, "lastSeenTimestamp", export_time(last_seen(m)));
+    sh.rec_ref.clear();
+    add_str(sh.rec_ref, "recommendationReference", "va-_-" + p.vendor + "-_-" + p.name);
+    sh.update.clear();
+    add_str(sh.update, "recommendedSecurityUpdate", recommended_update(p));
+  }
+  out.append("{\"id\":\"");
+  out.append(sh.id_prefix);
+  if (c != nullptr) out.append(c->id);
+  out.append("_\",");
+  out.append(sh.head);
   if (c != nullptr) {
     add_str(out, "cveId", c->id);
     add_num(out, "cvssScore", c->cvss);
     add_str(out, "vulnerabilitySeverityLevel", c->severity);
     if (c->fixed_in >= p.versions.size()) {
-      add_null(out, "recommendedSecurityUpdate");
-      add_null(out, "recommendedSecurityUpdateId");
-      add_null(out, "recommendedSecurityUpdateUrl");
+      out.append(
+          "\"recommendedSecurityUpdate\":null,\"recommendedSecurityUpdateId\":null,"
+          "\"recommendedSecurityUpdateUrl\":null,");
     } else {
-      add_str(out, "recommendedSecurityUpdate", recommended_update(p));
+      out.append(sh.update);
       if (c->kb.empty()) {
-        add_null(out, "recommendedSecurityUpdateId");
-        add_null(out, "recommendedSecurityUpdateUrl");
+        out.append("\"recommendedSecurityUpdateId\":null,\"recommendedSecurityUpdateUrl\":null,");
       } else {
         add_str(out, "recommendedSecurityUpdateId", c->kb);
         add_str(out, "recommendedSecurityUpdateUrl", "https://support.microsoft.com/help/" + c->kb);
       }
     }
+    out.append(sh.paths);
   } else {
-    add_null(out, "cveId");
-    add_null(out, "cvssScore");
-    add_null(out, "vulnerabilitySeverityLevel");
-    add_null(out, "recommendedSecurityUpdate");
-    add_null(out, "recommendedSecurityUpdateId");
-    add_null(out, "recommendedSecurityUpdateUrl");
+    out.append(
+        "\"cveId\":null,\"cvssScore\":null,\"vulnerabilitySeverityLevel\":null,"
+        "\"recommendedSecurityUpdate\":null,\"recommendedSecurityUpdateId\":null,"
+        "\"recommendedSecurityUpdateUrl\":null,\"diskPaths\":[],\"registryPaths\":[],");
   }
-  out.append("\"diskPaths\":[");
-  if (c != nullptr && !p.os) json_str(out, dp);
-  out.append("],\"registryPaths\":[");
-  if (c != nullptr && !rp.empty() && !p.os) json_str(out, rp);
-  out.append("],");
-  add_str(out, "lastSeenTimestamp", export_time(last_seen(m)));
+  out.append(sh.last_seen);
   add_str(out, "firstSeenTimestamp",
           export_time(c != nullptr ? finding_first_seen(in, *c) : in.first_seen));
   add_str(out, "exploitabilityLevel", c != nullptr ? exploitability(*c) : "NoExploit");
-  add_str(out, "recommendationReference", "va-_-" + p.vendor + "-_-" + p.name);
+  out.append(sh.rec_ref);
   out.append("\"securityUpdateAvailable\":");
   out.append(c != nullptr && c->fixed_in < p.versions.size() ? "true" : "false");
   out.push_back('}');

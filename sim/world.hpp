@@ -191,6 +191,7 @@ class World {
   WorldParams m_params;
   std::int64_t m_now;
   std::uint64_t m_steps = 0;
+  std::uint64_t m_serial = 0;
   std::uint64_t m_seq = 0;
   std::uint32_t m_app_begin = 0;  // first non-OS product
 };
