@@ -1,5 +1,5 @@
 // sim_bench: generation time and serving speed of mdesim for a large tenant.
-// Usage: sim_bench [machines=10000] [software_per_machine=100] [cves=3000] [cache_dir]
+// Usage: sim_bench [machines=10000] [software_per_machine=100] [cves=2200] [cache_dir]
 
 #include <httplib.h>
 
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   mdesim::Options o;
   o.world.machines = argc > 1 ? static_cast<std::uint32_t>(std::stoul(argv[1])) : 10000;
   o.world.software_per_machine = argc > 2 ? static_cast<std::uint32_t>(std::stoul(argv[2])) : 100;
-  o.world.cves = argc > 3 ? static_cast<std::uint32_t>(std::stoul(argv[3])) : 3000;
+  o.world.cves = argc > 3 ? static_cast<std::uint32_t>(std::stoul(argv[3])) : 2200;
   o.world.vulnerable_share = 0.3;
   o.world.device_groups = 8;
   o.cache_dir =
