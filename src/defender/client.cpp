@@ -1,6 +1,7 @@
 #include "defender/client.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <set>
@@ -100,6 +101,31 @@ std::optional<Timestamp> skiptoken_snapshot(std::string_view link) {
   auto t = util::parse_timestamp(iso);
   if (!t) return std::nullopt;
   return *t;
+}
+
+// The value of a `$skip` parameter in a nextLink, if any.
+std::optional<std::uint64_t> skip_param(const http::Url& url) {
+  std::string_view q = url.query;
+  std::size_t start = 0;
+  while (start < q.size()) {
+    const auto amp = q.find('&', start);
+    const auto part =
+        q.substr(start, amp == std::string_view::npos ? q.size() - start : amp - start);
+    const auto eq = part.find('=');
+    if (eq != std::string_view::npos) {
+      const auto name = percent_decode(part.substr(0, eq));
+      if (name.size() == 5 && (name == "$skip" || name == "$SKIP" || name == "$Skip")) {
+        const auto value = part.substr(eq + 1);
+        std::uint64_t n = 0;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec == std::errc{} && p == value.data() + value.size()) return n;
+        return std::nullopt;
+      }
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -305,7 +331,10 @@ util::Result<ListResult> Client::Impl::page(const std::string& family, const std
                                     "refusing to send the bearer token there",
                                     http::redact_url(url), parsed->origin(), api_origin));
     }
-    if (malformed_link(*parsed)) {
+    // Q2: a link that lost its parameter names, or whose $skip does not continue where
+    // this listing is, would serve mixed or repeated pages.
+    const auto skip = skip_param(*parsed);
+    if (malformed_link(*parsed) || (skip && *skip != out.records)) {
       if (page_max <= 0) {
         return util::fail(ErrorCode::paging,
                           fmt::format("GET {}: @odata.nextLink is malformed ({})",

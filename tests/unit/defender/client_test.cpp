@@ -179,13 +179,27 @@ TEST(ClientPaging, RefusesForeignHostWithoutSendingTheToken) {
 TEST(ClientPaging, RepeatedLinkStops) {
   Fixture f;
   f.fake.set_handler([](const Request&) {
-    return FakeHttpClient::json(200, machines_page(0, 1, k_api + "/api/machines?$skip=1"));
+    return FakeHttpClient::json(200, machines_page(0, 1, k_api + "/api/machines?$skiptoken=abc"));
   });
   auto r = f.make().for_each_machine({}, [](Machine&&) { return util::Status{}; });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, util::ErrorCode::paging);
   EXPECT_NE(r.error().message.find("repeats"), std::string::npos);
   EXPECT_EQ(f.fake.requests().size(), 2U);
+}
+
+TEST(ClientPaging, SkipThatDoesNotAdvanceFallsBackToOffsets) {
+  Fixture f;
+  f.fake.set_handler([](const Request& r) {
+    if (r.url == k_api + "/api/machines?$top=10000&$skip=2")
+      return FakeHttpClient::json(200, machines_page(2, 1));
+    return FakeHttpClient::json(200, machines_page(0, 2, k_api + "/api/machines?$skip=0"));
+  });
+  std::vector<std::string> ids;
+  auto r = f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->fell_back_to_skip);
+  EXPECT_EQ(ids, (std::vector<std::string>{"m0", "m1", "m2"}));
 }
 
 TEST(ClientPaging, LinkBackToTheFirstPageStops) {
