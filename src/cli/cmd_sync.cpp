@@ -1,0 +1,147 @@
+// `mdesync sync`: full or delta sync of the configured objects into the store.
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/command.hpp"
+#include "cli/common.hpp"
+#include "defender/client.hpp"
+#include "store/store.hpp"
+#include "sync/engine.hpp"
+
+namespace mdesync::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+extern "C" void on_signal(int /*signal*/) {
+  g_cancel.store(true);
+}
+
+struct SyncFlags {
+  config::Overrides overrides;
+  bool dry_run = false;
+  bool json = false;
+  bool verbose = false;
+  bool quiet = false;
+};
+
+// A one-line progress display on a terminal, redrawn at most four times a second.
+class ProgressLine {
+ public:
+  void update(const sync::Progress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - m_last < std::chrono::milliseconds(250)) return;
+    m_last = now;
+    const double rate = p.seconds > 0 ? static_cast<double>(p.rows) / p.seconds : 0;
+    std::fprintf(stderr, "\r\033[K%s: %lld rows (%.0f rows/s), %.1f MB downloaded",
+                 p.object.c_str(), static_cast<long long>(p.rows), rate,
+                 static_cast<double>(p.bytes) / 1048576.0);
+    std::fflush(stderr);
+    m_shown = true;
+  }
+  void clear() {
+    if (m_shown) std::fprintf(stderr, "\r\033[K");
+    m_shown = false;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point m_last{};
+  bool m_shown = false;
+};
+
+int run_sync(SyncFlags& flags) {
+  setup_logging(flags.verbose, flags.quiet);
+  auto cfg = config::load(flags.overrides);
+  if (!cfg) return report(cfg.error(), "configuration error");
+
+  if (flags.dry_run) {
+    auto store = store::open_store(cfg->store, {false, true});
+    config::Config plan_cfg = *cfg;
+    if (!store) {
+      // No store yet: the first sync is necessarily a full one.
+      if (plan_cfg.mode != "delta") plan_cfg.mode = "full";
+      auto mem = store::open_store("sqlite::memory:");
+      if (!mem) return report(mem.error(), "store error");
+      sync::Engine engine(plan_cfg, {mem->get(), nullptr, nullptr, {}, nullptr});
+      auto plan = engine.plan();
+      if (!plan) return report(plan.error(), "cannot plan the sync");
+      std::fputs(sync::to_text(*plan).c_str(), stdout);
+      return k_exit_ok;
+    }
+    sync::Engine engine(plan_cfg, {store->get(), nullptr, nullptr, {}, nullptr});
+    auto plan = engine.plan();
+    if (!plan) return report(plan.error(), "cannot plan the sync");
+    std::fputs(sync::to_text(*plan).c_str(), stdout);
+    return k_exit_ok;
+  }
+
+  if (auto st = config::require_credentials(*cfg); !st)
+    return report(st.error(), "configuration error");
+  auto store = store::open_store(cfg->store, {true, false});
+  if (!store) {
+    if (store.error().code == util::ErrorCode::store_locked) {
+      std::fprintf(
+          stderr,
+          "mdesync: %s\nmdesync: another `mdesync sync` is running on this store; wait for it "
+          "to finish (nothing was changed)\n",
+          store.error().describe().c_str());
+      return k_exit_store;
+    }
+    return report(store.error(), "cannot open the store");
+  }
+  auto client = defender::Client::create(*cfg);
+  if (!client) return report(client.error(), "configuration error");
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  ProgressLine progress;
+  const bool show_progress = stderr_is_terminal() && !flags.quiet;
+  sync::EngineDeps deps{store->get(), client->get(), nullptr, {}, &g_cancel};
+  if (show_progress) deps.on_progress = [&](const sync::Progress& p) { progress.update(p); };
+  sync::Engine engine(*cfg, deps);
+  auto summary = engine.run();
+  progress.clear();
+  if (!summary) return report(summary.error(), "sync not started");
+
+  if (flags.json) {
+    std::printf("%s\n", sync::to_json(*summary).c_str());
+  } else {
+    std::fputs(sync::to_table(*summary).c_str(), stdout);
+  }
+  std::fflush(stdout);
+
+  if (summary->outcome == "success") return k_exit_ok;
+  if (summary->outcome == "interrupted") {
+    std::fprintf(stderr,
+                 "mdesync: interrupted: objects already committed are kept, the one in flight was "
+                 "rolled back; the next run continues from there\n");
+    return k_exit_interrupted;
+  }
+  int code = k_exit_partial;
+  for (const auto& o : summary->objects) {
+    if (o.error_code == "auth" || o.error_code == "permission") return k_exit_auth;
+    if (o.error_code == "store" || o.error_code == "store_locked") code = k_exit_store;
+  }
+  return code;
+}
+
+const bool k_registered = register_command(
+    {"sync", "Sync Defender data into the store (full or delta)", [](CLI::App& sub) {
+       auto flags = std::make_shared<SyncFlags>();
+       config::add_flags(sub, flags->overrides, {true, true, true});
+       sub.add_flag(
+           "--dry-run", flags->dry_run,
+           "Print the plan (objects, endpoints, filters, expected calls) and write nothing");
+       sub.add_flag("--json", flags->json, "Print the run summary as JSON");
+       sub.add_flag("-v,--verbose", flags->verbose, "Log every request (DEBUG)");
+       sub.add_flag("-q,--quiet", flags->quiet, "Only warnings and errors; no progress line");
+       return CommandAction([flags] { return run_sync(*flags); });
+     }});
+
+}  // namespace
+}  // namespace mdesync::cli

@@ -1,0 +1,53 @@
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace mdesync::cli {
+
+bool stderr_is_terminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
+
+void setup_logging(bool verbose, bool quiet) {
+  auto logger = spdlog::stderr_color_mt("mdesync");
+  if (stderr_is_terminal()) {
+    logger->set_pattern("%^%l%$: %v");
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  }
+  logger->set_level(verbose ? spdlog::level::debug
+                    : quiet ? spdlog::level::warn
+                            : spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+int exit_code_for(util::ErrorCode code) {
+  using util::ErrorCode;
+  switch (code) {
+    case ErrorCode::config:
+    case ErrorCode::invalid_argument:
+      return k_exit_config;
+    case ErrorCode::auth:
+    case ErrorCode::permission:
+      return k_exit_auth;
+    case ErrorCode::store:
+    case ErrorCode::store_locked:
+      return k_exit_store;
+    case ErrorCode::cancelled:
+      return k_exit_interrupted;
+    default:
+      return k_exit_partial;
+  }
+}
+
+int report(const util::Error& error, const std::string& what) {
+  std::fprintf(stderr, "mdesync: %s: %s\n", what.c_str(), error.describe().c_str());
+  return exit_code_for(error.code);
+}
+
+}  // namespace mdesync::cli

@@ -1,0 +1,26 @@
+#pragma once
+
+// Helpers shared by the subcommands: logging set-up, configuration loading with
+// user-facing errors, and the mapping from error codes to exit statuses.
+
+#include <string>
+
+#include "cli/exit_codes.hpp"
+#include "config/load.hpp"
+#include "util/error.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::cli {
+
+// Logs go to stderr: short and coloured on a terminal, timestamped lines otherwise.
+void setup_logging(bool verbose, bool quiet);
+
+// The exit status for an error that ends a command (README "Exit codes").
+int exit_code_for(util::ErrorCode code);
+
+// Prints "mdesync: <what>: <message>" on stderr and returns exit_code_for(code).
+int report(const util::Error& error, const std::string& what);
+
+bool stderr_is_terminal();
+
+}  // namespace mdesync::cli

@@ -1,0 +1,878 @@
+#include "sync/engine.hpp"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mapping/filters.hpp"
+#include "mapping/mapping.hpp"
+
+namespace mdesync::sync {
+namespace {
+
+using namespace std::chrono_literals;
+using util::ErrorCode;
+using util::fail;
+using util::Status;
+using util::Timestamp;
+
+constexpr std::size_t k_batch_rows = 5000;
+constexpr auto k_bucket = std::chrono::hours{6};
+constexpr auto k_delta_limit = std::chrono::hours{24 * 14};
+
+// The order objects run in: installed packages before packages (the export strategy
+// aggregates package versions from the inventory) and vulnerabilities before their
+// definitions (the CVE -> recommendation links come from the vulnerability rows).
+const std::vector<std::string> k_order = {"machine", "installed_package", "package",
+                                          "vulnerability", "vulnerability_definition"};
+
+double seconds_between(std::chrono::steady_clock::time_point a,
+                       std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::string_view diagnostic_name(mapping::DiagnosticKind kind) {
+  switch (kind) {
+    case mapping::DiagnosticKind::unknown_enum_value:
+      return "unknown enum value";
+    case mapping::DiagnosticKind::unparseable_vector:
+      return "unparseable CVSS vector";
+    case mapping::DiagnosticKind::score_mismatch:
+      return "CVSS score mismatch";
+    case mapping::DiagnosticKind::unexpected_value:
+      return "unexpected value";
+  }
+  return "diagnostic";
+}
+
+// Runs f(i) for i in [0, n) on up to `threads` threads.
+template <class F>
+void parallel_for(std::size_t n, int threads, const F& f) {
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) f(i);
+  };
+  const std::size_t count =
+      std::min<std::size_t>(n, static_cast<std::size_t>(std::max(threads, 1)));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < count; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+using Links = std::set<std::pair<std::string, std::string>>;  // (cve id, recommendation id)
+
+struct VersionCount {
+  std::int64_t installations = 0;
+  std::optional<std::int64_t> vulnerabilities;
+};
+// software id -> version -> counts, aggregated from the inventory (export strategy).
+using VersionAggregate = std::map<std::string, std::map<std::string, VersionCount>>;
+
+}  // namespace
+
+struct Engine::Impl {
+  const config::Config& config;
+  store::Store& store;
+  defender::Client& client;
+  util::Clock& clock;
+  const EngineDeps& deps;
+
+  Links links;  // gathered from the vulnerability rows of this run
+  bool links_complete = false;
+  std::optional<VersionAggregate> versions;
+
+  const mapping::Filters& filters(const std::string& object) const {
+    static const mapping::Filters none;
+    auto it = config.filters.find(object);
+    return it == config.filters.end() ? none : it->second;
+  }
+  bool selected(const std::string& object) const {
+    return std::find(config.objects.begin(), config.objects.end(), object) != config.objects.end();
+  }
+  bool cancelled() const { return deps.cancel != nullptr && deps.cancel->load(); }
+  Status check_cancel() const {
+    if (cancelled()) return fail(ErrorCode::cancelled, "interrupted");
+    return {};
+  }
+  Timestamp now() const { return util::to_timestamp(clock.now()); }
+
+  template <class Row>
+  void note(ObjectSummary& s, const mapping::Mapped<Row>& m) {
+    for (const auto& d : m.diagnostics) {
+      ++s.diagnostics[fmt::format("{} ({})", diagnostic_name(d.kind), d.field)];
+      if (s.diagnostic_samples.size() < 5) s.diagnostic_samples.push_back(d.message);
+    }
+    if (m.skipped()) skip(s, m.skip_reason);
+  }
+  static void skip(ObjectSummary& s, const std::string& reason) {
+    ++s.skipped;
+    ++s.skipped_reasons[reason];
+  }
+
+  void progress(const ObjectSummary& s, std::chrono::steady_clock::time_point started) {
+    if (!deps.on_progress) return;
+    const auto st = client.stats();
+    deps.on_progress(Progress{s.object, s.read, st.download_bytes_compressed + st.api_bytes,
+                              seconds_between(started, std::chrono::steady_clock::now())});
+  }
+
+  // Collects rows and upserts them in batches; times the store.
+  template <class Row>
+  class Batch {
+   public:
+    Batch(Impl& impl, ObjectSummary& s, store::WriteContext ctx)
+        : m_impl(impl), m_s(s), m_ctx(ctx), m_started(std::chrono::steady_clock::now()) {
+      m_rows.reserve(k_batch_rows);
+    }
+    Status add(Row&& row) {
+      m_rows.push_back(std::move(row));
+      if (m_rows.size() >= k_batch_rows) return flush();
+      return {};
+    }
+    Status flush() {
+      if (m_rows.empty()) return {};
+      const auto t0 = std::chrono::steady_clock::now();
+      auto counts = m_impl.store.upsert(m_ctx, std::span<const Row>(m_rows));
+      m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+      m_rows.clear();
+      if (!counts) return tl::unexpected(counts.error());
+      m_s.written += counts->written;
+      m_s.unchanged += counts->unchanged;
+      m_impl.progress(m_s, m_started);
+      return m_impl.check_cancel();
+    }
+
+   private:
+    Impl& m_impl;
+    ObjectSummary& m_s;
+    store::WriteContext m_ctx;
+    std::chrono::steady_clock::time_point m_started;
+    std::vector<Row> m_rows;
+  };
+
+  store::WriteContext context(model::RunId run, bool track_seen) const {
+    return store::WriteContext{run, now(), track_seen};
+  }
+
+  Status finish(ObjectSummary& s, model::ObjectType object, model::RunId run,
+                const std::string& mode, std::optional<Timestamp> snapshot,
+                std::optional<Timestamp> full_snapshot, std::optional<Timestamp> sweep_at,
+                std::string state, store::Transaction& tx) {
+    if (auto st = check_cancel(); !st) return st;
+    if (sweep_at) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto swept = store.sweep(object, context(run, true), *sweep_at);
+      s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+      if (!swept) return tl::unexpected(swept.error());
+      s.closed += swept->closed;
+    }
+    store::Checkpoint cp;
+    cp.object = object;
+    cp.run_id = run;
+    cp.mode = mode;
+    cp.snapshot_time = snapshot;
+    cp.full_snapshot_time = full_snapshot;
+    cp.completed_at = now();
+    cp.state = std::move(state);
+    if (auto st = store.save_checkpoint(cp); !st) return st;
+    if (auto st = check_cancel(); !st) return st;
+    return tx.commit();
+  }
+
+  // --- machine -------------------------------------------------------------------------
+  Status sync_hosts(ObjectSummary& s, model::RunId run) {
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    Batch<model::Host> batch(*this, s, context(run, true));
+    const Timestamp snapshot = now();
+    defender::ODataQuery q;
+    q.filter = mapping::machine_odata_filter(filters("machine"));
+    auto listed = client.for_each_machine(q, [&](defender::Machine&& m) -> Status {
+      if (auto st = check_cancel(); !st) return st;
+      ++s.read;
+      auto mapped = mapping::map_host(m);
+      note(s, mapped);
+      if (mapped.skipped()) return {};
+      return batch.add(std::move(*mapped.row));
+    });
+    // The service answers 404 when there are no machines at all (defender-api.md 4.1).
+    if (!listed && !(listed.error().code == ErrorCode::not_found && s.read == 0)) {
+      return tl::unexpected(listed.error());
+    }
+    if (auto st = batch.flush(); !st) return st;
+    return finish(s, model::ObjectType::host, run, "full", snapshot, snapshot, snapshot, "{}", *tx);
+  }
+
+  // --- software lists shared by package and installed_package (api strategy) -----------
+  util::Result<std::vector<defender::Software>> list_software(const std::string& object) {
+    std::vector<defender::Software> all;
+    defender::ODataQuery q;
+    q.filter = mapping::software_odata_filter(filters(object));
+    auto r = client.for_each_software(q, [&](defender::Software&& sw) -> Status {
+      if (auto st = check_cancel(); !st) return st;
+      all.push_back(std::move(sw));
+      return {};
+    });
+    if (!r) return tl::unexpected(r.error());
+    return all;
+  }
+
+  // --- installed_package ----------------------------------------------------------------
+  // With `write` false the inventory is only read to aggregate package versions.
+  Status sync_installed(ObjectSummary& s, model::RunId run, bool write) {
+    if (config.strategy == "api") return sync_installed_api(s, run);
+    std::optional<store::Transaction> tx;
+    if (write) {
+      auto t = store.begin();
+      if (!t) return tl::unexpected(t.error());
+      tx.emplace(std::move(*t));
+    }
+    Batch<model::InstalledPackage> batch(*this, s, context(run, true));
+    std::optional<model::InstalledPackage> pending;
+    const bool aggregate = selected("package");
+    if (aggregate) versions.emplace();
+    const auto& wanted = filters("installed_package");
+
+    auto make_sink = [&](bool non_cpe) {
+      return [&, non_cpe](defender::InventoryRow&& row) -> Status {
+        if (auto st = check_cancel(); !st) return st;
+        ++s.read;
+        if (aggregate && !non_cpe) {
+          auto& vc = (*versions)[mapping::software_id(row.software_vendor, row.software_name)]
+                                [row.software_version.value_or("")];
+          ++vc.installations;
+          if (row.number_of_weaknesses) {
+            vc.vulnerabilities =
+                std::max(vc.vulnerabilities.value_or(0), *row.number_of_weaknesses);
+          }
+        }
+        if (!write) return {};
+        const auto t0 = std::chrono::steady_clock::now();
+        auto mapped = mapping::map_installed_package(row, {non_cpe, config.include_non_cpe});
+        s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+        note(s, mapped);
+        if (mapped.skipped()) return {};
+        if (!mapping::matches(*mapped.row, wanted)) {
+          skip(s, "filtered out");
+          return {};
+        }
+        // Several versions of one software on one machine arrive as adjacent rows.
+        if (pending && pending->uid == mapped.row->uid) {
+          mapping::merge_into(*pending, *mapped.row);
+          return {};
+        }
+        if (pending) {
+          if (auto st = batch.add(std::move(*pending)); !st) return st;
+        }
+        pending = std::move(*mapped.row);
+        return {};
+      };
+    };
+
+    auto files = client.inventory_export_files(false);
+    if (!files) return tl::unexpected(files.error());
+    const Timestamp snapshot = files->generated_time;
+    auto streamed = client.stream_inventory_files(
+        *files, [&] { return client.inventory_export_files(false); }, make_sink(false));
+    if (!streamed) return tl::unexpected(streamed.error());
+    if (write && config.include_non_cpe) {
+      auto more = client.stream_inventory_export(true, make_sink(true));
+      if (!more) return tl::unexpected(more.error());
+    }
+    if (!write) return {};
+    if (pending) {
+      if (auto st = batch.add(std::move(*pending)); !st) return st;
+    }
+    if (auto st = batch.flush(); !st) return st;
+    return finish(s, model::ObjectType::installed_package, run, "full", snapshot, snapshot,
+                  snapshot, "{}", *tx);
+  }
+
+  Status sync_installed_api(ObjectSummary& s, model::RunId run) {
+    auto software = list_software("installed_package");
+    if (!software) return tl::unexpected(software.error());
+    const Timestamp snapshot = now();
+    std::vector<std::vector<defender::MachineReference>> refs(software->size());
+    std::vector<std::optional<util::Error>> errors(software->size());
+    parallel_for(software->size(), config.download_concurrency, [&](std::size_t i) {
+      if (cancelled()) return;
+      auto r = client.for_each_software_machine_reference(
+          (*software)[i].id, [&, i](defender::MachineReference&& ref) -> Status {
+            refs[i].push_back(std::move(ref));
+            return {};
+          });
+      if (!r) errors[i] = r.error();
+    });
+    if (auto st = check_cancel(); !st) return st;
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      if (errors[i]) {
+        return fail(errors[i]->code, fmt::format("machine references of {}: {}", (*software)[i].id,
+                                                 errors[i]->describe()));
+      }
+    }
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    Batch<model::InstalledPackage> batch(*this, s, context(run, true));
+    const auto& wanted = filters("installed_package");
+    for (std::size_t i = 0; i < software->size(); ++i) {
+      for (const auto& ref : refs[i]) {
+        ++s.read;
+        auto mapped = mapping::map_installed_package(ref, (*software)[i]);
+        note(s, mapped);
+        if (mapped.skipped()) continue;
+        if (!mapping::matches(*mapped.row, wanted)) {
+          skip(s, "filtered out");
+          continue;
+        }
+        if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
+      }
+    }
+    if (auto st = batch.flush(); !st) return st;
+    return finish(s, model::ObjectType::installed_package, run, "full", snapshot, snapshot,
+                  snapshot, "{}", *tx);
+  }
+
+  // --- package ---------------------------------------------------------------------------
+  Status sync_packages(ObjectSummary& s, model::RunId run) {
+    const Timestamp snapshot = now();
+    auto software = list_software("package");
+    if (!software) return tl::unexpected(software.error());
+    std::vector<std::vector<defender::Distribution>> dists(software->size());
+    if (config.strategy == "api") {
+      std::vector<std::optional<util::Error>> errors(software->size());
+      parallel_for(software->size(), config.download_concurrency, [&](std::size_t i) {
+        if (cancelled()) return;
+        auto r = client.for_each_software_distribution(
+            (*software)[i].id, [&, i](defender::Distribution&& d) -> Status {
+              dists[i].push_back(std::move(d));
+              return {};
+            });
+        if (!r) errors[i] = r.error();
+      });
+      if (auto st = check_cancel(); !st) return st;
+      for (std::size_t i = 0; i < errors.size(); ++i) {
+        if (errors[i]) {
+          return fail(errors[i]->code, fmt::format("version distribution of {}: {}",
+                                                   (*software)[i].id, errors[i]->describe()));
+        }
+      }
+    } else if (versions) {
+      for (std::size_t i = 0; i < software->size(); ++i) {
+        auto it = versions->find((*software)[i].id);
+        if (it == versions->end()) continue;
+        for (const auto& [version, count] : it->second) {
+          dists[i].push_back(
+              defender::Distribution{version, count.installations, count.vulnerabilities});
+        }
+      }
+    }
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    Batch<model::Package> batch(*this, s, context(run, true));
+    const auto& wanted = filters("package");
+    for (std::size_t i = 0; i < software->size(); ++i) {
+      ++s.read;
+      auto mapped = mapping::map_package((*software)[i], dists[i]);
+      note(s, mapped);
+      if (mapped.skipped()) continue;
+      if (!mapping::matches(*mapped.row, wanted)) {
+        skip(s, "filtered out");
+        continue;
+      }
+      if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
+    }
+    if (auto st = batch.flush(); !st) return st;
+    return finish(s, model::ObjectType::package, run, "full", snapshot, snapshot, snapshot, "{}",
+                  *tx);
+  }
+
+  // --- vulnerability ---------------------------------------------------------------------
+  // Maps one row; returns the row to keep or nullopt (skipped, counted).
+  std::optional<model::Vulnerability> map_finding(ObjectSummary& s,
+                                                  const defender::VulnerabilityRow& row,
+                                                  std::optional<Timestamp> snapshot) {
+    ++s.read;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto mapped = mapping::map_vulnerability(row, {snapshot});
+    s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    note(s, mapped);
+    if (mapped.skipped()) return std::nullopt;
+    if (!mapping::matches(*mapped.row, filters("vulnerability"))) {
+      skip(s, "filtered out");
+      return std::nullopt;
+    }
+    if (row.cve_id && row.recommendation_reference && !row.recommendation_reference->empty()) {
+      links.emplace(*row.cve_id, *row.recommendation_reference);
+    }
+    return std::move(*mapped.row);
+  }
+
+  Status sync_vulnerabilities_full(ObjectSummary& s, model::RunId run) {
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    Batch<model::Vulnerability> batch(*this, s, context(run, true));
+    Timestamp snapshot{};
+    auto sink = [&](defender::VulnerabilityRow&& row) -> Status {
+      if (auto st = check_cancel(); !st) return st;
+      auto finding = map_finding(s, row, snapshot);
+      if (!finding) return {};
+      return batch.add(std::move(*finding));
+    };
+    if (config.strategy == "api") {
+      // JSON pages carry no generation time: the time the first page was requested.
+      snapshot = now();
+      defender::ExportPageQuery q;
+      auto r = client.for_each_vulnerability_by_machine(q, sink);
+      if (!r) return tl::unexpected(r.error());
+    } else {
+      auto files = client.vulnerability_export_files();
+      if (!files) return tl::unexpected(files.error());
+      snapshot = files->generated_time;
+      auto r = client.stream_vulnerability_files(
+          *files, [&] { return client.vulnerability_export_files(); }, sink);
+      if (!r) return tl::unexpected(r.error());
+    }
+    if (auto st = batch.flush(); !st) return st;
+    links_complete = true;
+    return finish(s, model::ObjectType::vulnerability, run, "full", snapshot, snapshot, snapshot,
+                  "{}", *tx);
+  }
+
+  Status sync_vulnerabilities_delta(ObjectSummary& s, model::RunId run,
+                                    const store::Checkpoint& cp) {
+    const Timestamp since = *cp.snapshot_time - k_bucket;
+    Timestamp newest = *cp.snapshot_time;
+    std::vector<model::Vulnerability> events;
+    auto r = client.for_each_vulnerability_change(
+        since, {}, [&](defender::VulnerabilityRow&& row) -> Status {
+          if (auto st = check_cancel(); !st) return st;
+          if (row.event_timestamp && *row.event_timestamp > newest) newest = *row.event_timestamp;
+          auto finding = map_finding(s, row, std::nullopt);
+          if (finding) events.push_back(std::move(*finding));
+          return {};
+        });
+    if (!r) return tl::unexpected(r.error());
+    std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+      return a.state_time.value_or(Timestamp{}) < b.state_time.value_or(Timestamp{});
+    });
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto counts =
+        store.apply_vulnerability_events(context(run, false), events, cp.full_snapshot_time);
+    s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    if (!counts) return tl::unexpected(counts.error());
+    s.written += counts->written;
+    s.unchanged += counts->unchanged;
+    s.closed += counts->fixed;
+    s.stale += counts->stale;
+    return finish(s, model::ObjectType::vulnerability, run, "delta", newest, cp.full_snapshot_time,
+                  std::nullopt, "{}", *tx);
+  }
+
+  // --- vulnerability_definition ----------------------------------------------------------
+  Status sync_definitions(ObjectSummary& s, model::RunId run, const std::string& mode) {
+    auto previous = store.checkpoint(model::ObjectType::vulnerability_definition);
+    if (!previous) return tl::unexpected(previous.error());
+    Links stored_links;
+    std::optional<Timestamp> watermark;
+    if (*previous) {
+      auto state = nlohmann::json::parse((*previous)->state, nullptr, false);
+      if (state.is_object()) {
+        for (const auto& l : state.value("links", nlohmann::json::array())) {
+          if (l.is_array() && l.size() == 2)
+            stored_links.emplace(l[0].get<std::string>(), l[1].get<std::string>());
+        }
+        if (state.contains("watermark") && state["watermark"].is_string()) {
+          if (auto t = util::parse_timestamp(state["watermark"].get<std::string>())) watermark = *t;
+        }
+      }
+    }
+
+    // Recommendations: a failure leaves the recommendation attributes unknown.
+    std::map<std::string, defender::Recommendation> recs;
+    bool recs_known = true;
+    auto listed = client.for_each_recommendation({}, [&](defender::Recommendation&& rec) -> Status {
+      if (auto st = check_cancel(); !st) return st;
+      std::string id = rec.id;
+      recs.emplace(std::move(id), std::move(rec));
+      return {};
+    });
+    if (!listed) {
+      if (listed.error().code == ErrorCode::cancelled) return tl::unexpected(listed.error());
+      recs_known = false;
+      s.warnings.push_back(
+          fmt::format("recommendations unavailable, patchAvailable/affected/"
+                      "recommendation left unknown: {}",
+                      listed.error().describe()));
+    }
+
+    // CVE -> recommendation links.
+    Links all_links;
+    std::set<std::string> unknown_cves;  // covered by a recommendation whose call failed
+    const bool per_recommendation =
+        config.strategy == "api" ||
+        (!links_complete && !selected("vulnerability") && stored_links.empty());
+    if (recs_known && per_recommendation) {
+      std::vector<std::string> ids;
+      for (const auto& [id, rec] : recs) ids.push_back(id);
+      std::vector<std::vector<std::string>> cves(ids.size());
+      std::vector<std::optional<util::Error>> errors(ids.size());
+      parallel_for(ids.size(), config.download_concurrency, [&](std::size_t i) {
+        if (cancelled()) return;
+        auto r = client.for_each_recommendation_vulnerability(
+            ids[i], [&, i](defender::Vulnerability&& v) -> Status {
+              cves[i].push_back(v.id);
+              return {};
+            });
+        if (!r) errors[i] = r.error();
+      });
+      if (auto st = check_cancel(); !st) return st;
+      std::size_t failed = 0;
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (errors[i]) {
+          ++failed;
+          for (const auto& [cve, rec] : stored_links) {
+            if (rec == ids[i]) unknown_cves.insert(cve);
+          }
+          continue;
+        }
+        for (const auto& cve : cves[i]) all_links.emplace(cve, ids[i]);
+      }
+      if (failed > 0) {
+        s.warnings.push_back(fmt::format(
+            "{} recommendation call(s) failed; their CVEs keep recommendation attributes unknown",
+            failed));
+      }
+    } else {
+      all_links = links;
+      if (!links_complete || mode == "delta")
+        all_links.insert(stored_links.begin(), stored_links.end());
+    }
+    std::unordered_map<std::string, std::vector<std::string>> by_cve;
+    for (const auto& [cve, rec] : all_links) by_cve[cve].push_back(rec);
+
+    auto tx = store.begin();
+    if (!tx) return tl::unexpected(tx.error());
+    Batch<model::VulnerabilityDefinition> batch(*this, s, context(run, false));
+    std::string filter =
+        mapping::vulnerability_definition_odata_filter(filters("vulnerability_definition"));
+    if (mode == "delta" && watermark) {
+      const std::string since =
+          "updatedOn gt " + util::format_timestamp_seconds(*watermark - k_bucket);
+      filter = filter.empty() ? since : "(" + filter + ") and " + since;
+    }
+    std::optional<Timestamp> newest = watermark;
+    std::vector<defender::Recommendation> covering;
+    auto r = client.for_each_vulnerability(
+        {filter, std::nullopt, {}}, [&](defender::Vulnerability&& v) -> Status {
+          if (auto st = check_cancel(); !st) return st;
+          ++s.read;
+          if (v.updated_on && (!newest || *v.updated_on > *newest)) newest = v.updated_on;
+          std::optional<std::span<const defender::Recommendation>> recs_for;
+          covering.clear();
+          if (recs_known && !unknown_cves.contains(v.id)) {
+            if (auto it = by_cve.find(v.id); it != by_cve.end()) {
+              for (const auto& id : it->second) {
+                if (auto rec = recs.find(id); rec != recs.end()) covering.push_back(rec->second);
+              }
+            }
+            recs_for = std::span<const defender::Recommendation>(covering);
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          auto mapped = mapping::map_vulnerability_definition(v, recs_for);
+          s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+          note(s, mapped);
+          if (mapped.skipped()) return {};
+          return batch.add(std::move(*mapped.row));
+        });
+    if (!r) return tl::unexpected(r.error());
+    if (auto st = batch.flush(); !st) return st;
+
+    nlohmann::json state_links = nlohmann::json::array();
+    for (const auto& [cve, rec] : all_links) state_links.push_back({cve, rec});
+    nlohmann::json state = {{"links", state_links}};
+    if (newest) state["watermark"] = util::format_timestamp(*newest);
+    const Timestamp snapshot = now();
+    return finish(s, model::ObjectType::vulnerability_definition, run, mode, snapshot, snapshot,
+                  std::nullopt, state.dump(), *tx);
+  }
+};
+
+Engine::Engine(config::Config config, EngineDeps deps)
+    : m_config(std::move(config)), m_deps(std::move(deps)) {
+  if (m_deps.clock == nullptr) m_deps.clock = &util::system_clock();
+}
+
+std::string to_text(const Plan& plan) {
+  std::string out =
+      fmt::format("plan: {} sync, {} strategy ({})\n", plan.mode, plan.strategy, plan.reason);
+  for (const auto& step : plan.steps) {
+    out += fmt::format("  {} ({})\n", step.object, step.mode);
+    for (const auto& e : step.endpoints) out += fmt::format("    GET {}\n", e);
+    for (const auto& f : step.filters) out += fmt::format("    filter: {}\n", f);
+    out += fmt::format("    calls: {}\n", step.calls);
+  }
+  out += "nothing was requested or written (--dry-run)\n";
+  return out;
+}
+
+util::Result<Plan> Engine::plan() {
+  if (auto st = mapping::validate_filters(m_config.filters); !st) {
+    auto e = st.error();
+    e.code = ErrorCode::config;
+    return tl::unexpected(e);
+  }
+  Plan plan;
+  plan.strategy = m_config.strategy;
+  auto selected = [&](const std::string& o) {
+    return std::find(m_config.objects.begin(), m_config.objects.end(), o) != m_config.objects.end();
+  };
+
+  // Delta needs, for every selected object that has a delta, a checkpoint of a good
+  // sync less than 14 days old.
+  const auto now = util::to_timestamp(m_deps.clock->now());
+  std::string missing;
+  bool any_delta_object = false;
+  for (const auto& [name, type] :
+       {std::pair{"vulnerability", model::ObjectType::vulnerability},
+        std::pair{"vulnerability_definition", model::ObjectType::vulnerability_definition}}) {
+    if (!selected(name)) continue;
+    any_delta_object = true;
+    auto cp = m_deps.store->checkpoint(type);
+    if (!cp) return tl::unexpected(cp.error());
+    if (!*cp || !(*cp)->snapshot_time || !(*cp)->full_snapshot_time) {
+      missing = fmt::format("no earlier good sync of {}", name);
+    } else if (now - (*cp)->completed_at > k_delta_limit) {
+      missing = fmt::format("the last good sync of {} ({}) is more than 14 days old", name,
+                            util::format_timestamp_seconds((*cp)->completed_at));
+    }
+  }
+  if (m_config.mode == "full") {
+    plan.mode = "full";
+    plan.reason = "requested";
+  } else if (m_config.mode == "delta") {
+    if (!missing.empty()) {
+      return fail(ErrorCode::invalid_argument,
+                  fmt::format("a delta sync is not possible: {}; run a full sync first "
+                              "(mdesync sync --mode full, or --mode auto)",
+                              missing));
+    }
+    plan.mode = "delta";
+    plan.reason = "requested";
+  } else {
+    plan.mode = missing.empty() && any_delta_object ? "delta" : "full";
+    plan.reason = missing.empty() ? (any_delta_object ? "a good sync less than 14 days old exists"
+                                                      : "no selected object has a delta")
+                                  : missing;
+  }
+
+  const bool api = m_config.strategy == "api";
+  auto filters_of = [&](const std::string& object, const std::string& pushed) {
+    std::vector<std::string> out;
+    if (!pushed.empty()) out.push_back("$filter=" + pushed);
+    auto it = m_config.filters.find(object);
+    if (it != m_config.filters.end()) {
+      for (const auto& [k, v] : it->second)
+        out.push_back(fmt::format("{} in [{}]", k, fmt::join(v, ", ")));
+    }
+    return out;
+  };
+  for (const auto& object : k_order) {
+    if (!selected(object)) continue;
+    PlanStep step;
+    step.object = object;
+    step.mode = "full";
+    if (object == "machine") {
+      step.endpoints = {"/api/machines"};
+      step.filters = filters_of(object, mapping::machine_odata_filter(m_config.filters[object]));
+      step.calls = "1 per 10,000 machines";
+    } else if (object == "installed_package") {
+      if (api) {
+        step.endpoints = {"/api/software", "/api/software/{id}/machineReferences"};
+        step.calls = "1 per 10,000 software + 1 per software";
+      } else {
+        step.endpoints = {"/api/machines/SoftwareInventoryExport", "export files (no bearer)"};
+        step.calls = "1 export call + 1 download per file";
+      }
+      step.filters = filters_of(object, "");
+    } else if (object == "package") {
+      step.endpoints = {"/api/software"};
+      if (api) step.endpoints.emplace_back("/api/software/{id}/distributions");
+      step.filters = filters_of(object, mapping::software_odata_filter(m_config.filters[object]));
+      step.calls = api ? "1 per 10,000 software + 1 per software" : "1 per 10,000 software";
+    } else if (object == "vulnerability") {
+      step.mode = plan.mode;
+      if (plan.mode == "delta") {
+        step.endpoints = {"/api/machines/SoftwareVulnerabilityChangesByMachine"};
+        step.calls = "1 per 50,000 change rows";
+      } else if (api) {
+        step.endpoints = {"/api/machines/SoftwareVulnerabilitiesByMachine"};
+        step.calls = "1 per 50,000 rows";
+      } else {
+        step.endpoints = {"/api/machines/SoftwareVulnerabilitiesExport",
+                          "export files (no bearer)"};
+        step.calls = "1 export call + 1 download per file";
+      }
+      step.filters = filters_of(object, "");
+    } else if (object == "vulnerability_definition") {
+      step.mode = plan.mode;
+      step.endpoints = {"/api/vulnerabilities", "/api/recommendations"};
+      if (api) step.endpoints.emplace_back("/api/recommendations/{id}/vulnerabilities");
+      step.filters = filters_of(
+          object, mapping::vulnerability_definition_odata_filter(m_config.filters[object]));
+      if (plan.mode == "delta")
+        step.filters.emplace_back("updatedOn after the last sync's newest update");
+      step.calls = api ? "1 per 8,000 CVEs + 1 per 10,000 recommendations + 1 per recommendation"
+                       : "1 per 8,000 CVEs + 1 per 10,000 recommendations";
+    }
+    plan.steps.push_back(std::move(step));
+  }
+  return plan;
+}
+
+util::Result<RunSummary> Engine::run() {
+  auto plan_result = plan();
+  if (!plan_result) return tl::unexpected(plan_result.error());
+  const std::string mode = plan_result->mode;
+
+  store::Store& store = *m_deps.store;
+  defender::Client& client = *m_deps.client;
+  Impl impl{m_config, store, client, *m_deps.clock, m_deps, {}, false, std::nullopt};
+
+  RunSummary summary;
+  summary.mode = mode;
+  summary.started_at = impl.now();
+  auto run = store.begin_run(mode, m_config.objects, summary.started_at);
+  if (!run) return tl::unexpected(run.error());
+  summary.run_id = *run;
+  spdlog::info("sync run {} started: {} sync of {}", summary.run_id, mode,
+               fmt::join(m_config.objects, ", "));
+
+  std::optional<util::Error> fatal;
+  for (const auto& object : k_order) {
+    const bool write = impl.selected(object);
+    // The export strategy reads the inventory for package versions even when installed
+    // packages are not synced.
+    const bool read_only_inventory = object == "installed_package" && !write &&
+                                     impl.selected("package") && m_config.strategy == "export";
+    if (!write && !read_only_inventory) continue;
+
+    ObjectSummary s;
+    s.object = object;
+    s.mode = (object == "vulnerability" || object == "vulnerability_definition") ? mode : "full";
+    if (fatal) {
+      s.outcome = "not run";
+      s.error_code = std::string(util::to_string(fatal->code));
+      s.error = "skipped after an earlier error: " + fatal->message;
+      summary.objects.push_back(std::move(s));
+      continue;
+    }
+    if (impl.cancelled()) {
+      s.outcome = "interrupted";
+      summary.objects.push_back(std::move(s));
+      continue;
+    }
+    const auto before = client.stats();
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st;
+    if (object == "machine") {
+      st = impl.sync_hosts(s, *run);
+    } else if (object == "installed_package") {
+      st = impl.sync_installed(s, *run, write);
+    } else if (object == "package") {
+      st = impl.sync_packages(s, *run);
+    } else if (object == "vulnerability") {
+      if (mode == "delta") {
+        auto cp = store.checkpoint(model::ObjectType::vulnerability);
+        st = !cp ? Status(tl::unexpected(cp.error()))
+                 : impl.sync_vulnerabilities_delta(s, *run, **cp);
+      } else {
+        st = impl.sync_vulnerabilities_full(s, *run);
+      }
+    } else {
+      st = impl.sync_definitions(s, *run, mode);
+    }
+    const auto after = client.stats();
+    s.seconds = seconds_between(t0, std::chrono::steady_clock::now());
+    for (const auto& [endpoint, n] : after.calls_by_endpoint) {
+      auto it = before.calls_by_endpoint.find(endpoint);
+      const auto delta = n - (it == before.calls_by_endpoint.end() ? 0 : it->second);
+      if (delta > 0) s.calls_by_endpoint[endpoint] = delta;
+    }
+    s.http_calls = after.api_calls - before.api_calls + after.downloads - before.downloads;
+    s.retries = after.retries - before.retries;
+    s.throttled = after.throttled - before.throttled;
+    s.bytes_downloaded = (after.download_bytes_compressed - before.download_bytes_compressed) +
+                         (after.api_bytes - before.api_bytes);
+    s.download_seconds =
+        std::chrono::duration<double>(after.download_time - before.download_time).count();
+    s.decode_seconds =
+        std::chrono::duration<double>(after.decode_time - before.decode_time).count();
+
+    if (!write) {
+      // Inventory read only for package versions: report failures on the package row.
+      if (!st && st.error().code != ErrorCode::cancelled) {
+        spdlog::warn("software inventory for package versions failed: {}", st.error().describe());
+      }
+      continue;
+    }
+    if (st) {
+      s.outcome = "ok";
+      spdlog::info("{}: {} read, {} written, {} unchanged, {} closed, {} skipped ({:.1f} s)",
+                   object, s.read, s.written, s.unchanged, s.closed, s.skipped, s.seconds);
+    } else if (st.error().code == ErrorCode::cancelled) {
+      s.outcome = "interrupted";
+      s.error = "interrupted; this object's changes were rolled back";
+    } else {
+      s.outcome = "failed";
+      s.error_code = std::string(util::to_string(st.error().code));
+      s.error = st.error().describe() +
+                "; nothing of this object was written, the store keeps the last good state";
+      spdlog::error("{}: {}", object, s.error);
+      if (st.error().code == ErrorCode::auth || st.error().code == ErrorCode::store ||
+          st.error().code == ErrorCode::store_locked) {
+        fatal = st.error();
+      }
+    }
+    summary.objects.push_back(std::move(s));
+  }
+
+  const auto stats = client.stats();
+  summary.token_requests = stats.token_requests;
+  summary.http_calls = stats.api_calls + stats.downloads + stats.token_requests;
+  std::size_t ok = 0, failed = 0, interrupted = 0;
+  for (const auto& o : summary.objects) {
+    if (o.outcome == "ok") ++ok;
+    if (o.outcome == "failed" || o.outcome == "not run") ++failed;
+    if (o.outcome == "interrupted") ++interrupted;
+  }
+  if (interrupted > 0) {
+    summary.outcome = "interrupted";
+  } else if (failed == 0) {
+    summary.outcome = "success";
+  } else if (ok == 0) {
+    summary.outcome = "failed";
+  } else {
+    summary.outcome = "partial";
+  }
+  if (fatal) summary.error = fatal->describe();
+  summary.ended_at = impl.now();
+  if (auto st = store.end_run(summary.run_id, summary.ended_at, summary.outcome, to_json(summary));
+      !st) {
+    spdlog::error("could not record the end of sync run {}: {}", summary.run_id,
+                  st.error().describe());
+  }
+  return summary;
+}
+
+}  // namespace mdesync::sync

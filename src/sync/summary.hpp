@@ -1,0 +1,65 @@
+#pragma once
+
+// The run summary: what a sync read, wrote and skipped per object, what it cost in
+// HTTP calls and time. Printed as a table or JSON and stored in sync_run.counts.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/common.hpp"
+#include "util/time.hpp"
+
+namespace mdesync::sync {
+
+struct ObjectSummary {
+  std::string object;               // connector object: machine, package, ...
+  std::string mode;                 // full | delta
+  std::string outcome = "not run";  // ok | failed | interrupted | not run
+  std::string error;                // what went wrong, when failed
+  std::string error_code;           // util::to_string(ErrorCode) of the failure
+  std::int64_t read = 0;            // source records received
+  std::int64_t written = 0;         // rows inserted or changed
+  std::int64_t unchanged = 0;       // rows identical to the stored ones
+  std::int64_t closed = 0;          // findings closed / rows marked Removed
+  std::int64_t skipped = 0;         // records that became no row
+  std::int64_t stale = 0;           // delta events older than the finding's state
+  std::map<std::string, std::int64_t> skipped_reasons;
+  std::map<std::string, std::int64_t> diagnostics;  // "kind field" -> count
+  std::vector<std::string> diagnostic_samples;      // the first few messages
+  std::vector<std::string> warnings;                // recovered problems worth reporting
+  // HTTP, from the client's counters over this object's work.
+  std::map<std::string, std::uint64_t> calls_by_endpoint;
+  std::uint64_t http_calls = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t throttled = 0;
+  std::uint64_t bytes_downloaded = 0;  // compressed export bytes + API JSON bytes
+  // Where the time went.
+  double seconds = 0;
+  double download_seconds = 0;
+  double decode_seconds = 0;
+  double map_seconds = 0;
+  double store_seconds = 0;
+};
+
+struct RunSummary {
+  model::RunId run_id = 0;
+  std::string mode;     // full | delta (as resolved from auto)
+  std::string outcome;  // success | partial | failed | interrupted
+  std::string error;
+  util::Timestamp started_at{};
+  util::Timestamp ended_at{};
+  std::uint64_t token_requests = 0;
+  std::uint64_t http_calls = 0;  // every API call, including the token requests
+  std::vector<ObjectSummary> objects;
+
+  [[nodiscard]] double seconds() const;
+};
+
+// One JSON object (stable keys, documented in the README).
+std::string to_json(const RunSummary& summary);
+// A readable table for a terminal.
+std::string to_table(const RunSummary& summary);
+
+}  // namespace mdesync::sync
