@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mapping/mapping.hpp"
-#include "model_json.hpp"
+#include "model/json.hpp"
 #include "source_reader.hpp"
 
 namespace mdesync::golden {
@@ -50,7 +50,7 @@ struct Outcome {
 template <typename Row>
 Outcome outcome(const mapping::Mapped<Row>& m) {
   Outcome o;
-  if (m.row) o.row = to_json(*m.row);
+  if (m.row) o.row = model::to_json(*m.row);
   o.skip = m.skip_reason;
   for (const auto& d : m.diagnostics) o.diagnostics.push_back(kind_name(d.kind));
   return o;

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -468,6 +469,34 @@ TEST_F(CliE2E, SyncPrintsTheSummaryAndExitsZero) {
   ASSERT_EQ(p.status, 0) << p.err;
   EXPECT_NE(p.out.find("\"outcome\":\"success\""), std::string::npos) << p.out;
   expect_ground_truth(path);
+}
+
+TEST_F(CliE2E, StatusAndExportShowWhatTheSyncStored) {
+  start();
+  const auto path = db("export");
+  ASSERT_EQ(cli(base_args(path), m_sim->credentials().client_secret).status, 0);
+  const auto status = cli({MDESYNC_BINARY, "status", "--store", "sqlite:" + path, "--json"}, "");
+  ASSERT_EQ(status.status, 0) << status.err;
+  EXPECT_NE(status.out.find("\"outcome\":\"success\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"object\":\"vulnerability\""), std::string::npos) << status.out;
+
+  const auto open = cli({MDESYNC_BINARY, "export", "vulnerability", "--store", "sqlite:" + path,
+                         "--where", "statusCategory=Open"},
+                        "");
+  ASSERT_EQ(open.status, 0) << open.err;
+  const auto lines = static_cast<std::size_t>(std::count(open.out.begin(), open.out.end(), '\n'));
+  EXPECT_EQ(lines, m_sim->truth().open_finding_keys.size());
+
+  const auto csv =
+      cli({MDESYNC_BINARY, "export", "host", "--store", "sqlite:" + path, "--format", "csv"}, "");
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  EXPECT_EQ(static_cast<std::size_t>(std::count(csv.out.begin(), csv.out.end(), '\n')),
+            m_sim->truth().machines + 1);  // header line
+  EXPECT_EQ(csv.out.rfind("aadDeviceId,", 0), 0U) << csv.out.substr(0, 80);
+
+  const auto bad = cli({MDESYNC_BINARY, "export", "alerts", "--store", "sqlite:" + path}, "");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown object 'alerts'"), std::string::npos) << bad.err;
 }
 
 TEST_F(CliE2E, WrongSecretExitsWithTheAuthCodeAndNeverPrintsTheSecret) {

@@ -1,6 +1,6 @@
-#include "model_json.hpp"
+#include "model/json.hpp"
 
-namespace mdesync::golden {
+namespace mdesync::model {
 namespace {
 
 using nlohmann::json;
@@ -9,13 +9,13 @@ template <typename T>
 json opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
-json opt(const model::OptTime& v) {
+json opt(const OptTime& v) {
   return v ? json(util::format_timestamp(*v)) : json(nullptr);
 }
 
 }  // namespace
 
-json to_json(const model::Host& r) {
+json to_json(const Host& r) {
   const auto& s = r.source;
   return {{"uid", r.uid},
           {"name", r.name},
@@ -29,7 +29,7 @@ json to_json(const model::Host& r) {
           {"macAddresses", r.mac_addresses},
           {"os", opt(r.os)},
           {"description", opt(r.description)},
-          {"status", model::to_string(r.status)},
+          {"status", to_string(r.status)},
           {"sourceStatus", opt(r.source_status)},
           {"lastSeen", opt(r.last_seen)},
           {"firstSeen", opt(r.first_seen)},
@@ -61,7 +61,7 @@ json to_json(const model::Host& r) {
             {"uptime", opt(s.uptime)}}}};
 }
 
-json to_json(const model::Package& r) {
+json to_json(const Package& r) {
   const auto& s = r.source;
   json versions = json::array();
   for (const auto& v : s.versions) {
@@ -71,7 +71,7 @@ json to_json(const model::Package& r) {
   }
   return {{"uid", r.uid},
           {"name", opt(r.name)},
-          {"status", model::to_string(r.status)},
+          {"status", to_string(r.status)},
           {"categories", r.categories},
           {"source",
            {{"vendor", opt(s.vendor)},
@@ -83,7 +83,7 @@ json to_json(const model::Package& r) {
             {"versions", versions}}}};
 }
 
-json to_json(const model::InstalledPackage& r) {
+json to_json(const InstalledPackage& r) {
   const auto& s = r.source;
   return {{"uid", r.uid},
           {"name", opt(r.name)},
@@ -92,7 +92,7 @@ json to_json(const model::InstalledPackage& r) {
           {"dnsNames", r.dns_names},
           {"os", opt(r.os)},
           {"version", r.version},
-          {"status", model::to_string(r.status)},
+          {"status", to_string(r.status)},
           {"firstSeen", opt(r.first_seen)},
           {"endOfSupportStatus", opt(r.end_of_support_status)},
           {"endOfSupportDate", opt(r.end_of_support_date)},
@@ -104,7 +104,7 @@ json to_json(const model::InstalledPackage& r) {
             {"numberOfWeaknesses", opt(s.number_of_weaknesses)}}}};
 }
 
-json to_json(const model::Vulnerability& r) {
+json to_json(const Vulnerability& r) {
   const auto& s = r.source;
   return {{"uid", r.uid},
           {"sourceUid", opt(r.source_uid)},
@@ -115,10 +115,10 @@ json to_json(const model::Vulnerability& r) {
           {"lastFound", opt(r.last_found)},
           {"sourceLastModified", opt(r.source_last_modified)},
           {"lastFixed", opt(r.last_fixed)},
-          {"status", model::to_string(r.status)},
-          {"statusCategory", model::to_string(r.status_category)},
+          {"status", to_string(r.status)},
+          {"statusCategory", to_string(r.status_category)},
           {"sourceStatus", opt(r.source_status)},
-          {"severity", model::to_string(r.severity)},
+          {"severity", to_string(r.severity)},
           {"sourceSeverity", opt(r.source_severity)},
           {"results", opt(r.results)},
           {"stateTime", opt(r.state_time)},
@@ -138,7 +138,7 @@ json to_json(const model::Vulnerability& r) {
             {"isOnboarded", opt(s.is_onboarded)}}}};
 }
 
-json to_json(const model::VulnerabilityDefinition& r) {
+json to_json(const VulnerabilityDefinition& r) {
   const auto& c3 = r.cvss_v3;
   const auto& c2 = r.cvss_v2;
   const auto& s = r.source;
@@ -148,7 +148,7 @@ json to_json(const model::VulnerabilityDefinition& r) {
           {"name", opt(r.name)},
           {"description", opt(r.description)},
           {"summary", opt(r.summary)},
-          {"severity", model::to_string(r.severity)},
+          {"severity", to_string(r.severity)},
           {"sourceSeverity", opt(r.source_severity)},
           {"cvssV3BaseScore", opt(r.cvss_v3_base_score)},
           {"exploits", r.exploits},
@@ -197,4 +197,4 @@ json to_json(const model::VulnerabilityDefinition& r) {
             {"exploitInKit", opt(s.exploit_in_kit)}}}};
 }
 
-}  // namespace mdesync::golden
+}  // namespace mdesync::model

@@ -1,0 +1,117 @@
+// `mdesync status`: recent runs, checkpoints and row counts of a store. Read-only.
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.hpp"
+#include "cli/common.hpp"
+#include "store/store.hpp"
+
+namespace mdesync::cli {
+namespace {
+
+struct StatusFlags {
+  config::Overrides overrides;
+  bool json = false;
+  int runs = 10;
+};
+
+std::string when(const std::optional<util::Timestamp>& t) {
+  return t ? util::format_timestamp_seconds(*t) : std::string("-");
+}
+
+int run_status(StatusFlags& flags) {
+  setup_logging(false, true);
+  auto cfg = config::load(flags.overrides);
+  if (!cfg) return report(cfg.error(), "configuration error");
+  auto store = store::open_store(cfg->store, {false, true});
+  if (!store) {
+    std::fprintf(stderr,
+                 "mdesync: cannot open the store %s: %s\n(run `mdesync sync` first to create it)\n",
+                 cfg->store.c_str(), store.error().describe().c_str());
+    return k_exit_store;
+  }
+  auto& s = **store;
+  auto version = s.schema_version();
+  auto runs = s.recent_runs(flags.runs);
+  auto checkpoints = s.checkpoints();
+  auto counts = s.count_by_status();
+  for (const util::Error* e :
+       {version ? nullptr : &version.error(), runs ? nullptr : &runs.error(),
+        checkpoints ? nullptr : &checkpoints.error(), counts ? nullptr : &counts.error()}) {
+    if (e != nullptr) return report(*e, "cannot read the store");
+  }
+
+  if (flags.json) {
+    nlohmann::json j;
+    j["store"] = cfg->store;
+    j["schemaVersion"] = *version;
+    j["runs"] = nlohmann::json::array();
+    for (const auto& r : *runs) {
+      j["runs"].push_back(
+          {{"id", r.id},
+           {"mode", r.mode},
+           {"objects", r.objects},
+           {"startedAt", util::format_timestamp(r.started_at)},
+           {"endedAt", r.ended_at ? nlohmann::json(util::format_timestamp(*r.ended_at)) : nullptr},
+           {"outcome", r.outcome ? nlohmann::json(*r.outcome) : nullptr},
+           {"summary", nlohmann::json::parse(r.counts_json.empty() ? "null" : r.counts_json,
+                                             nullptr, false)}});
+    }
+    j["checkpoints"] = nlohmann::json::array();
+    for (const auto& c : *checkpoints) {
+      j["checkpoints"].push_back({{"object", model::to_string(c.object)},
+                                  {"runId", c.run_id},
+                                  {"mode", c.mode},
+                                  {"snapshotTime", when(c.snapshot_time)},
+                                  {"fullSnapshotTime", when(c.full_snapshot_time)},
+                                  {"completedAt", util::format_timestamp(c.completed_at)}});
+    }
+    j["rows"] = nlohmann::json::array();
+    for (const auto& c : *counts) {
+      j["rows"].push_back(
+          {{"object", model::to_string(c.object)}, {"status", c.status}, {"count", c.count}});
+    }
+    std::printf("%s\n", j.dump().c_str());
+    return k_exit_ok;
+  }
+
+  std::string out =
+      fmt::format("store {} (schema version {})\n\nrecent runs:\n", cfg->store, *version);
+  if (runs->empty()) out += "  none yet\n";
+  for (const auto& r : *runs) {
+    const double secs =
+        r.ended_at ? std::chrono::duration<double>(*r.ended_at - r.started_at).count() : 0;
+    out += fmt::format("  #{:<5} {:<6} {:<12} started {}  {:>7.1f} s  {}\n", r.id, r.mode,
+                       r.outcome.value_or("running"), util::format_timestamp_seconds(r.started_at),
+                       secs, fmt::join(r.objects, ","));
+  }
+  out += "\ncheckpoints (last good state per object):\n";
+  if (checkpoints->empty()) out += "  none yet\n";
+  for (const auto& c : *checkpoints) {
+    out += fmt::format("  {:<26} run #{:<5} {:<6} snapshot {}  completed {}\n",
+                       model::to_string(c.object), c.run_id, c.mode, when(c.snapshot_time),
+                       util::format_timestamp_seconds(c.completed_at));
+  }
+  out += "\nrows:\n";
+  for (const auto& c : *counts) {
+    out += fmt::format("  {:<26} {:<12} {:>10}\n", model::to_string(c.object), c.status, c.count);
+  }
+  std::fputs(out.c_str(), stdout);
+  return k_exit_ok;
+}
+
+const bool k_registered = register_command(
+    {"status", "Show recent sync runs, checkpoints and row counts of the store", [](CLI::App& sub) {
+       auto flags = std::make_shared<StatusFlags>();
+       config::add_flags(sub, flags->overrides, {false, true, false});
+       sub.add_flag("--json", flags->json, "Print as JSON");
+       sub.add_option("--runs", flags->runs, "How many recent runs to show")
+           ->check(CLI::Range(1, 1000));
+       return CommandAction([flags] { return run_status(*flags); });
+     }});
+
+}  // namespace
+}  // namespace mdesync::cli
