@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "auth/client_secret_credential.hpp"
 #include "auth/jwt.hpp"
@@ -219,8 +220,14 @@ util::Result<http::Response> Client::Impl::api_get(const std::string& family,
     req.url = url;
     req.headers = {{"Authorization", "Bearer " + *token}, {"Accept", "application/json"}};
     stats.count_call(family);
+    const auto t0 = Steady::now();
     auto resp = api_http->send(req);
+    spdlog::debug("GET {} -> {} ({} ms)", http::redact_url(url),
+                  resp ? std::to_string(resp->status) : resp.error().message,
+                  ns_since(t0) / 1'000'000);
     if (resp && resp->status == 401 && !refreshed) {
+      spdlog::warn("GET {}: HTTP 401; fetching a new token and resending once",
+                   http::redact_url(url));
       // The token may have been revoked or expired early: one fresh token, one resend.
       refreshed = true;
       stats.unauthorized_refreshes.fetch_add(1);
@@ -343,6 +350,8 @@ util::Result<ListResult> Client::Impl::page(const std::string& family, const std
       // Q2: fall back to explicit offsets over the original query.
       skip_mode = true;
       out.fell_back_to_skip = true;
+      spdlog::warn("GET {}: inconsistent @odata.nextLink ({}); continuing with $top/$skip paging",
+                   http::redact_url(url), next);
       url = http::append_query(http::append_query(first_url, "$top", std::to_string(page_max)),
                                "$skip", std::to_string(out.records));
       continue;
@@ -605,6 +614,8 @@ util::Result<ListResult> Client::Impl::stream_files(
     }
     refreshed = true;
     out.link_refreshed = true;
+    spdlog::warn("{} export file URL(s) expired ({}); requesting a fresh list once", expired.size(),
+                 first);
     stats.link_refreshes.fetch_add(1);
     auto fresh = refresh();
     if (!fresh) return util::fail(std::move(fresh.error()));

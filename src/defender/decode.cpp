@@ -308,14 +308,43 @@ using FieldMap = std::unordered_map<std::string_view, FieldFn<T>>;
 template <class T>
 const FieldMap<T>& fields();
 
+// Rows of one export repeat the same members in the same order, so each position
+// remembers the member it saw last time: a case-insensitive compare with that key
+// replaces lower-casing and hashing for almost every field.
+template <class T>
+struct Slot {
+  std::string key;          // lower case
+  FieldFn<T> fn = nullptr;  // nullptr: unknown member
+};
+
+inline bool matches_lower(std::string_view key, std::string_view lower) {
+  if (key.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 template <class T>
 Status decode_object(const dom::object& obj, T& out) {
   const FieldMap<T>& table = fields<T>();
+  thread_local std::vector<Slot<T>> predicted;
   char buf[k_key_max];
+  std::size_t position = 0;
   for (const dom::key_value_pair field : obj) {
-    const auto it = table.find(lower_key(field.key, buf));
-    if (it == table.end()) continue;  // unknown members are ignored
-    if (auto st = it->second(out, field.value); !st) {
+    if (position >= predicted.size()) predicted.emplace_back();
+    Slot<T>& slot = predicted[position++];
+    if (!matches_lower(field.key, slot.key)) {
+      const auto lk = lower_key(field.key, buf);
+      const auto it = table.find(lk);
+      slot.key.assign(lk);
+      slot.fn = it == table.end() ? nullptr : it->second;
+      if (lk.empty()) slot.key.assign(1, '\0');  // over-long key: never matches again
+    }
+    if (slot.fn == nullptr) continue;  // unknown members are ignored
+    if (auto st = slot.fn(out, field.value); !st) {
       return util::fail(ErrorCode::parse,
                         fmt::format("field '{}': {}", field.key, st.error().message));
     }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "http/url.hpp"
 
@@ -158,6 +159,10 @@ util::Result<Response> run_with_retry(const RetryContext& ctx, std::string_view 
     const auto delay = server_delay ? *server_delay
                                     : backoff_delay(policy, retry, ctx.random ? ctx.random() : 1.0);
     if (ctx.counters != nullptr) ctx.counters->retries.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug(
+        "{}: {}; retry {}/{} in {} ms", what,
+        last_response ? fmt::format("HTTP {}", last_response->status) : last_error->message,
+        retry + 1, policy.max_retries, delay.count());
     ctx.sleeper->sleep_for(delay);
   }
   if (last_response) {
