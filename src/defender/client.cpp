@@ -740,14 +740,26 @@ util::Result<ListResult> Client::for_each_machine(const ODataQuery& q,
 
 util::Result<Machine> Client::get_machine(const std::string& id) {
   const std::string u = m_impl->url("/api/machines/" + http::url_encode(id));
-  auto resp = m_impl->api_get("machines", u);
-  if (!resp) return util::fail(std::move(resp.error()));
-  if (!resp->ok()) return util::fail(m_impl->status_error("machines", u, *resp));
-  auto m = decode_entity<Machine>(resp->body);
-  if (!m)
-    return util::fail(ErrorCode::parse,
-                      fmt::format("GET {}: {}", http::redact_url(u), m.error().message));
-  return m;
+  // Q7: per-machine calls answer 404 intermittently for devices that exist; a few
+  // retries with backoff tell a flaky answer from a device that is gone.
+  constexpr int k_not_found_retries = 2;
+  for (int attempt = 0;; ++attempt) {
+    auto resp = m_impl->api_get("machines", u);
+    if (!resp) return util::fail(std::move(resp.error()));
+    if (resp->status == 404 && attempt < k_not_found_retries) {
+      m_impl->stats.retry.retries.fetch_add(1);
+      m_impl->sleeper->sleep_for(
+          http::backoff_delay(m_impl->retry_policy, attempt, m_impl->retry_ctx.random()));
+      continue;
+    }
+    if (!resp->ok()) return util::fail(m_impl->status_error("machines", u, *resp));
+    auto m = decode_entity<Machine>(resp->body);
+    if (!m) {
+      return util::fail(ErrorCode::parse,
+                        fmt::format("GET {}: {}", http::redact_url(u), m.error().message));
+    }
+    return m;
+  }
 }
 
 util::Result<ListResult> Client::for_each_software(const ODataQuery& q,

@@ -115,6 +115,9 @@ struct ClientDeps {
 // Roles (application permissions) that an endpoint family needs (defender-api.md 3.6).
 std::string required_role(const std::string& family);
 
+// Thread-safety: one Client may be used from several threads at once (counters, token
+// cache and limiter are shared and locked); each call blocks its caller and invokes the
+// callback on the caller's thread only.
 class Client final {
  public:
   // Builds a client. Errors: config (bad api_url). Does not contact the network.
@@ -134,6 +137,7 @@ class Client final {
   // thread. Errors: auth, permission (403, names the missing role), paging (foreign
   // host, repeated link), parse, http_status, rate_limited, retries_exhausted.
   util::Result<ListResult> for_each_machine(const ODataQuery& q, const RecordSink<Machine>& sink);
+  // One machine by id or DNS name; a 404 is retried twice (quirk Q7) before not_found.
   util::Result<Machine> get_machine(const std::string& id);
   util::Result<ListResult> for_each_software(const ODataQuery& q, const RecordSink<Software>& sink);
   util::Result<ListResult> for_each_software_distribution(const std::string& software_id,
