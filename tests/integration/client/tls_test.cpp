@@ -1,0 +1,87 @@
+// TLS: verification is on by default, a custom CA bundle is honoured, and only the
+// explicit insecure switch skips verification. The certificate is generated per run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "defender/client.hpp"
+#include "simulator.hpp"
+
+namespace mdesync::defender {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ClientTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_dir = fs::path(MDESYNC_BINARY_DIR) / "client-tls-test";
+    fs::create_directories(m_dir);
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+        (m_dir / "key.pem").string() + "' -out '" + (m_dir / "cert.pem").string() +
+        "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl is not available";
+    mdesim::Options o;
+    o.world.machines = 5;
+    o.world.software_per_machine = 3;
+    o.tls_cert = (m_dir / "cert.pem").string();
+    o.tls_key = (m_dir / "key.pem").string();
+    o.cache_dir = (m_dir / "cache").string();
+    auto sim = mdesim::Simulator::start(o);
+    ASSERT_TRUE(sim) << sim.error().message;
+    m_sim = std::move(*sim);
+    ASSERT_EQ(m_sim->base_url().rfind("https://", 0), 0U);
+  }
+
+  util::Status list(const config::Config& c) {
+    auto client = Client::create(c);
+    if (!client) return util::fail(client.error());
+    auto r = (*client)->for_each_machine({}, [](Machine&&) { return util::Status{}; });
+    if (!r) return util::fail(r.error());
+    return {};
+  }
+
+  config::Config config() const {
+    config::Config c;
+    c.api_url = m_sim->base_url();
+    c.login_url = m_sim->base_url();
+    c.tenant_id = m_sim->credentials().tenant_id;
+    c.client_id = m_sim->credentials().client_id;
+    c.client_secret = config::Secret(m_sim->credentials().client_secret);
+    c.max_retries = 0;
+    return c;
+  }
+
+  fs::path m_dir;
+  std::unique_ptr<mdesim::Simulator> m_sim;
+};
+
+TEST_F(ClientTls, UntrustedCertificateIsRefusedByDefault) {
+  auto st = list(config());
+  ASSERT_FALSE(st);
+  // The token request is the first to fail; its transport error ends the call.
+  EXPECT_TRUE(st.error().code == util::ErrorCode::transport ||
+              st.error().code == util::ErrorCode::retries_exhausted)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("127.0.0.1"), std::string::npos) << st.error().message;
+}
+
+TEST_F(ClientTls, CaBundleIsHonoured) {
+  auto c = config();
+  c.ca_bundle = (m_dir / "cert.pem").string();
+  auto st = list(c);
+  EXPECT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ClientTls, InsecureSwitchSkipsVerification) {
+  auto c = config();
+  c.insecure_skip_tls_verify = true;
+  auto st = list(c);
+  EXPECT_TRUE(st) << st.error().message;
+}
+
+}  // namespace
+}  // namespace mdesync::defender
