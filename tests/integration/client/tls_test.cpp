@@ -4,6 +4,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include "defender/client.hpp"
 #include "simulator.hpp"
@@ -16,7 +19,8 @@ namespace fs = std::filesystem;
 class ClientTls : public ::testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::path(MDESYNC_BINARY_DIR) / "client-tls-test";
+    // One directory per process: CTest runs the cases of this file in parallel.
+    m_dir = fs::path(MDESYNC_BINARY_DIR) / ("client-tls-test-" + std::to_string(::getpid()));
     fs::create_directories(m_dir);
     const std::string cmd =
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
@@ -53,6 +57,12 @@ class ClientTls : public ::testing::Test {
     c.client_secret = config::Secret(m_sim->credentials().client_secret);
     c.max_retries = 0;
     return c;
+  }
+
+  void TearDown() override {
+    m_sim.reset();
+    std::error_code ec;
+    fs::remove_all(m_dir, ec);
   }
 
   fs::path m_dir;
