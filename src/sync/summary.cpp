@@ -66,12 +66,12 @@ std::string to_table(const RunSummary& s) {
   std::string out = fmt::format("sync run {} ({}): {} in {:.1f} s, {} HTTP calls\n", s.run_id,
                                 s.mode, s.outcome, s.seconds(), s.http_calls);
   out +=
-      fmt::format("{:<26} {:<11} {:>10} {:>9} {:>10} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10} {:>7}\n",
+      fmt::format("{:<32} {:<11} {:>10} {:>9} {:>10} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10} {:>7}\n",
                   "object", "outcome", "read", "written", "unchanged", "closed", "skipped", "calls",
                   "retries", "429s", "download", "seconds");
   for (const auto& o : s.objects) {
     out += fmt::format(
-        "{:<26} {:<11} {:>10} {:>9} {:>10} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10} {:>7.1f}\n",
+        "{:<32} {:<11} {:>10} {:>9} {:>10} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10} {:>7.1f}\n",
         o.object + " (" + o.mode + ")", o.outcome, o.read, o.written, o.unchanged, o.closed,
         o.skipped, o.http_calls, o.retries, o.throttled, human_bytes(o.bytes_downloaded),
         o.seconds);
