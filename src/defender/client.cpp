@@ -452,6 +452,7 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
   auto resp = http::run_with_retry(retry_ctx, "GET " + name, [&]() -> util::Result<http::Response> {
     http::Request req;
     req.url = url;  // no Authorization: the SAS query is the credential
+    req.decode_content = false;
     skip = fed;
     stats.downloads.fetch_add(1);
     return download_http->stream(req, body_sink);

@@ -134,7 +134,11 @@ util::Result<Response> CurlHttpClient::perform(const Request& request, const Bod
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  if (request.decode_content) {
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  }
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT,
                    static_cast<long>(m_options.connect_timeout.count()));

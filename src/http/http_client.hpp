@@ -27,6 +27,10 @@ struct Request {
   std::string body;
   // Whole-transfer limit; zero means none (large downloads rely on the low-speed limit).
   std::chrono::seconds timeout{0};
+  // Ask for and undo gzip/deflate transfer compression. Off for export downloads, whose
+  // bytes are a .json.gz file the caller gunzips itself (blob metadata may label it
+  // Content-Encoding: gzip, which must not be decoded twice).
+  bool decode_content = true;
 };
 
 struct Response {

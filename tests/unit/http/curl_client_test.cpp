@@ -81,6 +81,19 @@ TEST_F(CurlTest, DecompressesGzipBodies) {
   EXPECT_EQ(r->body, std::string(10000, 'a'));
 }
 
+TEST_F(CurlTest, RawBytesWhenDecodingIsOff) {
+  CurlHttpClient client(CurlOptions{});
+  Request req{"GET", url("/gz"), {}, "", {}};
+  req.decode_content = false;
+  std::string raw;
+  auto r = client.stream(req, [&](std::string_view c) {
+    raw += c;
+    return util::Status{};
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(raw, gzip(std::string(10000, 'a')));
+}
+
 TEST_F(CurlTest, StatusesAreValuesWithHeaders) {
   CurlHttpClient client(CurlOptions{});
   std::string streamed;
