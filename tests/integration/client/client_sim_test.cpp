@@ -48,9 +48,11 @@ class ClientSim : public ::testing::Test {
     return c;
   }
 
-  // A client that records waits instead of sleeping (the real clock still moves).
+  // A client that records waits instead of sleeping; its clock moves by what it waited,
+  // so the rate limiter can never spin.
   std::unique_ptr<Client> client(const config::Config& c) {
     ClientDeps deps;
+    deps.clock = &m_clock;
     deps.sleeper = &m_sleeper;
     auto made = Client::create(c, deps);
     EXPECT_TRUE(made);
@@ -75,7 +77,8 @@ class ClientSim : public ::testing::Test {
   }
 
   static std::unique_ptr<mdesim::Simulator> s_sim;
-  util::FakeSleeper m_sleeper;
+  util::FakeClock m_clock{std::chrono::system_clock::now()};
+  util::FakeSleeper m_sleeper{&m_clock};
 };
 
 std::unique_ptr<mdesim::Simulator> ClientSim::s_sim;
