@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -134,6 +135,7 @@ void report(const char* what, const Pass& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each pass shows when it ends
   const std::size_t rows = argc > 1 ? std::stoul(argv[1]) : 1'500'000;
   const std::string path =
       argc > 2 ? argv[2]

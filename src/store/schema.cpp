@@ -27,7 +27,7 @@ CREATE TABLE checkpoint (
 
 CREATE TABLE host (
   id                      INTEGER PRIMARY KEY,
-  uid                     TEXT NOT NULL UNIQUE,
+  uid                     TEXT NOT NULL,
   name                    TEXT NOT NULL,
   aad_device_id           TEXT,
   hostnames               TEXT NOT NULL,
@@ -50,16 +50,6 @@ CREATE TABLE host (
   merged_into_machine_id  TEXT,
   potential_duplication   INTEGER,
   source_risk_rating      TEXT,
-  first_synced_at         TEXT NOT NULL,
-  last_changed_at         TEXT NOT NULL,
-  last_run_id             INTEGER NOT NULL,
-  row_hash                INTEGER
-);
-CREATE INDEX host_last_seen_idx ON host(last_seen);
-CREATE INDEX host_status_idx ON host(status);
-
-CREATE TABLE host_source (
-  id                 INTEGER PRIMARY KEY REFERENCES host(id) ON DELETE CASCADE,
   agent_version      TEXT,
   defender_av_status TEXT,
   device_value       TEXT,
@@ -77,35 +67,39 @@ CREATE TABLE host_source (
   subscription_id    TEXT,
   team_id            TEXT,
   team_name          TEXT,
-  uptime             TEXT
+  uptime             TEXT,
+  first_synced_at         TEXT NOT NULL,
+  last_changed_at         TEXT NOT NULL,
+  last_run_id             INTEGER NOT NULL,
+  row_hash                INTEGER
 );
+CREATE UNIQUE INDEX host_uid_idx ON host(uid);
+CREATE INDEX host_last_seen_idx ON host(last_seen);
+CREATE INDEX host_status_idx ON host(status);
 
 CREATE TABLE package (
   id               INTEGER PRIMARY KEY,
-  uid              TEXT NOT NULL UNIQUE,
+  uid              TEXT NOT NULL,
   name             TEXT,
   status           TEXT NOT NULL,
   categories       TEXT NOT NULL,
-  first_synced_at  TEXT NOT NULL,
-  last_changed_at  TEXT NOT NULL,
-  last_run_id      INTEGER NOT NULL,
-  row_hash         INTEGER
-);
-
-CREATE TABLE package_source (
-  id                INTEGER PRIMARY KEY REFERENCES package(id) ON DELETE CASCADE,
   vendor            TEXT,
   weaknesses        INTEGER,
   public_exploit    INTEGER,
   active_alert      INTEGER,
   exposed_machines  INTEGER,
   impact_score      REAL,
-  versions          TEXT NOT NULL
+  versions          TEXT NOT NULL,
+  first_synced_at  TEXT NOT NULL,
+  last_changed_at  TEXT NOT NULL,
+  last_run_id      INTEGER NOT NULL,
+  row_hash         INTEGER
 );
+CREATE UNIQUE INDEX package_uid_idx ON package(uid);
 
 CREATE TABLE installed_package (
   id                     INTEGER PRIMARY KEY,
-  uid                    TEXT NOT NULL UNIQUE,
+  uid                    TEXT NOT NULL,
   name                   TEXT,
   type                   TEXT NOT NULL,
   targets                TEXT NOT NULL,
@@ -116,26 +110,23 @@ CREATE TABLE installed_package (
   first_seen             TEXT,
   end_of_support_status  TEXT,
   end_of_support_date    TEXT,
+  rbac_group_id         TEXT,
+  rbac_group_name       TEXT,
+  disk_paths            TEXT NOT NULL,
+  registry_paths        TEXT NOT NULL,
+  number_of_weaknesses  INTEGER,
   first_synced_at        TEXT NOT NULL,
   last_changed_at        TEXT NOT NULL,
   last_run_id            INTEGER NOT NULL,
   row_hash               INTEGER
 );
+CREATE UNIQUE INDEX installed_package_uid_idx ON installed_package(uid);
 CREATE INDEX installed_package_targets_idx ON installed_package(targets);
 CREATE INDEX installed_package_type_idx ON installed_package(type);
 
-CREATE TABLE installed_package_source (
-  id                    INTEGER PRIMARY KEY REFERENCES installed_package(id) ON DELETE CASCADE,
-  rbac_group_id         TEXT,
-  rbac_group_name       TEXT,
-  disk_paths            TEXT NOT NULL,
-  registry_paths        TEXT NOT NULL,
-  number_of_weaknesses  INTEGER
-);
-
 CREATE TABLE vulnerability (
   id                    INTEGER PRIMARY KEY,
-  uid                   TEXT NOT NULL UNIQUE,
+  uid                   TEXT NOT NULL,
   source_uid            TEXT,
   type                  TEXT NOT NULL,
   targets               TEXT NOT NULL,
@@ -151,17 +142,6 @@ CREATE TABLE vulnerability (
   source_severity       TEXT,
   results               TEXT,
   state_time            TEXT,
-  first_synced_at       TEXT NOT NULL,
-  last_changed_at       TEXT NOT NULL,
-  last_run_id           INTEGER NOT NULL,
-  row_hash              INTEGER
-);
-CREATE INDEX vulnerability_open_idx ON vulnerability(status_category, severity, targets);
-CREATE INDEX vulnerability_targets_idx ON vulnerability(targets);
-CREATE INDEX vulnerability_type_idx ON vulnerability(type);
-
-CREATE TABLE vulnerability_source (
-  id                              INTEGER PRIMARY KEY REFERENCES vulnerability(id) ON DELETE CASCADE,
   rbac_group_id                   TEXT,
   rbac_group_name                 TEXT,
   os_platform                     TEXT,
@@ -177,12 +157,19 @@ CREATE TABLE vulnerability_source (
   is_onboarded                    INTEGER,
   software_vendor                 TEXT,
   software_name                   TEXT,
-  software_version                TEXT
+  software_version                TEXT,
+  first_synced_at       TEXT NOT NULL,
+  last_changed_at       TEXT NOT NULL,
+  last_run_id           INTEGER NOT NULL,
+  row_hash              INTEGER
 );
+CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid);
+CREATE INDEX vulnerability_open_idx ON vulnerability(status_category, severity, targets);
+CREATE INDEX vulnerability_type_idx ON vulnerability(type);
 
 CREATE TABLE vulnerability_definition (
   id                          INTEGER PRIMARY KEY,
-  uid                         TEXT NOT NULL UNIQUE,
+  uid                         TEXT NOT NULL,
   cve_ids                     TEXT NOT NULL,
   cve_records                 TEXT NOT NULL,
   name                        TEXT,
@@ -226,15 +213,6 @@ CREATE TABLE vulnerability_definition (
   cvss_v2_rc                  TEXT,
   cvss_v2_base_score          REAL,
   cvss_v2_temporal_score      REAL,
-  first_synced_at             TEXT NOT NULL,
-  last_changed_at             TEXT NOT NULL,
-  last_run_id                 INTEGER NOT NULL,
-  row_hash                    INTEGER
-);
-CREATE INDEX vulnerability_definition_severity_idx ON vulnerability_definition(severity);
-
-CREATE TABLE vulnerability_definition_source (
-  id                  INTEGER PRIMARY KEY REFERENCES vulnerability_definition(id) ON DELETE CASCADE,
   exploit_types       TEXT NOT NULL,
   exposed_machines    INTEGER,
   first_detected      TEXT,
@@ -242,15 +220,22 @@ CREATE TABLE vulnerability_definition_source (
   tags                TEXT NOT NULL,
   public_exploit      INTEGER,
   exploit_verified    INTEGER,
-  exploit_in_kit      INTEGER
+  exploit_in_kit      INTEGER,
+  first_synced_at             TEXT NOT NULL,
+  last_changed_at             TEXT NOT NULL,
+  last_run_id                 INTEGER NOT NULL,
+  row_hash                    INTEGER
 );
+CREATE UNIQUE INDEX vulnerability_definition_uid_idx ON vulnerability_definition(uid);
+CREATE INDEX vulnerability_definition_severity_idx ON vulnerability_definition(severity);
+
 )sql";
 
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> k_migrations = {
-      {1, "object tables, source tables, sync_run, checkpoint", k_v1},
+      {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
   };
   return k_migrations;
 }

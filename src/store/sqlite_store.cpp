@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "store/codec.hpp"
+#include "store/key_index.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_tables.hpp"
@@ -61,15 +62,24 @@ class FileLock final {
   int m_fd;
 };
 
+// Model columns then source-only columns: the bind order of Table<Row>::bind and
+// bind_source.
 template <typename Row>
 std::string column_list(std::string_view prefix = {}) {
   std::string out;
-  for (const auto& c : Table<Row>::cols) {
+  auto add = [&](std::string_view c) {
     if (!out.empty()) out += ", ";
     out += prefix;
     out += c;
-  }
+  };
+  for (const auto& c : Table<Row>::cols) add(c);
+  for (const auto& c : Table<Row>::source_cols) add(c);
   return out;
+}
+
+template <typename Row>
+constexpr std::size_t column_count() {
+  return std::size(Table<Row>::cols) + std::size(Table<Row>::source_cols);
 }
 
 std::string placeholders(std::size_t n) {
@@ -81,69 +91,111 @@ std::string placeholders(std::size_t n) {
 // Prepared statements of one object table.
 struct TableStatements {
   Statement select;  // id, row_hash [, lifecycle] by uid
+  Statement by_id;   // uid [, lifecycle] by id: confirms a KeyIndex hit
   Statement insert;
-  Statement update;
-  Statement source;  // INSERT OR REPLACE by id
-  Statement seen;    // INSERT OR IGNORE into temp.seen
+  Statement update;       // every column but uid and the indexed ones, by id
+  Statement update_keys;  // the indexed columns, by id, only where one differs
+  Statement sweep;        // close / mark Removed one row by id
+  Statement load;         // id, uid, row_hash of every row: fills the KeyIndex
+  bool has_update_keys = false;
 };
+
+// Columns of the table's secondary indexes (uid aside), from the schema itself.
+Result<std::vector<std::string>> indexed_columns(Db& db, std::string_view table) {
+  auto st = db.prepare(
+      "SELECT DISTINCT ii.name FROM sqlite_master m, pragma_index_info(m.name) ii "
+      "WHERE m.type = 'index' AND m.tbl_name = ? AND ii.name <> 'uid' ORDER BY ii.name");
+  if (!st) return fail(st.error());
+  st->bind(1, table);
+  std::vector<std::string> out;
+  for (;;) {
+    auto more = st->step();
+    if (!more) return fail(more.error());
+    if (!*more) break;
+    out.emplace_back(st->text(0));
+  }
+  return out;
+}
 
 template <typename Row>
 Result<TableStatements> prepare_table(Db& db) {
   using T = Table<Row>;
   const std::string name(T::name);
-  const std::size_t ncols = std::size(T::cols);
+  const std::size_t ncols = column_count<Row>();
+  constexpr bool is_vuln = T::object == ObjectType::vulnerability;
   TableStatements s;
   std::string select_sql =
-      T::object == ObjectType::vulnerability
+      is_vuln
           ? "SELECT id, row_hash, status, last_fixed, state_time FROM vulnerability WHERE uid = ?"
           : fmt::format("SELECT id, row_hash FROM {} WHERE uid = ?", name);
+  std::string by_id_sql =
+      is_vuln ? "SELECT uid, row_hash, status, last_fixed, state_time FROM vulnerability "
+                "WHERE id = ?"
+              : fmt::format("SELECT uid, row_hash FROM {} WHERE id = ?", name);
   std::string insert_sql = fmt::format(
       "INSERT INTO {} ({}, last_changed_at, last_run_id, row_hash, first_synced_at) VALUES ({})",
       name, column_list<Row>(), placeholders(ncols + 4));
+  auto keys = indexed_columns(db, name);
+  if (!keys) return fail(keys.error());
+  // Parameters are numbered as the insert binds them (column_list order, then
+  // last_changed_at, last_run_id, row_hash, id) so one Binder pass fills either update.
   std::string sets;
-  for (const auto& c : T::cols) {
-    sets += c;
-    sets += " = ?, ";
-  }
-  std::string update_sql =
-      fmt::format("UPDATE {} SET {}last_changed_at = ?, last_run_id = ?, row_hash = ? WHERE id = ?",
-                  name, sets);
-  std::string scols;
-  for (const auto& c : T::source_cols) {
-    scols += ", ";
-    scols += c;
-  }
-  std::string source_sql = fmt::format("INSERT OR REPLACE INTO {}_source (id{}) VALUES ({})", name,
-                                       scols, placeholders(std::size(T::source_cols) + 1));
-  std::string seen_sql =
-      fmt::format("INSERT OR IGNORE INTO temp.seen (object, run_id, row_id) VALUES ({}, ?, ?)",
-                  static_cast<int>(T::object));
-  auto p = [&](std::string& sql, Statement& into) -> util::Status {
+  std::string key_sets;
+  std::string key_differs;
+  std::size_t n = 0;
+  auto column = [&](std::string_view c) {
+    ++n;
+    const bool indexed = std::find(keys->begin(), keys->end(), c) != keys->end();
+    if (c == "uid") return;
+    std::string& into = indexed ? key_sets : sets;
+    into += fmt::format("{}{} = ?{}", into.empty() ? "" : ", ", c, n);
+    if (indexed) {
+      key_differs += fmt::format("{}{} IS NOT ?{}", key_differs.empty() ? "" : " OR ", c, n);
+    }
+  };
+  for (const auto& c : T::cols) column(c);
+  for (const auto& c : T::source_cols) column(c);
+  std::string update_sql = fmt::format(
+      "UPDATE {} SET {}, last_changed_at = ?{}, last_run_id = ?{}, row_hash = ?{} WHERE id = ?{}",
+      name, sets, ncols + 1, ncols + 2, ncols + 3, ncols + 4);
+  std::string update_keys_sql = key_sets.empty()
+                                    ? std::string()
+                                    : fmt::format("UPDATE {} SET {} WHERE id = ?{} AND ({})", name,
+                                                  key_sets, ncols + 4, key_differs);
+  // Definitions are never swept (and have no status).
+  std::string sweep_sql =
+      T::object == ObjectType::vulnerability_definition ? std::string()
+      : is_vuln ? "UPDATE vulnerability SET status = 'Fixed', status_category = 'Closed', "
+                  "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
+                  "row_hash = NULL WHERE id = ?4 AND status_category = 'Open' "
+                  "AND (state_time IS NULL OR state_time <= ?1)"
+                : fmt::format(
+                      "UPDATE {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
+                      "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
+                      name);
+  std::string load_sql = fmt::format("SELECT id, uid, row_hash FROM {}", name);
+  auto p = [&](const std::string& sql, Statement& into) -> util::Status {
+    if (sql.empty()) return {};
     auto st = db.prepare(sql);
     if (!st) return fail(st.error());
     into = std::move(*st);
     return {};
   };
-  for (auto [sql, into] : {std::pair{&select_sql, &s.select}, std::pair{&insert_sql, &s.insert},
-                           std::pair{&update_sql, &s.update}, std::pair{&source_sql, &s.source},
-                           std::pair{&seen_sql, &s.seen}}) {
+  for (auto [sql, into] : {std::pair{&select_sql, &s.select}, std::pair{&by_id_sql, &s.by_id},
+                           std::pair{&insert_sql, &s.insert}, std::pair{&update_sql, &s.update},
+                           std::pair{&update_keys_sql, &s.update_keys},
+                           std::pair{&sweep_sql, &s.sweep}, std::pair{&load_sql, &s.load}}) {
     if (auto st = p(*sql, *into); !st) return fail(st.error());
   }
+  s.has_update_keys = !update_keys_sql.empty();
   return s;
 }
 
 template <typename Row>
 std::string scan_sql(std::string_view where) {
-  using T = Table<Row>;
-  std::string scols;
-  for (const auto& c : T::source_cols) {
-    scols += ", s.";
-    scols += c;
-  }
   return fmt::format(
-      "SELECT {}, t.first_synced_at, t.last_changed_at, t.last_run_id{} FROM {} t "
-      "LEFT JOIN {}_source s ON s.id = t.id {} ORDER BY t.uid",
-      column_list<Row>("t."), scols, T::name, T::name, where);
+      "SELECT {}, first_synced_at, last_changed_at, last_run_id FROM {} t {} ORDER BY uid",
+      column_list<Row>(), Table<Row>::name, where);
 }
 
 template <typename Row>
@@ -151,20 +203,15 @@ Result<Row> read_row(const Statement& st) {
   Row row;
   Reader rd(st);
   Table<Row>::read(rd, row);
+  Table<Row>::read_source(rd, row);
   row.meta.first_synced_at = rd.opt_time();
   row.meta.last_changed_at = rd.opt_time();
   row.meta.last_run_id = rd.opt_int();
-  Table<Row>::read_source(rd, row);
   if (rd.error()) {
     return fail(ErrorCode::store, fmt::format("stored {} row {} is unreadable: {}",
                                               Table<Row>::name, row.uid, *rd.error()));
   }
   return row;
-}
-
-std::int64_t hash_of(const Statement& st, int col, bool& has) {
-  has = !st.is_null(col);
-  return st.int64(col);
 }
 
 // Lifecycle fields of a stored vulnerability.
@@ -174,9 +221,10 @@ struct Lifecycle {
   OptTime state_time;
 };
 
-Result<Lifecycle> read_lifecycle(const Statement& st) {
+// Reads status, last_fixed, state_time from column `first` on.
+Result<Lifecycle> read_lifecycle(const Statement& st, int first) {
   Lifecycle l;
-  Reader rd(st, 2);
+  Reader rd(st, first);
   const auto status = rd.view();
   l.status = parse_vulnerability_status(status).value_or(VulnerabilityStatus::active);
   l.last_fixed = rd.opt_time();
@@ -198,12 +246,7 @@ class SqliteStore final : public Store {
 
   util::Status init() {
     if (m_read_only) return {};
-    if (auto st = m_db->exec("CREATE TEMP TABLE IF NOT EXISTS seen (object INTEGER NOT NULL, "
-                             "run_id INTEGER NOT NULL, row_id INTEGER NOT NULL, "
-                             "PRIMARY KEY (object, run_id, row_id)) WITHOUT ROWID");
-        !st) {
-      return st;
-    }
+    if (auto st = read_data_version(); !st) return st;
     auto add = [&](auto tag) -> util::Status {
       using Row = decltype(tag);
       auto s = prepare_table<Row>(*m_db);
@@ -242,35 +285,15 @@ class SqliteStore final : public Store {
   Result<SweepCounts> sweep(ObjectType object, const WriteContext& ctx,
                             Timestamp snapshot_time) override {
     return write_op([&]() -> Result<SweepCounts> {
-      if (object == ObjectType::vulnerability_definition) {
-        return forget_seen(object, ctx.run_id).map([] { return SweepCounts{}; });
+      SweepCounts counts;
+      if (object != ObjectType::vulnerability_definition) {
+        auto r = sweep_unseen(object, ctx, snapshot_time);
+        if (!r) return fail(r.error());
+        counts = *r;
       }
-      const std::string now = encode_time(ctx.now);
-      const std::string snap = encode_time(snapshot_time);
-      std::string sql;
-      if (object == ObjectType::vulnerability) {
-        sql =
-            "UPDATE vulnerability SET status = 'Fixed', status_category = 'Closed', "
-            "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
-            "row_hash = NULL WHERE status_category = 'Open' "
-            "AND (state_time IS NULL OR state_time <= ?1) "
-            "AND id NOT IN (SELECT row_id FROM temp.seen WHERE object = ?4 AND run_id = ?3)";
-      } else {
-        sql = fmt::format(
-            "UPDATE {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
-            "row_hash = NULL WHERE status <> 'Removed' AND ?1 = ?1 "
-            "AND id NOT IN (SELECT row_id FROM temp.seen WHERE object = ?4 AND run_id = ?3)",
-            to_string(object));
-      }
-      auto st = m_db->prepare(sql);
-      if (!st) return fail(st.error());
-      st->bind(1, std::string_view(snap));
-      st->bind(2, std::string_view(now));
-      st->bind(3, ctx.run_id);
-      st->bind(4, std::int64_t{static_cast<int>(object)});
-      if (auto r = st->run(); !r) return fail(r.error());
-      SweepCounts counts{m_db->changes()};
-      if (auto r = forget_seen(object, ctx.run_id); !r) return fail(r.error());
+      forget_seen(object, ctx.run_id);
+      // The full read is over: its KeyIndex (tens of MB) is not kept for the next one.
+      m_state[object].keys.reset();
       return counts;
     });
   }
@@ -426,14 +449,41 @@ class SqliteStore final : public Store {
  protected:
   util::Status do_begin() override {
     if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    return m_db->exec("BEGIN IMMEDIATE");
+    if (auto st = m_db->exec("BEGIN IMMEDIATE"); !st) return st;
+    m_tx_open = true;
+    m_seen_before_tx.reset();
+    // Holding the write lock from here: nobody else changes the tables until commit.
+    if (auto st = check_data_version(); !st) {
+      do_rollback();
+      return st;
+    }
+    return {};
   }
-  util::Status do_commit() override { return m_db->exec("COMMIT"); }
+  util::Status do_commit() override {
+    if (auto st = restore_indexes(); !st) return st;
+    if (auto st = m_db->exec("COMMIT"); !st) return st;
+    m_tx_open = false;
+    m_seen_before_tx.reset();
+    return {};
+  }
   void do_rollback() noexcept override {
     if (sqlite3_get_autocommit(m_db->handle()) == 0) (void)m_db->exec("ROLLBACK");
+    m_tx_open = false;
+    // The rollback undid every write of the transaction, dropped indexes included: the
+    // in-memory state must follow.
+    if (m_seen_before_tx) m_seen = std::move(*m_seen_before_tx);
+    m_seen_before_tx.reset();
+    forget_keys();
+    for (auto& [object, state] : m_state) state.dropped_indexes.clear();
   }
 
  private:
+  // Per object: the uid index of a full read and the indexes dropped for a first load.
+  struct ObjectState {
+    std::optional<KeyIndex> keys;
+    std::vector<std::pair<std::string, std::string>> dropped_indexes;  // name, CREATE sql
+  };
+
   // Runs `op` atomically: inside the caller's transaction as a savepoint (undone on
   // error), or in a transaction of its own when none is open.
   template <typename Op>
@@ -443,98 +493,349 @@ class SqliteStore final : public Store {
     if (auto st = m_db->exec(own ? "BEGIN IMMEDIATE" : "SAVEPOINT op"); !st) {
       return fail(st.error());
     }
+    m_op_seen.clear();
+    if (own) {
+      if (auto st = check_data_version(); !st) {
+        (void)m_db->exec("ROLLBACK");
+        return fail(st.error());
+      }
+    }
     auto result = op();
     if (result) {
       if (auto st = m_db->exec(own ? "COMMIT" : "RELEASE op"); !st) {
         if (own) (void)m_db->exec("ROLLBACK");
+        undo_op();
         return fail(st.error());
       }
-    } else if (own) {
-      (void)m_db->exec("ROLLBACK");
     } else {
-      (void)m_db->exec("ROLLBACK TO op; RELEASE op");
+      (void)m_db->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
+      undo_op();
     }
     return result;
   }
 
-  util::Status forget_seen(ObjectType object, RunId run) {
-    auto st = m_db->prepare("DELETE FROM temp.seen WHERE object = ? AND run_id = ?");
+  // After a failed operation: its seen rowids and any KeyIndex entry it wrote are gone
+  // from the database, so they go from memory too.
+  void undo_op() noexcept {
+    for (const auto& [key, rowid] : m_op_seen) {
+      if (auto it = m_seen.find(key); it != m_seen.end()) it->second.remove(rowid);
+    }
+    m_op_seen.clear();
+    forget_keys();
+    // A savepoint rollback may have undone a DROP INDEX of this very operation.
+    for (auto& [object, state] : m_state) {
+      if (!state.dropped_indexes.empty()) (void)restore_indexes(object);
+    }
+  }
+
+  void forget_keys() noexcept {
+    for (auto& [object, state] : m_state) state.keys.reset();
+  }
+
+  // Another connection's commit makes every KeyIndex stale.
+  util::Status read_data_version() {
+    auto st = m_db->prepare("PRAGMA data_version");
     if (!st) return fail(st.error());
-    st->bind(1, std::int64_t{static_cast<int>(object)});
-    st->bind(2, run);
-    return st->run();
+    auto more = st->step();
+    if (!more) return fail(more.error());
+    m_data_version = st->int64(0);
+    return {};
+  }
+  util::Status check_data_version() {
+    const auto before = m_data_version;
+    if (auto st = read_data_version(); !st) return st;
+    if (before != m_data_version) forget_keys();
+    return {};
+  }
+
+  // Recreates the indexes a first load dropped (before COMMIT, inside the transaction).
+  util::Status restore_indexes() {
+    for (auto& [object, state] : m_state) {
+      if (auto st = restore_indexes(object); !st) return st;
+    }
+    return {};
+  }
+  util::Status restore_indexes(ObjectType object) {
+    auto& state = m_state[object];
+    for (const auto& [name, sql] : state.dropped_indexes) {
+      auto q = m_db->prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?");
+      if (!q) return fail(q.error());
+      q->bind(1, std::string_view(name));
+      auto exists = q->step();
+      if (!exists) return fail(exists.error());
+      if (*exists) continue;
+      if (auto st = m_db->exec(sql); !st) return st;
+    }
+    state.dropped_indexes.clear();
+    return {};
+  }
+
+  // A first load into an empty table inside a transaction: building the indexes once
+  // from sorted keys at commit is far cheaper than maintaining them row by row. The
+  // KeyIndex keeps uids unique meanwhile; the DROP is undone by a rollback.
+  util::Status drop_indexes(ObjectType object) {
+    auto q = m_db->prepare(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL");
+    if (!q) return fail(q.error());
+    const auto table = to_string(object);
+    q->bind(1, table);
+    std::vector<std::pair<std::string, std::string>> found;
+    for (;;) {
+      auto more = q->step();
+      if (!more) return fail(more.error());
+      if (!*more) break;
+      found.emplace_back(q->text(0), q->text(1));
+    }
+    q->reset();
+    auto& state = m_state[object];
+    for (auto& [name, sql] : found) {
+      if (auto st = m_db->exec(fmt::format("DROP INDEX \"{}\"", name)); !st) return st;
+      state.dropped_indexes.emplace_back(std::move(name), std::move(sql));
+    }
+    return {};
+  }
+
+  // Fills the object's KeyIndex from the table (once per full read; kept while no one
+  // else writes).
+  util::Status load_keys(ObjectType object) {
+    auto& state = m_state[object];
+    auto& s = m_tables.at(object);
+    KeyIndex keys;
+    for (;;) {
+      auto more = s.load.step();
+      if (!more) return fail(more.error());
+      if (!*more) break;
+      const auto key = uid_key(s.load.text(1));
+      std::optional<std::int64_t> hash;
+      if (!s.load.is_null(2)) hash = s.load.int64(2);
+      keys.put(key, s.load.int64(0), hash);
+    }
+    s.load.reset();
+    if (keys.size() == 0 && m_tx_open) {
+      if (auto st = drop_indexes(object); !st) return st;
+    }
+    state.keys = std::move(keys);
+    return {};
+  }
+
+  SeenSet& seen_set(ObjectType object, RunId run) {
+    // The first change to any seen set in a transaction saves them all for a rollback.
+    if (m_tx_open && !m_seen_before_tx) m_seen_before_tx = m_seen;
+    return m_seen[{static_cast<int>(object), run}];
+  }
+
+  void mark_seen(SeenSet& set, ObjectType object, RunId run, std::int64_t id) {
+    if (set.add(id)) m_op_seen.emplace_back(std::pair{static_cast<int>(object), run}, id);
+  }
+
+  void forget_seen(ObjectType object, RunId run) {
+    const std::pair key{static_cast<int>(object), run};
+    if (!m_seen.contains(key)) return;
+    if (m_tx_open && !m_seen_before_tx) m_seen_before_tx = m_seen;
+    m_seen.erase(key);
+  }
+
+  Result<SweepCounts> sweep_unseen(ObjectType object, const WriteContext& ctx,
+                                   Timestamp snapshot_time) {
+    auto& s = m_tables.at(object);
+    auto& state = m_state[object];
+    static const SeenSet k_none;
+    const auto it = m_seen.find({static_cast<int>(object), ctx.run_id});
+    const SeenSet& seen = it == m_seen.end() ? k_none : it->second;
+    // Candidates: every row not seen. From the KeyIndex when it knows all rowids (no SQL
+    // at all when nothing is missing), else from the status index.
+    std::vector<std::pair<std::size_t, std::int64_t>> unseen;  // KeyIndex slot, rowid
+    const bool from_keys = state.keys && !state.keys->has_ambiguous();
+    if (from_keys) {
+      state.keys->for_each_slot([&](std::size_t slot, std::int64_t rowid) {
+        if (!seen.contains(rowid)) unseen.emplace_back(slot, rowid);
+      });
+    } else {
+      state.keys.reset();  // rows it cannot name change below
+      auto q = m_db->prepare(
+          object == ObjectType::vulnerability
+              ? std::string("SELECT id FROM vulnerability WHERE status_category = 'Open'")
+              : fmt::format("SELECT id FROM {} WHERE status <> 'Removed'", to_string(object)));
+      if (!q) return fail(q.error());
+      for (;;) {
+        auto more = q->step();
+        if (!more) return fail(more.error());
+        if (!*more) break;
+        const auto id = q->int64(0);
+        if (!seen.contains(id)) unseen.emplace_back(0, id);
+      }
+    }
+    const std::string now = encode_time(ctx.now);
+    const std::string snap = encode_time(snapshot_time);
+    SweepCounts counts;
+    for (const auto& [slot, rowid] : unseen) {
+      s.sweep.bind(1, std::string_view(snap));
+      s.sweep.bind(2, std::string_view(now));
+      s.sweep.bind(3, ctx.run_id);
+      s.sweep.bind(4, rowid);
+      if (auto r = s.sweep.run(); !r) return fail(r.error());
+      if (m_db->changes() > 0) {
+        ++counts.closed;
+        // row_hash is NULL now: the next upsert rewrites the row.
+        if (from_keys) state.keys->clear_hash(slot);
+      }
+    }
+    return counts;
+  }
+
+  // What the table holds for one uid.
+  struct Stored {
+    std::optional<std::int64_t> id;
+    std::optional<std::int64_t> hash;
+    Lifecycle life;  // vulnerability only
+  };
+
+  // Looks `uid` up: in the KeyIndex when loaded (confirmed by reading the row by id when
+  // `need_row`), else by the uid index. `fast_hash` is set when the KeyIndex alone
+  // answered and the caller may trust the stored hash without reading the row.
+  template <typename Row>
+  Result<Stored> lookup(TableStatements& s, ObjectState& state, const std::string& uid,
+                        std::uint64_t key, bool need_row, bool& fast_hash) {
+    constexpr bool is_vuln = std::is_same_v<Row, Vulnerability>;
+    Stored out;
+    fast_hash = false;
+    if (state.keys) {
+      const auto e = state.keys->find(key);
+      if (!e) return out;  // complete index: not stored
+      if (!e->ambiguous) {
+        if (!need_row) {
+          out.id = e->rowid;
+          out.hash = e->row_hash;
+          fast_hash = true;
+          return out;
+        }
+        s.by_id.bind(1, e->rowid);
+        auto found = s.by_id.step();
+        if (!found) return fail(found.error());
+        if (*found && s.by_id.text(0) == uid) {
+          out.id = e->rowid;
+          if (!s.by_id.is_null(1)) out.hash = s.by_id.int64(1);
+          if constexpr (is_vuln) {
+            auto l = read_lifecycle(s.by_id, 2);
+            if (!l) {
+              s.by_id.reset();
+              return fail(l.error());
+            }
+            out.life = *l;
+          }
+          s.by_id.reset();
+          return out;
+        }
+        s.by_id.reset();
+        state.keys->mark_ambiguous(key);  // another uid with the same key: ask by uid
+      }
+    }
+    s.select.bind(1, std::string_view(uid));
+    auto found = s.select.step();
+    if (!found) return fail(found.error());
+    if (*found) {
+      out.id = s.select.int64(0);
+      if (!s.select.is_null(1)) out.hash = s.select.int64(1);
+      if constexpr (is_vuln) {
+        auto l = read_lifecycle(s.select, 2);
+        if (!l) {
+          s.select.reset();
+          return fail(l.error());
+        }
+        out.life = *l;
+      }
+    }
+    s.select.reset();
+    return out;
   }
 
   template <typename Row>
-  util::Status write_row(TableStatements& s, const WriteContext& ctx, const Row& row,
-                         std::optional<std::int64_t> existing_id, RowHash hash,
-                         std::int64_t& id_out) {
-    Statement& st = existing_id ? s.update : s.insert;
-    Binder b(st);
-    Table<Row>::bind(b, row);
-    b.time(ctx.now);
-    b.i64(ctx.run_id);
-    b.i64(hash);
-    if (existing_id) {
-      b.i64(*existing_id);
-    } else {
+  util::Status write_row(TableStatements& s, ObjectState& state, const WriteContext& ctx,
+                         const Row& row, std::uint64_t key, std::optional<std::int64_t> existing_id,
+                         RowHash hash, std::int64_t& id_out) {
+    auto bind_all = [&](Statement& st) {
+      Binder b(st);
+      Table<Row>::bind(b, row);
+      Table<Row>::bind_source(b, row);
       b.time(ctx.now);
+      b.i64(ctx.run_id);
+      b.i64(hash);
+      if (existing_id) {
+        b.i64(*existing_id);
+      } else {
+        b.time(ctx.now);
+      }
+    };
+    if (existing_id) {
+      bind_all(s.update);
+      if (auto r = s.update.run(); !r) return r;
+      if (s.has_update_keys) {
+        bind_all(s.update_keys);
+        if (auto r = s.update_keys.run(); !r) return r;
+      }
+      id_out = *existing_id;
+    } else {
+      bind_all(s.insert);
+      if (auto r = s.insert.run(); !r) return r;
+      id_out = m_db->last_insert_rowid();
     }
-    if (auto r = st.run(); !r) return r;
-    id_out = existing_id ? *existing_id : m_db->last_insert_rowid();
-    Binder sb(s.source);
-    sb.i64(id_out);
-    Table<Row>::bind_source(sb, row);
-    return s.source.run();
-  }
-
-  util::Status mark_seen(TableStatements& s, RunId run, std::int64_t id) {
-    s.seen.bind(1, run);
-    s.seen.bind(2, id);
-    return s.seen.run();
+    if (state.keys) {
+      const auto e = state.keys->find(key);
+      if (!e || !e->ambiguous) state.keys->put(key, id_out, hash);
+    }
+    return {};
   }
 
   template <typename Row>
   Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows) {
-    auto& s = m_tables.at(Table<Row>::object);
+    constexpr auto object = Table<Row>::object;
+    auto& s = m_tables.at(object);
+    auto& state = m_state[object];
+    if (ctx.track_seen && !state.keys) {
+      if (auto st = load_keys(object); !st) return fail(st.error());
+    }
+    SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
     UpsertCounts counts;
     for (const Row& in : rows) {
-      s.select.bind(1, std::string_view(in.uid));
-      auto found = s.select.step();
-      if (!found) return fail(found.error());
-      std::optional<std::int64_t> id;
-      bool has_hash = false;
-      std::int64_t stored_hash = 0;
+      const std::uint64_t key = state.keys ? uid_key(in.uid) : 0;
+      const RowHash in_hash = content_hash(in);
+      bool fast = false;
+      auto stored = lookup<Row>(s, state, in.uid, key, false, fast);
+      if (!stored) return fail(stored.error());
       const Row* row = &in;
-      if (*found) {
-        id = s.select.int64(0);
-        stored_hash = hash_of(s.select, 1, has_hash);
-        if constexpr (std::is_same_v<Row, Vulnerability>) {
-          auto l = read_lifecycle(s.select);
-          if (!l) {
-            s.select.reset();
-            return fail(l.error());
+      if constexpr (std::is_same_v<Row, Vulnerability>) {
+        // Equal hashes mean equal status and lastFixed (stateTime is not hashed): the
+        // stored lifecycle is kept as is, and the row is unchanged.
+        if (stored->id && !(stored->hash && *stored->hash == in_hash)) {
+          if (fast) {
+            stored = lookup<Row>(s, state, in.uid, key, true, fast);
+            if (!stored) return fail(stored.error());
           }
-          // Hash-equivalent to the merge result (stateTime is not hashed): an unchanged
-          // finding is detected without copying the row.
-          const bool keeps = l->status == in.status && (in.last_fixed || !l->last_fixed);
-          if (!keeps || !has_hash || content_hash(in) != stored_hash) {
-            row = merge_full_row(in, *l);
-          }
+          if (stored->id) row = merge_full_row(in, stored->life);
         }
       }
-      s.select.reset();
-      const RowHash hash = content_hash(*row);
-      std::int64_t row_id = id.value_or(0);
-      if (id && has_hash && stored_hash == hash) {
+      const RowHash hash = row == &in ? in_hash : content_hash(*row);
+      std::int64_t row_id = stored->id.value_or(0);
+      if (stored->id && stored->hash && *stored->hash == hash) {
         ++counts.unchanged;
       } else {
-        if (auto st = write_row(s, ctx, *row, id, hash, row_id); !st) return fail(st.error());
+        if (fast && stored->id) {
+          // Confirm the KeyIndex hit by reading the row before rewriting it.
+          stored = lookup<Row>(s, state, in.uid, key, true, fast);
+          if (!stored) return fail(stored.error());
+          if (stored->id && stored->hash && *stored->hash == hash) {
+            ++counts.unchanged;
+            if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, *stored->id);
+            continue;
+          }
+        }
+        if (auto st = write_row(s, state, ctx, *row, key, stored->id, hash, row_id); !st) {
+          return fail(st.error());
+        }
         ++counts.written;
       }
-      if (ctx.track_seen) {
-        if (auto st = mark_seen(s, ctx.run_id, row_id); !st) return fail(st.error());
-      }
+      if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, row_id);
     }
     return counts;
   }
@@ -574,6 +875,7 @@ class SqliteStore final : public Store {
   Result<DeltaCounts> apply_events(const WriteContext& ctx, std::span<const Vulnerability> events,
                                    std::optional<Timestamp> baseline) {
     auto& s = m_tables.at(ObjectType::vulnerability);
+    auto& state = m_state[ObjectType::vulnerability];
     DeltaCounts counts;
     // Order by time, then uid; among equal (time, uid) an open event wins over Fixed.
     std::vector<const Vulnerability*> order;
@@ -601,24 +903,14 @@ class SqliteStore final : public Store {
         }
       }
 
-      s.select.bind(1, std::string_view(ev.uid));
-      auto found = s.select.step();
+      const std::uint64_t key = state.keys ? uid_key(ev.uid) : 0;
+      bool fast = false;
+      auto found = lookup<Vulnerability>(s, state, ev.uid, key, true, fast);
       if (!found) return fail(found.error());
-      std::optional<std::int64_t> id;
-      bool has_hash = false;
-      std::int64_t stored_hash = 0;
-      Lifecycle stored;
-      if (*found) {
-        id = s.select.int64(0);
-        stored_hash = hash_of(s.select, 1, has_hash);
-        auto l = read_lifecycle(s.select);
-        if (!l) {
-          s.select.reset();
-          return fail(l.error());
-        }
-        stored = *l;
-      }
-      s.select.reset();
+      const std::optional<std::int64_t> id = found->id;
+      const bool has_hash = found->hash.has_value();
+      const std::int64_t stored_hash = found->hash.value_or(0);
+      const Lifecycle stored = found->life;
 
       m_scratch = ev;
       Vulnerability& row = m_scratch;
@@ -672,7 +964,9 @@ class SqliteStore final : public Store {
         ++counts.unchanged;
         continue;
       }
-      if (auto st = write_row(s, ctx, row, id, hash, row_id); !st) return fail(st.error());
+      if (auto st = write_row(s, state, ctx, row, key, id, hash, row_id); !st) {
+        return fail(st.error());
+      }
       ++counts.written;
     }
     return counts;
@@ -740,6 +1034,13 @@ class SqliteStore final : public Store {
   std::map<ObjectType, TableStatements> m_tables;
   std::vector<Statement> m_stmts;
   Vulnerability m_scratch;
+  std::map<ObjectType, ObjectState> m_state;
+  bool m_tx_open = false;
+  std::int64_t m_data_version = 0;
+  // Seen sets by (object, run): in memory, undone with the transaction or operation.
+  std::map<std::pair<int, RunId>, SeenSet> m_seen;
+  std::optional<std::map<std::pair<int, RunId>, SeenSet>> m_seen_before_tx;
+  std::vector<std::pair<std::pair<int, RunId>, std::int64_t>> m_op_seen;
 };
 
 util::Status migrate(Db& db) {
@@ -823,9 +1124,14 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOp
                   fmt::format("{} holds no mdesync data yet; run `mdesync sync` first", path));
     }
   } else {
-    for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-                               "PRAGMA cache_size = -262144", "PRAGMA temp_store = MEMORY",
-                               "PRAGMA mmap_size = 268435456", "PRAGMA foreign_keys = OFF"}) {
+    // page_size only takes effect on a new file (before WAL is enabled). The page cache
+    // is bounded (64 MB) so that a sync of a large tenant stays within its memory budget;
+    // mmap is off because mapped pages of a GB-sized file would count against it too.
+    // A big checkpoint interval keeps the WAL from being copied back in small pieces.
+    for (const char* pragma :
+         {"PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+          "PRAGMA cache_size = -65536", "PRAGMA temp_store = MEMORY", "PRAGMA mmap_size = 0",
+          "PRAGMA wal_autocheckpoint = 4096", "PRAGMA foreign_keys = OFF"}) {
       if (auto st = (*db)->exec(pragma); !st) return fail(st.error());
     }
     if (auto st = migrate(**db); !st) return fail(st.error());
