@@ -59,20 +59,12 @@ int run_sync(SyncFlags& flags) {
   if (!cfg) return report(cfg.error(), "configuration error");
 
   if (flags.dry_run) {
+    // Planning reads checkpoints only; without a store yet the first sync is a full one,
+    // planned against an empty in-memory store.
     auto store = store::open_store(cfg->store, {false, true});
-    config::Config plan_cfg = *cfg;
-    if (!store) {
-      // No store yet: the first sync is necessarily a full one.
-      if (plan_cfg.mode != "delta") plan_cfg.mode = "full";
-      auto mem = store::open_store("sqlite::memory:");
-      if (!mem) return report(mem.error(), "store error");
-      sync::Engine engine(plan_cfg, {mem->get(), nullptr, nullptr, {}, nullptr});
-      auto plan = engine.plan();
-      if (!plan) return report(plan.error(), "cannot plan the sync");
-      std::fputs(sync::to_text(*plan).c_str(), stdout);
-      return k_exit_ok;
-    }
-    sync::Engine engine(plan_cfg, {store->get(), nullptr, nullptr, {}, nullptr});
+    if (!store) store = store::open_store("sqlite::memory:");
+    if (!store) return report(store.error(), "store error");
+    sync::Engine engine(*cfg, {store->get(), nullptr, nullptr, {}, nullptr});
     auto plan = engine.plan();
     if (!plan) return report(plan.error(), "cannot plan the sync");
     std::fputs(sync::to_text(*plan).c_str(), stdout);

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -116,6 +117,43 @@ struct Engine::Impl {
   static void skip(ObjectSummary& s, const std::string& reason) {
     ++s.skipped;
     ++s.skipped_reasons[reason];
+  }
+
+  // Per-item calls (api strategy), `download_concurrency` at a time within the client's
+  // rate limits. Each item's records, or the error its call ended with.
+  template <class T, class Call>
+  std::vector<std::pair<std::vector<T>, std::optional<util::Error>>> fetch_each(
+      const std::vector<std::string>& ids, const Call& call) {
+    std::vector<std::pair<std::vector<T>, std::optional<util::Error>>> out(ids.size());
+    parallel_for(ids.size(), config.download_concurrency, [&](std::size_t i) {
+      if (cancelled()) return;
+      auto r = call(ids[i], [&out, i](T&& record) -> Status {
+        out[i].first.push_back(std::move(record));
+        return {};
+      });
+      if (!r) out[i].second = r.error();
+    });
+    return out;
+  }
+
+  static std::vector<std::string> ids_of(const std::vector<defender::Software>& software) {
+    std::vector<std::string> ids;
+    ids.reserve(software.size());
+    for (const auto& sw : software) ids.push_back(sw.id);
+    return ids;
+  }
+
+  // The first failed item as the object's error.
+  template <class T>
+  static Status first_failure(
+      const std::vector<std::pair<std::vector<T>, std::optional<util::Error>>>& results,
+      const std::vector<std::string>& ids, std::string_view what) {
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (const auto& e = results[i].second) {
+        return fail(e->code, fmt::format("{} of {}: {}", what, ids[i], e->describe()));
+      }
+    }
+    return {};
   }
 
   void progress(const ObjectSummary& s, std::chrono::steady_clock::time_point started) {
@@ -240,6 +278,7 @@ struct Engine::Impl {
     std::optional<model::InstalledPackage> pending;
     const bool aggregate = selected("package");
     if (aggregate) versions.emplace();
+    std::unordered_set<std::size_t> installs_seen;
     const auto& wanted = filters("installed_package");
 
     auto make_sink = [&](bool non_cpe) {
@@ -247,9 +286,12 @@ struct Engine::Impl {
         if (auto st = check_cancel(); !st) return st;
         ++s.read;
         if (aggregate && !non_cpe) {
-          auto& vc = (*versions)[mapping::software_id(row.software_vendor, row.software_name)]
-                                [row.software_version.value_or("")];
-          ++vc.installations;
+          const std::string sw = mapping::software_id(row.software_vendor, row.software_name);
+          auto& vc = (*versions)[sw][row.software_version.value_or("")];
+          // A row served twice must not count as a second installation.
+          const auto key = std::hash<std::string>{}(row.device_id + '\x1f' + sw + '\x1f' +
+                                                    row.software_version.value_or(""));
+          if (installs_seen.insert(key).second) ++vc.installations;
           if (row.number_of_weaknesses) {
             vc.vulnerabilities =
                 std::max(vc.vulnerabilities.value_or(0), *row.number_of_weaknesses);
@@ -301,30 +343,19 @@ struct Engine::Impl {
     auto software = list_software("installed_package");
     if (!software) return tl::unexpected(software.error());
     const Timestamp snapshot = now();
-    std::vector<std::vector<defender::MachineReference>> refs(software->size());
-    std::vector<std::optional<util::Error>> errors(software->size());
-    parallel_for(software->size(), config.download_concurrency, [&](std::size_t i) {
-      if (cancelled()) return;
-      auto r = client.for_each_software_machine_reference(
-          (*software)[i].id, [&, i](defender::MachineReference&& ref) -> Status {
-            refs[i].push_back(std::move(ref));
-            return {};
-          });
-      if (!r) errors[i] = r.error();
-    });
+    const auto ids = ids_of(*software);
+    const auto refs =
+        fetch_each<defender::MachineReference>(ids, [&](const std::string& id, const auto& sink) {
+          return client.for_each_software_machine_reference(id, sink);
+        });
     if (auto st = check_cancel(); !st) return st;
-    for (std::size_t i = 0; i < errors.size(); ++i) {
-      if (errors[i]) {
-        return fail(errors[i]->code, fmt::format("machine references of {}: {}", (*software)[i].id,
-                                                 errors[i]->describe()));
-      }
-    }
+    if (auto st = first_failure(refs, ids, "machine references"); !st) return st;
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
     Batch<model::InstalledPackage> batch(*this, s, context(run, true));
     const auto& wanted = filters("installed_package");
     for (std::size_t i = 0; i < software->size(); ++i) {
-      for (const auto& ref : refs[i]) {
+      for (const auto& ref : refs[i].first) {
         ++s.read;
         auto mapped = mapping::map_installed_package(ref, (*software)[i]);
         note(s, mapped);
@@ -348,22 +379,18 @@ struct Engine::Impl {
     if (!software) return tl::unexpected(software.error());
     std::vector<std::vector<defender::Distribution>> dists(software->size());
     if (config.strategy == "api") {
-      std::vector<std::optional<util::Error>> errors(software->size());
-      parallel_for(software->size(), config.download_concurrency, [&](std::size_t i) {
-        if (cancelled()) return;
-        auto r = client.for_each_software_distribution(
-            (*software)[i].id, [&, i](defender::Distribution&& d) -> Status {
-              dists[i].push_back(std::move(d));
-              return {};
-            });
-        if (!r) errors[i] = r.error();
-      });
+      const auto ids = ids_of(*software);
+      auto fetched =
+          fetch_each<defender::Distribution>(ids, [&](const std::string& id, const auto& sink) {
+            return client.for_each_software_distribution(id, sink);
+          });
       if (auto st = check_cancel(); !st) return st;
-      for (std::size_t i = 0; i < errors.size(); ++i) {
-        if (errors[i]) {
-          return fail(errors[i]->code, fmt::format("version distribution of {}: {}",
-                                                   (*software)[i].id, errors[i]->describe()));
-        }
+      if (auto st = first_failure(fetched, ids, "version distribution"); !st) return st;
+      for (std::size_t i = 0; i < fetched.size(); ++i) {
+        dists[i] = std::move(fetched[i].first);
+        // Same order as the export strategy's aggregation: by version text.
+        std::sort(dists[i].begin(), dists[i].end(),
+                  [](const auto& a, const auto& b) { return a.version < b.version; });
       }
     } else if (versions) {
       for (std::size_t i = 0; i < software->size(); ++i) {
@@ -525,28 +552,21 @@ struct Engine::Impl {
     if (recs_known && per_recommendation) {
       std::vector<std::string> ids;
       for (const auto& [id, rec] : recs) ids.push_back(id);
-      std::vector<std::vector<std::string>> cves(ids.size());
-      std::vector<std::optional<util::Error>> errors(ids.size());
-      parallel_for(ids.size(), config.download_concurrency, [&](std::size_t i) {
-        if (cancelled()) return;
-        auto r = client.for_each_recommendation_vulnerability(
-            ids[i], [&, i](defender::Vulnerability&& v) -> Status {
-              cves[i].push_back(v.id);
-              return {};
-            });
-        if (!r) errors[i] = r.error();
-      });
+      const auto fetched =
+          fetch_each<defender::Vulnerability>(ids, [&](const std::string& id, const auto& sink) {
+            return client.for_each_recommendation_vulnerability(id, sink);
+          });
       if (auto st = check_cancel(); !st) return st;
       std::size_t failed = 0;
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (errors[i]) {
+        if (fetched[i].second) {
           ++failed;
           for (const auto& [cve, rec] : stored_links) {
             if (rec == ids[i]) unknown_cves.insert(cve);
           }
           continue;
         }
-        for (const auto& cve : cves[i]) all_links.emplace(cve, ids[i]);
+        for (const auto& v : fetched[i].first) all_links.emplace(v.id, ids[i]);
       }
       if (failed > 0) {
         s.warnings.push_back(fmt::format(
