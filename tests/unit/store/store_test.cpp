@@ -423,5 +423,56 @@ TEST_F(StoreTest, EveryObjectRoundTrips) {
   EXPECT_EQ(s->upsert(ctx(2), std::span<const model::VulnerabilityDefinition>(ds))->unchanged, 1);
 }
 
+int index_count(const std::string& path, const char* table) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  const std::string sql =
+      std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '") +
+      table + "'";
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  sqlite3_step(st);
+  const int n = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+// A full read into an empty table drops the indexes and builds them at commit; a
+// rollback brings them back; uids stay unique meanwhile (docs/adr/0041).
+TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
+  auto s = open();
+  const int indexes = index_count(m_path, "vulnerability");
+  ASSERT_GT(indexes, 0);
+  std::vector<model::Vulnerability> rows = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  {
+    auto tx = s->begin().value();
+    auto up = s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)).value();
+    EXPECT_EQ(up.written, 2);
+    EXPECT_EQ(up.unchanged, 1);
+    EXPECT_TRUE(s->find_vulnerability("v2").value().has_value());
+  }  // rolled back
+  EXPECT_EQ(index_count(m_path, "vulnerability"), indexes);
+  EXPECT_FALSE(s->find_vulnerability("v1").value().has_value());
+  {
+    auto tx = s->begin().value();
+    auto up = s->upsert(ctx(2, true), std::span<const model::Vulnerability>(rows)).value();
+    EXPECT_EQ(up.written, 2);
+    EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T00:00:00Z"))->closed, 0);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(index_count(m_path, "vulnerability"), indexes);
+  // A new full read in a new transaction reloads the key index from the table.
+  auto tx = s->begin().value();
+  std::vector<model::Vulnerability> only_v2 = {rows[1]};
+  EXPECT_EQ(s->upsert(ctx(3, true), std::span<const model::Vulnerability>(only_v2))->unchanged, 1);
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(3), at("2025-06-01T06:00:00Z"))->closed, 1);
+  ASSERT_TRUE(tx.commit());
+  EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::fixed);
+}
+
 }  // namespace
 }  // namespace mdesync::store
