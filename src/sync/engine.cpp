@@ -6,7 +6,6 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -278,7 +277,8 @@ struct Engine::Impl {
     std::optional<model::InstalledPackage> pending;
     const bool aggregate = selected("package");
     if (aggregate) versions.emplace();
-    std::unordered_set<std::size_t> installs_seen;
+    std::string group_key;
+    std::vector<std::string> group_versions;
     const auto& wanted = filters("installed_package");
 
     auto make_sink = [&](bool non_cpe) {
@@ -288,10 +288,20 @@ struct Engine::Impl {
         if (aggregate && !non_cpe) {
           const std::string sw = mapping::software_id(row.software_vendor, row.software_name);
           auto& vc = (*versions)[sw][row.software_version.value_or("")];
-          // A row served twice must not count as a second installation.
-          const auto key = std::hash<std::string>{}(row.device_id + '\x1f' + sw + '\x1f' +
-                                                    row.software_version.value_or(""));
-          if (installs_seen.insert(key).second) ++vc.installations;
+          // A row served twice must not count as a second installation. The inventory
+          // lists one device's rows of one software together (the merge below relies on it
+          // too), so remembering the current group's versions is enough.
+          std::string group = row.device_id + '\x1f' + sw;
+          if (group != group_key) {
+            group_key = std::move(group);
+            group_versions.clear();
+          }
+          const std::string& version = row.software_version.value_or("");
+          if (std::find(group_versions.begin(), group_versions.end(), version) ==
+              group_versions.end()) {
+            group_versions.push_back(version);
+            ++vc.installations;
+          }
           if (row.number_of_weaknesses) {
             vc.vulnerabilities =
                 std::max(vc.vulnerabilities.value_or(0), *row.number_of_weaknesses);
