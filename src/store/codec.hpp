@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/json_text.hpp"
 #include "util/result.hpp"
 #include "util/time.hpp"
 
@@ -24,6 +25,6 @@ std::string encode_json_list(const std::vector<std::string>& values);
 util::Result<std::vector<std::string>> decode_json_list(std::string_view text);
 
 // JSON string literal of `text` appended to `out` (quotes included).
-void append_json_string(std::string& out, std::string_view text);
+using util::append_json_string;
 
 }  // namespace mdesync::store
