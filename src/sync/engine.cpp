@@ -1,6 +1,7 @@
 #include "sync/engine.hpp"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -25,6 +26,9 @@ using util::Status;
 using util::Timestamp;
 
 constexpr std::size_t k_batch_rows = 5000;
+// Rows per mapping batch: small enough that the batches in flight (one being received,
+// one being mapped, one being written) stay a few MB.
+constexpr std::size_t k_map_batch_rows = 2000;
 constexpr auto k_bucket = std::chrono::hours{6};
 constexpr auto k_delta_limit = std::chrono::hours{24 * 14};
 
@@ -77,6 +81,82 @@ struct VersionCount {
 // software id -> version -> counts, aggregated from the inventory (export strategy).
 using VersionAggregate = std::map<std::string, std::map<std::string, VersionCount>>;
 
+// What one batch's mapping counted, merged into the object's summary on the writing
+// thread.
+void merge_tally(ObjectSummary& into, const ObjectSummary& from) {
+  into.read += from.read;
+  into.skipped += from.skipped;
+  into.map_seconds += from.map_seconds;
+  for (const auto& [k, v] : from.skipped_reasons) into.skipped_reasons[k] += v;
+  for (const auto& [k, v] : from.diagnostics) into.diagnostics[k] += v;
+  for (const auto& m : from.diagnostic_samples) {
+    if (into.diagnostic_samples.size() < 5) into.diagnostic_samples.push_back(m);
+  }
+}
+
+// Maps batches of source records on a worker thread while the calling thread keeps
+// receiving records and writing the previous batch, so mapping and the store use both
+// cores. Batches are consumed in arrival order, on the calling thread; the map function
+// touches only its batch.
+template <class Record, class Row>
+class MapPipeline {
+ public:
+  struct Mapped {
+    std::vector<Row> rows;
+    ObjectSummary tally;
+    Links links;
+  };
+  using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
+  using ConsumeFn = std::function<util::Status(Mapped& mapped)>;
+
+  MapPipeline(MapFn map, ConsumeFn consume) : m_map(std::move(map)), m_consume(std::move(consume)) {
+    m_in.reserve(k_map_batch_rows);
+  }
+  MapPipeline(const MapPipeline&) = delete;
+  MapPipeline& operator=(const MapPipeline&) = delete;
+  ~MapPipeline() {
+    if (m_pending.valid()) m_pending.wait();
+  }
+
+  util::Status add(Record&& record) {
+    m_in.push_back(std::move(record));
+    if (m_in.size() >= k_map_batch_rows) return submit();
+    return {};
+  }
+  // Maps and consumes what is left; call once after the last record.
+  util::Status finish() {
+    if (auto st = submit(); !st) return st;
+    return take(std::move(m_pending));
+  }
+
+ private:
+  // Starts mapping the collected batch, then consumes the one mapped before it.
+  util::Status submit() {
+    auto previous = std::move(m_pending);
+    if (!m_in.empty()) {
+      m_pending = std::async(std::launch::async, [this, batch = std::move(m_in)]() mutable {
+        Mapped out;
+        out.rows.reserve(batch.size());
+        m_map(batch, out);
+        return out;
+      });
+      m_in = {};
+      m_in.reserve(k_map_batch_rows);
+    }
+    return take(std::move(previous));
+  }
+  util::Status take(std::future<Mapped> future) {
+    if (!future.valid()) return {};
+    Mapped mapped = future.get();
+    return m_consume(mapped);
+  }
+
+  MapFn m_map;
+  ConsumeFn m_consume;
+  std::vector<Record> m_in;
+  std::future<Mapped> m_pending;
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -106,7 +186,7 @@ struct Engine::Impl {
   Timestamp now() const { return util::to_timestamp(clock.now()); }
 
   template <class Row>
-  void note(ObjectSummary& s, const mapping::Mapped<Row>& m) {
+  static void note(ObjectSummary& s, const mapping::Mapped<Row>& m) {
     for (const auto& d : m.diagnostics) {
       ++s.diagnostics[fmt::format("{} ({})", diagnostic_name(d.kind), d.field)];
       if (s.diagnostic_samples.size() < 5) s.diagnostic_samples.push_back(d.message);
@@ -281,7 +361,45 @@ struct Engine::Impl {
     std::vector<std::string> group_versions;
     const auto& wanted = filters("installed_package");
 
+    // Mapping runs on the pipeline's worker; the merge of adjacent rows of one uid and
+    // the writes stay on this thread, in order.
+    using Pipeline = MapPipeline<defender::InventoryRow, model::InstalledPackage>;
+    auto map_rows = [&](bool non_cpe) {
+      return [&, non_cpe](std::vector<defender::InventoryRow>& rows, Pipeline::Mapped& out) {
+        for (const auto& row : rows) {
+          const auto t0 = std::chrono::steady_clock::now();
+          auto mapped = mapping::map_installed_package(row, {non_cpe, config.include_non_cpe});
+          out.tally.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+          note(out.tally, mapped);
+          if (mapped.skipped()) continue;
+          if (!mapping::matches(*mapped.row, wanted)) {
+            skip(out.tally, "filtered out");
+            continue;
+          }
+          out.rows.push_back(std::move(*mapped.row));
+        }
+      };
+    };
+    auto consume = [&](Pipeline::Mapped& mapped) -> Status {
+      merge_tally(s, mapped.tally);
+      for (auto& row : mapped.rows) {
+        // Several versions of one software on one machine arrive as adjacent rows.
+        if (pending && pending->uid == row.uid) {
+          mapping::merge_into(*pending, row);
+          continue;
+        }
+        if (pending) {
+          if (auto st = batch.add(std::move(*pending)); !st) return st;
+        }
+        pending = std::move(row);
+      }
+      return check_cancel();
+    };
+    Pipeline cpe_pipeline(map_rows(false), consume);
+    Pipeline non_cpe_pipeline(map_rows(true), consume);
+
     auto make_sink = [&](bool non_cpe) {
+      Pipeline& pipeline = non_cpe ? non_cpe_pipeline : cpe_pipeline;
       return [&, non_cpe](defender::InventoryRow&& row) -> Status {
         if (auto st = check_cancel(); !st) return st;
         ++s.read;
@@ -308,25 +426,7 @@ struct Engine::Impl {
           }
         }
         if (!write) return {};
-        const auto t0 = std::chrono::steady_clock::now();
-        auto mapped = mapping::map_installed_package(row, {non_cpe, config.include_non_cpe});
-        s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
-        note(s, mapped);
-        if (mapped.skipped()) return {};
-        if (!mapping::matches(*mapped.row, wanted)) {
-          skip(s, "filtered out");
-          return {};
-        }
-        // Several versions of one software on one machine arrive as adjacent rows.
-        if (pending && pending->uid == mapped.row->uid) {
-          mapping::merge_into(*pending, *mapped.row);
-          return {};
-        }
-        if (pending) {
-          if (auto st = batch.add(std::move(*pending)); !st) return st;
-        }
-        pending = std::move(*mapped.row);
-        return {};
+        return pipeline.add(std::move(row));
       };
     };
 
@@ -336,9 +436,11 @@ struct Engine::Impl {
     auto streamed = client.stream_inventory_files(
         *files, [&] { return client.inventory_export_files(false); }, make_sink(false));
     if (!streamed) return tl::unexpected(streamed.error());
+    if (auto st = cpe_pipeline.finish(); !st) return st;
     if (write && config.include_non_cpe) {
       auto more = client.stream_inventory_export(true, make_sink(true));
       if (!more) return tl::unexpected(more.error());
+      if (auto st = non_cpe_pipeline.finish(); !st) return st;
     }
     if (!write) return {};
     if (pending) {
@@ -434,9 +536,10 @@ struct Engine::Impl {
 
   // --- vulnerability ---------------------------------------------------------------------
   // Maps one row; returns the row to keep or nullopt (skipped, counted).
-  std::optional<model::Vulnerability> map_finding(ObjectSummary& s,
+  // Thread-safe: writes only to `s` and `found_links`.
+  std::optional<model::Vulnerability> map_finding(ObjectSummary& s, Links& found_links,
                                                   const defender::VulnerabilityRow& row,
-                                                  std::optional<Timestamp> snapshot) {
+                                                  std::optional<Timestamp> snapshot) const {
     ++s.read;
     const auto t0 = std::chrono::steady_clock::now();
     auto mapped = mapping::map_vulnerability(row, {snapshot});
@@ -448,7 +551,7 @@ struct Engine::Impl {
       return std::nullopt;
     }
     if (row.cve_id && row.recommendation_reference && !row.recommendation_reference->empty()) {
-      links.emplace(*row.cve_id, *row.recommendation_reference);
+      found_links.emplace(*row.cve_id, *row.recommendation_reference);
     }
     return std::move(*mapped.row);
   }
@@ -458,11 +561,26 @@ struct Engine::Impl {
     if (!tx) return tl::unexpected(tx.error());
     Batch<model::Vulnerability> batch(*this, s, context(run, true));
     Timestamp snapshot{};
+    using Pipeline = MapPipeline<defender::VulnerabilityRow, model::Vulnerability>;
+    Pipeline pipeline(
+        [&](std::vector<defender::VulnerabilityRow>& rows, Pipeline::Mapped& out) {
+          for (const auto& row : rows) {
+            if (auto finding = map_finding(out.tally, out.links, row, snapshot)) {
+              out.rows.push_back(std::move(*finding));
+            }
+          }
+        },
+        [&](Pipeline::Mapped& mapped) -> Status {
+          merge_tally(s, mapped.tally);
+          links.insert(mapped.links.begin(), mapped.links.end());
+          for (auto& row : mapped.rows) {
+            if (auto st = batch.add(std::move(row)); !st) return st;
+          }
+          return check_cancel();
+        });
     auto sink = [&](defender::VulnerabilityRow&& row) -> Status {
       if (auto st = check_cancel(); !st) return st;
-      auto finding = map_finding(s, row, snapshot);
-      if (!finding) return {};
-      return batch.add(std::move(*finding));
+      return pipeline.add(std::move(row));
     };
     if (config.strategy == "api") {
       // JSON pages carry no generation time: the time the first page was requested.
@@ -478,6 +596,7 @@ struct Engine::Impl {
           *files, [&] { return client.vulnerability_export_files(); }, sink);
       if (!r) return tl::unexpected(r.error());
     }
+    if (auto st = pipeline.finish(); !st) return st;
     if (auto st = batch.flush(); !st) return st;
     links_complete = true;
     return finish(s, model::ObjectType::vulnerability, run, "full", snapshot, snapshot, snapshot,
@@ -493,7 +612,7 @@ struct Engine::Impl {
         since, {}, [&](defender::VulnerabilityRow&& row) -> Status {
           if (auto st = check_cancel(); !st) return st;
           if (row.event_timestamp && *row.event_timestamp > newest) newest = *row.event_timestamp;
-          auto finding = map_finding(s, row, std::nullopt);
+          auto finding = map_finding(s, links, row, std::nullopt);
           if (finding) events.push_back(std::move(*finding));
           return {};
         });
