@@ -564,7 +564,7 @@ class SqliteStore final : public Store {
         break;
       }
     }
-    if (auto st = m_db->exec("PRAGMA cache_size = -65536"); !st && result) result = st;
+    if (auto st = m_db->exec("PRAGMA cache_size = -40960"); !st && result) result = st;
     return result;
   }
   util::Status restore_indexes(ObjectType object) {
@@ -1137,13 +1137,13 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOp
     }
   } else {
     // page_size only takes effect on a new file (before WAL is enabled). The page cache
-    // is bounded (64 MB) so that a sync of a large tenant stays within its memory budget;
+    // is bounded (40 MB) so that a sync of a large tenant stays within its memory budget;
     // mmap is off because mapped pages of a GB-sized file would count against it too,
     // and temp files stay files: an index build's sort runs would otherwise live in RAM.
     // A big checkpoint interval keeps the WAL from being copied back in small pieces.
     for (const char* pragma :
          {"PRAGMA page_size = 16384", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-          "PRAGMA cache_size = -65536", "PRAGMA temp_store = FILE", "PRAGMA mmap_size = 0",
+          "PRAGMA cache_size = -40960", "PRAGMA temp_store = FILE", "PRAGMA mmap_size = 0",
           "PRAGMA wal_autocheckpoint = 4096", "PRAGMA foreign_keys = OFF"}) {
       if (auto st = (*db)->exec(pragma); !st) return fail(st.error());
     }
