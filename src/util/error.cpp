@@ -47,9 +47,12 @@ std::string_view to_string(ErrorCode code) noexcept {
 }
 
 std::string Error::describe() const {
-  if (!http_status && !retry_after) return message;
+  // Most producers already name the status in their message; say it once.
+  const bool status_named =
+      http_status && message.find(fmt::format("HTTP {}", *http_status)) != std::string::npos;
+  if ((!http_status || status_named) && !retry_after) return message;
   std::string extra;
-  if (http_status) extra = fmt::format("HTTP {}", *http_status);
+  if (http_status && !status_named) extra = fmt::format("HTTP {}", *http_status);
   if (retry_after) {
     if (!extra.empty()) extra += ", ";
     extra += fmt::format("retry after {} s", retry_after->count());

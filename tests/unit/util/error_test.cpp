@@ -13,6 +13,13 @@ TEST(Error, DescribeAddsStatusAndRetryAfter) {
   EXPECT_EQ(plain.describe(), "cannot open x");
 }
 
+TEST(Error, DescribeDoesNotRepeatAStatusTheMessageNames) {
+  Error e{ErrorCode::auth, "token request failed (HTTP 401, invalid_client)", 401, std::nullopt};
+  EXPECT_EQ(e.describe(), "token request failed (HTTP 401, invalid_client)");
+  Error throttled{ErrorCode::rate_limited, "GET x: HTTP 429", 429, std::chrono::seconds{5}};
+  EXPECT_EQ(throttled.describe(), "GET x: HTTP 429 (retry after 5 s)");
+}
+
 TEST(Result, FailCarriesCodeAndMessage) {
   Result<int> r = fail(ErrorCode::config, "max_retries: expected an integer");
   ASSERT_FALSE(r.has_value());
