@@ -684,8 +684,101 @@ util::Result<dom::object> parse_object(dom::parser& parser, std::string& body) {
 
 }  // namespace
 
+namespace {
+
+// A page is scanned, not parsed whole: a DOM of a 10,000-machine page would take about
+// 14 times the page's size (simdjson's tape and string buffer), so the top-level object is
+// walked here and each item of `value` is parsed on its own. The scanner only finds where
+// values start and end; every item and the nextLink are still checked by simdjson.
+class PageScanner {
+ public:
+  explicit PageScanner(std::string_view text) : m_s(text) {}
+
+  void ws() noexcept {
+    while (m_i < m_s.size() &&
+           (m_s[m_i] == ' ' || m_s[m_i] == '\t' || m_s[m_i] == '\n' || m_s[m_i] == '\r')) {
+      ++m_i;
+    }
+  }
+  [[nodiscard]] bool at(char c) const noexcept { return m_i < m_s.size() && m_s[m_i] == c; }
+  bool eat(char c) noexcept {
+    if (!at(c)) return false;
+    ++m_i;
+    return true;
+  }
+  [[nodiscard]] bool done() const noexcept { return m_i >= m_s.size(); }
+  [[nodiscard]] std::size_t pos() const noexcept { return m_i; }
+
+  // At a '"': moves past the closing quote. `escaped` tells whether a backslash occurred.
+  bool string(bool& escaped) noexcept {
+    escaped = false;
+    if (!eat('"')) return false;
+    while (m_i < m_s.size()) {
+      const char c = m_s[m_i++];
+      if (c == '"') return true;
+      if (c == '\\') {
+        escaped = true;
+        ++m_i;
+      }
+    }
+    return false;
+  }
+
+  // Moves past one value of any type; false when the text ends first.
+  bool value() noexcept {
+    bool escaped = false;
+    if (at('"')) return string(escaped);
+    if (at('{') || at('[')) {
+      int depth = 0;
+      while (m_i < m_s.size()) {
+        const char c = m_s[m_i];
+        if (c == '"') {
+          if (!string(escaped)) return false;
+          continue;
+        }
+        ++m_i;
+        if (c == '{' || c == '[') {
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          if (--depth == 0) return true;
+        }
+      }
+      return false;
+    }
+    const std::size_t start = m_i;
+    while (m_i < m_s.size() && m_s[m_i] != ',' && m_s[m_i] != '}' && m_s[m_i] != ']' &&
+           m_s[m_i] != ' ' && m_s[m_i] != '\t' && m_s[m_i] != '\n' && m_s[m_i] != '\r') {
+      ++m_i;
+    }
+    return m_i > start;
+  }
+
+  [[nodiscard]] std::string_view span(std::size_t from) const noexcept {
+    return m_s.substr(from, m_i - from);
+  }
+
+ private:
+  std::string_view m_s;
+  std::size_t m_i = 0;
+};
+
+// Items and small members are parsed here; their buffers stay as big as one item.
+dom::parser& item_parser() {
+  thread_local dom::parser parser;
+  return parser;
+}
+
+// Parses `text`, a part of a body that has SIMDJSON_PADDING bytes reserved after its end.
+simdjson::simdjson_result<dom::element> parse_part(std::string_view text) {
+  return item_parser().parse(text.data(), text.size(), false);
+}
+
+tl::unexpected<util::Error> malformed(std::size_t at) {
+  return util::fail(ErrorCode::parse, fmt::format("malformed JSON page near byte {}", at));
+}
+
 template <class T>
-util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
+util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item) {
   auto obj = parse_object(page_parser(), body);
   if (!obj) return util::fail(obj.error());
   PageInfo info;
@@ -716,6 +809,91 @@ util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
       }
     }
   }
+  if (!saw_value) return util::fail(ErrorCode::parse, "page has no 'value' array");
+  return info;
+}
+
+}  // namespace
+
+template <class T>
+util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  PageScanner p(body);
+  PageInfo info;
+  bool saw_value = false;
+  char buf[k_key_max];
+  p.ws();
+  if (!p.eat('{')) return util::fail(ErrorCode::parse, "the document is not a JSON object");
+  p.ws();
+  if (!p.eat('}')) {
+    for (;;) {
+      p.ws();
+      const std::size_t key_start = p.pos();
+      bool escaped = false;
+      if (!p.string(escaped)) return malformed(key_start);
+      // A key with escapes is unheard of here; the whole-document parser handles it.
+      if (escaped) return decode_page_dom<T>(body, on_item);
+      const std::string_view key = p.span(key_start);
+      const auto lk = lower_key(key.substr(1, key.size() - 2), buf);
+      p.ws();
+      if (!p.eat(':')) return malformed(p.pos());
+      p.ws();
+      if (lk == "value") {
+        saw_value = true;
+        if (!p.eat('[')) return util::fail(ErrorCode::parse, "member 'value' is not an array");
+        p.ws();
+        if (!p.eat(']')) {
+          for (;;) {
+            p.ws();
+            const std::size_t item_start = p.pos();
+            if (!p.value()) return malformed(item_start);
+            const std::string_view text = p.span(item_start);
+            if (text.front() != '{') {
+              return util::fail(ErrorCode::parse,
+                                fmt::format("item {} is not an object", info.items));
+            }
+            dom::element el;
+            dom::object obj;
+            if (auto ec = parse_part(text).get(el); ec) {
+              return util::fail(ErrorCode::parse, fmt::format("item {}: {}", info.items,
+                                                              simdjson::error_message(ec)));
+            }
+            if (el.get_object().get(obj) != simdjson::SUCCESS) {
+              return util::fail(ErrorCode::parse,
+                                fmt::format("item {} is not an object", info.items));
+            }
+            T item;
+            if (auto st = decode_checked(obj, item); !st) {
+              return util::fail(ErrorCode::parse,
+                                fmt::format("item {}: {}", info.items, st.error().message));
+            }
+            ++info.items;
+            if (auto st = on_item(std::move(item)); !st) return util::fail(std::move(st.error()));
+            p.ws();
+            if (p.eat(',')) continue;
+            if (p.eat(']')) break;
+            return malformed(p.pos());
+          }
+        }
+      } else {
+        const std::size_t value_start = p.pos();
+        if (!p.value()) return malformed(value_start);
+        if (lk == "@odata.nextlink") {
+          dom::element el;
+          if (auto ec = parse_part(p.span(value_start)).get(el); ec) return sj_fail(ec);
+          OptString link;
+          if (auto st = read_into(el, link); !st) return util::fail(st.error());
+          if (link && !link->empty()) info.next_link = std::move(link);
+        }
+      }
+      p.ws();
+      if (p.eat(',')) continue;
+      if (p.eat('}')) break;
+      return malformed(p.pos());
+    }
+  }
+  p.ws();
+  if (!p.done()) return malformed(p.pos());
   if (!saw_value) return util::fail(ErrorCode::parse, "page has no 'value' array");
   return info;
 }

@@ -142,6 +142,54 @@ TEST(Decode, MalformedInputsAreErrorsNamingTheField) {
   EXPECT_FALSE(decode_page<Machine>(no_value, [](Machine&&) { return util::Status{}; }));
 }
 
+// Pages are walked item by item (decode.cpp, PageScanner): members in any order, nested
+// text with braces and escaped quotes, odd spacing, PascalCase keys.
+TEST(Decode, PageScannerFindsItemsAndNextLinkAnywhere) {
+  std::optional<std::string> next;
+  auto ms = page<Machine>(
+      " \r\n{ \"@odata.nextLink\" : \"https://api/api/machines?$skip=2&x=\\\"q\\\"\" ,\n"
+      "  \"@odata.context\":{\"a\":[1,{\"b\":\"}]{[\"}],\"c\":null},\"@odata.count\":2,"
+      "\"ok\":true,\"Value\" : [ {\"id\":\"x}1\",\"computerDnsName\":\"a\\\"]b\"} ,"
+      "{\"id\":\"x2\",\"machineTags\":[\"[\",\"]\"]}\n],\"trailer\":[[],{}]}\n",
+      &next);
+  ASSERT_EQ(ms.size(), 2U);
+  EXPECT_EQ(ms[0].id, "x}1");
+  EXPECT_EQ(ms[0].computer_dns_name, "a\"]b");
+  EXPECT_EQ(ms[1].id, "x2");
+  EXPECT_EQ(ms[1].machine_tags, (std::vector<std::string>{"[", "]"}));
+  EXPECT_EQ(next, "https://api/api/machines?$skip=2&x=\"q\"");
+
+  EXPECT_TRUE(page<Machine>(R"({"value":[]})").empty());
+  EXPECT_TRUE(page<Machine>(R"({"value" : [ ] , "@odata.nextLink":null})", &next).empty());
+  EXPECT_FALSE(next);
+  // An escaped key is left to the whole-document parser, which reads it the same way.
+  auto escaped = page<Machine>(R"({"v\u0061lue":[{"id":"e1"}]})");
+  ASSERT_EQ(escaped.size(), 1U);
+  EXPECT_EQ(escaped[0].id, "e1");
+}
+
+TEST(Decode, PageScannerRejectsMalformedPages) {
+  auto error = [](std::string body) {
+    auto info = decode_page<Machine>(body, [](Machine&&) { return util::Status{}; });
+    return info ? std::string("<accepted>") : info.error().message;
+  };
+  EXPECT_NE(error(R"({"value":[{"id":"a"},{"id":"b")").find("malformed JSON page"),
+            std::string::npos);  // truncated
+  EXPECT_NE(error(R"({"value":[{"id":"a"}]} extra)").find("malformed JSON page"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"value":[{"id":"a"} {"id":"b"}]})").find("malformed JSON page"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"value":[{"id":"a",}]})").find("item 0:"), std::string::npos);
+  EXPECT_NE(error(R"({"value":[{"id":"a"},7]})").find("item 1 is not an object"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"value":null})").find("'value' is not an array"), std::string::npos);
+  EXPECT_NE(error(R"([{"id":"a"}])").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(error(R"({"count":3})").find("no 'value' array"), std::string::npos);
+  EXPECT_NE(error(R"({"value":[{"id":"a"}],"@odata.nextLink":"unterminated})")
+                .find("malformed JSON page"),
+            std::string::npos);
+}
+
 TEST(Decode, ExportFilesAndErrors) {
   std::string body =
       R"({"@odata.context":"x","exportFiles":["https://a/b.json.gz?sig=1","https://a/c.json.gz?sig=2"],"generatedTime":"2025-06-01T06:01:00Z"})";
