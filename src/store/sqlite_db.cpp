@@ -68,6 +68,9 @@ void Statement::reset() noexcept {
 bool Statement::is_null(int column) const noexcept {
   return sqlite3_column_type(m_stmt, column) == SQLITE_NULL;
 }
+int Statement::type(int column) const noexcept {
+  return sqlite3_column_type(m_stmt, column);
+}
 std::int64_t Statement::int64(int column) const noexcept {
   return sqlite3_column_int64(m_stmt, column);
 }

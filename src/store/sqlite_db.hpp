@@ -44,6 +44,7 @@ class Statement final {
   void reset() noexcept;
 
   [[nodiscard]] bool is_null(int column) const noexcept;
+  [[nodiscard]] int type(int column) const noexcept;  // SQLITE_INTEGER, ...
   [[nodiscard]] std::int64_t int64(int column) const noexcept;
   [[nodiscard]] double real(int column) const noexcept;
   [[nodiscard]] std::string_view text(int column) const noexcept;

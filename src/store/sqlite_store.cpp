@@ -90,14 +90,23 @@ std::string placeholders(std::size_t n) {
 
 // Prepared statements of one object table.
 struct TableStatements {
-  Statement select;  // id, row_hash [, lifecycle] by uid
-  Statement by_id;   // uid [, lifecycle] by id: confirms a KeyIndex hit
+  Statement select;  // id, row_hash [, lifecycle], indexed columns by uid
+  Statement by_id;   // uid, row_hash [, lifecycle], indexed columns by id: confirms a hit
   Statement insert;
-  Statement update;       // every column but uid and the indexed ones, by id
-  Statement update_keys;  // the indexed columns, by id, only where one differs
-  Statement sweep;        // close / mark Removed one row by id
-  Statement load;         // id, uid, row_hash of every row: fills the KeyIndex
-  bool has_update_keys = false;
+  Statement update;  // every column but uid and the indexed ones, by id
+  Statement sweep;   // close / mark Removed one row by id
+  Statement load;    // id, uid, row_hash of every row: fills the KeyIndex
+  // An update that also sets the indexed columns of bit mask k (bit i: keys[i]), so that
+  // SQLite rewrites the entries of those indexes only. Prepared when first needed.
+  std::map<std::uint64_t, Statement> update_keys;
+  std::string name;
+  std::vector<std::string> keys;      // indexed columns (uid aside) compared before an update
+  std::vector<std::string> sets;      // "col = ?n" of the plain update
+  std::vector<std::string> key_sets;  // "col = ?n" of keys[i]
+  std::string update_tail;            // ", last_changed_at = ?n, ... WHERE id = ?n"
+  int first_key_column = 0;           // of keys[0] in select and by_id
+  BindCompare compare;                // stored values of keys, from the last lookup
+  std::uint64_t all_keys = 0;         // mask of every key
 };
 
 // Columns of the table's secondary indexes (uid aside), from the schema itself.
@@ -124,44 +133,57 @@ Result<TableStatements> prepare_table(Db& db) {
   const std::size_t ncols = column_count<Row>();
   constexpr bool is_vuln = T::object == ObjectType::vulnerability;
   TableStatements s;
-  std::string select_sql =
-      is_vuln
-          ? "SELECT id, row_hash, status, last_fixed, state_time FROM vulnerability WHERE uid = ?"
-          : fmt::format("SELECT id, row_hash FROM {} WHERE uid = ?", name);
-  std::string by_id_sql =
-      is_vuln ? "SELECT uid, row_hash, status, last_fixed, state_time FROM vulnerability "
-                "WHERE id = ?"
-              : fmt::format("SELECT uid, row_hash FROM {} WHERE id = ?", name);
-  std::string insert_sql = fmt::format(
-      "INSERT INTO {} ({}, last_changed_at, last_run_id, row_hash, first_synced_at) VALUES ({})",
-      name, column_list<Row>(), placeholders(ncols + 4));
-  auto keys = indexed_columns(db, name);
-  if (!keys) return fail(keys.error());
+  s.name = name;
+  auto indexed = indexed_columns(db, name);
+  if (!indexed) return fail(indexed.error());
   // Parameters are numbered as the insert binds them (column_list order, then
-  // last_changed_at, last_run_id, row_hash, id) so one Binder pass fills either update.
-  std::string sets;
-  std::string key_sets;
-  std::string key_differs;
+  // last_changed_at, last_run_id, row_hash, id) so one Binder pass fills any update.
+  // Indexed columns (at most 64 are compared; more are always set) are left out of the
+  // plain update: an update sets only those whose value differs, so that an unchanged
+  // indexed value costs no index write.
+  s.compare.slot_of.assign(ncols + 5, -1);
   std::size_t n = 0;
   auto column = [&](std::string_view c) {
     ++n;
-    const bool indexed = std::find(keys->begin(), keys->end(), c) != keys->end();
     if (c == "uid") return;
-    std::string& into = indexed ? key_sets : sets;
-    into += fmt::format("{}{} = ?{}", into.empty() ? "" : ", ", c, n);
-    if (indexed) {
-      key_differs += fmt::format("{}{} IS NOT ?{}", key_differs.empty() ? "" : " OR ", c, n);
+    const bool is_key = std::find(indexed->begin(), indexed->end(), c) != indexed->end();
+    std::string set = fmt::format("{} = ?{}", c, n);
+    if (is_key && s.keys.size() < 64) {
+      s.compare.slot_of[n] = static_cast<int>(s.keys.size());
+      s.keys.emplace_back(c);
+      s.key_sets.push_back(std::move(set));
+    } else {
+      s.sets.push_back(std::move(set));
     }
   };
   for (const auto& c : T::cols) column(c);
   for (const auto& c : T::source_cols) column(c);
-  std::string update_sql = fmt::format(
-      "UPDATE {} SET {}, last_changed_at = ?{}, last_run_id = ?{}, row_hash = ?{} WHERE id = ?{}",
-      name, sets, ncols + 1, ncols + 2, ncols + 3, ncols + 4);
-  std::string update_keys_sql = key_sets.empty()
-                                    ? std::string()
-                                    : fmt::format("UPDATE {} SET {} WHERE id = ?{} AND ({})", name,
-                                                  key_sets, ncols + 4, key_differs);
+  s.compare.stored.resize(s.keys.size());
+  s.all_keys = s.keys.size() == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << s.keys.size()) - 1;
+  std::string key_list;
+  for (const auto& k : s.keys) key_list += ", " + k;
+  s.first_key_column = is_vuln ? 5 : 2;
+  std::string select_sql =
+      is_vuln ? fmt::format(
+                    "SELECT id, row_hash, status, last_fixed, state_time{} FROM "
+                    "vulnerability WHERE uid = ?",
+                    key_list)
+              : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
+  std::string by_id_sql =
+      is_vuln ? fmt::format(
+                    "SELECT uid, row_hash, status, last_fixed, state_time{} FROM "
+                    "vulnerability WHERE id = ?",
+                    key_list)
+              : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
+  std::string insert_sql = fmt::format(
+      "INSERT INTO {} ({}, last_changed_at, last_run_id, row_hash, first_synced_at) VALUES ({})",
+      name, column_list<Row>(), placeholders(ncols + 4));
+  s.update_tail =
+      fmt::format("last_changed_at = ?{}, last_run_id = ?{}, row_hash = ?{} WHERE id = ?{}",
+                  ncols + 1, ncols + 2, ncols + 3, ncols + 4);
+  std::string update_sql = fmt::format("UPDATE {} SET ", name);
+  for (const auto& set : s.sets) update_sql += set + ", ";
+  update_sql += s.update_tail;
   // Definitions are never swept (and have no status).
   std::string sweep_sql =
       T::object == ObjectType::vulnerability_definition ? std::string()
@@ -183,12 +205,24 @@ Result<TableStatements> prepare_table(Db& db) {
   };
   for (auto [sql, into] : {std::pair{&select_sql, &s.select}, std::pair{&by_id_sql, &s.by_id},
                            std::pair{&insert_sql, &s.insert}, std::pair{&update_sql, &s.update},
-                           std::pair{&update_keys_sql, &s.update_keys},
                            std::pair{&sweep_sql, &s.sweep}, std::pair{&load_sql, &s.load}}) {
     if (auto st = p(*sql, *into); !st) return fail(st.error());
   }
-  s.has_update_keys = !update_keys_sql.empty();
   return s;
+}
+
+// The update that also sets the indexed columns of `mask`.
+Result<Statement*> update_with_keys(Db& db, TableStatements& s, std::uint64_t mask) {
+  if (auto it = s.update_keys.find(mask); it != s.update_keys.end()) return &it->second;
+  std::string sql = fmt::format("UPDATE {} SET ", s.name);
+  for (const auto& set : s.sets) sql += set + ", ";
+  for (std::size_t i = 0; i < s.key_sets.size(); ++i) {
+    if ((mask >> i & 1U) != 0) sql += s.key_sets[i] + ", ";
+  }
+  sql += s.update_tail;
+  auto st = db.prepare(sql);
+  if (!st) return fail(st.error());
+  return &s.update_keys.emplace(mask, std::move(*st)).first->second;
 }
 
 template <typename Row>
@@ -700,8 +734,16 @@ class SqliteStore final : public Store {
   struct Stored {
     std::optional<std::int64_t> id;
     std::optional<std::int64_t> hash;
-    Lifecycle life;  // vulnerability only
+    Lifecycle life;          // vulnerability only
+    bool keys_read = false;  // s.compare.stored holds the row's indexed values
   };
+
+  static void read_keys(TableStatements& s, const Statement& st, Stored& out) {
+    for (std::size_t i = 0; i < s.keys.size(); ++i) {
+      s.compare.stored[i].read(st, s.first_key_column + static_cast<int>(i));
+    }
+    out.keys_read = true;
+  }
 
   // Looks `uid` up: in the KeyIndex when loaded (confirmed by reading the row by id when
   // `need_row`), else by the uid index. `fast_hash` is set when the KeyIndex alone
@@ -736,6 +778,7 @@ class SqliteStore final : public Store {
             }
             out.life = *l;
           }
+          read_keys(s, s.by_id, out);
           s.by_id.reset();
           return out;
         }
@@ -757,38 +800,49 @@ class SqliteStore final : public Store {
         }
         out.life = *l;
       }
+      read_keys(s, s.select, out);
     }
     s.select.reset();
     return out;
   }
 
+  // Writes `row`: an insert, or an update by `existing.id` that sets the indexed columns
+  // only where they differ from the stored values read by lookup (all of them when
+  // none were read).
   template <typename Row>
   util::Status write_row(TableStatements& s, ObjectState& state, const WriteContext& ctx,
-                         const Row& row, std::uint64_t key, std::optional<std::int64_t> existing_id,
-                         RowHash hash, std::int64_t& id_out) {
-    auto bind_all = [&](Statement& st) {
-      Binder b(st);
+                         const Row& row, std::uint64_t key, const Stored& existing, RowHash hash,
+                         std::int64_t& id_out) {
+    auto bind_all = [&](Statement& st, BindCompare* compare) {
+      m_bind_buffers.clear();
+      Binder b(st, 1, &m_bind_buffers, compare);
       Table<Row>::bind(b, row);
       Table<Row>::bind_source(b, row);
       b.time(ctx.now);
       b.i64(ctx.run_id);
       b.i64(hash);
-      if (existing_id) {
-        b.i64(*existing_id);
+      if (existing.id) {
+        b.i64(*existing.id);
       } else {
         b.time(ctx.now);
       }
     };
-    if (existing_id) {
-      bind_all(s.update);
-      if (auto r = s.update.run(); !r) return r;
-      if (s.has_update_keys) {
-        bind_all(s.update_keys);
-        if (auto r = s.update_keys.run(); !r) return r;
+    if (existing.id) {
+      s.compare.differs = 0;
+      bind_all(s.update, existing.keys_read ? &s.compare : nullptr);
+      const std::uint64_t changed_keys = existing.keys_read ? s.compare.differs : s.all_keys;
+      Statement* st = &s.update;
+      if (changed_keys != 0) {
+        s.update.reset();
+        auto with_keys = update_with_keys(*m_db, s, changed_keys);
+        if (!with_keys) return fail(with_keys.error());
+        st = *with_keys;
+        bind_all(*st, nullptr);
       }
-      id_out = *existing_id;
+      if (auto r = st->run(); !r) return r;
+      id_out = *existing.id;
     } else {
-      bind_all(s.insert);
+      bind_all(s.insert, nullptr);
       if (auto r = s.insert.run(); !r) return r;
       id_out = m_db->last_insert_rowid();
     }
@@ -827,7 +881,14 @@ class SqliteStore final : public Store {
           if (stored->id) row = merge_full_row(in, stored->life);
         }
       }
-      const RowHash hash = row == &in ? in_hash : content_hash(*row);
+      RowHash hash = in_hash;
+      if constexpr (std::is_same_v<Row, Vulnerability>) {
+        // The merge changes only the lifecycle; the hash ignores stateTime.
+        if (row != &in && (row->status != in.status || row->status_category != in.status_category ||
+                           row->last_fixed != in.last_fixed)) {
+          hash = content_hash(*row);
+        }
+      }
       std::int64_t row_id = stored->id.value_or(0);
       if (stored->id && stored->hash && *stored->hash == hash) {
         ++counts.unchanged;
@@ -842,7 +903,7 @@ class SqliteStore final : public Store {
             continue;
           }
         }
-        if (auto st = write_row(s, state, ctx, *row, key, stored->id, hash, row_id); !st) {
+        if (auto st = write_row(s, state, ctx, *row, key, *stored, hash, row_id); !st) {
           return fail(st.error());
         }
         ++counts.written;
@@ -919,6 +980,7 @@ class SqliteStore final : public Store {
       bool fast = false;
       auto found = lookup<Vulnerability>(s, state, ev.uid, key, true, fast);
       if (!found) return fail(found.error());
+      const Stored found_row = *found;
       const std::optional<std::int64_t> id = found->id;
       const bool has_hash = found->hash.has_value();
       const std::int64_t stored_hash = found->hash.value_or(0);
@@ -976,7 +1038,7 @@ class SqliteStore final : public Store {
         ++counts.unchanged;
         continue;
       }
-      if (auto st = write_row(s, state, ctx, row, key, id, hash, row_id); !st) {
+      if (auto st = write_row(s, state, ctx, row, key, found_row, hash, row_id); !st) {
         return fail(st.error());
       }
       ++counts.written;
@@ -1046,6 +1108,7 @@ class SqliteStore final : public Store {
   std::map<ObjectType, TableStatements> m_tables;
   std::vector<Statement> m_stmts;
   Vulnerability m_scratch;
+  BindBuffers m_bind_buffers;
   std::map<ObjectType, ObjectState> m_state;
   bool m_tx_open = false;
   std::int64_t m_data_version = 0;

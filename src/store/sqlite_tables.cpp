@@ -12,60 +12,120 @@ using namespace mdesync::model;
 
 // --- Binder ---------------------------------------------------------------------------
 
+void StoredValue::read(const Statement& st, int column) {
+  type = st.type(column);
+  switch (type) {
+    case SQLITE_INTEGER:
+      i = st.int64(column);
+      break;
+    case SQLITE_FLOAT:
+      d = st.real(column);
+      break;
+    case SQLITE_NULL:
+      break;
+    default:
+      type = SQLITE_TEXT;  // a blob compares by its bytes too, and never equals a bound text
+      text.assign(st.text(column));
+      break;
+  }
+}
+
+// A compared parameter counts as unchanged only when SQLite would store exactly the
+// stored value (same type, same value); anything else is a change (at worst an index
+// entry rewritten with the same key).
+void Binder::text(std::string_view v) {
+  if (const auto* s = compared(); s && !(s->type == SQLITE_TEXT && s->text == v)) mark_differs();
+  m_st.bind(m_index++, v);
+}
+void Binder::i64(std::int64_t v) {
+  if (const auto* s = compared(); s && !(s->type == SQLITE_INTEGER && s->i == v)) mark_differs();
+  m_st.bind(m_index++, v);
+}
+void Binder::real(double v) {
+  if (const auto* s = compared(); s && !(s->type == SQLITE_FLOAT && s->d == v)) mark_differs();
+  m_st.bind(m_index++, v);
+}
+void Binder::null() {
+  if (const auto* s = compared(); s && s->type != SQLITE_NULL) mark_differs();
+  m_st.bind_null(m_index++);
+}
+std::string& Binder::buffer() {
+  if (m_buffers != nullptr) return m_buffers->next();
+  m_buf.clear();
+  return m_buf;
+}
+void Binder::bind_buffer(const std::string& b) {
+  if (m_buffers != nullptr) {
+    text(b);
+    return;
+  }
+  if (const auto* s = compared(); s && !(s->type == SQLITE_TEXT && s->text == b)) mark_differs();
+  m_st.bind_copy(m_index++, b);
+}
+
 void Binder::opt(const OptString& v) {
   if (v) {
-    m_st.bind(m_index++, std::string_view(*v));
+    text(*v);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 void Binder::opt(const OptBool& v) {
   if (v) {
-    m_st.bind(m_index++, std::int64_t{*v ? 1 : 0});
+    i64(*v ? 1 : 0);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 void Binder::opt(const OptInt& v) {
   if (v) {
-    m_st.bind(m_index++, *v);
+    i64(*v);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 void Binder::opt(const OptDouble& v) {
   if (v) {
-    m_st.bind(m_index++, *v);
+    real(*v);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 void Binder::opt(const OptTime& v) {
   if (v) {
     time(*v);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 void Binder::time(util::Timestamp t) {
-  m_buf.clear();
-  append_time(m_buf, t);
-  m_st.bind_copy(m_index++, m_buf);
+  std::string& b = buffer();
+  append_time(b, t);
+  bind_buffer(b);
 }
 void Binder::list(const Strings& v) {
   if (v.empty()) {
-    m_st.bind(m_index++, std::string_view("[]"));
+    text("[]");
     return;
   }
-  m_buf.clear();
-  append_json_list(m_buf, v);
-  m_st.bind_copy(m_index++, m_buf);
+  std::string& b = buffer();
+  append_json_list(b, v);
+  bind_buffer(b);
+}
+void Binder::json(const std::string& v) {
+  if (m_buffers != nullptr) {
+    std::string& b = m_buffers->next();
+    b = v;
+    text(b);
+    return;
+  }
+  bind_buffer(v);
 }
 void Binder::opt_list(const std::optional<Strings>& v) {
   if (v) {
     list(*v);
   } else {
-    m_st.bind_null(m_index++);
+    null();
   }
 }
 

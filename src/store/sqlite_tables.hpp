@@ -3,20 +3,64 @@
 // Per-object column lists and row <-> column conversion for the SQLite backend. The
 // order of `cols` / `source_cols` is the bind and read order; schema.cpp must agree.
 
+#include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/model.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace mdesync::store::sqlite {
 
-// Binds sequential parameters of one statement, starting at 1.
+// Text buffers for the encoded values of one bind pass (times, JSON lists), kept alive
+// until the statement has run so that they are bound without a copy. Reused row after
+// row: no allocation once warm. A deque: growing it moves no string.
+class BindBuffers {
+ public:
+  void clear() noexcept { m_used = 0; }
+  std::string& next() {
+    if (m_used == m_bufs.size()) m_bufs.emplace_back();
+    std::string& b = m_bufs[m_used++];
+    b.clear();
+    return b;
+  }
+
+ private:
+  std::deque<std::string> m_bufs;
+  std::size_t m_used = 0;
+};
+
+// A column value as SQLite stores it, copied out of a result row (the stored value of an
+// indexed column, compared with the value about to be written).
+struct StoredValue {
+  int type = SQLITE_NULL;
+  std::int64_t i = 0;
+  double d = 0;
+  std::string text;
+  void read(const Statement& st, int column);
+};
+
+// Which parameters of a bind pass are compared with stored values: `slot_of[param]` is
+// the index into `stored` (or -1). Bit k of `differs` is set when parameter
+// stored[k] is bound to a value other than the stored one.
+struct BindCompare {
+  std::vector<int> slot_of;
+  std::vector<StoredValue> stored;
+  std::uint64_t differs = 0;
+};
+
+// Binds sequential parameters of one statement, starting at 1. With `buffers`, encoded
+// text is bound without a copy (the buffers must outlive the statement's run); with
+// `compare`, values of the compared parameters are checked against the stored ones.
 class Binder {
  public:
-  explicit Binder(Statement& st, int first = 1) : m_st(st), m_index(first) {}
-  void str(const std::string& v) { m_st.bind(m_index++, std::string_view(v)); }
-  void lit(std::string_view v) { m_st.bind(m_index++, v); }  // static storage only
+  explicit Binder(Statement& st, int first = 1, BindBuffers* buffers = nullptr,
+                  BindCompare* compare = nullptr)
+      : m_st(st), m_index(first), m_buffers(buffers), m_compare(compare) {}
+  void str(const std::string& v) { text(std::string_view(v)); }
+  void lit(std::string_view v) { text(v); }  // static storage only
   void opt(const model::OptString& v);
   void opt(const model::OptBool& v);
   void opt(const model::OptInt& v);
@@ -24,14 +68,32 @@ class Binder {
   void opt(const model::OptTime& v);
   void list(const model::Strings& v);
   void opt_list(const std::optional<model::Strings>& v);
-  void i64(std::int64_t v) { m_st.bind(m_index++, v); }
+  void i64(std::int64_t v);
   void time(util::Timestamp t);
-  void json(const std::string& v) { m_st.bind_copy(m_index++, v); }
+  void json(const std::string& v);  // a temporary: copied unless buffers are given
   [[nodiscard]] int next() const { return m_index; }
 
  private:
+  void text(std::string_view v);  // must outlive the run
+  void real(double v);
+  void null();
+  std::string& buffer();
+  void bind_buffer(const std::string& b);
+  const StoredValue* compared() const noexcept {
+    if (m_compare == nullptr || m_index >= static_cast<int>(m_compare->slot_of.size())) {
+      return nullptr;
+    }
+    const int slot = m_compare->slot_of[static_cast<std::size_t>(m_index)];
+    return slot < 0 ? nullptr : &m_compare->stored[static_cast<std::size_t>(slot)];
+  }
+  void mark_differs() noexcept {
+    m_compare->differs |= std::uint64_t{1} << m_compare->slot_of[static_cast<std::size_t>(m_index)];
+  }
+
   Statement& m_st;
   int m_index;
+  BindBuffers* m_buffers;
+  BindCompare* m_compare;
   std::string m_buf;
 };
 

@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include "model/hash.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -472,6 +474,94 @@ TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
   EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(3), at("2025-06-01T06:00:00Z"))->closed, 1);
   ASSERT_TRUE(tx.commit());
   EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::fixed);
+}
+
+// row_hash is persisted: a change of content_hash makes every stored row look changed
+// once. These values were computed by the byte-at-a-time original implementation.
+TEST(RowHash, IsStableAcrossVersions) {
+  model::Vulnerability v;
+  v.uid = "0123456789abcdef0123456789abcdef01234567_vendor_product_1.2.3_CVE-2025-12345";
+  v.source_uid = "abc";
+  v.type = "CVE-2025-12345";
+  v.targets = "0123456789abcdef0123456789abcdef01234567";
+  v.hostnames = {"host-1.corp.example.org", "h"};
+  v.first_found = at("2025-05-01T04:10:00Z");
+  v.severity = model::Severity::high;
+  v.results = "Software: x\nPath: C:\\y.exe";
+  v.source.cvss_score = 7.8;
+  v.source.rbac_group_id = "7";
+  v.source.security_update_available = true;
+  EXPECT_EQ(model::content_hash(v), -8723870324487359901LL);
+  model::Host h;
+  h.uid = "m1";
+  h.name = "alpha";
+  h.hostnames = {"alpha", "alpha.corp"};
+  EXPECT_EQ(model::content_hash(h), 1524850772938919101LL);
+}
+
+// Runs a one-value query on the store file (read by another connection).
+std::string query_text(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// An update sets an indexed column only when it differs: the indexes must follow every
+// change, whichever path (key index or uid index) found the row.
+TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
+  auto s = open();
+  std::vector<model::Vulnerability> rows;
+  for (int i = 0; i < 6; ++i) {
+    rows.push_back(
+        vuln("v" + std::to_string(i), VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
+  }
+  ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+  auto count = [&](const char* where) {
+    return query_text(m_path, (std::string("SELECT count(*) FROM vulnerability ") + where).c_str());
+  };
+  for (const bool seen : {true, false}) {
+    const RunId run = seen ? 2 : 3;
+    rows[0].last_found = at(seen ? "2025-06-01T01:00:00Z" : "2025-06-01T02:00:00Z");  // plain
+    rows[1].severity = seen ? model::Severity::low : model::Severity::medium;         // open_idx
+    rows[2].type = seen ? "CVE-2025-1" : "CVE-2025-2";                                // type_idx
+    rows[3].targets = seen ? "dev7" : "dev8";                                         // open_idx
+    rows[4].severity = seen ? model::Severity::critical : model::Severity::low;       // both
+    rows[4].type = seen ? "CVE-2025-3" : "CVE-2025-4";
+    rows[5].source.cvss_score = seen ? 9.5 : 1.5;
+    auto up = s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows)).value();
+    EXPECT_EQ(up.written, 6);
+    EXPECT_EQ(query_text(m_path, "PRAGMA integrity_check"), "ok");
+    const char* sev = seen ? "'Low'" : "'Medium'";
+    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
+                                 "'Open' AND severity = ") +
+                     sev + " AND targets = 'dev1'")
+                        .c_str()),
+              "1");
+    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_type_idx WHERE type = ") +
+                     (seen ? "'CVE-2025-3'" : "'CVE-2025-4'"))
+                        .c_str()),
+              "1");
+    EXPECT_EQ(count("INDEXED BY vulnerability_type_idx WHERE type = 'CVE-2025-40001'"), "4");
+    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
+                                 "'Open' AND targets = ") +
+                     (seen ? "'dev7'" : "'dev8'"))
+                        .c_str()),
+              "1");
+    EXPECT_EQ(s->find_vulnerability("v0").value()->last_found, rows[0].last_found);
+    EXPECT_EQ(s->find_vulnerability("v4").value()->severity, rows[4].severity);
+    EXPECT_EQ(s->find_vulnerability("v5").value()->source.cvss_score, rows[5].source.cvss_score);
+    EXPECT_EQ(s->find_vulnerability("v2").value()->meta.last_run_id, run);
+    // The same rows again are unchanged.
+    EXPECT_EQ(s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows))->unchanged, 6);
+  }
 }
 
 }  // namespace
