@@ -648,6 +648,15 @@ class SqliteStore final : public Store {
     auto& state = m_state[object];
     auto& s = m_tables.at(object);
     KeyIndex keys;
+    {
+      // Sized once from the largest rowid (rowids are dense): no growth while loading.
+      auto q = m_db->prepare(fmt::format("SELECT max(id) FROM {}", s.name));
+      if (!q) return fail(q.error());
+      auto more = q->step();
+      if (!more) return fail(more.error());
+      const std::int64_t max_id = q->int64(0);
+      keys.reserve(static_cast<std::size_t>(std::clamp<std::int64_t>(max_id, 0, 1 << 26)));
+    }
     for (;;) {
       auto more = s.load.step();
       if (!more) return fail(more.error());
@@ -689,10 +698,10 @@ class SqliteStore final : public Store {
     static const SeenSet k_none;
     const auto it = m_seen.find({static_cast<int>(object), ctx.run_id});
     const SeenSet& seen = it == m_seen.end() ? k_none : it->second;
-    // Candidates: every row not seen. From the KeyIndex when it knows all rowids (no SQL
-    // at all when nothing is missing), else from the status index.
+    // Candidates: every row not seen. From the KeyIndex when one is loaded (it names
+    // every row: no SQL at all when nothing is missing), else from the status index.
     std::vector<std::pair<std::size_t, std::int64_t>> unseen;  // KeyIndex slot, rowid
-    const bool from_keys = state.keys && !state.keys->has_ambiguous();
+    const bool from_keys = state.keys.has_value();
     if (from_keys) {
       state.keys->for_each_slot([&](std::size_t slot, std::int64_t rowid) {
         if (!seen.contains(rowid)) unseen.emplace_back(slot, rowid);
@@ -724,7 +733,7 @@ class SqliteStore final : public Store {
       if (m_db->changes() > 0) {
         ++counts.closed;
         // row_hash is NULL now: the next upsert rewrites the row.
-        if (from_keys) state.keys->clear_hash(slot);
+        if (from_keys && slot != KeyIndex::npos) state.keys->clear_hash(slot);
       }
     }
     return counts;
