@@ -11,15 +11,24 @@
 #include "cli/command.hpp"
 #include "cli/exit_codes.hpp"
 
+#if defined(MDESYNC_WITH_JEMALLOC)
+// jemalloc (docs/adr/0050) reads its options from this symbol: two arenas for a process
+// with a handful of threads, and freed pages handed back to the system within a second,
+// so that peak memory follows what the sync holds, not what it once held. The environment
+// variable MALLOC_CONF is applied after these.
+extern "C" {
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables)
+const char* malloc_conf = "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+#endif
+
 namespace {
 
-// glibc's defaults keep memory a sync has freed: one arena per thread (download workers,
-// the mapping worker) each holding its high-water mark, and a threshold for mmap'ed
-// blocks that rises after each large free so later large buffers come from the heap and
-// stay. Measured on the 10,000-machine full sync (bench/README.md): peak RSS 218 -> 150-170 MB,
-// no measurable time cost.
+// Without jemalloc, glibc's defaults keep memory a sync has freed: one arena per thread
+// each holding its high-water mark, and an mmap threshold that rises after each large
+// free so later large buffers come from the heap and stay.
 void bound_heap_growth() {
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(MDESYNC_WITH_JEMALLOC)
   mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   mallopt(M_TRIM_THRESHOLD, 4 << 20);
