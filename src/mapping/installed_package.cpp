@@ -6,45 +6,65 @@
 namespace mdesync::mapping {
 namespace {
 
-std::string id_part(const std::optional<std::string>& v) {
-  std::string out = to_lower(trim(v.value_or("")));
-  std::replace(out.begin(), out.end(), ' ', '_');
-  return out;
+// Appends the trimmed, lower-cased value with spaces as '_'.
+void append_id_part(std::string& out, const std::optional<std::string>& v) {
+  if (!v) return;
+  for (const char c : trim(*v)) {
+    if (c >= 'A' && c <= 'Z') {
+      out += static_cast<char>(c + ('a' - 'A'));
+    } else {
+      out += c == ' ' ? '_' : c;
+    }
+  }
 }
 
 }  // namespace
 
 std::string software_id(const std::optional<std::string>& vendor,
                         const std::optional<std::string>& name) {
-  return id_part(vendor) + "-_-" + id_part(name);
+  std::string out;
+  out.reserve((vendor ? vendor->size() : 0) + (name ? name->size() : 0) + 3);
+  append_id_part(out, vendor);
+  out += "-_-";
+  append_id_part(out, name);
+  return out;
 }
 
-Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& r,
+Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& row,
+                                                      const InstalledPackageOptions& options) {
+  return map_installed_package(defender::InventoryRow(row), options);
+}
+
+Mapped<model::InstalledPackage> map_installed_package(defender::InventoryRow&& r,
                                                       const InstalledPackageOptions& options) {
   Mapped<model::InstalledPackage> out;
   if (options.non_cpe && !options.include_non_cpe) {
     out.skip_reason = "non-CPE software (include_non_cpe is off)";
     return out;
   }
+  // The row is consumed: its strings move into the model row.
   model::InstalledPackage p;
   p.type = software_id(r.software_vendor, r.software_name);
-  p.uid = r.device_id + "_" + p.type;
-  p.name = r.software_name;
-  p.targets = r.device_id;
+  p.uid.reserve(r.device_id.size() + 1 + p.type.size());
+  p.uid += r.device_id;
+  p.uid += '_';
+  p.uid += p.type;
+  p.name = std::move(r.software_name);
+  p.targets = std::move(r.device_id);
   p.dns_names = r.device_name ? host_names(*r.device_name) : std::vector<std::string>{};
-  p.os = r.os_platform;
+  p.os = std::move(r.os_platform);
   if (r.software_version && !trim(*r.software_version).empty()) {
     p.version.emplace_back(trim(*r.software_version));
   }
   p.status = model::InstalledPackageStatus::installed;
   p.first_seen = r.software_first_seen_timestamp;
-  p.end_of_support_status = r.end_of_support_status;
+  p.end_of_support_status = std::move(r.end_of_support_status);
   p.end_of_support_date = r.end_of_support_date;
   auto& s = p.source;
-  s.rbac_group_id = r.rbac_group_id;
-  s.rbac_group_name = r.rbac_group_name;
-  s.disk_paths = r.disk_paths;
-  s.registry_paths = r.registry_paths;
+  s.rbac_group_id = std::move(r.rbac_group_id);
+  s.rbac_group_name = std::move(r.rbac_group_name);
+  s.disk_paths = std::move(r.disk_paths);
+  s.registry_paths = std::move(r.registry_paths);
   if (r.registry_path && !trim(*r.registry_path).empty()) {
     push_distinct(s.registry_paths, std::string(trim(*r.registry_path)));
   }

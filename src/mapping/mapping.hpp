@@ -29,6 +29,9 @@ struct InstalledPackageOptions {
 // include_non_cpe. Several rows of one uid (several versions) combine with merge_into.
 Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& row,
                                                       const InstalledPackageOptions& options = {});
+// The same, consuming the row (its strings move into the result).
+Mapped<model::InstalledPackage> map_installed_package(defender::InventoryRow&& row,
+                                                      const InstalledPackageOptions& options = {});
 
 // Installed Package from the api strategy: a machine reference of a software.
 Mapped<model::InstalledPackage> map_installed_package(const defender::MachineReference& ref,
@@ -51,6 +54,9 @@ struct VulnerabilityOptions {
 // Vulnerability from an export / JSON / delta row (section 5). Rows without cveId are
 // skipped ("row without cveId").
 Mapped<model::Vulnerability> map_vulnerability(const defender::VulnerabilityRow& row,
+                                               const VulnerabilityOptions& options = {});
+// The same, consuming the row (its strings move into the result).
+Mapped<model::Vulnerability> map_vulnerability(defender::VulnerabilityRow&& row,
                                                const VulnerabilityOptions& options = {});
 
 // The finding uid: <deviceId>_<vendor lower>_<name lower>_<version>_<cveId>.

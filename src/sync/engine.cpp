@@ -72,14 +72,31 @@ void parallel_for(std::size_t n, int threads, const F& f) {
   for (auto& t : pool) t.join();
 }
 
-using Links = std::set<std::pair<std::string, std::string>>;  // (cve id, recommendation id)
+// Orders (cve id, recommendation id) pairs and finds them by string_view pairs too, so a
+// link seen on a million rows is looked up without building strings.
+struct LinkLess {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    const std::string_view a1 = a.first;
+    const std::string_view b1 = b.first;
+    if (a1 != b1) return a1 < b1;
+    return std::string_view(a.second) < std::string_view(b.second);
+  }
+};
+using Links = std::set<std::pair<std::string, std::string>, LinkLess>;
 
 struct VersionCount {
   std::int64_t installations = 0;
   std::optional<std::int64_t> vulnerabilities;
 };
 // software id -> version -> counts, aggregated from the inventory (export strategy).
-using VersionAggregate = std::map<std::string, std::map<std::string, VersionCount>>;
+std::string_view view_of(const std::optional<std::string>& v) {
+  return v ? std::string_view(*v) : std::string_view{};
+}
+
+using VersionCounts = std::map<std::string, VersionCount, std::less<>>;
+using VersionAggregate = std::map<std::string, VersionCounts, std::less<>>;
 
 // What one batch's mapping counted, merged into the object's summary on the writing
 // thread.
@@ -357,7 +374,13 @@ struct Engine::Impl {
     std::optional<model::InstalledPackage> pending;
     const bool aggregate = selected("package");
     if (aggregate) versions.emplace();
-    std::string group_key;
+    // The current group (one device's rows of one software) and the raw vendor and name
+    // of the previous row, so that a row of the same group costs no string building.
+    std::string group_device;
+    std::string group_sw;
+    std::string last_vendor;
+    std::string last_name;
+    VersionCounts* group_counts = nullptr;
     std::vector<std::string> group_versions;
     const auto& wanted = filters("installed_package");
 
@@ -366,9 +389,10 @@ struct Engine::Impl {
     using Pipeline = MapPipeline<defender::InventoryRow, model::InstalledPackage>;
     auto map_rows = [&](bool non_cpe) {
       return [&, non_cpe](std::vector<defender::InventoryRow>& rows, Pipeline::Mapped& out) {
-        for (const auto& row : rows) {
+        for (auto& row : rows) {
           const auto t0 = std::chrono::steady_clock::now();
-          auto mapped = mapping::map_installed_package(row, {non_cpe, config.include_non_cpe});
+          auto mapped =
+              mapping::map_installed_package(std::move(row), {non_cpe, config.include_non_cpe});
           out.tally.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
           note(out.tally, mapped);
           if (mapped.skipped()) continue;
@@ -404,20 +428,32 @@ struct Engine::Impl {
         if (auto st = check_cancel(); !st) return st;
         ++s.read;
         if (aggregate && !non_cpe) {
-          const std::string sw = mapping::software_id(row.software_vendor, row.software_name);
-          auto& vc = (*versions)[sw][row.software_version.value_or("")];
           // A row served twice must not count as a second installation. The inventory
           // lists one device's rows of one software together (the merge below relies on it
           // too), so remembering the current group's versions is enough.
-          std::string group = row.device_id + '\x1f' + sw;
-          if (group != group_key) {
-            group_key = std::move(group);
-            group_versions.clear();
+          const std::string_view vendor = view_of(row.software_vendor);
+          const std::string_view name = view_of(row.software_name);
+          if (group_counts == nullptr || row.device_id != group_device || vendor != last_vendor ||
+              name != last_name) {
+            std::string sw = mapping::software_id(row.software_vendor, row.software_name);
+            last_vendor.assign(vendor);
+            last_name.assign(name);
+            if (group_counts == nullptr || row.device_id != group_device || sw != group_sw) {
+              group_device = row.device_id;
+              group_versions.clear();
+            }
+            group_counts = &(*versions)[sw];
+            group_sw = std::move(sw);
           }
-          const std::string& version = row.software_version.value_or("");
+          const std::string_view version = view_of(row.software_version);
+          auto vc_it = group_counts->find(version);
+          if (vc_it == group_counts->end()) {
+            vc_it = group_counts->emplace(std::string(version), VersionCount{}).first;
+          }
+          auto& vc = vc_it->second;
           if (std::find(group_versions.begin(), group_versions.end(), version) ==
               group_versions.end()) {
-            group_versions.push_back(version);
+            group_versions.emplace_back(version);
             ++vc.installations;
           }
           if (row.number_of_weaknesses) {
@@ -538,11 +574,11 @@ struct Engine::Impl {
   // Maps one row; returns the row to keep or nullopt (skipped, counted).
   // Thread-safe: writes only to `s` and `found_links`.
   std::optional<model::Vulnerability> map_finding(ObjectSummary& s, Links& found_links,
-                                                  const defender::VulnerabilityRow& row,
+                                                  defender::VulnerabilityRow&& row,
                                                   std::optional<Timestamp> snapshot) const {
     ++s.read;
     const auto t0 = std::chrono::steady_clock::now();
-    auto mapped = mapping::map_vulnerability(row, {snapshot});
+    auto mapped = mapping::map_vulnerability(std::move(row), {snapshot});
     s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
     note(s, mapped);
     if (mapped.skipped()) return std::nullopt;
@@ -550,8 +586,12 @@ struct Engine::Impl {
       skip(s, "filtered out");
       return std::nullopt;
     }
-    if (row.cve_id && row.recommendation_reference && !row.recommendation_reference->empty()) {
-      found_links.emplace(*row.cve_id, *row.recommendation_reference);
+    // type is the row's cveId. Most rows repeat a link already found: looked up by view.
+    const auto& v = *mapped.row;
+    if (v.source.recommendation_reference && !v.source.recommendation_reference->empty()) {
+      const std::pair<std::string_view, std::string_view> link{v.type,
+                                                               *v.source.recommendation_reference};
+      if (!found_links.contains(link)) found_links.emplace(link.first, link.second);
     }
     return std::move(*mapped.row);
   }
@@ -564,8 +604,8 @@ struct Engine::Impl {
     using Pipeline = MapPipeline<defender::VulnerabilityRow, model::Vulnerability>;
     Pipeline pipeline(
         [&](std::vector<defender::VulnerabilityRow>& rows, Pipeline::Mapped& out) {
-          for (const auto& row : rows) {
-            if (auto finding = map_finding(out.tally, out.links, row, snapshot)) {
+          for (auto& row : rows) {
+            if (auto finding = map_finding(out.tally, out.links, std::move(row), snapshot)) {
               out.rows.push_back(std::move(*finding));
             }
           }
@@ -612,7 +652,7 @@ struct Engine::Impl {
         since, {}, [&](defender::VulnerabilityRow&& row) -> Status {
           if (auto st = check_cancel(); !st) return st;
           if (row.event_timestamp && *row.event_timestamp > newest) newest = *row.event_timestamp;
-          auto finding = map_finding(s, links, row, std::nullopt);
+          auto finding = map_finding(s, links, std::move(row), std::nullopt);
           if (finding) events.push_back(std::move(*finding));
           return {};
         });
