@@ -320,7 +320,8 @@ class SqliteStore final : public Store {
                             Timestamp snapshot_time) override {
     return write_op([&]() -> Result<SweepCounts> {
       SweepCounts counts;
-      if (object != ObjectType::vulnerability_definition) {
+      // After a bulk load every row of the table was written by this very read.
+      if (object != ObjectType::vulnerability_definition && !m_state[object].bulk) {
         auto r = sweep_unseen(object, ctx, snapshot_time);
         if (!r) return fail(r.error());
         counts = *r;
@@ -508,7 +509,10 @@ class SqliteStore final : public Store {
     if (m_seen_before_tx) m_seen = std::move(*m_seen_before_tx);
     m_seen_before_tx.reset();
     forget_keys();
-    for (auto& [object, state] : m_state) state.dropped_indexes.clear();
+    for (auto& [object, state] : m_state) {
+      state.dropped_indexes.clear();
+      state.bulk = false;
+    }
   }
 
  private:
@@ -516,6 +520,11 @@ class SqliteStore final : public Store {
   struct ObjectState {
     std::optional<KeyIndex> keys;
     std::vector<std::pair<std::string, std::string>> dropped_indexes;  // name, CREATE sql
+    // A full read into a table that was empty when the transaction reached it: rows are
+    // appended without lookups or a KeyIndex (memory stays flat), a uid that repeats is
+    // resolved when the uid index is rebuilt at commit (the last row wins), and there is
+    // nothing to sweep.
+    bool bulk = false;
   };
 
   // Runs `op` atomically: inside the caller's transaction as a savepoint (undone on
@@ -610,9 +619,24 @@ class SqliteStore final : public Store {
       auto exists = q->step();
       if (!exists) return fail(exists.error());
       if (*exists) continue;
-      if (auto st = m_db->exec(sql); !st) return st;
+      if (auto st = m_db->exec(sql); !st) {
+        if (!state.bulk || name != fmt::format("{}_uid_idx", to_string(object)) ||
+            sqlite3_extended_errcode(m_db->handle()) != SQLITE_CONSTRAINT_UNIQUE) {
+          return st;
+        }
+        // The read delivered a uid more than once: the last row stands, as an update of
+        // the first would have left it.
+        if (auto d = m_db->exec(fmt::format(
+                "DELETE FROM {0} WHERE id NOT IN (SELECT max(id) FROM {0} GROUP BY uid)",
+                to_string(object)));
+            !d) {
+          return d;
+        }
+        if (auto again = m_db->exec(sql); !again) return again;
+      }
     }
     state.dropped_indexes.clear();
+    state.bulk = false;
     return {};
   }
 
@@ -669,6 +693,9 @@ class SqliteStore final : public Store {
     s.load.reset();
     if (keys.size() == 0 && m_tx_open) {
       if (auto st = drop_indexes(object); !st) return st;
+      state.bulk = true;
+      state.keys.reset();
+      return {};
     }
     state.keys = std::move(keys);
     return {};
@@ -867,11 +894,23 @@ class SqliteStore final : public Store {
     constexpr auto object = Table<Row>::object;
     auto& s = m_tables.at(object);
     auto& state = m_state[object];
-    if (ctx.track_seen && !state.keys) {
+    if (ctx.track_seen && !state.keys && !state.bulk) {
       if (auto st = load_keys(object); !st) return fail(st.error());
     }
-    SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
     UpsertCounts counts;
+    SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
+    if (state.bulk) {
+      for (const Row& in : rows) {
+        std::int64_t row_id = 0;
+        if (auto st = write_row(s, state, ctx, in, 0, Stored{}, content_hash(in), row_id); !st) {
+          return fail(st.error());
+        }
+        ++counts.written;
+        // Seen all the same: a sweep after the commit must find every row of the read.
+        if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, row_id);
+      }
+      return counts;
+    }
     for (const Row& in : rows) {
       const std::uint64_t key = state.keys ? uid_key(in.uid) : 0;
       const RowHash in_hash = content_hash(in);
