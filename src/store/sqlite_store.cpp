@@ -642,7 +642,8 @@ class SqliteStore final : public Store {
 
   // A first load into an empty table inside a transaction: building the indexes once
   // from sorted keys at commit is far cheaper than maintaining them row by row. The
-  // KeyIndex keeps uids unique meanwhile; the DROP is undone by a rollback.
+  // rows are appended (ObjectState::bulk) and a repeated uid is resolved when the unique
+  // index is rebuilt; the DROP is undone by a rollback.
   util::Status drop_indexes(ObjectType object) {
     auto q = m_db->prepare(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
