@@ -1,6 +1,8 @@
 #include "sync/engine.hpp"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -230,6 +232,78 @@ struct Engine::Impl {
       if (!r) out[i].second = r.error();
     });
     return out;
+  }
+
+  // Like fetch_each, but hands each item's records to `consume(index, records)` on the
+  // calling thread as its call completes (completion order), so memory holds only the
+  // items in flight, not the whole object. Stops at the first failed call (reported as
+  // "<what> of <id>: ...") or failed consume.
+  template <class T, class Call, class Consume>
+  Status fetch_each_streamed(const std::vector<std::string>& ids, const Call& call,
+                             const Consume& consume, std::string_view what) {
+    struct Done {
+      std::size_t index = 0;
+      std::vector<T> records;
+      std::optional<util::Error> error;
+    };
+    if (ids.empty()) return {};
+    const std::size_t workers = std::clamp<std::size_t>(
+        static_cast<std::size_t>(std::max(config.download_concurrency, 1)), 1, ids.size());
+    std::mutex mutex;
+    std::condition_variable can_push;
+    std::condition_variable can_pop;
+    std::deque<Done> queue;
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> next{0};
+    std::size_t active = workers;
+    auto work = [&] {
+      for (std::size_t i = next++; i < ids.size() && !stop.load() && !cancelled(); i = next++) {
+        Done done;
+        done.index = i;
+        auto r = call(ids[i], [&done](T&& record) -> Status {
+          done.records.push_back(std::move(record));
+          return {};
+        });
+        if (!r) done.error = r.error();
+        std::unique_lock lock(mutex);
+        can_push.wait(lock, [&] { return queue.size() < workers || stop.load(); });
+        if (stop.load()) break;
+        queue.push_back(std::move(done));
+        can_pop.notify_one();
+      }
+      std::lock_guard lock(mutex);
+      --active;
+      can_pop.notify_all();
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (std::size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+    Status result;
+    for (;;) {
+      Done done;
+      {
+        std::unique_lock lock(mutex);
+        can_pop.wait(lock, [&] { return !queue.empty() || active == 0; });
+        if (queue.empty()) break;
+        done = std::move(queue.front());
+        queue.pop_front();
+        can_push.notify_one();
+      }
+      if (!result) continue;  // draining after a failure
+      if (done.error) {
+        result = fail(done.error->code,
+                      fmt::format("{} of {}: {}", what, ids[done.index], done.error->describe()));
+      } else {
+        result = consume(done.index, done.records);
+      }
+      if (!result) {
+        std::lock_guard lock(mutex);
+        stop.store(true);
+        can_push.notify_all();
+      }
+    }
+    for (auto& t : pool) t.join();
+    return result;
   }
 
   static std::vector<std::string> ids_of(const std::vector<defender::Software>& software) {
@@ -492,29 +566,34 @@ struct Engine::Impl {
     if (!software) return tl::unexpected(software.error());
     const Timestamp snapshot = now();
     const auto ids = ids_of(*software);
-    const auto refs =
-        fetch_each<defender::MachineReference>(ids, [&](const std::string& id, const auto& sink) {
-          return client.for_each_software_machine_reference(id, sink);
-        });
-    if (auto st = check_cancel(); !st) return st;
-    if (auto st = first_failure(refs, ids, "machine references"); !st) return st;
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
     Batch<model::InstalledPackage> batch(*this, s, context(run, true));
     const auto& wanted = filters("installed_package");
-    for (std::size_t i = 0; i < software->size(); ++i) {
-      for (const auto& ref : refs[i].first) {
-        ++s.read;
-        auto mapped = mapping::map_installed_package(ref, (*software)[i]);
-        note(s, mapped);
-        if (mapped.skipped()) continue;
-        if (!mapping::matches(*mapped.row, wanted)) {
-          skip(s, "filtered out");
-          continue;
-        }
-        if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
-      }
-    }
+    // Each software's machine references are written as its call completes: a million
+    // references are never all in memory. A failed call rolls the object back.
+    auto streamed = fetch_each_streamed<defender::MachineReference>(
+        ids,
+        [&](const std::string& id, const auto& sink) {
+          return client.for_each_software_machine_reference(id, sink);
+        },
+        [&](std::size_t i, const std::vector<defender::MachineReference>& refs) -> Status {
+          for (const auto& ref : refs) {
+            ++s.read;
+            auto mapped = mapping::map_installed_package(ref, (*software)[i]);
+            note(s, mapped);
+            if (mapped.skipped()) continue;
+            if (!mapping::matches(*mapped.row, wanted)) {
+              skip(s, "filtered out");
+              continue;
+            }
+            if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
+          }
+          return check_cancel();
+        },
+        "machine references");
+    if (!streamed) return streamed;
+    if (auto st = check_cancel(); !st) return st;
     if (auto st = batch.flush(); !st) return st;
     return finish(s, model::ObjectType::installed_package, run, "full", snapshot, snapshot,
                   snapshot, "{}", *tx);
