@@ -316,6 +316,45 @@ TEST_F(StoreTest, DatabaseLockedByAnotherConnectionIsAClearErrorAndWritesNothing
   EXPECT_FALSE(after->find_host("a").value().has_value());
 }
 
+// The first sync into an empty store runs with a rollback journal (pages written once);
+// once it has stored an object the file is in WAL mode for good.
+TEST_F(StoreTest, FirstSyncUsesARollbackJournalThenWal) {
+  auto journal = [&] {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+    sqlite3_step(st);
+    std::string mode(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return mode;
+  };
+  {
+    auto s = open();
+    EXPECT_EQ(journal(), "delete");
+  }
+  EXPECT_EQ(journal(), "delete");  // nothing stored yet: the next sync is still a first
+  {
+    auto s = open();
+    auto tx = s->begin().value();
+    std::vector<model::Host> rows = {host("a")};
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Host>(rows)));
+    store::Checkpoint cp;
+    cp.object = ObjectType::host;
+    cp.run_id = 1;
+    cp.mode = "full";
+    cp.completed_at = at("2025-06-01T00:00:00Z");
+    ASSERT_TRUE(s->save_checkpoint(cp));
+    ASSERT_TRUE(tx.commit());
+    EXPECT_EQ(journal(), "delete");
+  }
+  EXPECT_EQ(journal(), "wal");
+  auto s = open();
+  EXPECT_EQ(journal(), "wal");
+  EXPECT_TRUE(s->find_host("a").value().has_value());
+}
+
 TEST_F(StoreTest, CorruptFileIsRefusedUntouched) {
   {
     std::ofstream f(m_path, std::ios::binary);
