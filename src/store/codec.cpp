@@ -8,9 +8,9 @@
 namespace mdesync::store {
 
 namespace {
-void put2(std::string& out, unsigned v) {
-  out.push_back(static_cast<char>('0' + v / 10));
-  out.push_back(static_cast<char>('0' + v % 10));
+void put2(char* at, unsigned v) {
+  at[0] = static_cast<char>('0' + v / 10);
+  at[1] = static_cast<char>('0' + v % 10);
 }
 }  // namespace
 
@@ -30,29 +30,26 @@ void append_time(std::string& out, util::Timestamp t) {
   if (y < 0 || y > 9999) {
     out += fmt::format("{:04}", y);
   } else {
+    char year[4];
     const auto uy = static_cast<unsigned>(y);
-    put2(out, uy / 100);
-    put2(out, uy % 100);
+    put2(year, uy / 100);
+    put2(year + 2, uy % 100);
+    out.append(year, 4);
   }
-  out.push_back('-');
-  put2(out, static_cast<unsigned>(ymd.month()));
-  out.push_back('-');
-  put2(out, static_cast<unsigned>(ymd.day()));
-  out.push_back('T');
-  put2(out, static_cast<unsigned>(h.count()));
-  out.push_back(':');
-  put2(out, static_cast<unsigned>(m.count()));
-  out.push_back(':');
-  put2(out, static_cast<unsigned>(s.count()));
-  out.push_back('.');
-  char buf[6];
+  // "-MM-DDTHH:MM:SS.uuuuuuZ", built in place and appended at once.
+  char buf[23] = {'-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0, ':', 0, 0, '.'};
+  put2(buf + 1, static_cast<unsigned>(ymd.month()));
+  put2(buf + 4, static_cast<unsigned>(ymd.day()));
+  put2(buf + 7, static_cast<unsigned>(h.count()));
+  put2(buf + 10, static_cast<unsigned>(m.count()));
+  put2(buf + 13, static_cast<unsigned>(s.count()));
   unsigned v = us;
-  for (int i = 5; i >= 0; --i) {
+  for (int i = 21; i >= 16; --i) {
     buf[i] = static_cast<char>('0' + v % 10);
     v /= 10;
   }
-  out.append(buf, 6);
-  out.push_back('Z');
+  buf[22] = 'Z';
+  out.append(buf, sizeof buf);
 }
 
 std::string encode_time(util::Timestamp t) {
