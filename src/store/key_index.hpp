@@ -220,7 +220,8 @@ class KeyIndex {
     e.ambiguous = (s.meta & 2U) != 0;
     if (e.ambiguous) return e;
     e.rowid = static_cast<std::int64_t>(s.meta >> 2);
-    if ((s.meta & 1U) != 0) e.row_hash = s.hash;
+    // A copy first: a reference may not bind to a member of the packed Slot.
+    if ((s.meta & 1U) != 0) e.row_hash = std::int64_t{s.hash};
     return e;
   }
 
