@@ -217,6 +217,20 @@ struct Engine::Impl {
     ++s.skipped_reasons[reason];
   }
 
+  // Counts a mapped row's diagnostics and adds it to `batch`, unless the mapper skipped it
+  // or the object's operation options filter it out.
+  template <class Row, class Sink>
+  static Status add_mapped(ObjectSummary& s, mapping::Mapped<Row>&& mapped,
+                           const mapping::Filters& wanted, Sink& batch) {
+    note(s, mapped);
+    if (mapped.skipped()) return {};
+    if (!mapping::matches(*mapped.row, wanted)) {
+      skip(s, "filtered out");
+      return {};
+    }
+    return batch.add(std::move(*mapped.row));
+  }
+
   // Per-item calls (api strategy), `download_concurrency` at a time within the client's
   // rate limits. Each item's records, or the error its call ended with.
   template <class T, class Call>
@@ -580,14 +594,9 @@ struct Engine::Impl {
         [&](std::size_t i, const std::vector<defender::MachineReference>& refs) -> Status {
           for (const auto& ref : refs) {
             ++s.read;
-            auto mapped = mapping::map_installed_package(ref, (*software)[i]);
-            note(s, mapped);
-            if (mapped.skipped()) continue;
-            if (!mapping::matches(*mapped.row, wanted)) {
-              skip(s, "filtered out");
-              continue;
-            }
-            if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
+            auto st =
+                add_mapped(s, mapping::map_installed_package(ref, (*software)[i]), wanted, batch);
+            if (!st) return st;
           }
           return check_cancel();
         },
@@ -635,14 +644,8 @@ struct Engine::Impl {
     const auto& wanted = filters("package");
     for (std::size_t i = 0; i < software->size(); ++i) {
       ++s.read;
-      auto mapped = mapping::map_package((*software)[i], dists[i]);
-      note(s, mapped);
-      if (mapped.skipped()) continue;
-      if (!mapping::matches(*mapped.row, wanted)) {
-        skip(s, "filtered out");
-        continue;
-      }
-      if (auto st = batch.add(std::move(*mapped.row)); !st) return st;
+      auto st = add_mapped(s, mapping::map_package((*software)[i], dists[i]), wanted, batch);
+      if (!st) return st;
     }
     if (auto st = batch.flush(); !st) return st;
     return finish(s, model::ObjectType::package, run, "full", snapshot, snapshot, snapshot, "{}",
