@@ -28,9 +28,13 @@ int run_status(StatusFlags& flags) {
   if (!cfg) return report(cfg.error(), "configuration error");
   auto store = store::open_store(cfg->store, {false, true});
   if (!store) {
-    std::fprintf(stderr,
-                 "mdesync: cannot open the store %s: %s\n(run `mdesync sync` first to create it)\n",
-                 cfg->store.c_str(), store.error().describe().c_str());
+    // A locked store is being synced (the first sync of a new store keeps readers out
+    // while it commits, docs/schema.md); any other failure usually means no store yet.
+    const bool locked = store.error().code == util::ErrorCode::store_locked;
+    std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n(%s)\n", cfg->store.c_str(),
+                 store.error().describe().c_str(),
+                 locked ? "a sync is writing it: try again when it has committed"
+                        : "run `mdesync sync` first to create it");
     return k_exit_store;
   }
   auto& s = **store;

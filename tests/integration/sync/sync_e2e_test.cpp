@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
@@ -526,6 +527,25 @@ TEST_F(CliE2E, StatusAndExportShowWhatTheSyncStored) {
   const auto bad = cli({MDESYNC_BINARY, "export", "alerts", "--store", "sqlite:" + path}, "");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown object 'alerts'"), std::string::npos) << bad.err;
+}
+
+// While a writer holds the store (as the first sync of a new store does while it
+// commits), status says a sync is writing it, not that the store does not exist.
+TEST_F(CliE2E, StatusOnAStoreBeingWrittenSaysSo) {
+  start();
+  const auto path = db("locked");
+  ASSERT_EQ(cli(base_args(path), m_sim->credentials().client_secret).status, 0);
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto status = cli({MDESYNC_BINARY, "status", "--store", "sqlite:" + path}, "");
+  sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+  EXPECT_EQ(status.status, 6) << status.err;
+  EXPECT_NE(status.err.find("a sync is writing it"), std::string::npos) << status.err;
+  EXPECT_EQ(status.err.find("first to create it"), std::string::npos) << status.err;
 }
 
 TEST_F(CliE2E, WrongSecretExitsWithTheAuthCodeAndNeverPrintsTheSecret) {
