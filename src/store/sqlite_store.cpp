@@ -267,6 +267,17 @@ Result<Lifecycle> read_lifecycle(const Statement& st, int first) {
   return l;
 }
 
+// Whether any object has been synced into the store (its first sync has committed one).
+Result<bool> has_checkpoints(Db& db) {
+  auto q = db.prepare("SELECT count(*) FROM checkpoint");
+  if (!q) return fail(q.error());
+  auto r = q->step();
+  if (!r) return fail(r.error());
+  const bool any = q->int64(0) > 0;
+  q->reset();
+  return any;
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<FileLock> lock, bool read_only)
@@ -279,9 +290,7 @@ class SqliteStore final : public Store {
     // The first sync ran with a rollback journal (choose_journal): WAL from now on, if
     // it stored anything. Failure is harmless: the next open switches.
     if (m_first_sync && sqlite3_get_autocommit(m_db->handle()) != 0) {
-      auto q = m_db->prepare("SELECT count(*) FROM checkpoint");
-      if (q && q->step() && q->int64(0) > 0) {
-        q->reset();
+      if (auto any = has_checkpoints(*m_db); any && *any) {
         (void)m_db->exec("PRAGMA journal_mode = WAL");
       }
     }
@@ -1255,12 +1264,9 @@ enum class Journal { wal, first_sync };
 // for the 10,000-machine tenant. Readers may wait for that first sync's commits. The
 // store turns WAL on when that sync ends (SqliteStore::~SqliteStore) or at the next open.
 Result<Journal> choose_journal(Db& db) {
-  auto q = db.prepare("SELECT count(*) FROM checkpoint");
-  if (!q) return fail(q.error());
-  auto r = q->step();
-  if (!r) return fail(r.error());
-  const bool empty = q->int64(0) == 0;
-  q->reset();
+  auto any = has_checkpoints(db);
+  if (!any) return fail(any.error());
+  const bool empty = !*any;
   // Leaving WAL needs the file to itself; when another connection has it open, stay.
   if (empty && db.exec("PRAGMA journal_mode = DELETE") && journal_mode(db) == "delete") {
     if (auto st = db.exec("PRAGMA synchronous = FULL"); !st) return fail(st.error());

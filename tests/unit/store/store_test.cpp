@@ -16,6 +16,32 @@ namespace fs = std::filesystem;
 using model::StatusCategory;
 using model::VulnerabilityStatus;
 
+// The first column of the first row of `sql`, as text, on a connection of its own.
+std::string scalar(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+int count_rows(const std::string& path, const char* table) {
+  return std::stoi(scalar(path, std::string("SELECT count(*) FROM ") + table));
+}
+
+int index_count(const std::string& path, const char* table) {
+  return std::stoi(scalar(
+      path,
+      std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '") +
+          table + "'"));
+}
+
 Timestamp at(const char* text) {
   return util::parse_timestamp(text).value();
 }
@@ -319,17 +345,7 @@ TEST_F(StoreTest, DatabaseLockedByAnotherConnectionIsAClearErrorAndWritesNothing
 // The first sync into an empty store runs with a rollback journal (pages written once);
 // once it has stored an object the file is in WAL mode for good.
 TEST_F(StoreTest, FirstSyncUsesARollbackJournalThenWal) {
-  auto journal = [&] {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
-    sqlite3_step(st);
-    std::string mode(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return mode;
-  };
+  auto journal = [&] { return scalar(m_path, "PRAGMA journal_mode"); };
   {
     auto s = open();
     EXPECT_EQ(journal(), "delete");
@@ -464,39 +480,6 @@ TEST_F(StoreTest, EveryObjectRoundTrips) {
   EXPECT_EQ(s->upsert(ctx(2), std::span<const model::VulnerabilityDefinition>(ds))->unchanged, 1);
 }
 
-int count_of(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  sqlite3_step(st);
-  const int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
-int count_rows(const std::string& path, const char* table) {
-  return count_of(path, std::string("SELECT count(*) FROM ") + table);
-}
-
-int index_count(const std::string& path, const char* table) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  const std::string sql =
-      std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '") +
-      table + "'";
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  sqlite3_step(st);
-  const int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
-}
-
-// A full read into an empty table drops the indexes and builds them at commit; a
-// rollback brings them back; uids stay unique meanwhile (docs/adr/0041).
 // A first load (empty table, in a transaction) appends without lookups and rebuilds the
 // indexes at commit; a uid the read delivered twice is resolved then (the last row
 // stands, counted as written twice); a rollback restores the indexes.
