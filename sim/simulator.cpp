@@ -179,6 +179,7 @@ json faults_json(const Faults& f) {
           {"malformedJsonLine", f.malformed_json_line},
           {"emptyExportFile", f.empty_export_file},
           {"duplicateRows", f.duplicate_rows},
+          {"strayRow", f.stray_row},
           {"loopingNextLink", f.looping_next_link},
           {"extraFields", f.extra_fields},
           {"pascalCaseKeys", f.pascal_case_keys},
@@ -209,6 +210,7 @@ Faults faults_from_json(const json& j) {
   f.malformed_json_line = j.value("malformedJsonLine", 0U);
   f.empty_export_file = j.value("emptyExportFile", 0U);
   f.duplicate_rows = j.value("duplicateRows", 0U);
+  f.stray_row = j.value("strayRow", 0U);
   f.looping_next_link = j.value("loopingNextLink", 0U);
   f.extra_fields = j.value("extraFields", 0U);
   f.pascal_case_keys = j.value("pascalCaseKeys", 0U);
@@ -343,6 +345,7 @@ class SimulatorImpl final : public Simulator {
     m_faults.malformed_json_line += f.malformed_json_line;
     m_faults.empty_export_file += f.empty_export_file;
     m_faults.duplicate_rows += f.duplicate_rows;
+    m_faults.stray_row += f.stray_row;
     m_faults.looping_next_link += f.looping_next_link;
     m_faults.extra_fields += f.extra_fields;
     m_faults.pascal_case_keys += f.pascal_case_keys;
@@ -1706,7 +1709,8 @@ class SimulatorImpl final : public Simulator {
     const bool pascal = consume(&Faults::pascal_case_keys);
     const bool extra = consume(&Faults::extra_fields);
     const bool dup = consume(&Faults::duplicate_rows);
-    if (malformed || pascal || extra || dup) {
+    const bool stray = consume(&Faults::stray_row);
+    if (malformed || pascal || extra || dup || stray) {
       // Fault variants are built in memory: they are meant for test-sized tenants.
       std::ifstream in(file, std::ios::binary);
       std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -1714,6 +1718,8 @@ class SimulatorImpl final : public Simulator {
       std::string out;
       std::size_t start = 0;
       std::size_t n = 0;
+      const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+      std::string stray_line;
       while (start < text.size()) {
         auto nl = text.find('\n', start);
         if (nl == std::string::npos) nl = text.size();
@@ -1729,6 +1735,11 @@ class SimulatorImpl final : public Simulator {
           out += line;
           out.push_back('\n');
         }
+        if (stray && n == (lines + 1) / 2) stray_line = line;
+      }
+      if (!stray_line.empty()) {
+        out += stray_line;
+        out.push_back('\n');
       }
       r.text = gzip_string(out);
       if (truncated) r.text.resize(r.text.size() / 2);

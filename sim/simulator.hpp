@@ -108,6 +108,7 @@ struct Faults {
   std::uint32_t malformed_json_line = 0;  // next N downloads: one line is not JSON
   std::uint32_t empty_export_file = 0;    // next N file listings: an extra zero-byte file
   std::uint32_t duplicate_rows = 0;       // next N downloads / JSON pages: rows repeated
+  std::uint32_t stray_row = 0;            // next N downloads: the middle line repeated at the end
   std::uint32_t looping_next_link = 0;    // next N paged responses: nextLink = same page
   std::uint32_t extra_fields = 0;         // next N responses: unknown members added to rows
   std::uint32_t pascal_case_keys = 0;     // next N downloads: PascalCase member names

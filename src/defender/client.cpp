@@ -154,6 +154,7 @@ ClientStatsSnapshot ClientStats::snapshot() const {
   s.download_bytes_compressed = download_bytes_compressed.load();
   s.download_bytes_decompressed = download_bytes_decompressed.load();
   s.export_lines = export_lines.load();
+  s.skipped_lines = skipped_lines.load();
   s.link_refreshes = link_refreshes.load();
   s.download_time =
       std::chrono::milliseconds{std::max<std::int64_t>(0, download_ns.load()) / 1'000'000};
@@ -200,13 +201,15 @@ struct Client::Impl {
   template <class T>
   util::Result<ListResult> stream_files(const ExportFiles& files,
                                         const std::function<util::Result<ExportFiles>()>& refresh,
-                                        const RecordSink<T>& sink);
+                                        const RecordSink<T>& sink, InventoryGate* gate = nullptr);
   template <class T>
   util::Status download_all(const std::vector<std::string>& urls, const RecordSink<T>& sink,
-                            ListResult& out, std::vector<std::string>& expired);
+                            ListResult& out, std::vector<std::string>& expired,
+                            InventoryGate* gate);
   template <class T>
   util::Status download_one(const std::string& url, const std::atomic<bool>& cancel,
-                            const std::function<util::Status(std::vector<T>&&)>& push);
+                            const std::function<util::Status(std::vector<T>&&)>& push,
+                            InventoryGate* gate);
 };
 
 util::Result<http::Response> Client::Impl::api_get(const std::string& family,
@@ -397,7 +400,8 @@ util::Result<ExportFiles> Client::Impl::export_files(const std::string& family,
 
 template <class T>
 util::Status Client::Impl::download_one(const std::string& url, const std::atomic<bool>& cancel,
-                                        const std::function<util::Status(std::vector<T>&&)>& push) {
+                                        const std::function<util::Status(std::vector<T>&&)>& push,
+                                        InventoryGate* gate) {
   const std::string name = http::redact_url(url);
   util::GzipLineDecoder gz;
   LineDecoder<T> decoder;
@@ -406,17 +410,17 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
   std::uint64_t line_no = 0;
   std::int64_t decode_ns = 0;
   std::int64_t push_ns = 0;
-  const util::LineHandler on_line = [&](std::string_view line) -> util::Status {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return {};
+  const auto decode_line = [&](std::string_view line, std::uint64_t no, T& row) -> util::Status {
     const auto t0 = Steady::now();
-    T row;
     auto st = decoder.decode(line, row);
     decode_ns += ns_since(t0);
     if (!st) {
-      return util::fail(ErrorCode::parse, fmt::format("export file {}: line {}: {}", name, line_no,
-                                                      st.error().message));
+      return util::fail(ErrorCode::parse,
+                        fmt::format("export file {}: line {}: {}", name, no, st.error().message));
     }
+    return {};
+  };
+  const auto deliver = [&](T&& row) -> util::Status {
     batch.push_back(std::move(row));
     if (batch.size() >= k_batch_rows) {
       const auto p0 = Steady::now();
@@ -427,6 +431,19 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
       if (!pushed) return pushed;
     }
     return {};
+  };
+  std::unique_ptr<InventoryBlockSplitter> blocks;
+  if constexpr (std::is_same_v<T, InventoryRow>) {
+    if (gate != nullptr)
+      blocks = std::make_unique<InventoryBlockSplitter>(*gate, decode_line, deliver);
+  }
+  const util::LineHandler on_line = [&](std::string_view line) -> util::Status {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) return {};
+    if (blocks) return blocks->line(line, line_no);
+    T row;
+    if (auto st = decode_line(line, line_no, row); !st) return st;
+    return deliver(std::move(row));
   };
   // A transfer cut mid-body is retried from the start; the bytes the decoder already
   // consumed are skipped so no row is delivered twice.
@@ -458,6 +475,7 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     return download_http->stream(req, body_sink);
   });
   auto account = [&] {
+    if (blocks) stats.skipped_lines.fetch_add(blocks->skipped_lines());
     stats.download_bytes_compressed.fetch_add(gz.compressed_bytes());
     stats.download_bytes_decompressed.fetch_add(gz.decompressed_bytes());
     stats.export_lines.fetch_add(line_no);
@@ -499,6 +517,12 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     }
     return fin;
   }
+  if (blocks) {
+    if (auto st = blocks->finish(); !st) {
+      account();
+      return st;
+    }
+  }
   util::Status last{};
   if (!batch.empty()) last = push(std::move(batch));
   account();
@@ -508,7 +532,7 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
 template <class T>
 util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
                                         const RecordSink<T>& sink, ListResult& out,
-                                        std::vector<std::string>& expired) {
+                                        std::vector<std::string>& expired, InventoryGate* gate) {
   if (urls.empty()) return {};
   const std::size_t workers = std::clamp<std::size_t>(
       static_cast<std::size_t>(std::max(1, config.download_concurrency)), 1, urls.size());
@@ -541,7 +565,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
         if (cancel.load() || next >= urls.size()) break;
         url = urls[next++];
       }
-      auto st = download_one<T>(url, cancel, push);
+      auto st = download_one<T>(url, cancel, push, gate);
       std::lock_guard lock(mutex);
       if (st) {
         ++files_done;
@@ -597,14 +621,16 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 template <class T>
 util::Result<ListResult> Client::Impl::stream_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<T>& sink) {
+    const RecordSink<T>& sink, InventoryGate* gate) {
   ListResult out;
   out.generated_time = files.generated_time;
   std::vector<std::string> pending = files.urls;
   bool refreshed = false;
   for (;;) {
     std::vector<std::string> expired;
-    if (auto st = download_all<T>(pending, sink, out, expired); !st) return util::fail(st.error());
+    if (auto st = download_all<T>(pending, sink, out, expired, gate); !st) {
+      return util::fail(st.error());
+    }
     if (expired.empty()) break;
     const std::string first = http::redact_url(expired.front());
     if (refreshed || !refresh) {
@@ -874,8 +900,8 @@ util::Result<ListResult> Client::stream_vulnerability_files(
 
 util::Result<ListResult> Client::stream_inventory_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<InventoryRow>& sink) {
-  return m_impl->stream_files<InventoryRow>(files, refresh, sink);
+    const RecordSink<InventoryRow>& sink, InventoryGate* gate) {
+  return m_impl->stream_files<InventoryRow>(files, refresh, sink, gate);
 }
 
 ClientStatsSnapshot Client::stats() const {

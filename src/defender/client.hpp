@@ -18,6 +18,7 @@
 
 #include "auth/token_provider.hpp"
 #include "config/config.hpp"
+#include "defender/inventory_blocks.hpp"
 #include "defender/records.hpp"
 #include "http/http_client.hpp"
 #include "http/rate_limiter.hpp"
@@ -68,8 +69,9 @@ struct ClientStatsSnapshot {
   std::uint64_t downloads = 0;               // export files fetched (all attempts)
   std::uint64_t download_bytes_compressed = 0;
   std::uint64_t download_bytes_decompressed = 0;
-  std::uint64_t export_lines = 0;              // export file lines decoded
-  std::uint64_t link_refreshes = 0;            // fresh export URL lists after an expired link
+  std::uint64_t export_lines = 0;    // export file lines read
+  std::uint64_t skipped_lines = 0;   // of those, not decoded (an InventoryGate skipped them)
+  std::uint64_t link_refreshes = 0;  // fresh export URL lists after an expired link
   std::chrono::milliseconds download_time{0};  // fetching + gunzip, excluding decoding
   std::chrono::milliseconds decode_time{0};    // JSON decoding of pages and lines
   std::chrono::milliseconds rate_limit_wait{0};
@@ -88,6 +90,7 @@ class ClientStats {
   std::atomic<std::uint64_t> download_bytes_compressed{0};
   std::atomic<std::uint64_t> download_bytes_decompressed{0};
   std::atomic<std::uint64_t> export_lines{0};
+  std::atomic<std::uint64_t> skipped_lines{0};
   std::atomic<std::uint64_t> link_refreshes{0};
   std::atomic<std::int64_t> download_ns{0};
   std::atomic<std::int64_t> decode_ns{0};
@@ -178,13 +181,15 @@ class Client final {
   util::Result<ListResult> stream_inventory_export(bool non_cpe,
                                                    const RecordSink<InventoryRow>& sink);
   // Streams the given files (e.g. a list obtained earlier). `refresh` is called at most
-  // once to renew expired URLs; null means an expired URL is an error.
+  // once to renew expired URLs; null means an expired URL is an error. With a `gate`,
+  // inventory lines are split into device blocks and the blocks the gate skips are
+  // neither decoded nor delivered (inventory_blocks.hpp).
   util::Result<ListResult> stream_vulnerability_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
       const RecordSink<VulnerabilityRow>& sink);
   util::Result<ListResult> stream_inventory_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-      const RecordSink<InventoryRow>& sink);
+      const RecordSink<InventoryRow>& sink, InventoryGate* gate = nullptr);
 
   // --- Counters -----------------------------------------------------------------------
   // A snapshot of the counters since construction. Thread-safe.

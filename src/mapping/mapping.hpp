@@ -25,6 +25,11 @@ struct InstalledPackageOptions {
   bool include_non_cpe = false;  // Config::include_non_cpe
 };
 
+// Revision of the rules below that turn inventory rows into Installed Package rows. Bump it
+// with any change to their output: the sync engine's inventory digests (ADR 0060) include
+// it, so rows stored by earlier rules are rebuilt from their lines on the next read.
+inline constexpr int k_installed_package_rules = 1;
+
 // Installed Package from one inventory row (section 4). Non-CPE rows are skipped unless
 // include_non_cpe. Several rows of one uid (several versions) combine with merge_into.
 Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& row,

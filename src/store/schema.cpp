@@ -231,11 +231,22 @@ CREATE INDEX vulnerability_definition_severity_idx ON vulnerability_definition(s
 
 )sql";
 
+// Per device: the digest of its lines in the last inventory export read and the package
+// versions they counted, so that unchanged lines need not be decoded again (ADR 0060).
+constexpr std::string_view k_v2 = R"sql(
+CREATE TABLE inventory_digest (
+  device_id  TEXT PRIMARY KEY,
+  digest     BLOB NOT NULL,
+  versions   BLOB
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
+      {2, "inventory_digest: unchanged inventory lines are not decoded again", k_v2},
   };
   return k_migrations;
 }

@@ -40,6 +40,9 @@ void Statement::bind(int index, std::string_view text) noexcept {
 void Statement::bind_copy(int index, std::string_view text) noexcept {
   sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
+void Statement::bind_blob(int index, std::string_view bytes) noexcept {
+  sqlite3_bind_blob64(m_stmt, index, bytes.data(), bytes.size(), SQLITE_STATIC);
+}
 
 util::Result<bool> Statement::step() {
   const int rc = sqlite3_step(m_stmt);
@@ -77,6 +80,13 @@ std::int64_t Statement::int64(int column) const noexcept {
 double Statement::real(int column) const noexcept {
   return sqlite3_column_double(m_stmt, column);
 }
+std::string_view Statement::blob(int column) const noexcept {
+  const auto* p = sqlite3_column_blob(m_stmt, column);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p),
+          static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, column))};
+}
+
 std::string_view Statement::text(int column) const noexcept {
   const auto* p = sqlite3_column_text(m_stmt, column);
   if (p == nullptr) return {};

@@ -36,6 +36,8 @@ class Statement final {
   // The text must stay alive until the next step() or reset().
   void bind(int index, std::string_view text) noexcept;
   void bind_copy(int index, std::string_view text) noexcept;
+  // Bytes as a BLOB; they must stay alive until the next step() or reset().
+  void bind_blob(int index, std::string_view bytes) noexcept;
 
   // Returns true while a row is available, false when done.
   util::Result<bool> step();
@@ -48,6 +50,7 @@ class Statement final {
   [[nodiscard]] std::int64_t int64(int column) const noexcept;
   [[nodiscard]] double real(int column) const noexcept;
   [[nodiscard]] std::string_view text(int column) const noexcept;
+  [[nodiscard]] std::string_view blob(int column) const noexcept;
 
  private:
   Db* m_db = nullptr;

@@ -286,7 +286,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     // Statements must be finalized before the connection closes.
     m_tables.clear();
-    m_stmts.clear();
+    m_cached.clear();
     // The first sync ran with a rollback journal (choose_journal): WAL from now on, if
     // it stored anything. Failure is harmless: the next open switches.
     if (m_first_sync && sqlite3_get_autocommit(m_db->handle()) != 0) {
@@ -360,6 +360,88 @@ class SqliteStore final : public Store {
   }
 
   // --- reads ---
+
+  // --- inventory digests ---
+
+  util::Status scan_inventory_digests(
+      const std::function<void(std::string_view, std::string_view, bool)>& visit) override {
+    auto st = m_db->prepare("SELECT device_id, digest, versions IS NOT NULL FROM inventory_digest");
+    if (!st) return fail(st.error());
+    for (;;) {
+      auto more = st->step();
+      if (!more) return fail(more.error());
+      if (!*more) return {};
+      visit(st->text(0), st->blob(1), st->int64(2) != 0);
+    }
+  }
+
+  Result<std::optional<std::string>> inventory_versions(std::string_view device_id) override {
+    auto st = cached("SELECT versions FROM inventory_digest WHERE device_id = ?");
+    if (!st) return fail(st.error());
+    Statement& q = **st;
+    q.bind(1, device_id);
+    auto more = q.step();
+    std::optional<std::string> out;
+    if (more && *more && !q.is_null(0)) out.emplace(q.blob(0));
+    q.reset();
+    if (!more) return fail(more.error());
+    return out;
+  }
+
+  util::Status put_inventory_digest(const InventoryDigest& d) override {
+    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    auto st = cached(
+        "INSERT OR REPLACE INTO inventory_digest (device_id, digest, versions) VALUES (?, ?, ?)");
+    if (!st) return fail(st.error());
+    Statement& q = **st;
+    q.bind(1, std::string_view(d.device_id));
+    q.bind_blob(2, d.digest);
+    if (d.versions) {
+      q.bind_blob(3, *d.versions);
+    } else {
+      q.bind_null(3);
+    }
+    auto r = q.run();
+    if (!r) q.reset();
+    return r;
+  }
+
+  util::Status erase_inventory_digest(std::string_view device_id) override {
+    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    auto st = cached("DELETE FROM inventory_digest WHERE device_id = ?");
+    if (!st) return fail(st.error());
+    (*st)->bind(1, device_id);
+    auto r = (*st)->run();
+    if (!r) (*st)->reset();
+    return r;
+  }
+
+  util::Status clear_inventory_digests() override {
+    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    return m_db->exec("DELETE FROM inventory_digest");
+  }
+
+  Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
+                                           std::string_view device_id) override {
+    auto st = cached("SELECT id FROM installed_package WHERE targets = ?");
+    if (!st) return fail(st.error());
+    Statement& q = **st;
+    q.bind(1, device_id);
+    SeenSet& seen = seen_set(ObjectType::installed_package, ctx.run_id);
+    std::int64_t n = 0;
+    for (;;) {
+      auto more = q.step();
+      if (!more) {
+        q.reset();
+        return fail(more.error());
+      }
+      if (!*more) break;
+      seen.add(q.int64(0));
+      ++n;
+    }
+    q.reset();
+    return n;
+  }
 
   Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
   Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {
@@ -589,6 +671,14 @@ class SqliteStore final : public Store {
     for (auto& [object, state] : m_state) {
       if (!state.dropped_indexes.empty()) (void)restore_indexes(object);
     }
+  }
+
+  // A statement prepared once per connection (reset after each use by the caller).
+  Result<Statement*> cached(std::string_view sql) {
+    if (auto it = m_cached.find(sql); it != m_cached.end()) return &it->second;
+    auto st = m_db->prepare(sql);
+    if (!st) return fail(st.error());
+    return &m_cached.emplace(std::string(sql), std::move(*st)).first->second;
   }
 
   void forget_keys() noexcept {
@@ -1175,7 +1265,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<FileLock> m_lock;
   bool m_read_only;
   std::map<ObjectType, TableStatements> m_tables;
-  std::vector<Statement> m_stmts;
+  std::map<std::string, Statement, std::less<>> m_cached;  // by SQL text
   Vulnerability m_scratch;
   BindBuffers m_bind_buffers;
   std::map<ObjectType, ObjectState> m_state;

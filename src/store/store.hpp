@@ -95,6 +95,15 @@ struct Checkpoint {
   std::string state;  // free-form JSON for the sync engine
 };
 
+// What the last inventory export read learned about one device's lines (ADR 0060): the
+// digest of its block of lines and the package versions those lines counted. Both are
+// opaque bytes owned by the sync engine.
+struct InventoryDigest {
+  std::string device_id;
+  std::string digest;
+  std::optional<std::string> versions;  // absent when the read did not count versions
+};
+
 struct StatusCount {
   ObjectType object = ObjectType::host;
   std::string status;
@@ -165,6 +174,22 @@ class Store {
   virtual Result<DeltaCounts> apply_vulnerability_events(
       const WriteContext& ctx, std::span<const model::Vulnerability> events,
       std::optional<Timestamp> baseline) = 0;
+
+  // Inventory digests (ADR 0060). `visit` gets every stored digest; `has_versions` tells
+  // whether versions are stored (read them with inventory_versions). put replaces the
+  // device's digest; erase and clear remove them. Call the writers inside the
+  // transaction that holds the installed packages they describe.
+  virtual Status scan_inventory_digests(
+      const std::function<void(std::string_view device_id, std::string_view digest,
+                               bool has_versions)>& visit) = 0;
+  virtual Result<std::optional<std::string>> inventory_versions(std::string_view device_id) = 0;
+  virtual Status put_inventory_digest(const InventoryDigest& digest) = 0;
+  virtual Status erase_inventory_digest(std::string_view device_id) = 0;
+  virtual Status clear_inventory_digests() = 0;
+  // Marks every installed package of the device seen by ctx.run_id, as an unchanged
+  // re-read of its rows would (so that the sweep keeps them); returns how many.
+  virtual Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
+                                                   std::string_view device_id) = 0;
 
   // One stored row by uid, nullopt when absent.
   virtual Result<std::optional<model::Host>> find_host(std::string_view uid) = 0;

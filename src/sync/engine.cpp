@@ -17,6 +17,7 @@
 
 #include "mapping/filters.hpp"
 #include "mapping/mapping.hpp"
+#include "sync/inventory_digests.hpp"
 
 namespace mdesync::sync {
 namespace {
@@ -88,17 +89,9 @@ struct LinkLess {
 };
 using Links = std::set<std::pair<std::string, std::string>, LinkLess>;
 
-struct VersionCount {
-  std::int64_t installations = 0;
-  std::optional<std::int64_t> vulnerabilities;
-};
-// software id -> version -> counts, aggregated from the inventory (export strategy).
 std::string_view view_of(const std::optional<std::string>& v) {
   return v ? std::string_view(*v) : std::string_view{};
 }
-
-using VersionCounts = std::map<std::string, VersionCount, std::less<>>;
-using VersionAggregate = std::map<std::string, VersionCounts, std::less<>>;
 
 // What one batch's mapping counted, merged into the object's summary on the writing
 // thread.
@@ -449,9 +442,42 @@ struct Engine::Impl {
   }
 
   // --- installed_package ----------------------------------------------------------------
+  // What shapes the rows made from inventory lines besides the lines: it seeds their
+  // digests, so that a change of rules or options rebuilds every device once (ADR 0060).
+  std::uint64_t inventory_seed() const {
+    std::string text = fmt::format("inventory-digest/1 rules={} non_cpe={} filters=",
+                                   mapping::k_installed_package_rules, config.include_non_cpe);
+    for (const auto& [key, values] : filters("installed_package")) {
+      text += key;
+      for (const auto& v : values) text += fmt::format("\x1f{}", v);
+      text += '\x1e';
+    }
+    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds
+    for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+    return h;
+  }
+
   // With `write` false the inventory is only read to aggregate package versions.
   Status sync_installed(ObjectSummary& s, model::RunId run, bool write) {
     if (config.strategy == "api") return sync_installed_api(s, run);
+    const ObjectSummary before = s;
+    bool conflict = false;
+    auto st = sync_installed_export(s, run, write, true, conflict);
+    if (!st || !conflict) return st;
+    // A device's lines were not all in one block (ADR 0060): the skips cannot be trusted.
+    // The first attempt's transaction was rolled back; read again, decoding every line.
+    constexpr std::string_view k_why =
+        "a device's inventory lines were not all in one block of the export; read the "
+        "inventory again without skipping unchanged devices";
+    spdlog::warn("installed_package: {}", k_why);
+    s = before;
+    s.warnings.emplace_back(k_why);
+    return sync_installed_export(s, run, write, false, conflict);
+  }
+
+  // Sets `conflict` (and commits nothing) when skipped blocks turn out unsafe.
+  Status sync_installed_export(ObjectSummary& s, model::RunId run, bool write, bool allow_skip,
+                               bool& conflict) {
     std::optional<store::Transaction> tx;
     if (write) {
       auto t = store.begin();
@@ -462,15 +488,40 @@ struct Engine::Impl {
     std::optional<model::InstalledPackage> pending;
     const bool aggregate = selected("package");
     if (aggregate) versions.emplace();
-    // The current group (one device's rows of one software) and the raw vendor and name
-    // of the previous row, so that a row of the same group costs no string building.
-    std::string group_device;
-    std::string group_sw;
-    std::string last_vendor;
-    std::string last_name;
-    VersionCounts* group_counts = nullptr;
-    std::vector<std::string> group_versions;
     const auto& wanted = filters("installed_package");
+
+    // Skipping needs the stored rows to describe every row of a device: not with the
+    // non-CPE inventory, whose rows share the devices but not the digests.
+    const bool digests_kept = write && !config.include_non_cpe;
+    InventoryDigests gate(inventory_seed(), allow_skip && (digests_kept || !write), aggregate);
+    if (write && !digests_kept) {
+      if (auto st = store.clear_inventory_digests(); !st) return st;
+    }
+    if (gate.seed() != 0 && (digests_kept || !write)) {
+      auto scanned = store.scan_inventory_digests(
+          [&](std::string_view device, std::string_view bytes, bool has_versions) {
+            if (auto d = digest_from_bytes(bytes)) gate.add_stored(device, {*d, has_versions});
+          });
+      if (!scanned) return scanned;
+    }
+    std::vector<std::string> put_devices;
+    // Decoded blocks' contributions and digests, on this thread.
+    auto absorb = [&]() -> Status {
+      for (auto& d : gate.take_decoded()) {
+        if (aggregate && !add_versions(d.versions, *versions)) {
+          return fail(ErrorCode::internal, "inventory version counts could not be read back");
+        }
+        if (!digests_kept || !d.whole) continue;
+        store::InventoryDigest row{d.device_id, digest_bytes(d.digest), std::nullopt};
+        if (aggregate) row.versions = std::move(d.versions);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto st = store.put_inventory_digest(row);
+        s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+        if (!st) return st;
+        put_devices.push_back(std::move(d.device_id));
+      }
+      return {};
+    };
 
     // Mapping runs on the pipeline's worker; the merge of adjacent rows of one uid and
     // the writes stay on this thread, in order.
@@ -494,6 +545,7 @@ struct Engine::Impl {
     };
     auto consume = [&](Pipeline::Mapped& mapped) -> Status {
       merge_tally(s, mapped.tally);
+      if (auto st = absorb(); !st) return st;
       for (auto& row : mapped.rows) {
         // Several versions of one software on one machine arrive as adjacent rows.
         if (pending && pending->uid == row.uid) {
@@ -515,40 +567,6 @@ struct Engine::Impl {
       return [&, non_cpe](defender::InventoryRow&& row) -> Status {
         if (auto st = check_cancel(); !st) return st;
         ++s.read;
-        if (aggregate && !non_cpe) {
-          // A row served twice must not count as a second installation. The inventory
-          // lists one device's rows of one software together (the merge below relies on it
-          // too), so remembering the current group's versions is enough.
-          const std::string_view vendor = view_of(row.software_vendor);
-          const std::string_view name = view_of(row.software_name);
-          if (group_counts == nullptr || row.device_id != group_device || vendor != last_vendor ||
-              name != last_name) {
-            std::string sw = mapping::software_id(row.software_vendor, row.software_name);
-            last_vendor.assign(vendor);
-            last_name.assign(name);
-            if (group_counts == nullptr || row.device_id != group_device || sw != group_sw) {
-              group_device = row.device_id;
-              group_versions.clear();
-            }
-            group_counts = &(*versions)[sw];
-            group_sw = std::move(sw);
-          }
-          const std::string_view version = view_of(row.software_version);
-          auto vc_it = group_counts->find(version);
-          if (vc_it == group_counts->end()) {
-            vc_it = group_counts->emplace(std::string(version), VersionCount{}).first;
-          }
-          auto& vc = vc_it->second;
-          if (std::find(group_versions.begin(), group_versions.end(), version) ==
-              group_versions.end()) {
-            group_versions.emplace_back(version);
-            ++vc.installations;
-          }
-          if (row.number_of_weaknesses) {
-            vc.vulnerabilities =
-                std::max(vc.vulnerabilities.value_or(0), *row.number_of_weaknesses);
-          }
-        }
         if (!write) return {};
         return pipeline.add(std::move(row));
       };
@@ -558,9 +576,37 @@ struct Engine::Impl {
     if (!files) return tl::unexpected(files.error());
     const Timestamp snapshot = files->generated_time;
     auto streamed = client.stream_inventory_files(
-        *files, [&] { return client.inventory_export_files(false); }, make_sink(false));
+        *files, [&] { return client.inventory_export_files(false); }, make_sink(false), &gate);
     if (!streamed) return tl::unexpected(streamed.error());
     if (auto st = cpe_pipeline.finish(); !st) return st;
+    if (auto st = absorb(); !st) return st;
+    if (gate.conflict()) {
+      conflict = true;
+      return {};
+    }
+    // Unchanged devices: their stored rows stay, seen by this run; their stored version
+    // counts stand in for their lines.
+    for (const auto& [device, lines] : gate.skipped()) {
+      s.read += static_cast<std::int64_t>(lines);
+      s.reused += static_cast<std::int64_t>(lines);
+      const auto t0 = std::chrono::steady_clock::now();
+      if (write) {
+        auto seen = store.mark_installed_seen(context(run, true), device);
+        if (!seen) return tl::unexpected(seen.error());
+        s.unchanged += *seen;
+      }
+      if (aggregate) {
+        auto stored = store.inventory_versions(device);
+        if (!stored) return tl::unexpected(stored.error());
+        if (!*stored || !add_versions(**stored, *versions)) {
+          return fail(ErrorCode::store,
+                      fmt::format("inventory_digest: the version counts of device {} are "
+                                  "missing or unreadable; delete the table's rows to rebuild",
+                                  device));
+        }
+      }
+      s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    }
     if (write && config.include_non_cpe) {
       auto more = client.stream_inventory_export(true, make_sink(true));
       if (!more) return tl::unexpected(more.error());
@@ -571,6 +617,18 @@ struct Engine::Impl {
       if (auto st = batch.add(std::move(*pending)); !st) return st;
     }
     if (auto st = batch.flush(); !st) return st;
+    if (digests_kept) {
+      // Only a device met in one whole block keeps a digest: the next read can skip it.
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const auto& device : put_devices) {
+        if (gate.keep(device)) continue;
+        if (auto st = store.erase_inventory_digest(device); !st) return st;
+      }
+      for (const auto& device : gate.stale_stored()) {
+        if (auto st = store.erase_inventory_digest(device); !st) return st;
+      }
+      s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    }
     return finish(s, model::ObjectType::installed_package, run, "full", snapshot, snapshot,
                   snapshot, "{}", *tx);
   }

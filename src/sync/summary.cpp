@@ -21,6 +21,7 @@ std::string to_json(const RunSummary& s) {
                        {"read", o.read},
                        {"written", o.written},
                        {"unchanged", o.unchanged},
+                       {"reused", o.reused},
                        {"closed", o.closed},
                        {"skipped", o.skipped},
                        {"stale", o.stale},
@@ -81,6 +82,11 @@ std::string to_table(const RunSummary& s) {
       out += fmt::format("  {}: skipped {} ({})\n", o.object, n, reason);
     }
     if (o.stale > 0) out += fmt::format("  {}: {} stale delta events ignored\n", o.object, o.stale);
+    if (o.reused > 0) {
+      out += fmt::format(
+          "  {}: {} of the rows read were unchanged since the last read and not decoded\n",
+          o.object, o.reused);
+    }
     for (const auto& [kind, n] : o.diagnostics) {
       out += fmt::format("  {}: {} x {}\n", o.object, n, kind);
     }

@@ -22,6 +22,7 @@ struct ObjectSummary {
   std::int64_t read = 0;            // source records received
   std::int64_t written = 0;         // rows inserted or changed
   std::int64_t unchanged = 0;       // rows identical to the stored ones
+  std::int64_t reused = 0;          // of `read`, not decoded: lines unchanged since the last read
   std::int64_t closed = 0;          // findings closed / rows marked Removed
   std::int64_t skipped = 0;         // records that became no row
   std::int64_t stale = 0;           // delta events older than the finding's state

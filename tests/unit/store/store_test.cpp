@@ -102,11 +102,11 @@ TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 1);
+    EXPECT_EQ(s->schema_version().value(), 2);
   }
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 1);
+  EXPECT_EQ(s->schema_version().value(), 2);
   EXPECT_TRUE(s->count_by_status().value().empty());
   EXPECT_TRUE(s->checkpoints().value().empty());
 }
@@ -620,6 +620,105 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
     // The same rows again are unchanged.
     EXPECT_EQ(s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows))->unchanged, 6);
   }
+}
+
+TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
+  {
+    auto s = open();
+    std::vector<model::Host> rows = {host("a")};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+  }
+  // Back to what version 1 wrote: no inventory_digest table.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "DROP TABLE inventory_digest; DELETE FROM schema_version WHERE version = 2",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(scalar(m_path, "SELECT max(version) FROM schema_version"), "1");
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version().value(), 2);
+  EXPECT_TRUE(s->find_host("a").value().has_value());
+  EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
+}
+
+TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
+  auto s = open();
+  const std::string digest("\x00\x01binary\xff", 10);
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->put_inventory_digest({"dev1", digest, std::string("v\0\x01", 3)}));
+    ASSERT_TRUE(s->put_inventory_digest({"dev2", "d2", std::nullopt}));
+    ASSERT_TRUE(tx.commit());
+  }
+  std::map<std::string, std::pair<std::string, bool>> seen;
+  auto scan = [&] {
+    seen.clear();
+    ASSERT_TRUE(s->scan_inventory_digests([&](std::string_view id, std::string_view d, bool v) {
+      seen[std::string(id)] = {std::string(d), v};
+    }));
+  };
+  scan();
+  EXPECT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen["dev1"], std::make_pair(digest, true));
+  EXPECT_EQ(seen["dev2"], std::make_pair(std::string("d2"), false));
+  EXPECT_EQ(s->inventory_versions("dev1").value(),
+            std::optional<std::string>(std::string("v\0\x01", 3)));
+  EXPECT_EQ(s->inventory_versions("dev2").value(), std::nullopt);
+  EXPECT_EQ(s->inventory_versions("nobody").value(), std::nullopt);
+  {
+    // Not committed: the erase and the replacement are undone.
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->erase_inventory_digest("dev2"));
+    ASSERT_TRUE(s->put_inventory_digest({"dev1", "other", std::nullopt}));
+  }
+  scan();
+  EXPECT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen["dev1"].first, digest);
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->erase_inventory_digest("dev2"));
+    ASSERT_TRUE(tx.commit());
+  }
+  scan();
+  EXPECT_EQ(seen.size(), 1U);
+  ASSERT_TRUE(s->clear_inventory_digests());
+  scan();
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(StoreTest, InstalledPackagesMarkedSeenByDeviceSurviveTheSweep) {
+  auto s = open();
+  auto ip = [](const std::string& device, const std::string& sw) {
+    model::InstalledPackage p;
+    p.uid = device + "_" + sw;
+    p.type = sw;
+    p.targets = device;
+    p.version = {"1.0"};
+    return p;
+  };
+  std::vector<model::InstalledPackage> rows = {ip("dev1", "a"), ip("dev1", "b"), ip("dev2", "a")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::InstalledPackage>(rows)));
+    ASSERT_TRUE(tx.commit());
+  }
+  ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
+  {
+    // Run 2 reads dev1 unchanged (marked, not upserted) and no longer lists dev2.
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->mark_installed_seen(ctx(2, true), "dev1").value(), 2);
+    EXPECT_EQ(s->mark_installed_seen(ctx(2, true), "nobody").value(), 0);
+    EXPECT_EQ(s->sweep(ObjectType::installed_package, ctx(2), at("2025-06-01T06:00:00Z"))->closed,
+              1);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(scalar(m_path,
+                   "SELECT group_concat(uid || '=' || status, ' ') FROM "
+                   "(SELECT uid, status FROM installed_package ORDER BY uid)"),
+            "dev1_a=Installed dev1_b=Installed dev2_a=Removed");
 }
 
 }  // namespace

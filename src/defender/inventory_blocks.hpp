@@ -1,0 +1,95 @@
+#pragma once
+
+// Device blocks of an inventory export file, so that a caller holding the rows of an
+// earlier read can skip decoding the lines that did not change (docs/adr/0060).
+//
+// A block is a maximal run of consecutive lines of one file with the same deviceId. Each
+// block gets a 128-bit digest of its raw lines; the caller's gate decides whether the
+// block is skipped (its lines are neither decoded nor delivered) or decoded. The first and
+// last block of a file may continue in another file, so they are never skippable.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "defender/records.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::defender {
+
+struct BlockDigest {
+  std::uint64_t high = 0;
+  std::uint64_t low = 0;
+  friend bool operator==(const BlockDigest&, const BlockDigest&) = default;
+};
+
+struct InventoryBlock {
+  std::string_view device_id;
+  BlockDigest digest;       // of the block's raw lines, seeded by InventoryGate::seed()
+  std::uint64_t lines = 0;  // lines in the block
+  // True for a block with another device's line on each side in the same file: it holds
+  // every line of its device in that file. Only such a block may be skipped.
+  bool whole = false;
+};
+
+// Implemented by the caller; called from download threads, concurrently.
+class InventoryGate {
+ public:
+  virtual ~InventoryGate() = default;
+  // Seeds every digest (configuration that changes the rows made from the same lines).
+  [[nodiscard]] virtual std::uint64_t seed() const = 0;
+  // Called once per block, before decoding. true: skip it (only honoured for whole blocks).
+  virtual bool skip(const InventoryBlock& block) = 0;
+  // The decoded rows of a block that was not skipped, before they are delivered.
+  virtual void decoded(const InventoryBlock& block, std::span<const InventoryRow> rows) = 0;
+};
+
+// The deviceId value of a raw JSON line, found without decoding it; empty when the line
+// does not hold it as a plain `"deviceId":"..."` member (any letter case, no escapes).
+std::string_view raw_device_id(std::string_view line);
+
+// Splits one file's lines into blocks and drives the gate. Not thread-safe: one per file.
+class InventoryBlockSplitter {
+ public:
+  // `decode` turns one line into a row (its error is returned as is); `emit` receives the
+  // rows of blocks that were not skipped, in file order.
+  using Decode =
+      std::function<util::Status(std::string_view line, std::uint64_t line_no, InventoryRow& out)>;
+  using Emit = std::function<util::Status(InventoryRow&&)>;
+  InventoryBlockSplitter(InventoryGate& gate, Decode decode, Emit emit);
+  ~InventoryBlockSplitter();
+  InventoryBlockSplitter(const InventoryBlockSplitter&) = delete;
+  InventoryBlockSplitter& operator=(const InventoryBlockSplitter&) = delete;
+
+  // One non-blank line of the file and its 1-based number.
+  util::Status line(std::string_view line, std::uint64_t line_no);
+  // End of the file: the last block is decoded.
+  util::Status finish();
+
+  [[nodiscard]] std::uint64_t skipped_lines() const { return m_skipped_lines; }
+  [[nodiscard]] std::uint64_t decoded_lines() const { return m_decoded_lines; }
+
+ private:
+  util::Status flush(bool last);
+  util::Status decode_block(const InventoryBlock& block);
+
+  struct Hash;
+  InventoryGate& m_gate;
+  Decode m_decode;
+  Emit m_emit;
+  std::unique_ptr<Hash> m_hash;
+  std::string m_key;                      // device of the open block
+  std::string m_lines;                    // its raw lines, each ending in '\n'
+  std::vector<std::uint64_t> m_line_nos;  // the file's line number of each
+  std::uint64_t m_count = 0;
+  bool m_first_in_file = true;
+  std::vector<InventoryRow> m_rows;
+  std::uint64_t m_skipped_lines = 0;
+  std::uint64_t m_decoded_lines = 0;
+};
+
+}  // namespace mdesync::defender

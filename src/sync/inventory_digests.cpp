@@ -1,0 +1,226 @@
+#include "sync/inventory_digests.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "mapping/mapping.hpp"
+
+namespace mdesync::sync {
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view& in, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) return false;
+    const auto byte = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+void put_bytes(std::string& out, std::string_view s) {
+  put_varint(out, s.size());
+  out.append(s);
+}
+
+bool get_bytes(std::string_view& in, std::string_view& s) {
+  std::uint64_t n = 0;
+  if (!get_varint(in, n) || n > in.size()) return false;
+  s = in.substr(0, n);
+  in.remove_prefix(n);
+  return true;
+}
+
+std::string_view view_of(const std::optional<std::string>& v) {
+  return v ? std::string_view(*v) : std::string_view{};
+}
+
+}  // namespace
+
+std::string encode_versions(std::span<const defender::InventoryRow> rows) {
+  // In file order: adjacent rows of one software form a group; a version counts one
+  // installation per group it appears in.
+  VersionAggregate counts;
+  std::string group_sw;
+  std::string last_vendor;
+  std::string last_name;
+  VersionCounts* group = nullptr;
+  std::vector<std::string_view> group_versions;
+  for (const auto& row : rows) {
+    const std::string_view vendor = view_of(row.software_vendor);
+    const std::string_view name = view_of(row.software_name);
+    if (group == nullptr || vendor != last_vendor || name != last_name) {
+      std::string sw = mapping::software_id(row.software_vendor, row.software_name);
+      last_vendor.assign(vendor);
+      last_name.assign(name);
+      if (group == nullptr || sw != group_sw) group_versions.clear();
+      group = &counts[sw];
+      group_sw = std::move(sw);
+    }
+    const std::string_view version = view_of(row.software_version);
+    auto it = group->find(version);
+    if (it == group->end()) it = group->emplace(std::string(version), VersionCount{}).first;
+    if (std::find(group_versions.begin(), group_versions.end(), version) == group_versions.end()) {
+      group_versions.push_back(it->first);
+      ++it->second.installations;
+    }
+    if (row.number_of_weaknesses) {
+      it->second.vulnerabilities =
+          std::max(it->second.vulnerabilities.value_or(0), *row.number_of_weaknesses);
+    }
+  }
+  std::string out;
+  for (const auto& [sw, versions] : counts) {
+    for (const auto& [version, c] : versions) {
+      put_bytes(out, sw);
+      put_bytes(out, version);
+      put_varint(out, static_cast<std::uint64_t>(c.installations));
+      // 0: unknown; n + 1: n weaknesses (never negative in the service's data).
+      put_varint(out,
+                 c.vulnerabilities
+                     ? static_cast<std::uint64_t>(std::max<std::int64_t>(0, *c.vulnerabilities)) + 1
+                     : 0);
+    }
+  }
+  return out;
+}
+
+bool add_versions(std::string_view in, VersionAggregate& into) {
+  while (!in.empty()) {
+    std::string_view sw;
+    std::string_view version;
+    std::uint64_t installations = 0;
+    std::uint64_t weaknesses = 0;
+    if (!get_bytes(in, sw) || !get_bytes(in, version) || !get_varint(in, installations) ||
+        !get_varint(in, weaknesses)) {
+      return false;
+    }
+    auto sw_it = into.find(sw);
+    if (sw_it == into.end()) sw_it = into.emplace(std::string(sw), VersionCounts{}).first;
+    auto v_it = sw_it->second.find(version);
+    if (v_it == sw_it->second.end()) {
+      v_it = sw_it->second.emplace(std::string(version), VersionCount{}).first;
+    }
+    v_it->second.installations += static_cast<std::int64_t>(installations);
+    if (weaknesses > 0) {
+      v_it->second.vulnerabilities = std::max(v_it->second.vulnerabilities.value_or(0),
+                                              static_cast<std::int64_t>(weaknesses - 1));
+    }
+  }
+  return true;
+}
+
+std::string digest_bytes(const defender::BlockDigest& d) {
+  std::string out(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>((d.high >> (56 - 8 * i)) & 0xFF);
+    out[static_cast<std::size_t>(8 + i)] = static_cast<char>((d.low >> (56 - 8 * i)) & 0xFF);
+  }
+  return out;
+}
+
+std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes) {
+  if (bytes.size() != 16) return std::nullopt;
+  defender::BlockDigest d;
+  for (std::size_t i = 0; i < 8; ++i) {
+    d.high = (d.high << 8) | static_cast<unsigned char>(bytes[i]);
+    d.low = (d.low << 8) | static_cast<unsigned char>(bytes[8 + i]);
+  }
+  return d;
+}
+
+InventoryDigests::InventoryDigests(std::uint64_t seed, bool allow_skip, bool count_versions)
+    : m_seed(seed), m_allow_skip(allow_skip), m_count_versions(count_versions) {}
+
+void InventoryDigests::add_stored(std::string_view device_id, const Stored& stored) {
+  m_stored.insert_or_assign(std::string(device_id), stored);
+}
+
+bool InventoryDigests::skip(const defender::InventoryBlock& block) {
+  std::lock_guard lock(m_mutex);
+  auto [it, fresh] = m_devices.try_emplace(std::string(block.device_id));
+  Device& d = it->second;
+  ++d.blocks;
+  if (!fresh) {
+    // Its other block is stored as one: skipping it would lose this one's rows' merge.
+    if (d.skipped) m_conflict = true;
+    return false;
+  }
+  d.whole = block.whole;
+  d.lines = block.lines;
+  if (!m_allow_skip || !block.whole) return false;
+  const auto s = m_stored.find(it->first);
+  if (s == m_stored.end() || !(s->second.digest == block.digest)) return false;
+  if (m_count_versions && !s->second.has_versions) return false;
+  d.skipped = true;
+  return true;
+}
+
+void InventoryDigests::decoded(const defender::InventoryBlock& block,
+                               std::span<const defender::InventoryRow> rows) {
+  const bool foreign = std::any_of(rows.begin(), rows.end(), [&](const auto& r) {
+    return std::string_view(r.device_id) != block.device_id;
+  });
+  Decoded out{std::string(block.device_id), block.digest, block.whole,
+              m_count_versions ? encode_versions(rows) : std::string()};
+  std::lock_guard lock(m_mutex);
+  if (foreign) m_conflict = true;
+  m_decoded.push_back(std::move(out));
+}
+
+std::vector<InventoryDigests::Decoded> InventoryDigests::take_decoded() {
+  std::lock_guard lock(m_mutex);
+  std::vector<Decoded> out;
+  out.swap(m_decoded);
+  return out;
+}
+
+bool InventoryDigests::conflict() const {
+  std::lock_guard lock(m_mutex);
+  return m_conflict;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> InventoryDigests::skipped() const {
+  std::lock_guard lock(m_mutex);
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (const auto& [id, d] : m_devices) {
+    if (d.skipped) out.emplace_back(id, d.lines);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool InventoryDigests::keep(const std::string& device_id) const {
+  std::lock_guard lock(m_mutex);
+  const auto it = m_devices.find(device_id);
+  return it != m_devices.end() && it->second.blocks == 1 && it->second.whole;
+}
+
+std::vector<std::string> InventoryDigests::stale_stored() const {
+  std::lock_guard lock(m_mutex);
+  std::vector<std::string> out;
+  for (const auto& [id, s] : m_stored) {
+    const auto it = m_devices.find(id);
+    if (it == m_devices.end() || it->second.blocks != 1 || !it->second.whole) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::size_t InventoryDigests::devices() const {
+  std::lock_guard lock(m_mutex);
+  return m_devices.size();
+}
+
+}  // namespace mdesync::sync

@@ -1,0 +1,106 @@
+#pragma once
+
+// Which devices' inventory lines must be decoded in this read, and what each device
+// counts towards package versions (docs/adr/0060-skip-unchanged-inventory-lines.md).
+//
+// A device whose block of export lines has the digest stored by the last read is
+// unchanged: its lines are not decoded, its stored installed packages are marked seen and
+// its stored version counts are reused. Package versions are always aggregated from
+// per-device contributions, decoded or stored, so both paths give the same counts.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "defender/inventory_blocks.hpp"
+#include "defender/records.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::sync {
+
+struct VersionCount {
+  std::int64_t installations = 0;
+  std::optional<std::int64_t> vulnerabilities;
+};
+// software id -> version -> counts, aggregated from the inventory (export strategy).
+using VersionCounts = std::map<std::string, VersionCount, std::less<>>;
+using VersionAggregate = std::map<std::string, VersionCounts, std::less<>>;
+
+// One device's contribution to the version counts, from its rows in file order: each
+// (software, version) counts one installation per run of adjacent rows of that software,
+// and the highest numberOfWeaknesses seen. Encoded as opaque bytes for the store.
+std::string encode_versions(std::span<const defender::InventoryRow> rows);
+// Adds an encoded contribution to `into`; false when the bytes are not an encoding.
+bool add_versions(std::string_view encoded, VersionAggregate& into);
+
+// 16 bytes, as stored.
+std::string digest_bytes(const defender::BlockDigest& d);
+std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes);
+
+class InventoryDigests final : public defender::InventoryGate {
+ public:
+  struct Stored {
+    defender::BlockDigest digest;
+    bool has_versions = false;
+  };
+  // A decoded block, for the engine thread: its contribution and digest.
+  struct Decoded {
+    std::string device_id;
+    defender::BlockDigest digest;
+    bool whole = false;
+    std::string versions;  // encode_versions of its rows (empty when not counting)
+  };
+
+  // `seed` covers everything besides the lines that shapes the rows (ADR 0060);
+  // `allow_skip` false decodes every block; `count_versions` makes blocks carry their
+  // contribution and requires stored versions for a skip.
+  InventoryDigests(std::uint64_t seed, bool allow_skip, bool count_versions);
+
+  // Before streaming, on the engine thread.
+  void add_stored(std::string_view device_id, const Stored& stored);
+
+  // InventoryGate, on download threads.
+  [[nodiscard]] std::uint64_t seed() const override { return m_seed; }
+  bool skip(const defender::InventoryBlock& block) override;
+  void decoded(const defender::InventoryBlock& block,
+               std::span<const defender::InventoryRow> rows) override;
+
+  // On the engine thread, while and after streaming.
+  std::vector<Decoded> take_decoded();
+  // A device was met again after its block was skipped, or a row named a device other
+  // than its block's: the skips of this read cannot be trusted (read again without).
+  [[nodiscard]] bool conflict() const;
+  // After streaming: the devices skipped, with their line counts.
+  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> skipped() const;
+  // After streaming: whether the digest of `device_id` may be kept for the next read (one
+  // block in this read, and a whole one).
+  [[nodiscard]] bool keep(const std::string& device_id) const;
+  // After streaming: the stored devices whose digest must go (not kept).
+  [[nodiscard]] std::vector<std::string> stale_stored() const;
+  // After streaming: every device met, and the number of devices met in several blocks.
+  [[nodiscard]] std::size_t devices() const;
+
+ private:
+  struct Device {
+    std::uint32_t blocks = 0;
+    bool whole = false;  // its first block was whole
+    bool skipped = false;
+    std::uint64_t lines = 0;
+  };
+  const std::uint64_t m_seed;
+  const bool m_allow_skip;
+  const bool m_count_versions;
+  std::unordered_map<std::string, Stored> m_stored;
+  mutable std::mutex m_mutex;
+  std::unordered_map<std::string, Device> m_devices;
+  std::vector<Decoded> m_decoded;
+  bool m_conflict = false;
+};
+
+}  // namespace mdesync::sync

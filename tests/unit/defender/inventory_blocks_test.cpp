@@ -1,0 +1,168 @@
+#include "defender/inventory_blocks.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mdesync::defender {
+namespace {
+
+TEST(RawDeviceId, FindsThePlainMemberInAnyLetterCase) {
+  EXPECT_EQ(raw_device_id(R"({"deviceId":"abc","deviceName":"h"})"), "abc");
+  EXPECT_EQ(raw_device_id(R"({"DeviceId":"abc"})"), "abc");
+  EXPECT_EQ(raw_device_id(R"({"x":1, "DEVICEID" : "abc"})"), "abc");
+  EXPECT_EQ(raw_device_id(R"({"deviceName":"deviceId","deviceId":"abc"})"), "abc");
+}
+
+TEST(RawDeviceId, IsEmptyWhenTheValueIsNotAPlainString) {
+  EXPECT_EQ(raw_device_id(R"({"deviceId":null})"), "");
+  EXPECT_EQ(raw_device_id(R"({"deviceId":42})"), "");
+  EXPECT_EQ(raw_device_id(R"({"deviceId":"a\"b"})"), "");
+  EXPECT_EQ(raw_device_id(R"({"deviceName":"x"})"), "");
+  EXPECT_EQ(raw_device_id(R"({"deviceId":"abc)"), "");
+  EXPECT_EQ(raw_device_id(R"({"deviceIdentity":"abc"})"), "");
+}
+
+// A gate that records every call and skips the devices it is told to.
+class RecordingGate final : public InventoryGate {
+ public:
+  std::set<std::string> skip_devices;
+  struct Call {
+    std::string device;
+    std::uint64_t lines;
+    bool whole;
+    BlockDigest digest;
+    bool skipped;
+  };
+  std::vector<Call> calls;
+  std::vector<std::pair<std::string, std::size_t>> decoded_blocks;  // device, rows
+
+  [[nodiscard]] std::uint64_t seed() const override { return 7; }
+  bool skip(const InventoryBlock& b) override {
+    const bool s = skip_devices.contains(std::string(b.device_id));
+    calls.push_back({std::string(b.device_id), b.lines, b.whole, b.digest, s});
+    return s;
+  }
+  void decoded(const InventoryBlock& b, std::span<const InventoryRow> rows) override {
+    decoded_blocks.emplace_back(std::string(b.device_id), rows.size());
+  }
+};
+
+std::string line(const std::string& device, int n) {
+  return R"({"deviceId":")" + device + R"(","softwareName":"s)" + std::to_string(n) + R"("})";
+}
+
+// A decoder that understands the test lines: deviceId and softwareName only.
+util::Status fake_decode(std::string_view text, std::uint64_t line_no, InventoryRow& out) {
+  if (text.find("BAD") != std::string_view::npos) {
+    return util::fail(util::ErrorCode::parse, "line " + std::to_string(line_no) + " is bad");
+  }
+  auto value = [&](std::string_view key) {
+    const auto k = text.find(key);
+    auto colon = text.find(':', k) + 1;
+    while (text[colon] == ' ') ++colon;
+    if (text[colon] != '"') return std::string();  // null
+    const auto start = colon + 1;
+    return std::string(text.substr(start, text.find('"', start) - start));
+  };
+  out.device_id = value("\"deviceId\"");
+  out.software_name = value("\"softwareName\"");
+  return {};
+}
+
+struct SplitRun {
+  std::vector<std::string> emitted;  // device/software of delivered rows, in order
+  util::Status status;
+};
+
+SplitRun split(RecordingGate& gate, const std::vector<std::string>& lines) {
+  SplitRun r;
+  InventoryBlockSplitter splitter(gate, fake_decode, [&](InventoryRow&& row) -> util::Status {
+    r.emitted.push_back(row.device_id + "/" + row.software_name.value_or(""));
+    return {};
+  });
+  std::uint64_t n = 0;
+  for (const auto& l : lines) {
+    r.status = splitter.line(l, ++n);
+    if (!r.status) return r;
+  }
+  r.status = splitter.finish();
+  return r;
+}
+
+TEST(InventoryBlockSplitter, OnlyInteriorBlocksAreWholeAndSkippable) {
+  RecordingGate gate;
+  gate.skip_devices = {"a", "b", "c"};
+  const auto r = split(
+      gate, {line("a", 1), line("a", 2), line("b", 1), line("b", 2), line("b", 3), line("c", 1)});
+  ASSERT_TRUE(r.status);
+  ASSERT_EQ(gate.calls.size(), 3U);
+  EXPECT_EQ(gate.calls[0].device, "a");
+  EXPECT_EQ(gate.calls[0].lines, 2U);
+  EXPECT_FALSE(gate.calls[0].whole);  // first block of the file: may continue a previous file
+  EXPECT_TRUE(gate.calls[1].whole);
+  EXPECT_EQ(gate.calls[1].lines, 3U);
+  EXPECT_FALSE(gate.calls[2].whole);  // last block: may continue in the next file
+  // b was skipped: neither decoded nor delivered; a and c were, in order.
+  EXPECT_EQ(r.emitted, (std::vector<std::string>{"a/s1", "a/s2", "c/s1"}));
+  EXPECT_EQ(gate.decoded_blocks,
+            (std::vector<std::pair<std::string, std::size_t>>{{"a", 2}, {"c", 1}}));
+}
+
+TEST(InventoryBlockSplitter, DigestsDependOnEveryLineOfTheBlockOnly) {
+  RecordingGate first;
+  ASSERT_TRUE(split(first, {line("x", 0), line("a", 1), line("a", 2), line("z", 0)}).status);
+  RecordingGate same;
+  ASSERT_TRUE(split(same, {line("y", 0), line("a", 1), line("a", 2), line("y", 0)}).status);
+  RecordingGate changed;
+  ASSERT_TRUE(split(changed, {line("x", 0), line("a", 1), line("a", 3), line("z", 0)}).status);
+  RecordingGate fewer;
+  ASSERT_TRUE(split(fewer, {line("x", 0), line("a", 1), line("z", 0)}).status);
+  EXPECT_EQ(first.calls[1].digest, same.calls[1].digest);  // neighbours do not matter
+  EXPECT_NE(first.calls[1].digest, changed.calls[1].digest);
+  EXPECT_NE(first.calls[1].digest, fewer.calls[1].digest);
+}
+
+TEST(InventoryBlockSplitter, ALineWithoutAPlainDeviceIdIsDecodedAlone) {
+  RecordingGate gate;
+  gate.skip_devices = {"a", "b"};
+  const auto r =
+      split(gate, {line("x", 0), line("a", 1), R"({"deviceId" : null, "softwareName":"n"})",
+                   line("a", 2), line("b", 1), line("z", 0)});
+  ASSERT_TRUE(r.status);
+  // x | a(1 line, whole, skipped) | unkeyed (decoded, device "" told to the gate) |
+  // a again (whole: the gate sees a second block of a) | b (skipped) | z
+  ASSERT_EQ(gate.calls.size(), 6U);
+  EXPECT_EQ(gate.calls[2].device, "");
+  EXPECT_FALSE(gate.calls[2].whole);
+  EXPECT_EQ(gate.calls[3].device, "a");
+  EXPECT_EQ(r.emitted, (std::vector<std::string>{"x/s0", "/n", "z/s0"}));
+}
+
+TEST(InventoryBlockSplitter, DecodeErrorsKeepTheirLineNumbers) {
+  RecordingGate gate;
+  const auto r =
+      split(gate, {line("x", 0), line("a", 1), R"({"deviceId":"a","BAD":1})", line("b", 1)});
+  ASSERT_FALSE(r.status);
+  EXPECT_NE(r.status.error().message.find("line 3"), std::string::npos) << r.status.error().message;
+}
+
+TEST(InventoryBlockSplitter, CountsSkippedAndDecodedLines) {
+  RecordingGate gate;
+  gate.skip_devices = {"a"};
+  InventoryBlockSplitter splitter(gate, fake_decode,
+                                  [](InventoryRow&&) -> util::Status { return {}; });
+  std::uint64_t n = 0;
+  for (const auto& l : {line("x", 0), line("a", 1), line("a", 2), line("z", 0)}) {
+    ASSERT_TRUE(splitter.line(l, ++n));
+  }
+  ASSERT_TRUE(splitter.finish());
+  EXPECT_EQ(splitter.skipped_lines(), 2U);
+  EXPECT_EQ(splitter.decoded_lines(), 2U);
+}
+
+}  // namespace
+}  // namespace mdesync::defender
