@@ -89,10 +89,6 @@ struct LinkLess {
 };
 using Links = std::set<std::pair<std::string, std::string>, LinkLess>;
 
-std::string_view view_of(const std::optional<std::string>& v) {
-  return v ? std::string_view(*v) : std::string_view{};
-}
-
 // What one batch's mapping counted, merged into the object's summary on the writing
 // thread.
 void merge_tally(ObjectSummary& into, const ObjectSummary& from) {
@@ -453,7 +449,7 @@ struct Engine::Impl {
       text += '\x1e';
     }
     std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds
-    for (const unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+    for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
     return h;
   }
 
@@ -640,6 +636,8 @@ struct Engine::Impl {
     const auto ids = ids_of(*software);
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
+    // These rows are not made from inventory lines: no digest describes them any more.
+    if (auto st = store.clear_inventory_digests(); !st) return st;
     Batch<model::InstalledPackage> batch(*this, s, context(run, true));
     const auto& wanted = filters("installed_package");
     // Each software's machine references are written as its call completes: a million

@@ -336,6 +336,25 @@ TEST_F(SyncE2E, ApplyingTheSameDeltaTwiceChangesNothing) {
   expect_ground_truth(path);
 }
 
+TEST_F(SyncE2E, AnApiStrategyReadForgetsTheInventoryDigests) {
+  start();
+  const auto path = db("mixed");
+  ASSERT_EQ(run(config_for(path, "export")).outcome, "success");
+  auto api = config_for(path, "api");
+  api.mode = "full";
+  ASSERT_EQ(run(api).outcome, "success");
+  // The api strategy rewrote the installed packages without the inventory's fields: the
+  // next export read must rebuild every device instead of keeping those rows.
+  auto c = config_for(path, "export");
+  c.mode = "full";
+  const auto s = run(c);
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  EXPECT_EQ(object_of(s, "installed_package")->reused, 0) << describe(s);
+  const auto fresh = db("fresh");
+  ASSERT_EQ(run(config_for(fresh, "export")).outcome, "success");
+  EXPECT_EQ(dump_table(path, "installed_package"), dump_table(fresh, "installed_package"));
+}
+
 TEST_F(SyncE2E, ExportAndApiStrategiesProduceTheSameRows) {
   start();
   const auto export_db = db("export");
