@@ -235,9 +235,14 @@ CREATE INDEX vulnerability_definition_severity_idx ON vulnerability_definition(s
 // versions they counted, so that unchanged lines need not be decoded again (ADR 0060).
 constexpr std::string_view k_v2 = R"sql(
 CREATE TABLE inventory_digest (
+  device_id     TEXT PRIMARY KEY,
+  digest        BLOB NOT NULL,
+  has_versions  INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Apart from the digests, so that reading every digest does not read the versions.
+CREATE TABLE inventory_versions (
   device_id  TEXT PRIMARY KEY,
-  digest     BLOB NOT NULL,
-  versions   BLOB
+  versions   BLOB NOT NULL
 ) WITHOUT ROWID;
 )sql";
 
@@ -246,7 +251,8 @@ CREATE TABLE inventory_digest (
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
-      {2, "inventory_digest: unchanged inventory lines are not decoded again", k_v2},
+      {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
+       k_v2},
   };
   return k_migrations;
 }

@@ -26,6 +26,13 @@ using namespace mdesync::model;
 
 namespace {
 
+// Rows a read upserts one lookup at a time before the table's keys are loaded into a
+// KeyIndex: loading costs about an eighth of a lookup per stored row, so the index pays
+// off once a read has upserted an eighth of the table (a full read of a large table
+// passes that early; a read whose unchanged rows were skipped upstream never does).
+constexpr std::uint64_t k_min_rows_before_key_index = 20'000;
+constexpr std::uint64_t k_table_share_before_key_index = 8;
+
 // An flock(2) on PATH.lock: released by the kernel when the process ends, so a crashed
 // sync never leaves a stale lock behind.
 class FileLock final {
@@ -365,7 +372,7 @@ class SqliteStore final : public Store {
 
   util::Status scan_inventory_digests(
       const std::function<void(std::string_view, std::string_view, bool)>& visit) override {
-    auto st = m_db->prepare("SELECT device_id, digest, versions IS NOT NULL FROM inventory_digest");
+    auto st = m_db->prepare("SELECT device_id, digest, has_versions FROM inventory_digest");
     if (!st) return fail(st.error());
     for (;;) {
       auto more = st->step();
@@ -376,49 +383,60 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<std::string>> inventory_versions(std::string_view device_id) override {
-    auto st = cached("SELECT versions FROM inventory_digest WHERE device_id = ?");
+    auto st = cached("SELECT versions FROM inventory_versions WHERE device_id = ?");
     if (!st) return fail(st.error());
     Statement& q = **st;
     q.bind(1, device_id);
     auto more = q.step();
     std::optional<std::string> out;
-    if (more && *more && !q.is_null(0)) out.emplace(q.blob(0));
+    if (more && *more) out.emplace(q.blob(0));
     q.reset();
     if (!more) return fail(more.error());
     return out;
   }
 
   util::Status put_inventory_digest(const InventoryDigest& d) override {
-    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    auto st = cached(
-        "INSERT OR REPLACE INTO inventory_digest (device_id, digest, versions) VALUES (?, ?, ?)");
-    if (!st) return fail(st.error());
-    Statement& q = **st;
-    q.bind(1, std::string_view(d.device_id));
-    q.bind_blob(2, d.digest);
-    if (d.versions) {
-      q.bind_blob(3, *d.versions);
-    } else {
-      q.bind_null(3);
-    }
-    auto r = q.run();
-    if (!r) q.reset();
-    return r;
+    return write_op([&]() -> util::Status {
+      if (auto st = run_cached(
+              "INSERT OR REPLACE INTO inventory_digest (device_id, digest, has_versions) "
+              "VALUES (?, ?, ?)",
+              [&](Statement& q) {
+                q.bind(1, std::string_view(d.device_id));
+                q.bind_blob(2, d.digest);
+                q.bind(3, std::int64_t{d.versions ? 1 : 0});
+              });
+          !st) {
+        return st;
+      }
+      if (!d.versions) {
+        return run_cached("DELETE FROM inventory_versions WHERE device_id = ?",
+                          [&](Statement& q) { q.bind(1, std::string_view(d.device_id)); });
+      }
+      return run_cached(
+          "INSERT OR REPLACE INTO inventory_versions (device_id, versions) VALUES (?, ?)",
+          [&](Statement& q) {
+            q.bind(1, std::string_view(d.device_id));
+            q.bind_blob(2, *d.versions);
+          });
+    });
   }
 
   util::Status erase_inventory_digest(std::string_view device_id) override {
-    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    auto st = cached("DELETE FROM inventory_digest WHERE device_id = ?");
-    if (!st) return fail(st.error());
-    (*st)->bind(1, device_id);
-    auto r = (*st)->run();
-    if (!r) (*st)->reset();
-    return r;
+    return write_op([&]() -> util::Status {
+      for (const char* sql : {"DELETE FROM inventory_digest WHERE device_id = ?",
+                              "DELETE FROM inventory_versions WHERE device_id = ?"}) {
+        if (auto st = run_cached(sql, [&](Statement& q) { q.bind(1, device_id); }); !st) {
+          return st;
+        }
+      }
+      return {};
+    });
   }
 
   util::Status clear_inventory_digests() override {
-    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    return m_db->exec("DELETE FROM inventory_digest");
+    return write_op([&]() -> util::Status {
+      return m_db->exec("DELETE FROM inventory_digest; DELETE FROM inventory_versions");
+    });
   }
 
   Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
@@ -600,12 +618,14 @@ class SqliteStore final : public Store {
     if (auto st = restore_indexes(); !st) return st;
     if (auto st = m_db->exec("COMMIT"); !st) return st;
     m_tx_open = false;
+    reset_probes();
     m_seen_before_tx.reset();
     return {};
   }
   void do_rollback() noexcept override {
     if (sqlite3_get_autocommit(m_db->handle()) == 0) (void)m_db->exec("ROLLBACK");
     m_tx_open = false;
+    reset_probes();
     // The rollback undid every write of the transaction, dropped indexes included: the
     // in-memory state must follow.
     if (m_seen_before_tx) m_seen = std::move(*m_seen_before_tx);
@@ -627,6 +647,11 @@ class SqliteStore final : public Store {
     // resolved when the uid index is rebuilt at commit (the last row wins), and there is
     // nothing to sweep.
     bool bulk = false;
+    // In the open transaction: whether the table was checked for a first load, and how
+    // many rows of a read were upserted without a KeyIndex.
+    bool probed = false;
+    std::uint64_t unindexed_rows = 0;
+    std::uint64_t rows_before_key_index = k_min_rows_before_key_index;
   };
 
   // Runs `op` atomically: inside the caller's transaction as a savepoint (undone on
@@ -673,12 +698,39 @@ class SqliteStore final : public Store {
     }
   }
 
+  // Runs a statement returning no rows, prepared once per connection.
+  template <typename Bind>
+  util::Status run_cached(std::string_view sql, const Bind& bind) {
+    auto st = cached(sql);
+    if (!st) return fail(st.error());
+    bind(**st);
+    auto r = (*st)->run();
+    if (!r) (*st)->reset();
+    return r;
+  }
+
   // A statement prepared once per connection (reset after each use by the caller).
   Result<Statement*> cached(std::string_view sql) {
     if (auto it = m_cached.find(sql); it != m_cached.end()) return &it->second;
     auto st = m_db->prepare(sql);
     if (!st) return fail(st.error());
     return &m_cached.emplace(std::string(sql), std::move(*st)).first->second;
+  }
+
+  void reset_probes() noexcept {
+    for (auto& [object, state] : m_state) {
+      state.probed = false;
+      state.unindexed_rows = 0;
+    }
+  }
+
+  // The largest rowid, 0 for an empty table (rowids are dense: about the row count).
+  Result<std::int64_t> largest_id(ObjectType object) {
+    auto q = m_db->prepare(fmt::format("SELECT coalesce(max(id), 0) FROM {}", to_string(object)));
+    if (!q) return fail(q.error());
+    auto more = q->step();
+    if (!more) return fail(more.error());
+    return *more ? q->int64(0) : 0;
   }
 
   void forget_keys() noexcept {
@@ -1006,7 +1058,25 @@ class SqliteStore final : public Store {
     auto& s = m_tables.at(object);
     auto& state = m_state[object];
     if (ctx.track_seen && !state.keys && !state.bulk) {
-      if (auto st = load_keys(object); !st) return fail(st.error());
+      if (!state.probed && m_tx_open) {
+        // The first rows of a read into an empty table: a first load (see bulk).
+        state.probed = true;
+        auto max_id = largest_id(object);
+        if (!max_id) return fail(max_id.error());
+        if (*max_id == 0) {
+          if (auto st = drop_indexes(object); !st) return fail(st.error());
+          state.bulk = true;
+        }
+        state.rows_before_key_index =
+            std::max(k_min_rows_before_key_index,
+                     static_cast<std::uint64_t>(*max_id) / k_table_share_before_key_index);
+      }
+      // A read that writes few rows (most of them unchanged and skipped upstream) looks
+      // them up one by one; loading every key pays off only for a large read.
+      state.unindexed_rows += rows.size();
+      if (!state.bulk && state.unindexed_rows >= state.rows_before_key_index) {
+        if (auto st = load_keys(object); !st) return fail(st.error());
+      }
     }
     UpsertCounts counts;
     SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;

@@ -631,10 +631,11 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   // Back to what version 1 wrote: no inventory_digest table.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(
-      sqlite3_exec(db, "DROP TABLE inventory_digest; DELETE FROM schema_version WHERE version = 2",
-                   nullptr, nullptr, nullptr),
-      SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
+                         "DELETE FROM schema_version WHERE version = 2",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
   ASSERT_EQ(scalar(m_path, "SELECT max(version) FROM schema_version"), "1");
   auto s = open();
@@ -642,6 +643,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   EXPECT_EQ(s->schema_version().value(), 2);
   EXPECT_TRUE(s->find_host("a").value().has_value());
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
+  EXPECT_EQ(count_rows(m_path, "inventory_versions"), 0);
 }
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
