@@ -395,29 +395,12 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  util::Status put_inventory_digest(const InventoryDigest& d) override {
+  util::Status put_inventory_digests(std::span<const InventoryDigest> digests) override {
     return write_op([&]() -> util::Status {
-      if (auto st = run_cached(
-              "INSERT OR REPLACE INTO inventory_digest (device_id, digest, has_versions) "
-              "VALUES (?, ?, ?)",
-              [&](Statement& q) {
-                q.bind(1, std::string_view(d.device_id));
-                q.bind_blob(2, d.digest);
-                q.bind(3, std::int64_t{d.versions ? 1 : 0});
-              });
-          !st) {
-        return st;
+      for (const auto& d : digests) {
+        if (auto st = put_digest(d); !st) return st;
       }
-      if (!d.versions) {
-        return run_cached("DELETE FROM inventory_versions WHERE device_id = ?",
-                          [&](Statement& q) { q.bind(1, std::string_view(d.device_id)); });
-      }
-      return run_cached(
-          "INSERT OR REPLACE INTO inventory_versions (device_id, versions) VALUES (?, ?)",
-          [&](Statement& q) {
-            q.bind(1, std::string_view(d.device_id));
-            q.bind_blob(2, *d.versions);
-          });
+      return {};
     });
   }
 
@@ -696,6 +679,30 @@ class SqliteStore final : public Store {
     for (auto& [object, state] : m_state) {
       if (!state.dropped_indexes.empty()) (void)restore_indexes(object);
     }
+  }
+
+  util::Status put_digest(const InventoryDigest& d) {
+    if (auto st =
+            run_cached("INSERT OR REPLACE INTO inventory_digest (device_id, digest, has_versions) "
+                       "VALUES (?, ?, ?)",
+                       [&](Statement& q) {
+                         q.bind(1, std::string_view(d.device_id));
+                         q.bind_blob(2, d.digest);
+                         q.bind(3, std::int64_t{d.versions ? 1 : 0});
+                       });
+        !st) {
+      return st;
+    }
+    if (!d.versions) {
+      return run_cached("DELETE FROM inventory_versions WHERE device_id = ?",
+                        [&](Statement& q) { q.bind(1, std::string_view(d.device_id)); });
+    }
+    return run_cached(
+        "INSERT OR REPLACE INTO inventory_versions (device_id, versions) VALUES (?, ?)",
+        [&](Statement& q) {
+          q.bind(1, std::string_view(d.device_id));
+          q.bind_blob(2, *d.versions);
+        });
   }
 
   // Runs a statement returning no rows, prepared once per connection.

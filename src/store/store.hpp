@@ -176,14 +176,14 @@ class Store {
       std::optional<Timestamp> baseline) = 0;
 
   // Inventory digests (ADR 0060). `visit` gets every stored digest; `has_versions` tells
-  // whether versions are stored (read them with inventory_versions). put replaces the
+  // whether versions are stored (read them with inventory_versions). put replaces each
   // device's digest; erase and clear remove them. Call the writers inside the
   // transaction that holds the installed packages they describe.
   virtual Status scan_inventory_digests(
       const std::function<void(std::string_view device_id, std::string_view digest,
                                bool has_versions)>& visit) = 0;
   virtual Result<std::optional<std::string>> inventory_versions(std::string_view device_id) = 0;
-  virtual Status put_inventory_digest(const InventoryDigest& digest) = 0;
+  virtual Status put_inventory_digests(std::span<const InventoryDigest> digests) = 0;
   virtual Status erase_inventory_digest(std::string_view device_id) = 0;
   virtual Status clear_inventory_digests() = 0;
   // Marks every installed package of the device seen by ctx.run_id, as an unchanged

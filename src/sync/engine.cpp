@@ -502,21 +502,23 @@ struct Engine::Impl {
     }
     std::vector<std::string> put_devices;
     // Decoded blocks' contributions and digests, on this thread.
+    std::vector<store::InventoryDigest> digest_rows;
     auto absorb = [&]() -> Status {
+      digest_rows.clear();
       for (auto& d : gate.take_decoded()) {
         if (aggregate && !add_versions(d.versions, *versions)) {
           return fail(ErrorCode::internal, "inventory version counts could not be read back");
         }
         if (!digests_kept || !d.whole) continue;
-        store::InventoryDigest row{d.device_id, digest_bytes(d.digest), std::nullopt};
-        if (aggregate) row.versions = std::move(d.versions);
-        const auto t0 = std::chrono::steady_clock::now();
-        auto st = store.put_inventory_digest(row);
-        s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
-        if (!st) return st;
-        put_devices.push_back(std::move(d.device_id));
+        put_devices.push_back(d.device_id);
+        digest_rows.push_back({std::move(d.device_id), digest_bytes(d.digest), std::nullopt});
+        if (aggregate) digest_rows.back().versions = std::move(d.versions);
       }
-      return {};
+      if (digest_rows.empty()) return {};
+      const auto t0 = std::chrono::steady_clock::now();
+      auto st = store.put_inventory_digests(digest_rows);
+      s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+      return st;
     };
 
     // Mapping runs on the pipeline's worker; the merge of adjacent rows of one uid and

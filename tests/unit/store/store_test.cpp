@@ -651,8 +651,9 @@ TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
   const std::string digest("\x00\x01binary\xff", 10);
   {
     auto tx = s->begin().value();
-    ASSERT_TRUE(s->put_inventory_digest({"dev1", digest, std::string("v\0\x01", 3)}));
-    ASSERT_TRUE(s->put_inventory_digest({"dev2", "d2", std::nullopt}));
+    const std::vector<InventoryDigest> two = {{"dev1", digest, std::string("v\0\x01", 3)},
+                                              {"dev2", "d2", std::nullopt}};
+    ASSERT_TRUE(s->put_inventory_digests(two));
     ASSERT_TRUE(tx.commit());
   }
   std::map<std::string, std::pair<std::string, bool>> seen;
@@ -674,7 +675,8 @@ TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
     // Not committed: the erase and the replacement are undone.
     auto tx = s->begin().value();
     ASSERT_TRUE(s->erase_inventory_digest("dev2"));
-    ASSERT_TRUE(s->put_inventory_digest({"dev1", "other", std::nullopt}));
+    const std::vector<InventoryDigest> other = {{"dev1", "other", std::nullopt}};
+    ASSERT_TRUE(s->put_inventory_digests(other));
   }
   scan();
   EXPECT_EQ(seen.size(), 2U);
