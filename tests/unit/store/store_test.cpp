@@ -648,7 +648,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
   auto s = open();
-  const std::string digest("\x00\x01binary\xff", 10);
+  const std::string digest = std::string(1, '\0') + "\x01" + "binary" + "\xff";
   {
     auto tx = s->begin().value();
     const std::vector<InventoryDigest> two = {{"dev1", digest, std::string("v\0\x01", 3)},
