@@ -493,7 +493,8 @@ struct Engine::Impl {
     if (write && !digests_kept) {
       if (auto st = store.clear_inventory_digests(); !st) return st;
     }
-    if (gate.seed() != 0 && (digests_kept || !write)) {
+    // Read even when skipping is off: the stale ones are erased at the end.
+    if (digests_kept || !write) {
       auto scanned = store.scan_inventory_digests(
           [&](std::string_view device, std::string_view bytes, bool has_versions) {
             if (auto d = digest_from_bytes(bytes)) gate.add_stored(device, {*d, has_versions});
