@@ -842,15 +842,10 @@ class SqliteStore final : public Store {
     auto& state = m_state[object];
     auto& s = m_tables.at(object);
     KeyIndex keys;
-    {
-      // Sized once from the largest rowid (rowids are dense): no growth while loading.
-      auto q = m_db->prepare(fmt::format("SELECT max(id) FROM {}", s.name));
-      if (!q) return fail(q.error());
-      auto more = q->step();
-      if (!more) return fail(more.error());
-      const std::int64_t max_id = q->int64(0);
-      keys.reserve(static_cast<std::size_t>(std::clamp<std::int64_t>(max_id, 0, 1 << 26)));
-    }
+    // Sized once from the largest rowid (rowids are dense): no growth while loading.
+    auto max_id = largest_id(object);
+    if (!max_id) return fail(max_id.error());
+    keys.reserve(static_cast<std::size_t>(std::clamp<std::int64_t>(*max_id, 0, 1 << 26)));
     for (;;) {
       auto more = s.load.step();
       if (!more) return fail(more.error());
@@ -861,12 +856,7 @@ class SqliteStore final : public Store {
       keys.put(key, s.load.int64(0), hash);
     }
     s.load.reset();
-    if (keys.size() == 0 && m_tx_open) {
-      if (auto st = drop_indexes(object); !st) return st;
-      state.bulk = true;
-      state.keys.reset();
-      return {};
-    }
+    // (An empty table in a transaction never gets here: upsert_rows made it a bulk load.)
     state.keys = std::move(keys);
     return {};
   }

@@ -563,7 +563,7 @@ struct Engine::Impl {
 
     auto make_sink = [&](bool non_cpe) {
       Pipeline& pipeline = non_cpe ? non_cpe_pipeline : cpe_pipeline;
-      return [&, non_cpe](defender::InventoryRow&& row) -> Status {
+      return [&](defender::InventoryRow&& row) -> Status {
         if (auto st = check_cancel(); !st) return st;
         ++s.read;
         if (!write) return {};

@@ -218,9 +218,4 @@ std::vector<std::string> InventoryDigests::stale_stored() const {
   return out;
 }
 
-std::size_t InventoryDigests::devices() const {
-  std::lock_guard lock(m_mutex);
-  return m_devices.size();
-}
-
 }  // namespace mdesync::sync

@@ -83,8 +83,6 @@ class InventoryDigests final : public defender::InventoryGate {
   [[nodiscard]] bool keep(const std::string& device_id) const;
   // After streaming: the stored devices whose digest must go (not kept).
   [[nodiscard]] std::vector<std::string> stale_stored() const;
-  // After streaming: every device met, and the number of devices met in several blocks.
-  [[nodiscard]] std::size_t devices() const;
 
  private:
   struct Device {
