@@ -246,6 +246,15 @@ CREATE TABLE inventory_versions (
 ) WITHOUT ROWID;
 )sql";
 
+// The open-findings index only holds open findings, keyed (severity, targets): half the
+// key of (status_category, severity, targets) over every finding, and half its build
+// time at a first load, with the same plans for the open-findings queries (ADR 0061).
+constexpr std::string_view k_v3 = R"sql(
+DROP INDEX vulnerability_open_idx;
+CREATE INDEX vulnerability_open_idx ON vulnerability(severity, targets)
+  WHERE status_category = 'Open';
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -253,6 +262,7 @@ const std::vector<Migration>& migrations() {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
       {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
        k_v2},
+      {3, "vulnerability_open_idx: open findings only, keyed (severity, targets)", k_v3},
   };
   return k_migrations;
 }

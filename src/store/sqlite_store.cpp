@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -116,20 +117,72 @@ struct TableStatements {
   std::uint64_t all_keys = 0;         // mask of every key
 };
 
-// Columns of the table's secondary indexes (uid aside), from the schema itself.
-Result<std::vector<std::string>> indexed_columns(Db& db, std::string_view table) {
-  auto st = db.prepare(
-      "SELECT DISTINCT ii.name FROM sqlite_master m, pragma_index_info(m.name) ii "
-      "WHERE m.type = 'index' AND m.tbl_name = ? AND ii.name <> 'uid' ORDER BY ii.name");
+// Rows of a one-column query.
+Result<std::vector<std::string>> column_of(Db& db, std::string_view sql, std::string_view table) {
+  auto st = db.prepare(sql);
   if (!st) return fail(st.error());
   st->bind(1, table);
   std::vector<std::string> out;
   for (;;) {
     auto more = st->step();
     if (!more) return fail(more.error());
-    if (!*more) break;
+    if (!*more) return out;
     out.emplace_back(st->text(0));
   }
+}
+
+// The identifiers of an SQL expression, string literals skipped.
+std::vector<std::string_view> identifiers(std::string_view sql) {
+  std::vector<std::string_view> out;
+  auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (std::size_t i = 0; i < sql.size();) {
+    if (sql[i] == '\'') {
+      const auto end = sql.find('\'', i + 1);
+      i = end == std::string_view::npos ? sql.size() : end + 1;
+    } else if (word(sql[i])) {
+      const std::size_t start = i;
+      while (i < sql.size() && word(sql[i])) ++i;
+      out.push_back(sql.substr(start, i - start));
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Columns of the table's secondary indexes (uid aside), from the schema itself: the
+// indexed ones and those a partial index's WHERE names (a change to them moves the row
+// in or out of that index).
+Result<std::vector<std::string>> indexed_columns(Db& db, std::string_view table) {
+  auto out = column_of(db,
+                       "SELECT DISTINCT ii.name FROM sqlite_master m, pragma_index_info(m.name) ii "
+                       "WHERE m.type = 'index' AND m.tbl_name = ?1 AND ii.name <> 'uid'",
+                       table);
+  if (!out) return fail(out.error());
+  auto partial = column_of(db,
+                           "SELECT m.sql FROM sqlite_master m, pragma_index_list(?1) il "
+                           "WHERE m.type = 'index' AND m.tbl_name = ?1 AND il.name = m.name "
+                           "AND il.partial AND m.sql IS NOT NULL",
+                           table);
+  if (!partial) return fail(partial.error());
+  auto columns = column_of(db, "SELECT name FROM pragma_table_info(?1) WHERE name <> 'uid'", table);
+  if (!columns) return fail(columns.error());
+  for (const auto& sql : *partial) {
+    std::string upper(sql);
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    const auto where = upper.rfind("WHERE");
+    if (where == std::string::npos) continue;
+    for (const auto id : identifiers(std::string_view(sql).substr(where + 5))) {
+      if (std::find(columns->begin(), columns->end(), id) != columns->end()) {
+        out->emplace_back(id);
+      }
+    }
+  }
+  std::sort(out->begin(), out->end());
+  out->erase(std::unique(out->begin(), out->end()), out->end());
   return out;
 }
 

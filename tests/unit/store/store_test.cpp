@@ -102,11 +102,11 @@ TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 2);
+    EXPECT_EQ(s->schema_version().value(), 3);
   }
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 2);
+  EXPECT_EQ(s->schema_version().value(), 3);
   EXPECT_TRUE(s->count_by_status().value().empty());
   EXPECT_TRUE(s->checkpoints().value().empty());
 }
@@ -577,10 +577,11 @@ std::string query_text(const std::string& path, const char* sql) {
 TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
   auto s = open();
   std::vector<model::Vulnerability> rows;
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 7; ++i) {
     rows.push_back(
         vuln("v" + std::to_string(i), VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
   }
+  rows[6].targets = "dev9";
   ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
   auto count = [&](const char* where) {
     return query_text(m_path, (std::string("SELECT count(*) FROM vulnerability ") + where).c_str());
@@ -594,8 +595,11 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
     rows[4].severity = seen ? model::Severity::critical : model::Severity::low;       // both
     rows[4].type = seen ? "CVE-2025-3" : "CVE-2025-4";
     rows[5].source.cvss_score = seen ? 9.5 : 1.5;
+    // Closed, then open again: out of the partial open-findings index and back in.
+    rows[6].status = seen ? VulnerabilityStatus::fixed : VulnerabilityStatus::active;
+    rows[6].status_category = model::category_of(rows[6].status);
     auto up = s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows)).value();
-    EXPECT_EQ(up.written, 6);
+    EXPECT_EQ(up.written, 7);
     EXPECT_EQ(query_text(m_path, "PRAGMA integrity_check"), "ok");
     const char* sev = seen ? "'Low'" : "'Medium'";
     EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
@@ -607,18 +611,23 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
                      (seen ? "'CVE-2025-3'" : "'CVE-2025-4'"))
                         .c_str()),
               "1");
-    EXPECT_EQ(count("INDEXED BY vulnerability_type_idx WHERE type = 'CVE-2025-40001'"), "4");
+    EXPECT_EQ(count("INDEXED BY vulnerability_type_idx WHERE type = 'CVE-2025-40001'"), "5");
     EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
                                  "'Open' AND targets = ") +
                      (seen ? "'dev7'" : "'dev8'"))
                         .c_str()),
               "1");
+    EXPECT_EQ(count("INDEXED BY vulnerability_open_idx WHERE status_category = 'Open' AND "
+                    "severity = 'High' AND targets = 'dev9'"),
+              seen ? "0" : "1");
+    EXPECT_EQ(s->find_vulnerability("v6").value()->status,
+              seen ? VulnerabilityStatus::fixed : VulnerabilityStatus::reopened);
     EXPECT_EQ(s->find_vulnerability("v0").value()->last_found, rows[0].last_found);
     EXPECT_EQ(s->find_vulnerability("v4").value()->severity, rows[4].severity);
     EXPECT_EQ(s->find_vulnerability("v5").value()->source.cvss_score, rows[5].source.cvss_score);
     EXPECT_EQ(s->find_vulnerability("v2").value()->meta.last_run_id, run);
     // The same rows again are unchanged.
-    EXPECT_EQ(s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows))->unchanged, 6);
+    EXPECT_EQ(s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows))->unchanged, 7);
   }
 }
 
@@ -628,22 +637,43 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
     std::vector<model::Host> rows = {host("a")};
     ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
   }
-  // Back to what version 1 wrote: no inventory_digest table.
+  {
+    auto s = open();
+    std::vector<model::Vulnerability> rows = {
+        vuln("open", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+        vuln("closed", VulnerabilityStatus::fixed, "2025-06-01T00:00:00Z")};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(rows)));
+  }
+  // Back to what version 1 wrote: no inventory_digest table, the open-findings index
+  // over every finding.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
-                         "DELETE FROM schema_version WHERE version = 2",
+                         "DROP INDEX vulnerability_open_idx; CREATE INDEX vulnerability_open_idx "
+                         "ON vulnerability(status_category, severity, targets); "
+                         "DELETE FROM schema_version WHERE version > 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   ASSERT_EQ(scalar(m_path, "SELECT max(version) FROM schema_version"), "1");
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 2);
+  EXPECT_EQ(s->schema_version().value(), 3);
   EXPECT_TRUE(s->find_host("a").value().has_value());
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
   EXPECT_EQ(count_rows(m_path, "inventory_versions"), 0);
+  // Version 3: the open-findings index holds the open findings only.
+  EXPECT_EQ(scalar(m_path,
+                   "SELECT instr(sql, '(severity, targets)') > 0 AND "
+                   "instr(sql, 'WHERE status_category = ') > 0 "
+                   "FROM sqlite_master WHERE name = 'vulnerability_open_idx'"),
+            "1");
+  EXPECT_EQ(scalar(m_path,
+                   "SELECT group_concat(uid) FROM vulnerability INDEXED BY vulnerability_open_idx "
+                   "WHERE status_category = 'Open' AND severity = 'High'"),
+            "open");
+  EXPECT_EQ(scalar(m_path, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
