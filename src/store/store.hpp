@@ -48,6 +48,9 @@ struct WriteContext {
   Timestamp now{};
   // Record the uids this call saw for the run, for a later sweep (full reads only).
   bool track_seen = false;
+  // A full read that passes every row of the object to the store (none skipped
+  // upstream): a store may prepare for a pass over the whole table at once. Speed only.
+  bool every_row = false;
 };
 
 struct UpsertCounts {

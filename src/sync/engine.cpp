@@ -370,8 +370,9 @@ struct Engine::Impl {
     std::vector<Row> m_rows;
   };
 
-  store::WriteContext context(model::RunId run, bool track_seen) const {
-    return store::WriteContext{run, now(), track_seen};
+  // `every_row`: a full read that upserts every row it keeps (see WriteContext).
+  store::WriteContext context(model::RunId run, bool track_seen, bool every_row = false) const {
+    return store::WriteContext{run, now(), track_seen, every_row};
   }
 
   Status finish(ObjectSummary& s, model::ObjectType object, model::RunId run,
@@ -403,7 +404,7 @@ struct Engine::Impl {
   Status sync_hosts(ObjectSummary& s, model::RunId run) {
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
-    Batch<model::Host> batch(*this, s, context(run, true));
+    Batch<model::Host> batch(*this, s, context(run, true, true));
     const Timestamp snapshot = now();
     defender::ODataQuery q;
     q.filter = mapping::machine_odata_filter(filters("machine"));
@@ -480,7 +481,8 @@ struct Engine::Impl {
       if (!t) return tl::unexpected(t.error());
       tx.emplace(std::move(*t));
     }
-    Batch<model::InstalledPackage> batch(*this, s, context(run, true));
+    // Skipped blocks never reach the store: then it sees only the changed devices' rows.
+    Batch<model::InstalledPackage> batch(*this, s, context(run, true, !allow_skip));
     std::optional<model::InstalledPackage> pending;
     const bool aggregate = selected("package");
     if (aggregate) versions.emplace();
@@ -641,7 +643,7 @@ struct Engine::Impl {
     if (!tx) return tl::unexpected(tx.error());
     // These rows are not made from inventory lines: no digest describes them any more.
     if (auto st = store.clear_inventory_digests(); !st) return st;
-    Batch<model::InstalledPackage> batch(*this, s, context(run, true));
+    Batch<model::InstalledPackage> batch(*this, s, context(run, true, true));
     const auto& wanted = filters("installed_package");
     // Each software's machine references are written as its call completes: a million
     // references are never all in memory. A failed call rolls the object back.
@@ -699,7 +701,7 @@ struct Engine::Impl {
     }
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
-    Batch<model::Package> batch(*this, s, context(run, true));
+    Batch<model::Package> batch(*this, s, context(run, true, true));
     const auto& wanted = filters("package");
     for (std::size_t i = 0; i < software->size(); ++i) {
       ++s.read;
@@ -740,7 +742,7 @@ struct Engine::Impl {
   Status sync_vulnerabilities_full(ObjectSummary& s, model::RunId run) {
     auto tx = store.begin();
     if (!tx) return tl::unexpected(tx.error());
-    Batch<model::Vulnerability> batch(*this, s, context(run, true));
+    Batch<model::Vulnerability> batch(*this, s, context(run, true, true));
     Timestamp snapshot{};
     using Pipeline = MapPipeline<defender::VulnerabilityRow, model::Vulnerability>;
     Pipeline pipeline(
