@@ -114,9 +114,8 @@ Pass upsert_all(store::Store& s, std::size_t rows, store::RunId run, util::Times
     }
     const auto start = Clock::now();
     const double cpu_start = cpu_now();
-    auto r =
-        s.upsert(store::WriteContext{run, t, true, true},
-                 std::span<const model::Vulnerability>(batch));
+    auto r = s.upsert(store::WriteContext{run, t, true, true},
+                      std::span<const model::Vulnerability>(batch));
     pass.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     pass.cpu_seconds += cpu_now() - cpu_start;
     if (!r) {

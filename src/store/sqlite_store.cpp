@@ -1120,10 +1120,10 @@ class SqliteStore final : public Store {
         // A read known to pass every row loads the index at once; another one only after
         // an eighth of the table (a read that skips most rows upstream never does).
         state.rows_before_key_index =
-            ctx.every_row ? 0
-                          : std::max(k_min_rows_before_key_index,
-                                     static_cast<std::uint64_t>(*max_id) /
-                                         k_table_share_before_key_index);
+            ctx.every_row
+                ? 0
+                : std::max(k_min_rows_before_key_index,
+                           static_cast<std::uint64_t>(*max_id) / k_table_share_before_key_index);
       }
       // A read that writes few rows (most of them unchanged and skipped upstream) looks
       // them up one by one; loading every key pays off only for a large read.
