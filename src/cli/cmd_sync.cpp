@@ -34,6 +34,15 @@ class ProgressLine {
  public:
   void update(const sync::Progress& p) {
     const auto now = std::chrono::steady_clock::now();
+    if (p.finishing) {
+      // Shown at once: the line then stays still while the store commits.
+      m_last = now;
+      std::fprintf(stderr, "\r\033[K%s: %lld rows read, committing to the store", p.object.c_str(),
+                   static_cast<long long>(p.rows));
+      std::fflush(stderr);
+      m_shown = true;
+      return;
+    }
     if (now - m_last < std::chrono::milliseconds(250)) return;
     m_last = now;
     const double rate = p.seconds > 0 ? static_cast<double>(p.rows) / p.seconds : 0;

@@ -175,6 +175,7 @@ struct Engine::Impl {
   const EngineDeps& deps;
 
   Links links;  // gathered from the vulnerability rows of this run
+  std::chrono::steady_clock::time_point object_started;  // of the object in progress
   bool links_complete = false;
   std::optional<VersionAggregate> versions;
 
@@ -329,11 +330,13 @@ struct Engine::Impl {
     return {};
   }
 
-  void progress(const ObjectSummary& s, std::chrono::steady_clock::time_point started) {
+  void progress(const ObjectSummary& s, std::chrono::steady_clock::time_point started,
+                bool finishing = false) {
     if (!deps.on_progress) return;
     const auto st = client.stats();
     deps.on_progress(Progress{s.object, s.read, st.download_bytes_compressed + st.api_bytes,
-                              seconds_between(started, std::chrono::steady_clock::now())});
+                              seconds_between(started, std::chrono::steady_clock::now()),
+                              finishing});
   }
 
   // Collects rows and upserts them in batches; times the store.
@@ -380,6 +383,7 @@ struct Engine::Impl {
                 std::optional<Timestamp> full_snapshot, std::optional<Timestamp> sweep_at,
                 std::string state, store::Transaction& tx) {
     if (auto st = check_cancel(); !st) return st;
+    progress(s, object_started, true);
     if (sweep_at) {
       const auto t0 = std::chrono::steady_clock::now();
       auto swept = store.sweep(object, context(run, true), *sweep_at);
@@ -1079,7 +1083,7 @@ util::Result<RunSummary> Engine::run() {
 
   store::Store& store = *m_deps.store;
   defender::Client& client = *m_deps.client;
-  Impl impl{m_config, store, client, *m_deps.clock, m_deps, {}, false, std::nullopt};
+  Impl impl{m_config, store, client, *m_deps.clock, m_deps, {}, {}, false, std::nullopt};
 
   RunSummary summary;
   summary.mode = mode;
@@ -1116,6 +1120,7 @@ util::Result<RunSummary> Engine::run() {
     }
     const auto before = client.stats();
     const auto t0 = std::chrono::steady_clock::now();
+    impl.object_started = t0;
     Status st;
     if (object == "machine") {
       st = impl.sync_hosts(s, *run);

@@ -25,6 +25,9 @@ struct Progress {
   std::int64_t rows = 0;
   std::uint64_t bytes = 0;  // downloaded so far by the run
   double seconds = 0;       // since the object started
+  // Every row is read: the sweep and the commit follow (a first load builds the
+  // table's indexes then, seconds for a large tenant). Sent once per object.
+  bool finishing = false;
 };
 
 struct EngineDeps {

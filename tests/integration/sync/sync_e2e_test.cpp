@@ -508,6 +508,28 @@ TEST_F(SyncE2E, UnrecoverableFaultsFailClearlyAndKeepTheLastGoodState) {
   for (const auto& t : k_tables) EXPECT_EQ(dump_table(path, t), before[t]) << t;
 }
 
+// The progress line must not sit still without saying why: once an object's rows are
+// all read, one report says the store is committing (a first load builds its indexes).
+TEST_F(SyncE2E, EachObjectReportsOnceThatItIsCommittingAfterItsLastRows) {
+  start();
+  std::vector<sync::Progress> seen;
+  const auto s =
+      run(config_for(db("progress")), nullptr, [&](const sync::Progress& p) { seen.push_back(p); });
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  for (const auto& o : s.objects) {
+    std::vector<const sync::Progress*> mine;
+    for (const auto& p : seen) {
+      if (p.object == o.object) mine.push_back(&p);
+    }
+    ASSERT_FALSE(mine.empty()) << o.object;
+    EXPECT_TRUE(mine.back()->finishing) << o.object;
+    EXPECT_EQ(std::count_if(mine.begin(), mine.end(), [](const auto* p) { return p->finishing; }),
+              1)
+        << o.object;
+    EXPECT_EQ(mine.back()->rows, o.read) << o.object;
+  }
+}
+
 TEST_F(SyncE2E, InterruptedSyncRollsBackTheObjectInFlightAndTheNextRunCompletes) {
   start();
   const auto path = db("interrupted");
