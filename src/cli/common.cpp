@@ -16,7 +16,9 @@ bool stderr_is_terminal() {
 void setup_logging(bool verbose, bool quiet) {
   auto logger = spdlog::stderr_color_mt("mdesync");
   if (stderr_is_terminal()) {
-    logger->set_pattern("%^%l%$: %v");
+    // Each message first erases the line it starts on: a progress line of `sync` that
+    // is still there would otherwise run into it.
+    logger->set_pattern("\r\033[K%^%l%$: %v");
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   }
