@@ -246,9 +246,10 @@ CREATE TABLE inventory_versions (
 ) WITHOUT ROWID;
 )sql";
 
-// The open-findings index only holds open findings, keyed (severity, targets): half the
-// key of (status_category, severity, targets) over every finding, and half its build
-// time at a first load, with the same plans for the open-findings queries (ADR 0061).
+// The open-findings index only holds open findings, keyed (severity, targets): about
+// half the build time of (status_category, severity, targets) over every finding, whose
+// sort compared two low-cardinality columns first, with the same plans for the
+// open-findings queries (ADR 0061).
 constexpr std::string_view k_v3 = R"sql(
 DROP INDEX vulnerability_open_idx;
 CREATE INDEX vulnerability_open_idx ON vulnerability(severity, targets)
