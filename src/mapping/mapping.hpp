@@ -28,6 +28,8 @@ struct InstalledPackageOptions {
 // Revision of the rules below that turn inventory rows into Installed Package rows. Bump it
 // with any change to their output: the sync engine's inventory digests (ADR 0060) include
 // it, so rows stored by earlier rules are rebuilt from their lines on the next read.
+// tests/golden (InstalledPackageRules) records the rules' output per revision and fails
+// when it changes under the same revision.
 inline constexpr int k_installed_package_rules = 1;
 
 // Installed Package from one inventory row (section 4). Non-CPE rows are skipped unless

@@ -6,10 +6,12 @@
 // ["unknown_enum_value", ...]}. Only the attributes listed in "row" are compared, so a
 // case states exactly the rule it covers; "full" cases list every attribute.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "mapping/mapping.hpp"
@@ -141,6 +143,47 @@ TEST_P(Golden, MapsAsExpected) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(case_names()),
                          [](const auto& test_info) { return test_info.param; });
+
+// FNV-1a, 64 bits: stable across builds.
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t h = 0xCBF29CE484222325ULL;
+  for (const unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001B3ULL;
+  }
+  return h;
+}
+
+// A device whose inventory lines did not change keeps the rows the rules made at its
+// last read (ADR 0060); the digests that decide it include mapping::k_installed_package_rules.
+// So the rules' output is recorded here per revision, as a fingerprint of what they make
+// of the inventory cases. When this fails the rules changed their output: bump
+// k_installed_package_rules and add the printed fingerprint under the new revision (then
+// every device's rows are rebuilt at the next read). Editing one of these cases changes
+// the fingerprint too: record it under the same revision then.
+TEST(InstalledPackageRules, TheirRevisionChangesWithTheirOutput) {
+  static const std::map<int, std::string> k_fingerprints = {
+      {1, "2ed98ebd742fcf60"},
+  };
+  std::string outputs;
+  for (const char* name :
+       {"installed_package_eos_none_is_a_value", "installed_package_inventory_row",
+        "installed_package_non_cpe_included", "installed_package_non_cpe_skipped_by_default"}) {
+    const json src = load(fs::path(MDESYNC_GOLDEN_DIR) / name / "source.json");
+    const Outcome got = run_case(name, src);
+    outputs += json{{"case", name}, {"row", got.row}, {"skip", got.skip}}.dump();
+    outputs += '\n';
+  }
+  const std::string fingerprint = fmt::format("{:016x}", fnv1a(outputs));
+  const auto it = k_fingerprints.find(mapping::k_installed_package_rules);
+  ASSERT_NE(it, k_fingerprints.end())
+      << "no fingerprint recorded for k_installed_package_rules = "
+      << mapping::k_installed_package_rules << "; this revision's is " << fingerprint;
+  EXPECT_EQ(fingerprint, it->second)
+      << "the installed-package rules changed their output: bump k_installed_package_rules "
+         "(src/mapping/mapping.hpp) and record "
+      << fingerprint << " for the new revision here";
+}
 
 }  // namespace
 }  // namespace mdesync::golden
