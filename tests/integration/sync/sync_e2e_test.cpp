@@ -2,6 +2,7 @@
 // rows the store ends up with, compared with the simulator's ground truth or with the
 // store of another run.
 
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -622,6 +623,59 @@ TEST_F(CliE2E, SyncPrintsTheSummaryAndExitsZero) {
   ASSERT_EQ(p.status, 0) << p.err;
   EXPECT_NE(p.out.find("\"outcome\":\"success\""), std::string::npos) << p.out;
   expect_ground_truth(path);
+}
+
+// What a user sees on a terminal: a progress line per object that says when it is
+// committing, and log lines that erase it first instead of running into its text.
+TEST_F(CliE2E, OnATerminalLogLinesNeverRunIntoTheProgressLine) {
+  start();
+  int master = -1;
+  int slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  const auto args = base_args(db("terminal"));
+  const auto out = (m_dir / "out.txt").string();
+  const std::string secret = m_sim->credentials().client_secret;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    ::close(master);
+    std::freopen(out.c_str(), "w", stdout);
+    ::dup2(slave, STDERR_FILENO);
+    ::close(slave);
+    ::setenv("AZURE_CLIENT_SECRET", secret.c_str(), 1);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  ::close(slave);
+  std::string tty;  // everything written to the terminal, read as it comes
+  std::array<char, 4096> buf{};
+  for (;;) {
+    const auto n = ::read(master, buf.data(), buf.size());
+    if (n <= 0) break;  // EIO once the CLI has exited and closed the terminal
+    tty.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  ASSERT_TRUE(WIFEXITED(status)) << tty;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << tty;
+  EXPECT_NE(tty.find("vulnerability: "), std::string::npos) << tty;
+  EXPECT_NE(tty.find("rows read, committing to the store"), std::string::npos) << tty;
+  // Each log line ("info: machine: 10 read, ...") starts by erasing the line.
+  const std::string erase = "\r\033[K";
+  std::size_t lines = 0;
+  for (auto at = tty.find("info\033[m: "); at != std::string::npos;
+       at = tty.find("info\033[m: ", at + 1)) {
+    ++lines;
+    const auto start = tty.rfind(erase, at);
+    ASSERT_NE(start, std::string::npos) << tty;
+    // Between the erase and the level only its colour may stand.
+    EXPECT_EQ(tty.substr(start + erase.size(), at - start - erase.size()), "\033[32m")
+        << tty.substr(start, at - start + 40);
+  }
+  EXPECT_GE(lines, 5U) << tty;  // at least one per object
 }
 
 TEST_F(CliE2E, StatusAndExportShowWhatTheSyncStored) {
