@@ -1128,7 +1128,7 @@ class SqliteStore final : public Store {
       // A read that writes few rows (most of them unchanged and skipped upstream) looks
       // them up one by one; loading every key pays off only for a large read.
       state.unindexed_rows += rows.size();
-      if (!state.bulk && state.unindexed_rows >= state.rows_before_key_index) {
+      if (!state.bulk && (ctx.every_row || state.unindexed_rows >= state.rows_before_key_index)) {
         if (auto st = load_keys(object); !st) return fail(st.error());
       }
     }

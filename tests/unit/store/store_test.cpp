@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <optional>
 
 namespace mdesync::store {
 namespace {
@@ -90,8 +92,11 @@ class StoreTest : public ::testing::Test {
     return v;
   }
 
-  static WriteContext ctx(RunId run, bool seen = false) {
-    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen};
+  // A full read (`seen`) passes every row unless said otherwise, as the engine's do but
+  // the inventory read's: the store then looks rows up in its in-memory key index; a
+  // read with every_row false looks them up through the uid index.
+  static WriteContext ctx(RunId run, bool seen = false, std::optional<bool> every_row = {}) {
+    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen, every_row.value_or(seen)};
   }
 
   fs::path m_dir;
@@ -219,6 +224,61 @@ TEST_F(StoreTest, SweepClosesOnlyWhatTheRunDidNotSee) {
   EXPECT_EQ(v2b.status_category, StatusCategory::open);
   EXPECT_EQ(v2b.last_fixed, at("2025-06-01T06:00:00Z"));
   EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(3), at("2025-06-01T12:00:00Z"))->closed, 0);
+}
+
+// A read that skips unchanged rows upstream (every_row false) looks rows up through the
+// uid index and has no key index at its sweep: the open findings come from SQL.
+TEST_F(StoreTest, SweepAfterAReadWithoutKeyIndexClosesWhatItDidNotSee) {
+  auto s = open();
+  std::vector<model::Vulnerability> all = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1, true, false), std::span<const model::Vulnerability>(all)));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+  all[0].source.cvss_score = 9.0;
+  std::vector<model::Vulnerability> second = {all[0]};
+  auto up = s->upsert(ctx(2, true, false), std::span<const model::Vulnerability>(second)).value();
+  EXPECT_EQ(up.written, 1);
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 2);
+  EXPECT_EQ(s->find_vulnerability("v3").value()->status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(s->find_vulnerability("v1").value()->source.cvss_score, 9.0);
+}
+
+// A finding rewritten by a full read keeps the stateTime at which its status began, by
+// either lookup path; a new status takes the read's stateTime.
+TEST_F(StoreTest, ARewrittenFindingKeepsItsStateTimeWhileItsStatusHolds) {
+  auto s = open();
+  for (const bool every_row : {true, false}) {
+    const std::string uid = every_row ? "keys" : "uids";
+    const RunId base = every_row ? 10 : 20;
+    auto v = vuln(uid, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.source.cvss_score = 5.0;
+    std::vector<model::Vulnerability> rows = {v};
+    ASSERT_TRUE(s->upsert(ctx(base, true, every_row), std::span<const model::Vulnerability>(rows)));
+    rows[0].state_time = at("2025-06-01T06:00:00Z");
+    rows[0].last_found = at("2025-06-01T05:00:00Z");
+    rows[0].source.cvss_score = 9.0;
+    auto up =
+        s->upsert(ctx(base + 1, true, every_row), std::span<const model::Vulnerability>(rows));
+    EXPECT_EQ(up->written, 1) << uid;
+    auto got = s->find_vulnerability(uid).value().value();
+    EXPECT_EQ(got.state_time, at("2025-06-01T00:00:00Z")) << uid;
+    EXPECT_EQ(got.last_found, at("2025-06-01T05:00:00Z")) << uid;
+    EXPECT_EQ(got.source.cvss_score, 9.0) << uid;
+    EXPECT_EQ(got.status, VulnerabilityStatus::active) << uid;
+
+    rows[0].status = VulnerabilityStatus::fixed;
+    rows[0].status_category = StatusCategory::closed;
+    rows[0].state_time = at("2025-06-01T12:00:00Z");
+    up = s->upsert(ctx(base + 2, true, every_row), std::span<const model::Vulnerability>(rows));
+    EXPECT_EQ(up->written, 1) << uid;
+    got = s->find_vulnerability(uid).value().value();
+    EXPECT_EQ(got.status, VulnerabilityStatus::fixed) << uid;
+    EXPECT_EQ(got.state_time, at("2025-06-01T12:00:00Z")) << uid;
+    EXPECT_EQ(got.last_fixed, at("2025-06-01T12:00:00Z")) << uid;
+  }
+  EXPECT_EQ(scalar(m_path, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(StoreTest, SweepMarksHostsRemovedAndIsScopedToTheRun) {
