@@ -147,8 +147,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(case_names()),
 // FNV-1a, 64 bits: stable across builds.
 std::uint64_t fnv1a(std::string_view text) {
   std::uint64_t h = 0xCBF29CE484222325ULL;
-  for (const unsigned char c : text) {
-    h ^= c;
+  for (const char c : text) {
+    h ^= static_cast<unsigned char>(c);
     h *= 0x100000001B3ULL;
   }
   return h;
