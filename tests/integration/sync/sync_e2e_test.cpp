@@ -585,14 +585,20 @@ class CliE2E : public SyncE2E {
     if (pid == 0) {
       std::freopen(out.c_str(), "w", stdout);
       std::freopen(err.c_str(), "w", stderr);
-      ::setenv("AZURE_CLIENT_SECRET", secret.c_str(), 1);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      std::_Exit(127);
+      exec_cli(args, secret);
     }
     return pid;
+  }
+
+  // In a forked child: runs the CLI with AZURE_CLIENT_SECRET=`secret`; never returns.
+  [[noreturn]] static void exec_cli(const std::vector<std::string>& args,
+                                    const std::string& secret) {
+    ::setenv("AZURE_CLIENT_SECRET", secret.c_str(), 1);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
   }
 
   Process wait_for(pid_t pid) {
@@ -641,12 +647,7 @@ TEST_F(CliE2E, OnATerminalLogLinesNeverRunIntoTheProgressLine) {
     std::freopen(out.c_str(), "w", stdout);
     ::dup2(slave, STDERR_FILENO);
     ::close(slave);
-    ::setenv("AZURE_CLIENT_SECRET", secret.c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    std::_Exit(127);
+    exec_cli(args, secret);
   }
   ::close(slave);
   std::string tty;  // everything written to the terminal, read as it comes
