@@ -1,5 +1,9 @@
 #include "store/schema.hpp"
 
+#include <fmt/format.h>
+
+#include <string>
+
 namespace mdesync::store::sqlite {
 
 namespace {
@@ -256,14 +260,232 @@ CREATE INDEX vulnerability_open_idx ON vulnerability(severity, targets)
   WHERE status_category = 'Open';
 )sql";
 
+// The narrow finding (ADR 0062). What a finding repeats from its device (host names,
+// device group, OS) and from its software and CVE (severity as the source wrote it,
+// CVSS score, recommendation, evidence text) lives once in a context row; the finding
+// keeps references, its lifecycle and integer times (microseconds since 1970, UTC).
+// `vulnerability` becomes a view with the columns and meanings the table had.
+constexpr std::string_view k_v4_tables = R"sql(
+CREATE TABLE vulnerability_target (
+  id       INTEGER PRIMARY KEY,
+  targets  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX vulnerability_target_idx ON vulnerability_target(targets);
+
+-- uid = targets || uid_suffix; a suffix starting with char(1) is a whole uid that does
+-- not start with its targets (char(1) dropped).
+CREATE TABLE vulnerability_item (
+  id          INTEGER PRIMARY KEY,
+  uid_suffix  TEXT NOT NULL,
+  type        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX vulnerability_item_suffix_idx ON vulnerability_item(uid_suffix);
+CREATE INDEX vulnerability_item_type_idx ON vulnerability_item(type);
+
+CREATE TABLE vulnerability_host_context (
+  id               INTEGER PRIMARY KEY,
+  hostnames        TEXT NOT NULL,
+  rbac_group_id    TEXT,
+  rbac_group_name  TEXT,
+  os_platform      TEXT,
+  os_version       TEXT,
+  os_architecture  TEXT,
+  is_onboarded     INTEGER
+);
+
+-- source_uid_rest: the finding's source_uid is targets || source_uid_rest.
+CREATE TABLE vulnerability_item_context (
+  id                               INTEGER PRIMARY KEY,
+  source_severity                  TEXT,
+  results                          TEXT,
+  cvss_score                       REAL,
+  exploitability_level             TEXT,
+  recommendation_reference         TEXT,
+  recommended_security_update      TEXT,
+  recommended_security_update_id   TEXT,
+  recommended_security_update_url  TEXT,
+  security_update_available        INTEGER,
+  software_vendor                  TEXT,
+  software_name                    TEXT,
+  software_version                 TEXT,
+  source_uid_rest                  TEXT
+);
+
+CREATE TABLE vulnerability_finding (
+  id                    INTEGER PRIMARY KEY,
+  item                  INTEGER NOT NULL,
+  host                  INTEGER NOT NULL,
+  host_context          INTEGER NOT NULL,
+  item_context          INTEGER NOT NULL,
+  source_uid            TEXT,
+  first_found           INTEGER,
+  last_found            INTEGER,
+  source_last_modified  INTEGER,
+  last_fixed            INTEGER,
+  status                TEXT NOT NULL,
+  status_category       TEXT NOT NULL,
+  source_status         TEXT,
+  severity              TEXT NOT NULL,
+  state_time            INTEGER,
+  first_synced_at       INTEGER NOT NULL,
+  last_changed_at       INTEGER NOT NULL,
+  last_run_id           INTEGER NOT NULL,
+  row_hash              INTEGER
+);
+)sql";
+
+// Text of an integer time column as the store writes times ("...T08:30:12.000000Z"),
+// floor-divided so that times before 1970 format right too.
+std::string time_text(std::string_view column) {
+  return fmt::format(
+      "CASE WHEN {0} IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', ({0} - (({0} % "
+      "1000000) + 1000000) % 1000000) / 1000000, 'unixepoch') || printf('.%06dZ', (({0} % "
+      "1000000) + 1000000) % 1000000) END",
+      column);
+}
+
+// Microseconds of a stored time text (always "YYYY-MM-DDTHH:MM:SS.ffffffZ").
+std::string time_micros(std::string_view column) {
+  return fmt::format(
+      "CASE WHEN {0} IS NULL THEN NULL ELSE CAST(strftime('%s', substr({0}, 1, 19)) AS "
+      "INTEGER) * 1000000 + CAST(substr({0}, 21, 6) AS INTEGER) END",
+      column);
+}
+
+std::string vulnerability_view() {
+  return fmt::format(
+      R"sql(
+CREATE VIEW vulnerability AS
+SELECT f.id AS id,
+  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
+       ELSE t.targets || i.uid_suffix END AS uid,
+  coalesce(f.source_uid, t.targets || ic.source_uid_rest) AS source_uid,
+  i.type AS type,
+  t.targets AS targets,
+  hc.hostnames AS hostnames,
+  {} AS first_found,
+  {} AS last_found,
+  {} AS source_last_modified,
+  {} AS last_fixed,
+  f.status AS status,
+  f.status_category AS status_category,
+  f.source_status AS source_status,
+  f.severity AS severity,
+  ic.source_severity AS source_severity,
+  ic.results AS results,
+  {} AS state_time,
+  hc.rbac_group_id AS rbac_group_id,
+  hc.rbac_group_name AS rbac_group_name,
+  hc.os_platform AS os_platform,
+  hc.os_version AS os_version,
+  hc.os_architecture AS os_architecture,
+  ic.cvss_score AS cvss_score,
+  ic.exploitability_level AS exploitability_level,
+  ic.recommendation_reference AS recommendation_reference,
+  ic.recommended_security_update AS recommended_security_update,
+  ic.recommended_security_update_id AS recommended_security_update_id,
+  ic.recommended_security_update_url AS recommended_security_update_url,
+  ic.security_update_available AS security_update_available,
+  hc.is_onboarded AS is_onboarded,
+  ic.software_vendor AS software_vendor,
+  ic.software_name AS software_name,
+  ic.software_version AS software_version,
+  {} AS first_synced_at,
+  {} AS last_changed_at,
+  f.last_run_id AS last_run_id,
+  f.row_hash AS row_hash
+FROM vulnerability_finding f
+JOIN vulnerability_target t ON t.id = f.host
+JOIN vulnerability_item i ON i.id = f.item
+JOIN vulnerability_host_context hc ON hc.id = f.host_context
+JOIN vulnerability_item_context ic ON ic.id = f.item_context;
+)sql",
+      time_text("f.first_found"), time_text("f.last_found"), time_text("f.source_last_modified"),
+      time_text("f.last_fixed"), time_text("f.state_time"), time_text("f.first_synced_at"),
+      time_text("f.last_changed_at"));
+}
+
+constexpr std::string_view k_host_context_cols =
+    "hostnames, rbac_group_id, rbac_group_name, os_platform, os_version, os_architecture, "
+    "is_onboarded";
+constexpr std::string_view k_item_context_cols =
+    "source_severity, results, cvss_score, exploitability_level, recommendation_reference, "
+    "recommended_security_update, recommended_security_update_id, "
+    "recommended_security_update_url, security_update_available, software_vendor, "
+    "software_name, software_version";
+
+// Tables, then the old rows moved across (same ids), then the view in place of the table.
+std::string v4() {
+  const std::string suffix =
+      "CASE WHEN substr(v.uid, 1, length(v.targets)) = v.targets THEN substr(v.uid, "
+      "length(v.targets) + 1) ELSE char(1) || v.uid END";
+  const std::string rest =
+      "CASE WHEN v.source_uid IS NOT NULL AND substr(v.source_uid, 1, length(v.targets)) = "
+      "v.targets THEN substr(v.source_uid, length(v.targets) + 1) END";
+  std::string ic_match;
+  for (std::string_view cols = k_item_context_cols; !cols.empty();) {
+    const auto comma = cols.find(',');
+    const auto col = cols.substr(0, comma);
+    ic_match += fmt::format(" AND ic.{0} IS v.{0}", col);
+    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 2);
+  }
+  std::string hc_match;
+  for (std::string_view cols = k_host_context_cols; !cols.empty();) {
+    const auto comma = cols.find(',');
+    const auto col = cols.substr(0, comma);
+    hc_match += fmt::format(" AND hc.{0} IS v.{0}", col);
+    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 2);
+  }
+  std::string sql(k_v4_tables);
+  sql += fmt::format(
+      R"sql(
+INSERT INTO vulnerability_target (targets) SELECT DISTINCT targets FROM vulnerability;
+INSERT INTO vulnerability_item (uid_suffix, type)
+  SELECT {0}, min(v.type) FROM vulnerability v GROUP BY 1;
+INSERT INTO vulnerability_host_context ({2})
+  SELECT DISTINCT {2} FROM vulnerability;
+INSERT INTO vulnerability_item_context ({3}, source_uid_rest)
+  SELECT DISTINCT {3}, {1} FROM vulnerability v;
+CREATE INDEX temp_hc ON vulnerability_host_context ({2});
+CREATE INDEX temp_ic ON vulnerability_item_context ({3}, source_uid_rest);
+INSERT INTO vulnerability_finding (id, item, host, host_context, item_context, source_uid,
+  first_found, last_found, source_last_modified, last_fixed, status, status_category,
+  source_status, severity, state_time, first_synced_at, last_changed_at, last_run_id, row_hash)
+SELECT v.id, i.id, t.id, hc.id, ic.id,
+  CASE WHEN ({1}) IS NULL THEN v.source_uid END,
+  {4}, {5}, {6}, {7}, v.status, v.status_category, v.source_status, v.severity, {8}, {9}, {10},
+  v.last_run_id, v.row_hash
+FROM vulnerability v
+JOIN vulnerability_target t ON t.targets = v.targets
+JOIN vulnerability_item i ON i.uid_suffix = {0}
+JOIN vulnerability_host_context hc ON 1{11}
+JOIN vulnerability_item_context ic ON ic.source_uid_rest IS ({1}){12};
+DROP INDEX temp_hc;
+DROP INDEX temp_ic;
+DROP TABLE vulnerability;
+CREATE UNIQUE INDEX vulnerability_key_idx ON vulnerability_finding(item, host);
+CREATE INDEX vulnerability_open_idx ON vulnerability_finding(severity, host)
+  WHERE status_category = 'Open';
+)sql",
+      suffix, rest, k_host_context_cols, k_item_context_cols, time_micros("v.first_found"),
+      time_micros("v.last_found"), time_micros("v.source_last_modified"),
+      time_micros("v.last_fixed"), time_micros("v.state_time"), time_micros("v.first_synced_at"),
+      time_micros("v.last_changed_at"), hc_match, ic_match);
+  sql += vulnerability_view();
+  return sql;
+}
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
+  static const std::string k_v4_sql = v4();
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
       {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
        k_v2},
       {3, "vulnerability_open_idx: open findings only, keyed (severity, targets)", k_v3},
+      {4, "narrow findings: vulnerability_finding with context tables; vulnerability is a view",
+       k_v4_sql},
   };
   return k_migrations;
 }

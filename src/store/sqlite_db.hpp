@@ -45,6 +45,7 @@ class Statement final {
   util::Status run();
   void reset() noexcept;
 
+  [[nodiscard]] bool valid() const noexcept { return m_stmt != nullptr; }
   [[nodiscard]] bool is_null(int column) const noexcept;
   [[nodiscard]] int type(int column) const noexcept;  // SQLITE_INTEGER, ...
   [[nodiscard]] std::int64_t int64(int column) const noexcept;

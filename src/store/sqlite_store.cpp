@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <tuple>
 
 #include "store/codec.hpp"
+#include "store/finding_dims.hpp"
 #include "store/key_index.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
@@ -88,6 +90,49 @@ std::string column_list(std::string_view prefix = {}) {
 template <typename Row>
 constexpr std::size_t column_count() {
   return std::size(Table<Row>::cols) + std::size(Table<Row>::source_cols);
+}
+
+// Vulnerabilities are written to the narrow finding table and read through the
+// `vulnerability` view (ADR 0062); every other object has one table for both.
+template <typename Row>
+constexpr bool is_finding = std::is_same_v<Row, Vulnerability>;
+
+template <typename Row>
+constexpr std::string_view write_table() {
+  if constexpr (is_finding<Row>) {
+    return Table<Row>::write_name;
+  } else {
+    return Table<Row>::name;
+  }
+}
+
+std::string_view write_table(ObjectType object) {
+  return object == ObjectType::vulnerability ? Table<Vulnerability>::write_name : to_string(object);
+}
+
+// The unique index that identifies a row: uid, or (item, host) of a finding.
+std::string unique_index(ObjectType object) {
+  return object == ObjectType::vulnerability ? std::string("vulnerability_key_idx")
+                                             : fmt::format("{}_uid_idx", to_string(object));
+}
+
+// The columns an insert binds, in bind order.
+template <typename Row>
+std::vector<std::string_view> write_columns() {
+  std::vector<std::string_view> out;
+  if constexpr (is_finding<Row>) {
+    out.assign(std::begin(Table<Row>::write_cols), std::end(Table<Row>::write_cols));
+  } else {
+    out.assign(std::begin(Table<Row>::cols), std::end(Table<Row>::cols));
+    out.insert(out.end(), std::begin(Table<Row>::source_cols), std::end(Table<Row>::source_cols));
+  }
+  return out;
+}
+
+// The KeyIndex key of a finding: its (item, host) pair, hashed as KeyIndex keys are.
+std::uint64_t finding_key(const FindingRefs& refs) {
+  std::array<std::int64_t, 2> pair{refs.item, refs.host};
+  return uid_key(std::string_view(reinterpret_cast<const char*>(pair.data()), sizeof pair));
 }
 
 std::string placeholders(std::size_t n) {
@@ -189,9 +234,10 @@ Result<std::vector<std::string>> indexed_columns(Db& db, std::string_view table)
 template <typename Row>
 Result<TableStatements> prepare_table(Db& db) {
   using T = Table<Row>;
-  const std::string name(T::name);
-  const std::size_t ncols = column_count<Row>();
-  constexpr bool is_vuln = T::object == ObjectType::vulnerability;
+  const std::string name(write_table<Row>());
+  const auto write_cols = write_columns<Row>();
+  const std::size_t ncols = write_cols.size();
+  constexpr bool is_vuln = is_finding<Row>;
   TableStatements s;
   s.name = name;
   auto indexed = indexed_columns(db, name);
@@ -205,7 +251,8 @@ Result<TableStatements> prepare_table(Db& db) {
   std::size_t n = 0;
   auto column = [&](std::string_view c) {
     ++n;
-    if (c == "uid") return;
+    // The identifying columns never change in an update.
+    if (c == "uid" || (is_vuln && (c == "item" || c == "host"))) return;
     const bool is_key = std::find(indexed->begin(), indexed->end(), c) != indexed->end();
     std::string set = fmt::format("{} = ?{}", c, n);
     if (is_key && s.keys.size() < 64) {
@@ -216,28 +263,34 @@ Result<TableStatements> prepare_table(Db& db) {
       s.sets.push_back(std::move(set));
     }
   };
-  for (const auto& c : T::cols) column(c);
-  for (const auto& c : T::source_cols) column(c);
+  for (const auto& c : write_cols) column(c);
   s.compare.stored.resize(s.keys.size());
   s.all_keys = s.keys.size() == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << s.keys.size()) - 1;
   std::string key_list;
   for (const auto& k : s.keys) key_list += ", " + k;
   s.first_key_column = is_vuln ? 5 : 2;
+  // A finding is looked up by (item, host); by_id's first column tells whether the row
+  // at that id is the one asked for.
   std::string select_sql =
       is_vuln ? fmt::format(
                     "SELECT id, row_hash, status, last_fixed, state_time{} FROM "
-                    "vulnerability WHERE uid = ?",
+                    "vulnerability_finding WHERE item = ?1 AND host = ?2",
                     key_list)
               : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
   std::string by_id_sql =
       is_vuln ? fmt::format(
-                    "SELECT uid, row_hash, status, last_fixed, state_time{} FROM "
-                    "vulnerability WHERE id = ?",
+                    "SELECT item = ?2 AND host = ?3, row_hash, status, last_fixed, state_time{} "
+                    "FROM vulnerability_finding WHERE id = ?1",
                     key_list)
               : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
+  std::string insert_columns;
+  for (const auto& c : write_cols) {
+    if (!insert_columns.empty()) insert_columns += ", ";
+    insert_columns += c;
+  }
   std::string insert_sql = fmt::format(
       "INSERT INTO {} ({}, last_changed_at, last_run_id, row_hash, first_synced_at) VALUES ({})",
-      name, column_list<Row>(), placeholders(ncols + 4));
+      name, insert_columns, placeholders(ncols + 4));
   s.update_tail =
       fmt::format("last_changed_at = ?{}, last_run_id = ?{}, row_hash = ?{} WHERE id = ?{}",
                   ncols + 1, ncols + 2, ncols + 3, ncols + 4);
@@ -247,7 +300,7 @@ Result<TableStatements> prepare_table(Db& db) {
   // Definitions are never swept (and have no status).
   std::string sweep_sql =
       T::object == ObjectType::vulnerability_definition ? std::string()
-      : is_vuln ? "UPDATE vulnerability SET status = 'Fixed', status_category = 'Closed', "
+      : is_vuln ? "UPDATE vulnerability_finding SET status = 'Fixed', status_category = 'Closed', "
                   "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
                   "row_hash = NULL WHERE id = ?4 AND status_category = 'Open' "
                   "AND (state_time IS NULL OR state_time <= ?1)"
@@ -255,7 +308,10 @@ Result<TableStatements> prepare_table(Db& db) {
                       "UPDATE {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
                       "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
                       name);
-  std::string load_sql = fmt::format("SELECT id, uid, row_hash FROM {}", name);
+  std::string load_sql = is_vuln ? std::string(
+                                       "SELECT id, item, host, row_hash FROM "
+                                       "vulnerability_finding")
+                                 : fmt::format("SELECT id, uid, row_hash FROM {}", name);
   auto p = [&](const std::string& sql, Statement& into) -> util::Status {
     if (sql.empty()) return {};
     auto st = db.prepare(sql);
@@ -315,15 +371,17 @@ struct Lifecycle {
   OptTime state_time;
 };
 
-// Reads status, last_fixed, state_time from column `first` on.
-Result<Lifecycle> read_lifecycle(const Statement& st, int first) {
+OptTime micros_at(const Statement& st, int column) {
+  if (st.is_null(column)) return std::nullopt;
+  return Timestamp(std::chrono::microseconds(st.int64(column)));
+}
+
+// Reads status, last_fixed, state_time (integer times) from column `first` on.
+Lifecycle read_lifecycle(const Statement& st, int first) {
   Lifecycle l;
-  Reader rd(st, first);
-  const auto status = rd.view();
-  l.status = parse_vulnerability_status(status).value_or(VulnerabilityStatus::active);
-  l.last_fixed = rd.opt_time();
-  l.state_time = rd.opt_time();
-  if (rd.error()) return fail(ErrorCode::store, *rd.error());
+  l.status = parse_vulnerability_status(st.text(first)).value_or(VulnerabilityStatus::active);
+  l.last_fixed = micros_at(st, first + 1);
+  l.state_time = micros_at(st, first + 2);
   return l;
 }
 
@@ -347,6 +405,7 @@ class SqliteStore final : public Store {
     // Statements must be finalized before the connection closes.
     m_tables.clear();
     m_cached.clear();
+    m_dims.finalize();
     // The first sync ran with a rollback journal (choose_journal): WAL from now on, if
     // it stored anything. Failure is harmless: the next open switches.
     if (m_first_sync && sqlite3_get_autocommit(m_db->handle()) != 0) {
@@ -614,7 +673,7 @@ class SqliteStore final : public Store {
           object == ObjectType::vulnerability_definition
               ? "SELECT severity, count(*) FROM vulnerability_definition GROUP BY severity"
               : fmt::format("SELECT status, count(*) FROM {} GROUP BY status ORDER BY status",
-                            to_string(object));
+                            write_table(object));
       auto st = m_db->prepare(sql);
       if (!st) return fail(st.error());
       for (;;) {
@@ -786,7 +845,7 @@ class SqliteStore final : public Store {
 
   // The largest rowid, 0 for an empty table (rowids are dense: about the row count).
   Result<std::int64_t> largest_id(ObjectType object) {
-    auto q = m_db->prepare(fmt::format("SELECT coalesce(max(id), 0) FROM {}", to_string(object)));
+    auto q = m_db->prepare(fmt::format("SELECT coalesce(max(id), 0) FROM {}", write_table(object)));
     if (!q) return fail(q.error());
     auto more = q->step();
     if (!more) return fail(more.error());
@@ -795,6 +854,7 @@ class SqliteStore final : public Store {
 
   void forget_keys() noexcept {
     for (auto& [object, state] : m_state) state.keys.reset();
+    m_dims.forget();
   }
 
   // Another connection's commit makes every KeyIndex stale.
@@ -842,15 +902,15 @@ class SqliteStore final : public Store {
       if (!exists) return fail(exists.error());
       if (*exists) continue;
       if (auto st = m_db->exec(sql); !st) {
-        if (!state.bulk || name != fmt::format("{}_uid_idx", to_string(object)) ||
+        if (!state.bulk || name != unique_index(object) ||
             sqlite3_extended_errcode(m_db->handle()) != SQLITE_CONSTRAINT_UNIQUE) {
           return st;
         }
         // The read delivered a uid more than once: the last row stands, as an update of
         // the first would have left it.
         if (auto d = m_db->exec(fmt::format(
-                "DELETE FROM {0} WHERE id NOT IN (SELECT max(id) FROM {0} GROUP BY uid)",
-                to_string(object)));
+                "DELETE FROM {0} WHERE id NOT IN (SELECT max(id) FROM {0} GROUP BY {1})",
+                write_table(object), object == ObjectType::vulnerability ? "item, host" : "uid"));
             !d) {
           return d;
         }
@@ -871,7 +931,7 @@ class SqliteStore final : public Store {
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
         "AND sql IS NOT NULL");
     if (!q) return fail(q.error());
-    const auto table = to_string(object);
+    const auto table = write_table(object);
     q->bind(1, table);
     std::vector<std::pair<std::string, std::string>> found;
     for (;;) {
@@ -903,9 +963,12 @@ class SqliteStore final : public Store {
       auto more = s.load.step();
       if (!more) return fail(more.error());
       if (!*more) break;
-      const auto key = uid_key(s.load.text(1));
+      const bool finding = object == ObjectType::vulnerability;
+      const auto key = finding ? finding_key({.item = s.load.int64(1), .host = s.load.int64(2)})
+                               : uid_key(s.load.text(1));
+      const int hash_column = finding ? 3 : 2;
       std::optional<std::int64_t> hash;
-      if (!s.load.is_null(2)) hash = s.load.int64(2);
+      if (!s.load.is_null(hash_column)) hash = s.load.int64(hash_column);
       keys.put(key, s.load.int64(0), hash);
     }
     s.load.reset();
@@ -950,7 +1013,7 @@ class SqliteStore final : public Store {
       state.keys.reset();  // rows it cannot name change below
       auto q = m_db->prepare(
           object == ObjectType::vulnerability
-              ? std::string("SELECT id FROM vulnerability WHERE status_category = 'Open'")
+              ? std::string("SELECT id FROM vulnerability_finding WHERE status_category = 'Open'")
               : fmt::format("SELECT id FROM {} WHERE status <> 'Removed'", to_string(object)));
       if (!q) return fail(q.error());
       for (;;) {
@@ -964,9 +1027,15 @@ class SqliteStore final : public Store {
     const std::string now = encode_time(ctx.now);
     const std::string snap = encode_time(snapshot_time);
     SweepCounts counts;
+    const bool micros = object == ObjectType::vulnerability;
     for (const auto& [slot, rowid] : unseen) {
-      s.sweep.bind(1, std::string_view(snap));
-      s.sweep.bind(2, std::string_view(now));
+      if (micros) {
+        s.sweep.bind(1, std::int64_t{snapshot_time.time_since_epoch().count()});
+        s.sweep.bind(2, std::int64_t{ctx.now.time_since_epoch().count()});
+      } else {
+        s.sweep.bind(1, std::string_view(snap));
+        s.sweep.bind(2, std::string_view(now));
+      }
       s.sweep.bind(3, ctx.run_id);
       s.sweep.bind(4, rowid);
       if (auto r = s.sweep.run(); !r) return fail(r.error());
@@ -1014,19 +1083,17 @@ class SqliteStore final : public Store {
           return out;
         }
         s.by_id.bind(1, e->rowid);
+        if constexpr (is_vuln) {
+          s.by_id.bind(2, m_refs.item);
+          s.by_id.bind(3, m_refs.host);
+        }
         auto found = s.by_id.step();
         if (!found) return fail(found.error());
-        if (*found && s.by_id.text(0) == uid) {
+        const bool same = *found && (is_vuln ? s.by_id.int64(0) == 1 : s.by_id.text(0) == uid);
+        if (same) {
           out.id = e->rowid;
           if (!s.by_id.is_null(1)) out.hash = s.by_id.int64(1);
-          if constexpr (is_vuln) {
-            auto l = read_lifecycle(s.by_id, 2);
-            if (!l) {
-              s.by_id.reset();
-              return fail(l.error());
-            }
-            out.life = *l;
-          }
+          if constexpr (is_vuln) out.life = read_lifecycle(s.by_id, 2);
           read_keys(s, s.by_id, out);
           s.by_id.reset();
           return out;
@@ -1035,20 +1102,18 @@ class SqliteStore final : public Store {
         state.keys->mark_ambiguous(key);  // another uid with the same key: ask by uid
       }
     }
-    s.select.bind(1, std::string_view(uid));
+    if constexpr (is_vuln) {
+      s.select.bind(1, m_refs.item);
+      s.select.bind(2, m_refs.host);
+    } else {
+      s.select.bind(1, std::string_view(uid));
+    }
     auto found = s.select.step();
     if (!found) return fail(found.error());
     if (*found) {
       out.id = s.select.int64(0);
       if (!s.select.is_null(1)) out.hash = s.select.int64(1);
-      if constexpr (is_vuln) {
-        auto l = read_lifecycle(s.select, 2);
-        if (!l) {
-          s.select.reset();
-          return fail(l.error());
-        }
-        out.life = *l;
-      }
+      if constexpr (is_vuln) out.life = read_lifecycle(s.select, 2);
       read_keys(s, s.select, out);
     }
     s.select.reset();
@@ -1062,16 +1127,26 @@ class SqliteStore final : public Store {
   util::Status write_row(TableStatements& s, ObjectState& state, const WriteContext& ctx,
                          const Row& row, std::uint64_t key, const Stored& existing, RowHash hash,
                          std::int64_t& id_out) {
+    if constexpr (is_finding<Row>) {
+      if (auto st = m_dims.context_refs(*m_db, row, m_refs); !st) return st;
+    }
     auto bind_all = [&](Statement& st, BindCompare* compare) {
       m_bind_buffers.clear();
       Binder b(st, 1, &m_bind_buffers, compare);
-      Table<Row>::bind(b, row);
-      Table<Row>::bind_source(b, row);
-      b.time(ctx.now);
+      if constexpr (is_finding<Row>) {
+        Table<Row>::bind_finding(b, row, m_refs);
+        b.micros(ctx.now);
+      } else {
+        Table<Row>::bind(b, row);
+        Table<Row>::bind_source(b, row);
+        b.time(ctx.now);
+      }
       b.i64(ctx.run_id);
       b.i64(hash);
       if (existing.id) {
         b.i64(*existing.id);
+      } else if constexpr (is_finding<Row>) {
+        b.micros(ctx.now);
       } else {
         b.time(ctx.now);
       }
@@ -1137,6 +1212,9 @@ class SqliteStore final : public Store {
     if (state.bulk) {
       for (const Row& in : rows) {
         std::int64_t row_id = 0;
+        if constexpr (is_finding<Row>) {
+          if (auto st = m_dims.key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+        }
         if (auto st = write_row(s, state, ctx, in, 0, Stored{}, content_hash(in), row_id); !st) {
           return fail(st.error());
         }
@@ -1147,7 +1225,13 @@ class SqliteStore final : public Store {
       return counts;
     }
     for (const Row& in : rows) {
-      const std::uint64_t key = state.keys ? uid_key(in.uid) : 0;
+      std::uint64_t key = 0;
+      if constexpr (is_finding<Row>) {
+        if (auto st = m_dims.key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+        if (state.keys) key = finding_key(m_refs);
+      } else if (state.keys) {
+        key = uid_key(in.uid);
+      }
       const RowHash in_hash = content_hash(in);
       bool fast = false;
       auto stored = lookup<Row>(s, state, in.uid, key, false, fast);
@@ -1259,7 +1343,8 @@ class SqliteStore final : public Store {
         }
       }
 
-      const std::uint64_t key = state.keys ? uid_key(ev.uid) : 0;
+      if (auto st = m_dims.key_refs(*m_db, ev, m_refs); !st) return fail(st.error());
+      const std::uint64_t key = state.keys ? finding_key(m_refs) : 0;
       bool fast = false;
       auto found = lookup<Vulnerability>(s, state, ev.uid, key, true, fast);
       if (!found) return fail(found.error());
@@ -1388,6 +1473,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<Db> m_db;
   std::unique_ptr<FileLock> m_lock;
   bool m_read_only;
+  // Declared after m_db: its statements are finalized before the connection closes.
+  FindingDims m_dims;
+  FindingRefs m_refs;  // of the finding being written
   std::map<ObjectType, TableStatements> m_tables;
   std::map<std::string, Statement, std::less<>> m_cached;  // by SQL text
   Vulnerability m_scratch;

@@ -98,6 +98,13 @@ void Binder::opt(const OptTime& v) {
     null();
   }
 }
+void Binder::opt_micros(const OptTime& v) {
+  if (v) {
+    micros(*v);
+  } else {
+    null();
+  }
+}
 void Binder::time(util::Timestamp t) {
   std::string& b = buffer();
   append_time(b, t);
@@ -436,6 +443,27 @@ void Table<Vulnerability>::bind_source(Binder& b, const Vulnerability& r) {
   b.opt(s.software_vendor);
   b.opt(s.software_name);
   b.opt(s.software_version);
+}
+void Table<Vulnerability>::bind_finding(Binder& b, const Vulnerability& r,
+                                        const FindingRefs& refs) {
+  b.i64(refs.item);
+  b.i64(refs.host);
+  b.i64(refs.host_context);
+  b.i64(refs.item_context);
+  if (refs.literal_source_uid) {
+    b.opt(r.source_uid);
+  } else {
+    b.opt(OptString{});
+  }
+  b.opt_micros(r.first_found);
+  b.opt_micros(r.last_found);
+  b.opt_micros(r.source_last_modified);
+  b.opt_micros(r.last_fixed);
+  b.lit(to_string(r.status));
+  b.lit(to_string(r.status_category));
+  b.opt(r.source_status);
+  b.lit(to_string(r.severity));
+  b.opt_micros(r.state_time);
 }
 void Table<Vulnerability>::read(Reader& rd, Vulnerability& r) {
   r.uid = rd.str();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/model.hpp"
+#include "store/finding_dims.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace mdesync::store::sqlite {
@@ -70,6 +71,9 @@ class Binder {
   void opt_list(const std::optional<model::Strings>& v);
   void i64(std::int64_t v);
   void time(util::Timestamp t);
+  // Microseconds since 1970 as an INTEGER (the narrow finding's times, schema v4).
+  void micros(util::Timestamp t) { i64(t.time_since_epoch().count()); }
+  void opt_micros(const model::OptTime& v);
   void json(const std::string& v);  // a temporary: copied unless buffers are given
   [[nodiscard]] int next() const { return m_index; }
 
@@ -241,6 +245,15 @@ struct Table<model::Vulnerability> {
                                                      "software_version"};
   static void bind(Binder& b, const model::Vulnerability& r);
   static void bind_source(Binder& b, const model::Vulnerability& r);
+  // Written to the narrow table (ADR 0062); `cols` and `source_cols` are the columns of
+  // the `vulnerability` view that reads it.
+  static constexpr std::string_view write_name = "vulnerability_finding";
+  static constexpr std::string_view write_cols[] = {
+      "item",       "host",        "host_context",    "item_context",
+      "source_uid", "first_found", "last_found",      "source_last_modified",
+      "last_fixed", "status",      "status_category", "source_status",
+      "severity",   "state_time"};
+  static void bind_finding(Binder& b, const model::Vulnerability& r, const FindingRefs& refs);
   static void read(Reader& rd, model::Vulnerability& r);
   static void read_source(Reader& rd, model::Vulnerability& r);
 };

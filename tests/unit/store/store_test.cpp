@@ -107,11 +107,11 @@ TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 3);
+    EXPECT_EQ(s->schema_version().value(), 4);
   }
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 3);
+  EXPECT_EQ(s->schema_version().value(), 4);
   EXPECT_TRUE(s->count_by_status().value().empty());
   EXPECT_TRUE(s->checkpoints().value().empty());
 }
@@ -546,7 +546,7 @@ TEST_F(StoreTest, EveryObjectRoundTrips) {
 // stands, counted as written twice); a rollback restores the indexes.
 TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
   auto s = open();
-  const int indexes = index_count(m_path, "vulnerability");
+  const int indexes = index_count(m_path, "vulnerability_finding");
   ASSERT_GT(indexes, 0);
   auto v1_again = vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
   v1_again.severity = model::Severity::critical;
@@ -559,7 +559,7 @@ TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
     EXPECT_EQ(up.written, 3);
     EXPECT_TRUE(s->find_vulnerability("v2").value().has_value());
   }  // rolled back
-  EXPECT_EQ(index_count(m_path, "vulnerability"), indexes);
+  EXPECT_EQ(index_count(m_path, "vulnerability_finding"), indexes);
   EXPECT_FALSE(s->find_vulnerability("v1").value().has_value());
   {
     auto tx = s->begin().value();
@@ -568,7 +568,7 @@ TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
     EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T00:00:00Z"))->closed, 0);
     ASSERT_TRUE(tx.commit());
   }
-  EXPECT_EQ(index_count(m_path, "vulnerability"), indexes);
+  EXPECT_EQ(index_count(m_path, "vulnerability_finding"), indexes);
   EXPECT_EQ(count_rows(m_path, "vulnerability"), 2);
   EXPECT_EQ(s->find_vulnerability("v1").value()->severity, model::Severity::critical);
   // A new full read in a new transaction reloads the key index from the table.
@@ -644,8 +644,16 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
   }
   rows[6].targets = "dev9";
   ASSERT_TRUE(s->upsert(ctx(1, true, false), std::span<const model::Vulnerability>(rows)));
-  auto count = [&](const char* where) {
-    return query_text(m_path, (std::string("SELECT count(*) FROM vulnerability ") + where).c_str());
+  // Findings counted through one index of the narrow table (ADR 0062); targets and type
+  // live in the rows a finding refers to (t and i).
+  auto count = [&](const char* index, const std::string& where) {
+    return query_text(m_path, (std::string("SELECT count(*) FROM vulnerability_finding f "
+                                           "INDEXED BY ") +
+                               index +
+                               " JOIN vulnerability_target t ON t.id = f.host JOIN "
+                               "vulnerability_item i ON i.id = f.item WHERE " +
+                               where)
+                                  .c_str());
   };
   // Unseen first, through the uid index: a key index, once loaded by the seen (full)
   // read, serves later reads too.
@@ -653,10 +661,12 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
     const RunId run = seen ? 3 : 2;
     rows[0].last_found = at(seen ? "2025-06-01T01:00:00Z" : "2025-06-01T02:00:00Z");  // plain
     rows[1].severity = seen ? model::Severity::low : model::Severity::medium;         // open_idx
-    rows[2].type = seen ? "CVE-2025-1" : "CVE-2025-2";                                // type_idx
-    rows[3].targets = seen ? "dev7" : "dev8";                                         // open_idx
-    rows[4].severity = seen ? model::Severity::critical : model::Severity::low;       // both
-    rows[4].type = seen ? "CVE-2025-3" : "CVE-2025-4";
+    // Targets and type are part of a finding's identity (its uid): what changes with the
+    // same uid is kept in the context rows it refers to.
+    rows[2].source.rbac_group_id = seen ? "g1" : "g2";                           // host ctx
+    rows[3].results = seen ? "Path: a" : "Path: b";                              // item ctx
+    rows[4].severity = seen ? model::Severity::critical : model::Severity::low;  // open_idx
+    rows[4].source_severity = seen ? "critical" : "low";
     rows[5].source.cvss_score = seen ? 9.5 : 1.5;
     // Closed, then open again: out of the partial open-findings index and back in.
     rows[6].status = seen ? VulnerabilityStatus::active : VulnerabilityStatus::fixed;
@@ -665,23 +675,19 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
     EXPECT_EQ(up.written, 7);
     EXPECT_EQ(query_text(m_path, "PRAGMA integrity_check"), "ok");
     const char* sev = seen ? "'Low'" : "'Medium'";
-    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
-                                 "'Open' AND severity = ") +
-                     sev + " AND targets = 'dev1'")
-                        .c_str()),
-              "1");
-    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_type_idx WHERE type = ") +
-                     (seen ? "'CVE-2025-3'" : "'CVE-2025-4'"))
-                        .c_str()),
-              "1");
-    EXPECT_EQ(count("INDEXED BY vulnerability_type_idx WHERE type = 'CVE-2025-40001'"), "5");
-    EXPECT_EQ(count((std::string("INDEXED BY vulnerability_open_idx WHERE status_category = "
-                                 "'Open' AND targets = ") +
-                     (seen ? "'dev7'" : "'dev8'"))
-                        .c_str()),
-              "1");
-    EXPECT_EQ(count("INDEXED BY vulnerability_open_idx WHERE status_category = 'Open' AND "
-                    "severity = 'High' AND targets = 'dev9'"),
+    const std::string open = "f.status_category = 'Open' AND ";
+    EXPECT_EQ(
+        count("vulnerability_open_idx", open + "f.severity = " + sev + " AND t.targets = 'dev1'"),
+        "1");
+    EXPECT_EQ(count("vulnerability_key_idx", "i.type = 'CVE-2025-40001'"), "7");
+    EXPECT_EQ(
+        count("vulnerability_open_idx",
+              open + "f.severity = " + (seen ? "'Critical'" : "'Low'") + " AND t.targets = 'dev1'"),
+        "1");
+    EXPECT_EQ(s->find_vulnerability("v2").value()->source.rbac_group_id,
+              rows[2].source.rbac_group_id);
+    EXPECT_EQ(s->find_vulnerability("v3").value()->results, rows[3].results);
+    EXPECT_EQ(count("vulnerability_open_idx", open + "f.severity = 'High' AND t.targets = 'dev9'"),
               seen ? "1" : "0");
     EXPECT_EQ(s->find_vulnerability("v6").value()->status,
               seen ? VulnerabilityStatus::reopened : VulnerabilityStatus::fixed);
@@ -694,49 +700,101 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
   }
 }
 
+// Every finding a version 1 file holds comes back through the view after the upgrade,
+// value for value, and a re-read of the same rows rewrites none of them.
 TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
+  // A uid that starts with its targets and one that does not; source_uid with and
+  // without the targets; a finding with most attributes unknown.
+  std::vector<model::Vulnerability> rows = {
+      vuln("open", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("closed", VulnerabilityStatus::fixed, "2025-06-01T00:00:00Z")};
+  auto full = vuln("dev1_acme_viewer_1.0_CVE-2025-40001", VulnerabilityStatus::reopened,
+                   "2025-06-01T00:00:00.000001Z");
+  full.source_uid = "dev1-_-CVE-2025-40001-_-acme";
+  full.hostnames = {"dev1.example.org", "dev1"};
+  full.first_found = at("1969-12-31T23:59:59.999999Z");
+  full.last_found = at("2025-06-01T05:06:07.891234Z");
+  full.last_fixed = at("2025-05-01T00:00:00Z");
+  full.results = "Software: acme viewer 1.0\nPath: C:\\viewer.exe";
+  full.source_severity = "high";
+  full.source.rbac_group_id = "7";
+  full.source.cvss_score = 7.5;
+  full.source.is_onboarded = true;
+  full.source.security_update_available = false;
+  full.source.software_vendor = "Acme";
+  full.source.software_version = "1.0";
+  rows.push_back(full);
+  rows[1].source_uid = "elsewhere";
   {
     auto s = open();
-    std::vector<model::Host> rows = {host("a")};
-    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
-  }
-  {
-    auto s = open();
-    std::vector<model::Vulnerability> rows = {
-        vuln("open", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
-        vuln("closed", VulnerabilityStatus::fixed, "2025-06-01T00:00:00Z")};
+    std::vector<model::Host> hosts = {host("a")};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(hosts)));
     ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(rows)));
   }
-  // Back to what version 1 wrote: no inventory_digest table, the open-findings index
-  // over every finding.
+  auto stored = [&] {
+    std::vector<model::Vulnerability> out;
+    auto s = open();
+    EXPECT_TRUE(s->scan(RowVisitor<model::Vulnerability>([&](const model::Vulnerability& r) {
+      out.push_back(r);
+      return true;
+    })));
+    return out;
+  };
+  const auto before = stored();
+  ASSERT_EQ(before.size(), 3U);
+  // Back to what version 1 wrote: one vulnerability table with every column, no
+  // inventory_digest table, the open-findings index over every finding.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
+                         "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
+                         "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
+                         "DROP TABLE vulnerability_item_context; "
+                         "ALTER TABLE v1 RENAME TO vulnerability; "
+                         "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
+                         "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
                          "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
-                         "DROP INDEX vulnerability_open_idx; CREATE INDEX vulnerability_open_idx "
+                         "CREATE INDEX vulnerability_open_idx "
                          "ON vulnerability(status_category, severity, targets); "
                          "DELETE FROM schema_version WHERE version > 1",
                          nullptr, nullptr, nullptr),
-            SQLITE_OK);
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
   sqlite3_close(db);
   ASSERT_EQ(scalar(m_path, "SELECT max(version) FROM schema_version"), "1");
-  auto s = open();
-  ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 3);
-  EXPECT_TRUE(s->find_host("a").value().has_value());
+  ASSERT_EQ(scalar(m_path, "SELECT last_found FROM vulnerability WHERE source_uid LIKE 'dev1%'"),
+            "2025-06-01T05:06:07.891234Z");
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version().value(), 4);
+    EXPECT_TRUE(s->find_host("a").value().has_value());
+  }
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
   EXPECT_EQ(count_rows(m_path, "inventory_versions"), 0);
-  // Version 3: the open-findings index holds the open findings only.
+  const auto after = stored();
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    SCOPED_TRACE(before[i].uid);
+    EXPECT_EQ(after[i].uid, before[i].uid);
+    EXPECT_EQ(model::content_hash(after[i]), model::content_hash(before[i]));
+    EXPECT_EQ(after[i].state_time, before[i].state_time);
+    EXPECT_EQ(after[i].first_found, before[i].first_found);
+    EXPECT_EQ(after[i].source_uid, before[i].source_uid);
+    EXPECT_EQ(after[i].meta.first_synced_at, before[i].meta.first_synced_at);
+    EXPECT_EQ(after[i].meta.last_run_id, before[i].meta.last_run_id);
+  }
+  // Open findings only in the open-findings index, keyed (severity, host).
   EXPECT_EQ(scalar(m_path,
-                   "SELECT instr(sql, '(severity, targets)') > 0 AND "
-                   "instr(sql, 'WHERE status_category = ') > 0 "
-                   "FROM sqlite_master WHERE name = 'vulnerability_open_idx'"),
-            "1");
-  EXPECT_EQ(scalar(m_path,
-                   "SELECT group_concat(uid) FROM vulnerability INDEXED BY vulnerability_open_idx "
-                   "WHERE status_category = 'Open' AND severity = 'High'"),
-            "open");
+                   "SELECT group_concat(f.id) FROM vulnerability_finding f INDEXED BY "
+                   "vulnerability_open_idx WHERE status_category = 'Open' AND severity = 'High'"),
+            scalar(m_path,
+                   "SELECT group_concat(id) FROM vulnerability WHERE status_category = 'Open' AND "
+                   "severity = 'High'"));
   EXPECT_EQ(scalar(m_path, "PRAGMA integrity_check"), "ok");
+  auto s = open();
+  EXPECT_EQ(s->upsert(ctx(2), std::span<const model::Vulnerability>(rows))->unchanged, 3);
 }
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
