@@ -273,13 +273,13 @@ CREATE TABLE vulnerability_target (
 CREATE UNIQUE INDEX vulnerability_target_idx ON vulnerability_target(targets);
 
 -- uid = targets || uid_suffix; a suffix starting with char(1) is a whole uid that does
--- not start with its targets (char(1) dropped).
+-- not start with its targets (char(1) dropped). The syncing process finds items by
+-- content in memory: no index on uid_suffix.
 CREATE TABLE vulnerability_item (
   id          INTEGER PRIMARY KEY,
   uid_suffix  TEXT NOT NULL,
   type        TEXT NOT NULL
 );
-CREATE UNIQUE INDEX vulnerability_item_suffix_idx ON vulnerability_item(uid_suffix);
 CREATE INDEX vulnerability_item_type_idx ON vulnerability_item(type);
 
 CREATE TABLE vulnerability_host_context (
@@ -414,6 +414,18 @@ constexpr std::string_view k_item_context_cols =
     "recommended_security_update_url, security_update_available, software_vendor, "
     "software_name, software_version";
 
+// " AND alias.c IS v.c" for each column of a comma-separated list.
+std::string same_columns(std::string_view alias, std::string_view cols) {
+  std::string out;
+  while (!cols.empty()) {
+    const auto comma = cols.find(',');
+    const auto col = cols.substr(0, comma);
+    out += fmt::format(" AND {0}.{1} IS v.{1}", alias, col);
+    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 2);
+  }
+  return out;
+}
+
 // Tables, then the old rows moved across (same ids), then the view in place of the table.
 std::string v4() {
   const std::string suffix =
@@ -422,26 +434,15 @@ std::string v4() {
   const std::string rest =
       "CASE WHEN v.source_uid IS NOT NULL AND substr(v.source_uid, 1, length(v.targets)) = "
       "v.targets THEN substr(v.source_uid, length(v.targets) + 1) END";
-  std::string ic_match;
-  for (std::string_view cols = k_item_context_cols; !cols.empty();) {
-    const auto comma = cols.find(',');
-    const auto col = cols.substr(0, comma);
-    ic_match += fmt::format(" AND ic.{0} IS v.{0}", col);
-    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 2);
-  }
-  std::string hc_match;
-  for (std::string_view cols = k_host_context_cols; !cols.empty();) {
-    const auto comma = cols.find(',');
-    const auto col = cols.substr(0, comma);
-    hc_match += fmt::format(" AND hc.{0} IS v.{0}", col);
-    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 2);
-  }
+  const std::string ic_match = same_columns("ic", k_item_context_cols);
+  const std::string hc_match = same_columns("hc", k_host_context_cols);
   std::string sql(k_v4_tables);
   sql += fmt::format(
       R"sql(
 INSERT INTO vulnerability_target (targets) SELECT DISTINCT targets FROM vulnerability;
 INSERT INTO vulnerability_item (uid_suffix, type)
-  SELECT {0}, min(v.type) FROM vulnerability v GROUP BY 1;
+  SELECT DISTINCT {0}, v.type FROM vulnerability v;
+CREATE INDEX temp_item ON vulnerability_item (uid_suffix, type);
 INSERT INTO vulnerability_host_context ({2})
   SELECT DISTINCT {2} FROM vulnerability;
 INSERT INTO vulnerability_item_context ({3}, source_uid_rest)
@@ -457,9 +458,10 @@ SELECT v.id, i.id, t.id, hc.id, ic.id,
   v.last_run_id, v.row_hash
 FROM vulnerability v
 JOIN vulnerability_target t ON t.targets = v.targets
-JOIN vulnerability_item i ON i.uid_suffix = {0}
+JOIN vulnerability_item i ON i.uid_suffix = {0} AND i.type = v.type
 JOIN vulnerability_host_context hc ON 1{11}
 JOIN vulnerability_item_context ic ON ic.source_uid_rest IS ({1}){12};
+DROP INDEX temp_item;
 DROP INDEX temp_hc;
 DROP INDEX temp_ic;
 DROP TABLE vulnerability;
@@ -475,10 +477,142 @@ CREATE INDEX vulnerability_open_idx ON vulnerability_finding(severity, host)
   return sql;
 }
 
+// The narrow installed package (ADR 0062), as schema v4 did for findings: what a row
+// shares with its device (DNS names, OS, device group) and with its software (name,
+// end of support, paths, weaknesses) in context rows; `installed_package` a view.
+constexpr std::string_view k_v5_tables = R"sql(
+CREATE TABLE installed_package_target (
+  id       INTEGER PRIMARY KEY,
+  targets  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX installed_package_target_idx ON installed_package_target(targets);
+
+CREATE TABLE installed_package_item (
+  id          INTEGER PRIMARY KEY,
+  uid_suffix  TEXT NOT NULL,
+  type        TEXT NOT NULL
+);
+CREATE INDEX installed_package_item_type_idx ON installed_package_item(type);
+
+CREATE TABLE installed_package_host_context (
+  id               INTEGER PRIMARY KEY,
+  dns_names        TEXT NOT NULL,
+  os               TEXT,
+  rbac_group_id    TEXT,
+  rbac_group_name  TEXT
+);
+
+CREATE TABLE installed_package_item_context (
+  id                     INTEGER PRIMARY KEY,
+  name                   TEXT,
+  end_of_support_status  TEXT,
+  end_of_support_date    TEXT,
+  disk_paths             TEXT NOT NULL,
+  registry_paths         TEXT NOT NULL,
+  number_of_weaknesses   INTEGER
+);
+
+CREATE TABLE installed_package_entry (
+  id               INTEGER PRIMARY KEY,
+  item             INTEGER NOT NULL,
+  host             INTEGER NOT NULL,
+  host_context     INTEGER NOT NULL,
+  item_context     INTEGER NOT NULL,
+  version          TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  first_seen       INTEGER,
+  first_synced_at  INTEGER NOT NULL,
+  last_changed_at  INTEGER NOT NULL,
+  last_run_id      INTEGER NOT NULL,
+  row_hash         INTEGER
+);
+)sql";
+
+constexpr std::string_view k_installed_host_cols = "dns_names, os, rbac_group_id, rbac_group_name";
+constexpr std::string_view k_installed_item_cols =
+    "name, end_of_support_status, end_of_support_date, disk_paths, registry_paths, "
+    "number_of_weaknesses";
+
+std::string installed_package_view() {
+  return fmt::format(
+      R"sql(
+CREATE VIEW installed_package AS
+SELECT e.id AS id,
+  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
+       ELSE t.targets || i.uid_suffix END AS uid,
+  ic.name AS name,
+  i.type AS type,
+  t.targets AS targets,
+  hc.dns_names AS dns_names,
+  hc.os AS os,
+  e.version AS version,
+  e.status AS status,
+  {} AS first_seen,
+  ic.end_of_support_status AS end_of_support_status,
+  ic.end_of_support_date AS end_of_support_date,
+  hc.rbac_group_id AS rbac_group_id,
+  hc.rbac_group_name AS rbac_group_name,
+  ic.disk_paths AS disk_paths,
+  ic.registry_paths AS registry_paths,
+  ic.number_of_weaknesses AS number_of_weaknesses,
+  {} AS first_synced_at,
+  {} AS last_changed_at,
+  e.last_run_id AS last_run_id,
+  e.row_hash AS row_hash
+FROM installed_package_entry e
+JOIN installed_package_target t ON t.id = e.host
+JOIN installed_package_item i ON i.id = e.item
+JOIN installed_package_host_context hc ON hc.id = e.host_context
+JOIN installed_package_item_context ic ON ic.id = e.item_context;
+)sql",
+      time_text("e.first_seen"), time_text("e.first_synced_at"), time_text("e.last_changed_at"));
+}
+
+std::string v5() {
+  const std::string suffix =
+      "CASE WHEN substr(v.uid, 1, length(v.targets)) = v.targets THEN substr(v.uid, "
+      "length(v.targets) + 1) ELSE char(1) || v.uid END";
+  std::string sql(k_v5_tables);
+  sql += fmt::format(
+      R"sql(
+INSERT INTO installed_package_target (targets) SELECT DISTINCT targets FROM installed_package;
+INSERT INTO installed_package_item (uid_suffix, type)
+  SELECT DISTINCT {0}, v.type FROM installed_package v;
+INSERT INTO installed_package_host_context ({1})
+  SELECT DISTINCT {1} FROM installed_package;
+INSERT INTO installed_package_item_context ({2})
+  SELECT DISTINCT {2} FROM installed_package;
+CREATE INDEX temp_item ON installed_package_item (uid_suffix, type);
+CREATE INDEX temp_hc ON installed_package_host_context ({1});
+CREATE INDEX temp_ic ON installed_package_item_context ({2});
+INSERT INTO installed_package_entry (id, item, host, host_context, item_context, version,
+  status, first_seen, first_synced_at, last_changed_at, last_run_id, row_hash)
+SELECT v.id, i.id, t.id, hc.id, ic.id, v.version, v.status, {3}, {4}, {5}, v.last_run_id,
+  v.row_hash
+FROM installed_package v
+JOIN installed_package_target t ON t.targets = v.targets
+JOIN installed_package_item i ON i.uid_suffix = {0} AND i.type = v.type
+JOIN installed_package_host_context hc ON 1{6}
+JOIN installed_package_item_context ic ON 1{7};
+DROP INDEX temp_item;
+DROP INDEX temp_hc;
+DROP INDEX temp_ic;
+DROP TABLE installed_package;
+CREATE UNIQUE INDEX installed_package_key_idx ON installed_package_entry(host, item);
+CREATE INDEX installed_package_item_idx ON installed_package_entry(item);
+)sql",
+      suffix, k_installed_host_cols, k_installed_item_cols, time_micros("v.first_seen"),
+      time_micros("v.first_synced_at"), time_micros("v.last_changed_at"),
+      same_columns("hc", k_installed_host_cols), same_columns("ic", k_installed_item_cols));
+  sql += installed_package_view();
+  return sql;
+}
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::string k_v4_sql = v4();
+  static const std::string k_v5_sql = v5();
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
       {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
@@ -486,6 +620,10 @@ const std::vector<Migration>& migrations() {
       {3, "vulnerability_open_idx: open findings only, keyed (severity, targets)", k_v3},
       {4, "narrow findings: vulnerability_finding with context tables; vulnerability is a view",
        k_v4_sql},
+      {5,
+       "narrow installed packages: installed_package_entry with context tables; "
+       "installed_package is a view",
+       k_v5_sql},
   };
   return k_migrations;
 }

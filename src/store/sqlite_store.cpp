@@ -15,8 +15,8 @@
 #include <tuple>
 
 #include "store/codec.hpp"
-#include "store/finding_dims.hpp"
 #include "store/key_index.hpp"
+#include "store/narrow_dims.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_tables.hpp"
@@ -92,14 +92,19 @@ constexpr std::size_t column_count() {
   return std::size(Table<Row>::cols) + std::size(Table<Row>::source_cols);
 }
 
-// Vulnerabilities are written to the narrow finding table and read through the
-// `vulnerability` view (ADR 0062); every other object has one table for both.
+// Vulnerabilities and installed packages are written to narrow tables and read through
+// views with the object's name (ADR 0062); every other object has one table for both.
 template <typename Row>
-constexpr bool is_finding = std::is_same_v<Row, Vulnerability>;
+constexpr bool is_narrow =
+    std::is_same_v<Row, Vulnerability> || std::is_same_v<Row, InstalledPackage>;
+
+bool is_narrow_object(ObjectType object) {
+  return object == ObjectType::vulnerability || object == ObjectType::installed_package;
+}
 
 template <typename Row>
 constexpr std::string_view write_table() {
-  if constexpr (is_finding<Row>) {
+  if constexpr (is_narrow<Row>) {
     return Table<Row>::write_name;
   } else {
     return Table<Row>::name;
@@ -107,20 +112,22 @@ constexpr std::string_view write_table() {
 }
 
 std::string_view write_table(ObjectType object) {
-  return object == ObjectType::vulnerability ? Table<Vulnerability>::write_name : to_string(object);
+  if (object == ObjectType::vulnerability) return Table<Vulnerability>::write_name;
+  if (object == ObjectType::installed_package) return Table<InstalledPackage>::write_name;
+  return to_string(object);
 }
 
-// The unique index that identifies a row: uid, or (item, host) of a finding.
+// The unique index that identifies a row: uid, or (item, host) of a narrow row.
 std::string unique_index(ObjectType object) {
-  return object == ObjectType::vulnerability ? std::string("vulnerability_key_idx")
-                                             : fmt::format("{}_uid_idx", to_string(object));
+  return is_narrow_object(object) ? fmt::format("{}_key_idx", to_string(object))
+                                  : fmt::format("{}_uid_idx", to_string(object));
 }
 
 // The columns an insert binds, in bind order.
 template <typename Row>
 std::vector<std::string_view> write_columns() {
   std::vector<std::string_view> out;
-  if constexpr (is_finding<Row>) {
+  if constexpr (is_narrow<Row>) {
     out.assign(std::begin(Table<Row>::write_cols), std::end(Table<Row>::write_cols));
   } else {
     out.assign(std::begin(Table<Row>::cols), std::end(Table<Row>::cols));
@@ -129,8 +136,8 @@ std::vector<std::string_view> write_columns() {
   return out;
 }
 
-// The KeyIndex key of a finding: its (item, host) pair, hashed as KeyIndex keys are.
-std::uint64_t finding_key(const FindingRefs& refs) {
+// The KeyIndex key of a narrow row: its (item, host) pair, hashed as KeyIndex keys are.
+std::uint64_t narrow_key(const NarrowRefs& refs) {
   std::array<std::int64_t, 2> pair{refs.item, refs.host};
   return uid_key(std::string_view(reinterpret_cast<const char*>(pair.data()), sizeof pair));
 }
@@ -237,7 +244,7 @@ Result<TableStatements> prepare_table(Db& db) {
   const std::string name(write_table<Row>());
   const auto write_cols = write_columns<Row>();
   const std::size_t ncols = write_cols.size();
-  constexpr bool is_vuln = is_finding<Row>;
+  constexpr bool is_vuln = std::is_same_v<Row, Vulnerability>;
   TableStatements s;
   s.name = name;
   auto indexed = indexed_columns(db, name);
@@ -252,7 +259,7 @@ Result<TableStatements> prepare_table(Db& db) {
   auto column = [&](std::string_view c) {
     ++n;
     // The identifying columns never change in an update.
-    if (c == "uid" || (is_vuln && (c == "item" || c == "host"))) return;
+    if (c == "uid" || (is_narrow<Row> && (c == "item" || c == "host"))) return;
     const bool is_key = std::find(indexed->begin(), indexed->end(), c) != indexed->end();
     std::string set = fmt::format("{} = ?{}", c, n);
     if (is_key && s.keys.size() < 64) {
@@ -269,20 +276,18 @@ Result<TableStatements> prepare_table(Db& db) {
   std::string key_list;
   for (const auto& k : s.keys) key_list += ", " + k;
   s.first_key_column = is_vuln ? 5 : 2;
-  // A finding is looked up by (item, host); by_id's first column tells whether the row
-  // at that id is the one asked for.
+  // A narrow row is looked up by (item, host); by_id's first column tells whether the
+  // row at that id is the one asked for. A finding's lifecycle comes with it.
+  const std::string life = is_vuln ? ", status, last_fixed, state_time" : "";
   std::string select_sql =
-      is_vuln ? fmt::format(
-                    "SELECT id, row_hash, status, last_fixed, state_time{} FROM "
-                    "vulnerability_finding WHERE item = ?1 AND host = ?2",
-                    key_list)
-              : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
+      is_narrow<Row> ? fmt::format("SELECT id, row_hash{}{} FROM {} WHERE item = ?1 AND host = ?2",
+                                   life, key_list, name)
+                     : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
   std::string by_id_sql =
-      is_vuln ? fmt::format(
-                    "SELECT item = ?2 AND host = ?3, row_hash, status, last_fixed, state_time{} "
-                    "FROM vulnerability_finding WHERE id = ?1",
-                    key_list)
-              : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
+      is_narrow<Row>
+          ? fmt::format("SELECT item = ?2 AND host = ?3, row_hash{}{} FROM {} WHERE id = ?1", life,
+                        key_list, name)
+          : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
   std::string insert_columns;
   for (const auto& c : write_cols) {
     if (!insert_columns.empty()) insert_columns += ", ";
@@ -308,10 +313,9 @@ Result<TableStatements> prepare_table(Db& db) {
                       "UPDATE {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
                       "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
                       name);
-  std::string load_sql = is_vuln ? std::string(
-                                       "SELECT id, item, host, row_hash FROM "
-                                       "vulnerability_finding")
-                                 : fmt::format("SELECT id, uid, row_hash FROM {}", name);
+  std::string load_sql = is_narrow<Row>
+                             ? fmt::format("SELECT id, item, host, row_hash FROM {}", name)
+                             : fmt::format("SELECT id, uid, row_hash FROM {}", name);
   auto p = [&](const std::string& sql, Statement& into) -> util::Status {
     if (sql.empty()) return {};
     auto st = db.prepare(sql);
@@ -405,7 +409,8 @@ class SqliteStore final : public Store {
     // Statements must be finalized before the connection closes.
     m_tables.clear();
     m_cached.clear();
-    m_dims.finalize();
+    m_finding_dims.finalize();
+    m_installed_dims.finalize();
     // The first sync ran with a rollback journal (choose_journal): WAL from now on, if
     // it stored anything. Failure is harmless: the next open switches.
     if (m_first_sync && sqlite3_get_autocommit(m_db->handle()) != 0) {
@@ -536,7 +541,9 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
                                            std::string_view device_id) override {
-    auto st = cached("SELECT id FROM installed_package WHERE targets = ?");
+    auto st = cached(
+        "SELECT e.id FROM installed_package_entry e JOIN installed_package_target t ON t.id = "
+        "e.host WHERE t.targets = ?");
     if (!st) return fail(st.error());
     Statement& q = **st;
     q.bind(1, device_id);
@@ -854,7 +861,8 @@ class SqliteStore final : public Store {
 
   void forget_keys() noexcept {
     for (auto& [object, state] : m_state) state.keys.reset();
-    m_dims.forget();
+    m_finding_dims.forget();
+    m_installed_dims.forget();
   }
 
   // Another connection's commit makes every KeyIndex stale.
@@ -910,7 +918,7 @@ class SqliteStore final : public Store {
         // the first would have left it.
         if (auto d = m_db->exec(fmt::format(
                 "DELETE FROM {0} WHERE id NOT IN (SELECT max(id) FROM {0} GROUP BY {1})",
-                write_table(object), object == ObjectType::vulnerability ? "item, host" : "uid"));
+                write_table(object), is_narrow_object(object) ? "item, host" : "uid"));
             !d) {
           return d;
         }
@@ -963,10 +971,10 @@ class SqliteStore final : public Store {
       auto more = s.load.step();
       if (!more) return fail(more.error());
       if (!*more) break;
-      const bool finding = object == ObjectType::vulnerability;
-      const auto key = finding ? finding_key({.item = s.load.int64(1), .host = s.load.int64(2)})
-                               : uid_key(s.load.text(1));
-      const int hash_column = finding ? 3 : 2;
+      const bool narrow = is_narrow_object(object);
+      const auto key = narrow ? narrow_key({.item = s.load.int64(1), .host = s.load.int64(2)})
+                              : uid_key(s.load.text(1));
+      const int hash_column = narrow ? 3 : 2;
       std::optional<std::int64_t> hash;
       if (!s.load.is_null(hash_column)) hash = s.load.int64(hash_column);
       keys.put(key, s.load.int64(0), hash);
@@ -1014,7 +1022,7 @@ class SqliteStore final : public Store {
       auto q = m_db->prepare(
           object == ObjectType::vulnerability
               ? std::string("SELECT id FROM vulnerability_finding WHERE status_category = 'Open'")
-              : fmt::format("SELECT id FROM {} WHERE status <> 'Removed'", to_string(object)));
+              : fmt::format("SELECT id FROM {} WHERE status <> 'Removed'", write_table(object)));
       if (!q) return fail(q.error());
       for (;;) {
         auto more = q->step();
@@ -1027,7 +1035,7 @@ class SqliteStore final : public Store {
     const std::string now = encode_time(ctx.now);
     const std::string snap = encode_time(snapshot_time);
     SweepCounts counts;
-    const bool micros = object == ObjectType::vulnerability;
+    const bool micros = is_narrow_object(object);
     for (const auto& [slot, rowid] : unseen) {
       if (micros) {
         s.sweep.bind(1, std::int64_t{snapshot_time.time_since_epoch().count()});
@@ -1083,13 +1091,14 @@ class SqliteStore final : public Store {
           return out;
         }
         s.by_id.bind(1, e->rowid);
-        if constexpr (is_vuln) {
+        if constexpr (is_narrow<Row>) {
           s.by_id.bind(2, m_refs.item);
           s.by_id.bind(3, m_refs.host);
         }
         auto found = s.by_id.step();
         if (!found) return fail(found.error());
-        const bool same = *found && (is_vuln ? s.by_id.int64(0) == 1 : s.by_id.text(0) == uid);
+        const bool same =
+            *found && (is_narrow<Row> ? s.by_id.int64(0) == 1 : s.by_id.text(0) == uid);
         if (same) {
           out.id = e->rowid;
           if (!s.by_id.is_null(1)) out.hash = s.by_id.int64(1);
@@ -1102,7 +1111,7 @@ class SqliteStore final : public Store {
         state.keys->mark_ambiguous(key);  // another uid with the same key: ask by uid
       }
     }
-    if constexpr (is_vuln) {
+    if constexpr (is_narrow<Row>) {
       s.select.bind(1, m_refs.item);
       s.select.bind(2, m_refs.host);
     } else {
@@ -1127,14 +1136,14 @@ class SqliteStore final : public Store {
   util::Status write_row(TableStatements& s, ObjectState& state, const WriteContext& ctx,
                          const Row& row, std::uint64_t key, const Stored& existing, RowHash hash,
                          std::int64_t& id_out) {
-    if constexpr (is_finding<Row>) {
-      if (auto st = m_dims.context_refs(*m_db, row, m_refs); !st) return st;
+    if constexpr (is_narrow<Row>) {
+      if (auto st = dims<Row>().context_refs(*m_db, row, m_refs); !st) return st;
     }
     auto bind_all = [&](Statement& st, BindCompare* compare) {
       m_bind_buffers.clear();
       Binder b(st, 1, &m_bind_buffers, compare);
-      if constexpr (is_finding<Row>) {
-        Table<Row>::bind_finding(b, row, m_refs);
+      if constexpr (is_narrow<Row>) {
+        Table<Row>::bind_narrow(b, row, m_refs);
         b.micros(ctx.now);
       } else {
         Table<Row>::bind(b, row);
@@ -1145,7 +1154,7 @@ class SqliteStore final : public Store {
       b.i64(hash);
       if (existing.id) {
         b.i64(*existing.id);
-      } else if constexpr (is_finding<Row>) {
+      } else if constexpr (is_narrow<Row>) {
         b.micros(ctx.now);
       } else {
         b.time(ctx.now);
@@ -1212,8 +1221,8 @@ class SqliteStore final : public Store {
     if (state.bulk) {
       for (const Row& in : rows) {
         std::int64_t row_id = 0;
-        if constexpr (is_finding<Row>) {
-          if (auto st = m_dims.key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+        if constexpr (is_narrow<Row>) {
+          if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
         }
         if (auto st = write_row(s, state, ctx, in, 0, Stored{}, content_hash(in), row_id); !st) {
           return fail(st.error());
@@ -1226,9 +1235,9 @@ class SqliteStore final : public Store {
     }
     for (const Row& in : rows) {
       std::uint64_t key = 0;
-      if constexpr (is_finding<Row>) {
-        if (auto st = m_dims.key_refs(*m_db, in, m_refs); !st) return fail(st.error());
-        if (state.keys) key = finding_key(m_refs);
+      if constexpr (is_narrow<Row>) {
+        if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+        if (state.keys) key = narrow_key(m_refs);
       } else if (state.keys) {
         key = uid_key(in.uid);
       }
@@ -1343,8 +1352,8 @@ class SqliteStore final : public Store {
         }
       }
 
-      if (auto st = m_dims.key_refs(*m_db, ev, m_refs); !st) return fail(st.error());
-      const std::uint64_t key = state.keys ? finding_key(m_refs) : 0;
+      if (auto st = m_finding_dims.key_refs(*m_db, ev, m_refs); !st) return fail(st.error());
+      const std::uint64_t key = state.keys ? narrow_key(m_refs) : 0;
       bool fast = false;
       auto found = lookup<Vulnerability>(s, state, ev.uid, key, true, fast);
       if (!found) return fail(found.error());
@@ -1474,8 +1483,18 @@ class SqliteStore final : public Store {
   std::unique_ptr<FileLock> m_lock;
   bool m_read_only;
   // Declared after m_db: its statements are finalized before the connection closes.
-  FindingDims m_dims;
-  FindingRefs m_refs;  // of the finding being written
+  NarrowDims<Vulnerability> m_finding_dims;
+  NarrowDims<InstalledPackage> m_installed_dims;
+  NarrowRefs m_refs;  // of the narrow row being written
+
+  template <typename Row>
+  NarrowDims<Row>& dims() {
+    if constexpr (std::is_same_v<Row, Vulnerability>) {
+      return m_finding_dims;
+    } else {
+      return m_installed_dims;
+    }
+  }
   std::map<ObjectType, TableStatements> m_tables;
   std::map<std::string, Statement, std::less<>> m_cached;  // by SQL text
   Vulnerability m_scratch;

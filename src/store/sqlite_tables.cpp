@@ -383,6 +383,16 @@ void Table<InstalledPackage>::bind_source(Binder& b, const InstalledPackage& r) 
   b.list(s.registry_paths);
   b.opt(s.number_of_weaknesses);
 }
+void Table<InstalledPackage>::bind_narrow(Binder& b, const InstalledPackage& r,
+                                          const NarrowRefs& refs) {
+  b.i64(refs.item);
+  b.i64(refs.host);
+  b.i64(refs.host_context);
+  b.i64(refs.item_context);
+  b.list(r.version);
+  b.lit(to_string(r.status));
+  b.opt_micros(r.first_seen);
+}
 void Table<InstalledPackage>::read(Reader& rd, InstalledPackage& r) {
   r.uid = rd.str();
   r.name = rd.opt_str();
@@ -444,8 +454,7 @@ void Table<Vulnerability>::bind_source(Binder& b, const Vulnerability& r) {
   b.opt(s.software_name);
   b.opt(s.software_version);
 }
-void Table<Vulnerability>::bind_finding(Binder& b, const Vulnerability& r,
-                                        const FindingRefs& refs) {
+void Table<Vulnerability>::bind_narrow(Binder& b, const Vulnerability& r, const NarrowRefs& refs) {
   b.i64(refs.item);
   b.i64(refs.host);
   b.i64(refs.host_context);

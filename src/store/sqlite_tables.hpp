@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "model/model.hpp"
-#include "store/finding_dims.hpp"
+#include "store/narrow_dims.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace mdesync::store::sqlite {
@@ -203,6 +203,11 @@ struct Table<model::InstalledPackage> {
       "rbac_group_id", "rbac_group_name", "disk_paths", "registry_paths", "number_of_weaknesses"};
   static void bind(Binder& b, const model::InstalledPackage& r);
   static void bind_source(Binder& b, const model::InstalledPackage& r);
+  // Written to the narrow table (ADR 0062), read through the `installed_package` view.
+  static constexpr std::string_view write_name = "installed_package_entry";
+  static constexpr std::string_view write_cols[] = {
+      "item", "host", "host_context", "item_context", "version", "status", "first_seen"};
+  static void bind_narrow(Binder& b, const model::InstalledPackage& r, const NarrowRefs& refs);
   static void read(Reader& rd, model::InstalledPackage& r);
   static void read_source(Reader& rd, model::InstalledPackage& r);
 };
@@ -253,7 +258,7 @@ struct Table<model::Vulnerability> {
       "source_uid", "first_found", "last_found",      "source_last_modified",
       "last_fixed", "status",      "status_category", "source_status",
       "severity",   "state_time"};
-  static void bind_finding(Binder& b, const model::Vulnerability& r, const FindingRefs& refs);
+  static void bind_narrow(Binder& b, const model::Vulnerability& r, const NarrowRefs& refs);
   static void read(Reader& rd, model::Vulnerability& r);
   static void read_source(Reader& rd, model::Vulnerability& r);
 };

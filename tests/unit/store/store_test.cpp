@@ -107,11 +107,11 @@ TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 4);
+    EXPECT_EQ(s->schema_version().value(), 5);
   }
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 4);
+  EXPECT_EQ(s->schema_version().value(), 5);
   EXPECT_TRUE(s->count_by_status().value().empty());
   EXPECT_TRUE(s->checkpoints().value().empty());
 }
@@ -725,11 +725,27 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   full.source.software_version = "1.0";
   rows.push_back(full);
   rows[1].source_uid = "elsewhere";
+  std::vector<model::InstalledPackage> installed(2);
+  installed[0].uid = "dev1_acme-_-viewer";
+  installed[0].type = "acme-_-viewer";
+  installed[0].targets = "dev1";
+  installed[0].name = "viewer";
+  installed[0].dns_names = {"dev1.example.org", "dev1"};
+  installed[0].version = {"1.0", "1.1"};
+  installed[0].first_seen = at("2025-01-02T03:04:05.678901Z");
+  installed[0].end_of_support_date = at("2026-10-13T00:00:00Z");
+  installed[0].source.disk_paths = {"C:\\viewer.exe"};
+  installed[0].source.number_of_weaknesses = 3;
+  installed[1].uid = "odd";  // does not start with its targets
+  installed[1].type = "acme-_-viewer";
+  installed[1].targets = "dev2";
+  installed[1].status = model::InstalledPackageStatus::removed;
   {
     auto s = open();
     std::vector<model::Host> hosts = {host("a")};
     ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(hosts)));
     ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::InstalledPackage>(installed)));
   }
   auto stored = [&] {
     std::vector<model::Vulnerability> out;
@@ -740,26 +756,47 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
     })));
     return out;
   };
+  auto stored_installed = [&] {
+    std::vector<model::InstalledPackage> out;
+    auto s = open();
+    EXPECT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+      out.push_back(r);
+      return true;
+    })));
+    return out;
+  };
   const auto before = stored();
   ASSERT_EQ(before.size(), 3U);
+  const auto installed_before = stored_installed();
+  ASSERT_EQ(installed_before.size(), 2U);
   // Back to what version 1 wrote: one vulnerability table with every column, no
   // inventory_digest table, the open-findings index over every finding.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
-                         "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
-                         "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
-                         "DROP TABLE vulnerability_item_context; "
-                         "ALTER TABLE v1 RENAME TO vulnerability; "
-                         "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
-                         "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
-                         "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
-                         "CREATE INDEX vulnerability_open_idx "
-                         "ON vulnerability(status_category, severity, targets); "
-                         "DELETE FROM schema_version WHERE version > 1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
+                   "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
+                   "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
+                   "DROP TABLE vulnerability_item_context; "
+                   "ALTER TABLE v1 RENAME TO vulnerability; "
+                   "CREATE TABLE ip1 AS SELECT * FROM installed_package; "
+                   "DROP VIEW installed_package; DROP TABLE installed_package_entry; "
+                   "DROP TABLE installed_package_target; DROP TABLE installed_package_item; "
+                   "DROP TABLE installed_package_host_context; "
+                   "DROP TABLE installed_package_item_context; "
+                   "ALTER TABLE ip1 RENAME TO installed_package; "
+                   "CREATE UNIQUE INDEX installed_package_uid_idx ON installed_package(uid); "
+                   "CREATE INDEX installed_package_targets_idx ON installed_package(targets); "
+                   "CREATE INDEX installed_package_type_idx ON installed_package(type); "
+                   "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
+                   "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
+                   "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
+                   "CREATE INDEX vulnerability_open_idx "
+                   "ON vulnerability(status_category, severity, targets); "
+                   "DELETE FROM schema_version WHERE version > 1",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
   ASSERT_EQ(scalar(m_path, "SELECT max(version) FROM schema_version"), "1");
@@ -768,7 +805,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 4);
+    EXPECT_EQ(s->schema_version().value(), 5);
     EXPECT_TRUE(s->find_host("a").value().has_value());
   }
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
@@ -793,8 +830,21 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
                    "SELECT group_concat(id) FROM vulnerability WHERE status_category = 'Open' AND "
                    "severity = 'High'"));
   EXPECT_EQ(scalar(m_path, "PRAGMA integrity_check"), "ok");
+  const auto installed_after = stored_installed();
+  ASSERT_EQ(installed_after.size(), installed_before.size());
+  for (std::size_t i = 0; i < installed_after.size(); ++i) {
+    SCOPED_TRACE(installed_before[i].uid);
+    EXPECT_EQ(installed_after[i].uid, installed_before[i].uid);
+    EXPECT_EQ(installed_after[i].targets, installed_before[i].targets);
+    EXPECT_EQ(model::content_hash(installed_after[i]), model::content_hash(installed_before[i]));
+    EXPECT_EQ(installed_after[i].first_seen, installed_before[i].first_seen);
+    EXPECT_EQ(installed_after[i].meta.last_changed_at, installed_before[i].meta.last_changed_at);
+  }
   auto s = open();
   EXPECT_EQ(s->upsert(ctx(2), std::span<const model::Vulnerability>(rows))->unchanged, 3);
+  auto again = s->upsert(ctx(2), std::span<const model::InstalledPackage>(installed));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->unchanged, 2);
 }
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {

@@ -1,0 +1,90 @@
+#pragma once
+
+// The rows a narrow object row refers to (ADR 0062): a finding or an installed package
+// is identified by its target (device id) and item (the rest of its uid, with its
+// type), and keeps what it shares with the other rows of its device and of its item in
+// two context rows. Kept in memory as maps from content to id (tens of thousands of
+// rows for a 10,000-machine tenant), loaded from the tables on first use and forgotten
+// whenever the tables may have changed under them (a rollback, another connection's
+// commit).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "model/installed_package.hpp"
+#include "model/vulnerability.hpp"
+#include "store/sqlite_db.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::store::sqlite {
+
+// The ids a narrow row stores in place of its repeated attributes.
+struct NarrowRefs {
+  std::int64_t item = 0;
+  std::int64_t host = 0;
+  std::int64_t host_context = 0;
+  std::int64_t item_context = 0;
+  // A finding's source_uid that does not start with targets: the row keeps it whole.
+  bool literal_source_uid = false;
+};
+
+// Content -> id of one table of rows that are never changed once written.
+class Interner final {
+ public:
+  Interner(std::string_view table, std::string_view columns, int count);
+  // Loads every row: its content (columns 1.. of `SELECT id, columns`) keyed by kind.
+  util::Status load(Db& db);
+  // The id of the row whose content key is `key`; `bind` fills a new row's parameters.
+  template <typename Bind>
+  util::Result<std::int64_t> intern(Db& db, std::string_view key, const Bind& bind);
+  void forget() noexcept { m_ids.clear(); }
+  void finalize() noexcept { m_insert = {}; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::string m_table;
+  std::string m_columns;
+  int m_count;
+  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> m_ids;
+  Statement m_insert;
+};
+
+template <typename Row>
+class NarrowDims final {
+ public:
+  NarrowDims();
+  // Fills item and host, inserting the rows when new. Needs an open transaction.
+  util::Status key_refs(Db& db, const Row& row, NarrowRefs& out);
+  // Fills host_context, item_context (and literal_source_uid), inserting when new.
+  util::Status context_refs(Db& db, const Row& row, NarrowRefs& out);
+  // Drops what is in memory; the next call loads it again.
+  void forget() noexcept;
+  // Finalizes the prepared statements (before the connection closes).
+  void finalize() noexcept;
+
+ private:
+  util::Status load(Db& db);
+
+  bool m_loaded = false;
+  Interner m_targets;
+  Interner m_items;
+  Interner m_host_contexts;
+  Interner m_item_contexts;
+  std::string m_key;
+  std::string m_scratch;
+  std::string m_json[4];
+};
+
+// The part of `uid` after `targets`, or char(1) + the whole uid when it does not start
+// with them (schema v4).
+std::string_view uid_suffix(std::string_view uid, std::string_view targets, std::string& scratch);
+
+}  // namespace mdesync::store::sqlite
