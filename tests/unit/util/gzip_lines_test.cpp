@@ -27,6 +27,20 @@ std::string gzip(const std::string& text) {
   return out;
 }
 
+// The inflater under test: each test runs once per inflater this build has.
+Inflater g_inflater = Inflater::zlib;
+
+class GzipBackends : public ::testing::TestWithParam<Inflater> {
+ protected:
+  void SetUp() override { g_inflater = GetParam(); }
+};
+
+std::vector<Inflater> inflaters() {
+  std::vector<Inflater> out = {Inflater::zlib};
+  if (have_isal()) out.push_back(Inflater::isal);
+  return out;
+}
+
 struct Collected {
   std::vector<std::string> lines;
   Status status;
@@ -35,7 +49,7 @@ struct Collected {
 // Feeds `data` in chunks of `chunk` bytes, then finishes.
 Collected decode(const std::string& data, std::size_t chunk = 7, std::size_t max_line = 1 << 20) {
   Collected c;
-  GzipLineDecoder decoder(max_line);
+  GzipLineDecoder decoder(max_line, g_inflater);
   auto handler = [&](std::string_view line) -> Status {
     c.lines.emplace_back(line);
     return {};
@@ -48,44 +62,44 @@ Collected decode(const std::string& data, std::size_t chunk = 7, std::size_t max
   return c;
 }
 
-TEST(GzipLineDecoder, SplitsLinesAcrossChunkBoundaries) {
+TEST_P(GzipBackends, SplitsLinesAcrossChunkBoundaries) {
   const auto c = decode(gzip("alpha\nbeta\ngamma\n"), 3);
   ASSERT_TRUE(c.status) << c.status.error().message;
   EXPECT_EQ(c.lines, (std::vector<std::string>{"alpha", "beta", "gamma"}));
 }
 
-TEST(GzipLineDecoder, StripsCrlf) {
+TEST_P(GzipBackends, StripsCrlf) {
   const auto c = decode(gzip("one\r\ntwo\r\n"));
   ASSERT_TRUE(c.status);
   EXPECT_EQ(c.lines, (std::vector<std::string>{"one", "two"}));
 }
 
-TEST(GzipLineDecoder, EmitsAFinalLineWithoutNewline) {
+TEST_P(GzipBackends, EmitsAFinalLineWithoutNewline) {
   const auto c = decode(gzip("one\ntwo"));
   ASSERT_TRUE(c.status);
   EXPECT_EQ(c.lines, (std::vector<std::string>{"one", "two"}));
 }
 
-TEST(GzipLineDecoder, EmptyInputIsNoLinesAndNoError) {
+TEST_P(GzipBackends, EmptyInputIsNoLinesAndNoError) {
   const auto c = decode("");
   ASSERT_TRUE(c.status);
   EXPECT_TRUE(c.lines.empty());
 }
 
-TEST(GzipLineDecoder, EmptyMemberIsNoLines) {
+TEST_P(GzipBackends, EmptyMemberIsNoLines) {
   const auto c = decode(gzip(""));
   ASSERT_TRUE(c.status);
   EXPECT_TRUE(c.lines.empty());
 }
 
-TEST(GzipLineDecoder, ReadsConcatenatedMembers) {
+TEST_P(GzipBackends, ReadsConcatenatedMembers) {
   // A line may even be split across members.
   const auto c = decode(gzip("a1\na2\npart") + gzip("ial\nb1\n") + gzip("c1\n"), 5);
   ASSERT_TRUE(c.status) << c.status.error().message;
   EXPECT_EQ(c.lines, (std::vector<std::string>{"a1", "a2", "partial", "b1", "c1"}));
 }
 
-TEST(GzipLineDecoder, LinesLongerThanTheBuffer) {
+TEST_P(GzipBackends, LinesLongerThanTheBuffer) {
   const std::string big(300 * 1024, 'x');  // the output buffer is 64 KiB
   const auto c = decode(gzip("short\n" + big + "\nend\n"), 4096);
   ASSERT_TRUE(c.status);
@@ -94,13 +108,13 @@ TEST(GzipLineDecoder, LinesLongerThanTheBuffer) {
   EXPECT_EQ(c.lines[2], "end");
 }
 
-TEST(GzipLineDecoder, LineOverTheLimitIsAnError) {
+TEST_P(GzipBackends, LineOverTheLimitIsAnError) {
   const auto c = decode(gzip(std::string(5000, 'y') + "\n"), 100, 1000);
   ASSERT_FALSE(c.status);
   EXPECT_EQ(c.status.error().code, ErrorCode::corrupt_stream);
 }
 
-TEST(GzipLineDecoder, TruncatedStreamIsAnErrorNotAnEnd) {
+TEST_P(GzipBackends, TruncatedStreamIsAnErrorNotAnEnd) {
   std::string text;
   for (int i = 0; i < 2000; ++i) text += "{\"row\":" + std::to_string(i) + "}\n";
   const std::string whole = gzip(text);
@@ -113,7 +127,7 @@ TEST(GzipLineDecoder, TruncatedStreamIsAnErrorNotAnEnd) {
   }
 }
 
-TEST(GzipLineDecoder, CorruptDataIsAnError) {
+TEST_P(GzipBackends, CorruptDataIsAnError) {
   std::string data = gzip("hello\nworld\n");
   data[data.size() / 2] = static_cast<char>(data[data.size() / 2] ^ 0x5A);
   data[data.size() / 2 + 1] = static_cast<char>(data[data.size() / 2 + 1] ^ 0x33);
@@ -122,14 +136,14 @@ TEST(GzipLineDecoder, CorruptDataIsAnError) {
   EXPECT_EQ(c.status.error().code, ErrorCode::corrupt_stream);
 }
 
-TEST(GzipLineDecoder, PlainTextIsNotGzip) {
+TEST_P(GzipBackends, PlainTextIsNotGzip) {
   const auto c = decode("{\"not\":\"compressed\"}\n");
   ASSERT_FALSE(c.status);
   EXPECT_EQ(c.status.error().code, ErrorCode::corrupt_stream);
 }
 
-TEST(GzipLineDecoder, HandlerErrorStopsDecoding) {
-  GzipLineDecoder decoder;
+TEST_P(GzipBackends, HandlerErrorStopsDecoding) {
+  GzipLineDecoder decoder(1 << 20, g_inflater);
   int seen = 0;
   auto st = decoder.feed(gzip("a\nb\nc\n"), [&](std::string_view) -> Status {
     if (++seen == 2) return fail(ErrorCode::parse, "bad line 2");
@@ -140,15 +154,48 @@ TEST(GzipLineDecoder, HandlerErrorStopsDecoding) {
   EXPECT_EQ(seen, 2);
 }
 
-TEST(GzipLineDecoder, CountsBytesAndLines) {
+TEST_P(GzipBackends, CountsBytesAndLines) {
   const std::string packed = gzip("ab\ncd\n");
-  GzipLineDecoder decoder;
+  GzipLineDecoder decoder(1 << 20, g_inflater);
   auto ok = [](std::string_view) -> Status { return {}; };
   ASSERT_TRUE(decoder.feed(packed, ok));
   ASSERT_TRUE(decoder.finish(ok));
   EXPECT_EQ(decoder.compressed_bytes(), packed.size());
   EXPECT_EQ(decoder.decompressed_bytes(), 6U);
   EXPECT_EQ(decoder.lines(), 2U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Inflaters, GzipBackends, ::testing::ValuesIn(inflaters()),
+                         [](const auto& p) {
+                           return std::string(p.param == Inflater::isal ? "isal" : "zlib");
+                         });
+
+// Both inflaters give the same lines for the same bytes, however they are cut: several
+// members of a few hundred KB each, fed in odd chunk sizes.
+TEST(GzipLineDecoder, InflatersAgree) {
+  if (!have_isal()) GTEST_SKIP() << "this build has no ISA-L";
+  std::string packed;
+  std::uint64_t x = 88172645463325252ULL;
+  for (int member = 0; member < 3; ++member) {
+    std::string text;
+    for (int i = 0; i < 20000; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      text += "{\"row\":" + std::to_string(i) + ",\"v\":\"" + std::to_string(x % 100000) + "\"}\n";
+    }
+    packed += gzip(text);
+  }
+  for (std::size_t chunk : {std::size_t{1} << 16, std::size_t{4093}, std::size_t{97}}) {
+    g_inflater = Inflater::zlib;
+    const auto z = decode(packed, chunk);
+    g_inflater = Inflater::isal;
+    const auto i = decode(packed, chunk);
+    ASSERT_TRUE(z.status);
+    ASSERT_TRUE(i.status) << i.status.error().message;
+    EXPECT_EQ(z.lines.size(), 60000U);
+    EXPECT_EQ(i.lines, z.lines);
+  }
 }
 
 TEST(ReadGzipLines, ReadsAFileAndNamesItInErrors) {
