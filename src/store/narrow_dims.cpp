@@ -1,6 +1,7 @@
 #include "store/narrow_dims.hpp"
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 #include <optional>
 
@@ -229,8 +230,13 @@ std::string_view uid_suffix(std::string_view uid, std::string_view targets, std:
 Interner::Interner(std::string_view table, std::string_view columns, int count)
     : m_table(table), m_columns(columns), m_count(count) {}
 
+Interner::Digest Interner::digest(std::string_view key) noexcept {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return Digest{h.low64, h.high64};
+}
+
 util::Status Interner::load(Db& db) {
-  m_ids.clear();
+  forget();
   auto st = db.prepare(fmt::format("SELECT id, {} FROM {}", m_columns, m_table));
   if (!st) return fail(st.error());
   std::string key;
@@ -240,13 +246,19 @@ util::Status Interner::load(Db& db) {
     if (!*more) return {};
     KeyWriter w(key);
     for (int c = 1; c <= m_count; ++c) w.column(*st, c);
-    m_ids.emplace(key, st->int64(0));
+    m_ids.emplace(digest(key), st->int64(0));
   }
 }
 
 template <typename Bind>
 util::Result<std::int64_t> Interner::intern(Db& db, std::string_view key, const Bind& bind) {
-  if (auto it = m_ids.find(key); it != m_ids.end()) return it->second;
+  const Digest d = digest(key);
+  if (m_last_id != 0 && d == m_last) return m_last_id;
+  if (auto it = m_ids.find(d); it != m_ids.end()) {
+    m_last = d;
+    m_last_id = it->second;
+    return it->second;
+  }
   if (!m_insert.valid()) {
     std::string params = "?";
     for (int i = 1; i < m_count; ++i) params += ", ?";
@@ -258,7 +270,9 @@ util::Result<std::int64_t> Interner::intern(Db& db, std::string_view key, const 
   bind(w);
   if (auto r = m_insert.run(); !r) return fail(r.error());
   const auto id = db.last_insert_rowid();
-  m_ids.emplace(key, id);
+  m_ids.emplace(d, id);
+  m_last = d;
+  m_last_id = id;
   return id;
 }
 

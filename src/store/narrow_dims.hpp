@@ -31,29 +31,41 @@ struct NarrowRefs {
   bool literal_source_uid = false;
 };
 
-// Content -> id of one table of rows that are never changed once written.
+// Content -> id of one table of rows that are never changed once written. The content is
+// known by its 128-bit XXH3 digest (as inventory lines are, ADR 0060): two different
+// contents with one digest are not a risk at tens of thousands of rows.
 class Interner final {
  public:
   Interner(std::string_view table, std::string_view columns, int count);
-  // Loads every row: its content (columns 1.. of `SELECT id, columns`) keyed by kind.
+  // Loads every row: its content (columns 1.. of `SELECT id, columns`).
   util::Status load(Db& db);
   // The id of the row whose content key is `key`; `bind` fills a new row's parameters.
   template <typename Bind>
   util::Result<std::int64_t> intern(Db& db, std::string_view key, const Bind& bind);
-  void forget() noexcept { m_ids.clear(); }
+  void forget() noexcept {
+    m_ids.clear();
+    m_last_id = 0;
+  }
   void finalize() noexcept { m_insert = {}; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
+  struct Digest {
+    std::uint64_t low = 0;
+    std::uint64_t high = 0;
+    friend bool operator==(const Digest&, const Digest&) = default;
   };
+  struct DigestHash {
+    std::size_t operator()(const Digest& d) const noexcept { return d.low; }
+  };
+  static Digest digest(std::string_view key) noexcept;
+
   std::string m_table;
   std::string m_columns;
   int m_count;
-  std::unordered_map<std::string, std::int64_t, Hash, std::equal_to<>> m_ids;
+  std::unordered_map<Digest, std::int64_t, DigestHash> m_ids;
+  // The last content asked for: rows of one device arrive together.
+  Digest m_last;
+  std::int64_t m_last_id = 0;
   Statement m_insert;
 };
 

@@ -1186,6 +1186,12 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  // The content hash of rows[i]: the caller's when it gave them (WriteContext::hashes).
+  template <typename Row>
+  static RowHash hash_of(const WriteContext& ctx, const Row& row, std::size_t i) {
+    return i < ctx.hashes.size() ? ctx.hashes[i] : content_hash(row);
+  }
+
   template <typename Row>
   Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows) {
     constexpr auto object = Table<Row>::object;
@@ -1219,12 +1225,13 @@ class SqliteStore final : public Store {
     UpsertCounts counts;
     SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
     if (state.bulk) {
-      for (const Row& in : rows) {
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const Row& in = rows[i];
         std::int64_t row_id = 0;
         if constexpr (is_narrow<Row>) {
           if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
         }
-        if (auto st = write_row(s, state, ctx, in, 0, Stored{}, content_hash(in), row_id); !st) {
+        if (auto st = write_row(s, state, ctx, in, 0, Stored{}, hash_of(ctx, in, i), row_id); !st) {
           return fail(st.error());
         }
         ++counts.written;
@@ -1233,7 +1240,8 @@ class SqliteStore final : public Store {
       }
       return counts;
     }
-    for (const Row& in : rows) {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Row& in = rows[i];
       std::uint64_t key = 0;
       if constexpr (is_narrow<Row>) {
         if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
@@ -1241,7 +1249,7 @@ class SqliteStore final : public Store {
       } else if (state.keys) {
         key = uid_key(in.uid);
       }
-      const RowHash in_hash = content_hash(in);
+      const RowHash in_hash = hash_of(ctx, in, i);
       bool fast = false;
       auto stored = lookup<Row>(s, state, in.uid, key, false, fast);
       if (!stored) return fail(stored.error());

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/hash.hpp"
 #include "model/model.hpp"
 #include "util/result.hpp"
 
@@ -51,6 +52,9 @@ struct WriteContext {
   // A full read that passes every row of the object to the store (none skipped
   // upstream): a store may prepare for a pass over the whole table at once. Speed only.
   bool every_row = false;
+  // model::content_hash of each row of the upsert, in order, when the caller computed
+  // them (on another thread, say); empty: the store computes them. Must match the rows.
+  std::span<const model::RowHash> hashes{};
 };
 
 struct UpsertCounts {

@@ -111,6 +111,9 @@ class MapPipeline {
  public:
   struct Mapped {
     std::vector<Row> rows;
+    // Content hashes of `rows` when the map function computed them (on the worker, so
+    // that the store does not on the calling thread).
+    std::vector<model::RowHash> hashes;
     ObjectSummary tally;
     Links links;
   };
@@ -352,12 +355,20 @@ struct Engine::Impl {
       if (m_rows.size() >= k_batch_rows) return flush();
       return {};
     }
+    // A row with its content hash, computed by the caller; a batch takes either kind only.
+    Status add(Row&& row, model::RowHash hash) {
+      m_hashes.push_back(hash);
+      return add(std::move(row));
+    }
     Status flush() {
       if (m_rows.empty()) return {};
       const auto t0 = std::chrono::steady_clock::now();
-      auto counts = m_impl.store.upsert(m_ctx, std::span<const Row>(m_rows));
+      store::WriteContext ctx = m_ctx;
+      if (m_hashes.size() == m_rows.size()) ctx.hashes = m_hashes;
+      auto counts = m_impl.store.upsert(ctx, std::span<const Row>(m_rows));
       m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
       m_rows.clear();
+      m_hashes.clear();
       if (!counts) return tl::unexpected(counts.error());
       m_s.written += counts->written;
       m_s.unchanged += counts->unchanged;
@@ -371,6 +382,7 @@ struct Engine::Impl {
     store::WriteContext m_ctx;
     std::chrono::steady_clock::time_point m_started;
     std::vector<Row> m_rows;
+    std::vector<model::RowHash> m_hashes;
   };
 
   // `every_row`: a full read that upserts every row it keeps (see WriteContext).
@@ -753,6 +765,7 @@ struct Engine::Impl {
         [&](std::vector<defender::VulnerabilityRow>& rows, Pipeline::Mapped& out) {
           for (auto& row : rows) {
             if (auto finding = map_finding(out.tally, out.links, std::move(row), snapshot)) {
+              out.hashes.push_back(model::content_hash(*finding));
               out.rows.push_back(std::move(*finding));
             }
           }
@@ -760,8 +773,8 @@ struct Engine::Impl {
         [&](Pipeline::Mapped& mapped) -> Status {
           merge_tally(s, mapped.tally);
           links.insert(mapped.links.begin(), mapped.links.end());
-          for (auto& row : mapped.rows) {
-            if (auto st = batch.add(std::move(row)); !st) return st;
+          for (std::size_t i = 0; i < mapped.rows.size(); ++i) {
+            if (auto st = batch.add(std::move(mapped.rows[i]), mapped.hashes[i]); !st) return st;
           }
           return check_cancel();
         });
