@@ -1,0 +1,69 @@
+#pragma once
+
+// Opening an SQLite store: the sync lock, the schema check and migrations, and the
+// journal mode (sqlite_open.cpp); the store itself is made by sqlite_store.cpp.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "store/sqlite_db.hpp"
+#include "store/store.hpp"
+
+namespace mdesync::store::sqlite {
+
+using util::ErrorCode;
+using util::fail;
+
+// An flock(2) on PATH.lock: released by the kernel when the process ends, so a crashed
+// sync never leaves a stale lock behind.
+class FileLock final {
+ public:
+  static Result<std::unique_ptr<FileLock>> acquire(const std::string& db_path) {
+    const std::string path = db_path + ".lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return fail(ErrorCode::store,
+                  fmt::format("cannot create lock file {}: {}", path, std::strerror(errno)));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return fail(ErrorCode::store_locked,
+                    fmt::format("another mdesync sync is using the store {} (lock {} is held); "
+                                "nothing was written: wait for it to finish and run again",
+                                db_path, path));
+      }
+      return fail(ErrorCode::store, fmt::format("cannot lock {}: {}", path, std::strerror(err)));
+    }
+    return std::unique_ptr<FileLock>(new FileLock(fd));
+  }
+  ~FileLock() {
+    ::flock(m_fd, LOCK_UN);
+    ::close(m_fd);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  explicit FileLock(int fd) : m_fd(fd) {}
+  int m_fd;
+};
+
+// Whether any object has been synced into the store (its first sync has committed one).
+Result<bool> has_checkpoints(Db& db);
+
+// The store over an open, migrated connection (or a read-only one). `first_sync`: the
+// connection runs without WAL until the store is destroyed (choose_journal).
+Result<std::unique_ptr<Store>> make_sqlite_store(std::unique_ptr<Db> db,
+                                                 std::unique_ptr<FileLock> lock, bool read_only,
+                                                 bool first_sync);
+
+}  // namespace mdesync::store::sqlite
