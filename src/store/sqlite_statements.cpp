@@ -31,8 +31,6 @@ std::uint64_t narrow_key(const NarrowRefs& refs) {
 
 namespace {
 
-
-
 // The columns an insert binds, in bind order.
 template <typename Row>
 std::vector<std::string_view> write_columns() {
@@ -46,13 +44,11 @@ std::vector<std::string_view> write_columns() {
   return out;
 }
 
-
 std::string placeholders(std::size_t n) {
   std::string out;
   for (std::size_t i = 0; i < n; ++i) out += i == 0 ? "?" : ", ?";
   return out;
 }
-
 
 // Rows of a one-column query.
 Result<std::vector<std::string>> column_of(Db& db, std::string_view sql, std::string_view table) {

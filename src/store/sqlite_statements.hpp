@@ -111,7 +111,7 @@ util::Result<Row> read_row(const Statement& st) {
   row.meta.last_run_id = rd.opt_int();
   if (rd.error()) {
     return util::fail(util::ErrorCode::store, fmt::format("stored {} row {} is unreadable: {}",
-                                              Table<Row>::name, row.uid, *rd.error()));
+                                                          Table<Row>::name, row.uid, *rd.error()));
   }
   return row;
 }

@@ -16,10 +16,12 @@
 
 #include "store/codec.hpp"
 #include "store/key_index.hpp"
+#include "store/lifecycle.hpp"
 #include "store/narrow_dims.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_open.hpp"
+#include "store/sqlite_runs.hpp"
 #include "store/sqlite_statements.hpp"
 #include "store/sqlite_tables.hpp"
 
@@ -38,15 +40,6 @@ namespace {
 constexpr std::uint64_t k_min_rows_before_key_index = 20'000;
 constexpr std::uint64_t k_table_share_before_key_index = 8;
 
-
-
-// Lifecycle fields of a stored vulnerability.
-struct Lifecycle {
-  VulnerabilityStatus status = VulnerabilityStatus::active;
-  OptTime last_fixed;
-  OptTime state_time;
-};
-
 OptTime micros_at(const Statement& st, int column) {
   if (st.is_null(column)) return std::nullopt;
   return Timestamp(std::chrono::microseconds(st.int64(column)));
@@ -60,7 +53,6 @@ Lifecycle read_lifecycle(const Statement& st, int first) {
   l.state_time = micros_at(st, first + 2);
   return l;
 }
-
 
 class SqliteStore final : public Store {
  public:
@@ -242,128 +234,33 @@ class SqliteStore final : public Store {
     return scan_rows<VulnerabilityDefinition>(visit);
   }
 
-  // --- runs and checkpoints ---
+  // --- runs and checkpoints (sqlite_runs.cpp) ---
 
   Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                           Timestamp started_at) override {
-    return write_op([&]() -> Result<RunId> {
-      auto st = m_db->prepare(
-          "INSERT INTO sync_run (mode, objects, started_at, counts) VALUES (?, ?, ?, '{}')");
-      if (!st) return fail(st.error());
-      const std::string objs = encode_json_list(objects);
-      const std::string start = encode_time(started_at);
-      st->bind(1, mode);
-      st->bind(2, std::string_view(objs));
-      st->bind(3, std::string_view(start));
-      if (auto r = st->run(); !r) return fail(r.error());
-      return m_db->last_insert_rowid();
-    });
+    return write_op([&] { return sqlite::begin_run(*m_db, mode, objects, started_at); });
   }
-
   util::Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
                        std::string_view counts_json) override {
-    return write_op([&]() -> util::Status {
-      auto st =
-          m_db->prepare("UPDATE sync_run SET ended_at = ?, outcome = ?, counts = ? WHERE id = ?");
-      if (!st) return fail(st.error());
-      const std::string end = encode_time(ended_at);
-      st->bind(1, std::string_view(end));
-      st->bind(2, outcome);
-      st->bind(3, counts_json.empty() ? std::string_view("{}") : counts_json);
-      st->bind(4, run);
-      if (auto r = st->run(); !r) return r;
-      if (m_db->changes() == 0) {
-        return fail(ErrorCode::not_found, fmt::format("no sync run with id {}", run));
-      }
-      return {};
-    });
+    return write_op([&] { return sqlite::end_run(*m_db, run, ended_at, outcome, counts_json); });
   }
-
   Result<std::vector<SyncRun>> recent_runs(int limit) override {
-    auto st = m_db->prepare(
-        "SELECT id, mode, objects, started_at, ended_at, outcome, counts FROM sync_run "
-        "ORDER BY id DESC LIMIT ?");
-    if (!st) return fail(st.error());
-    st->bind(1, std::int64_t{limit});
-    std::vector<SyncRun> runs;
-    for (;;) {
-      auto more = st->step();
-      if (!more) return fail(more.error());
-      if (!*more) break;
-      Reader rd(*st);
-      SyncRun r;
-      r.id = st->int64(0);
-      rd.skip();
-      r.mode = rd.str();
-      r.objects = rd.list();
-      r.started_at = rd.opt_time().value_or(Timestamp{});
-      r.ended_at = rd.opt_time();
-      r.outcome = rd.opt_str();
-      r.counts_json = rd.str();
-      if (rd.error()) return fail(ErrorCode::store, "sync_run row unreadable: " + *rd.error());
-      runs.push_back(std::move(r));
-    }
-    st->reset();
-    return runs;
+    return sqlite::recent_runs(*m_db, limit);
   }
-
   util::Status save_checkpoint(const Checkpoint& cp) override {
-    return write_op([&]() -> util::Status {
-      auto st = m_db->prepare(
-          "INSERT OR REPLACE INTO checkpoint (object, run_id, mode, snapshot_time, "
-          "full_snapshot_time, completed_at, state) VALUES (?, ?, ?, ?, ?, ?, ?)");
-      if (!st) return fail(st.error());
-      Binder b(*st);
-      b.lit(to_string(cp.object));
-      b.i64(cp.run_id);
-      b.str(cp.mode);
-      b.opt(cp.snapshot_time);
-      b.opt(cp.full_snapshot_time);
-      b.time(cp.completed_at);
-      const std::string state = cp.state.empty() ? "{}" : cp.state;
-      b.str(state);
-      return st->run();
-    });
+    return write_op([&] { return sqlite::save_checkpoint(*m_db, cp); });
   }
-
   Result<std::optional<Checkpoint>> checkpoint(ObjectType object) override {
-    auto all = read_checkpoints(std::string(to_string(object)));
+    auto all = read_checkpoints(*m_db, std::string(to_string(object)));
     if (!all) return fail(all.error());
     if (all->empty()) return std::optional<Checkpoint>{};
     return std::optional<Checkpoint>{std::move(all->front())};
   }
-
-  Result<std::vector<Checkpoint>> checkpoints() override { return read_checkpoints({}); }
-
+  Result<std::vector<Checkpoint>> checkpoints() override { return read_checkpoints(*m_db, {}); }
   Result<std::vector<StatusCount>> count_by_status() override {
-    std::vector<StatusCount> out;
-    for (const auto object : model::k_all_objects) {
-      const std::string sql =
-          object == ObjectType::vulnerability_definition
-              ? "SELECT severity, count(*) FROM vulnerability_definition GROUP BY severity"
-              : fmt::format("SELECT status, count(*) FROM {} GROUP BY status ORDER BY status",
-                            write_table(object));
-      auto st = m_db->prepare(sql);
-      if (!st) return fail(st.error());
-      for (;;) {
-        auto more = st->step();
-        if (!more) return fail(more.error());
-        if (!*more) break;
-        out.push_back(StatusCount{object, std::string(st->text(0)), st->int64(1)});
-      }
-    }
-    return out;
+    return sqlite::count_by_status(*m_db);
   }
-
-  Result<int> schema_version() override {
-    auto st = m_db->prepare("SELECT coalesce(max(version), 0) FROM schema_version");
-    if (!st) return fail(st.error());
-    auto more = st->step();
-    if (!more) return fail(more.error());
-    const auto v = static_cast<int>(st->int64(0));
-    st->reset();
-    return v;
-  }
+  Result<int> schema_version() override { return sqlite::schema_version(*m_db); }
 
  protected:
   util::Status do_begin() override {
@@ -924,7 +821,7 @@ class SqliteStore final : public Store {
             stored = lookup<Row>(s, state, in.uid, key, true, fast);
             if (!stored) return fail(stored.error());
           }
-          if (stored->id) row = merge_full_row(in, stored->life);
+          if (stored->id) row = merge_full_row(in, stored->life, m_scratch);
         }
       }
       RowHash hash = in_hash;
@@ -959,69 +856,18 @@ class SqliteStore final : public Store {
     return counts;
   }
 
-  // Full-snapshot row against the stored lifecycle: returns the row to write (the input
-  // itself when the lifecycle does not change).
-  const Vulnerability* merge_full_row(const Vulnerability& in, const Lifecycle& stored) {
-    const auto in_cat = category_of(in.status);
-    const auto stored_cat = category_of(stored.status);
-    const bool stored_newer =
-        stored.state_time && in.state_time && *stored.state_time > *in.state_time;
-    // Common case of a repeated full read: open finding seen again, nothing to merge but
-    // stateTime, which the hash ignores; the stored stateTime stays when not rewritten.
-    if ((stored_newer || in_cat == stored_cat) && in.status == stored.status &&
-        in.last_fixed == stored.last_fixed && in.state_time == stored.state_time) {
-      return &in;
-    }
-    m_scratch = in;
-    if (stored_newer || in_cat == stored_cat) {
-      // Status unchanged (or the snapshot is older than what we know): keep it.
-      m_scratch.status = stored.status;
-      m_scratch.status_category = stored_cat;
-      m_scratch.state_time = stored.state_time ? stored.state_time : in.state_time;
-      if (!m_scratch.last_fixed) m_scratch.last_fixed = stored.last_fixed;
-    } else if (in_cat == StatusCategory::open) {
-      m_scratch.status = VulnerabilityStatus::reopened;
-      m_scratch.status_category = StatusCategory::open;
-      if (!m_scratch.last_fixed) m_scratch.last_fixed = stored.last_fixed;
-    } else {
-      m_scratch.status = VulnerabilityStatus::fixed;
-      m_scratch.status_category = StatusCategory::closed;
-      if (!m_scratch.last_fixed) m_scratch.last_fixed = in.state_time;
-    }
-    return &m_scratch;
-  }
-
   Result<DeltaCounts> apply_events(const WriteContext& ctx, std::span<const Vulnerability> events,
                                    std::optional<Timestamp> baseline) {
     auto& s = m_tables.at(ObjectType::vulnerability);
     auto& state = m_state[ObjectType::vulnerability];
     DeltaCounts counts;
-    // Order by time, then uid; among equal (time, uid) an open event wins over Fixed.
-    std::vector<const Vulnerability*> order;
-    order.reserve(events.size());
-    for (const auto& e : events) order.push_back(&e);
-    std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-      return std::tie(a->state_time, a->uid) < std::tie(b->state_time, b->uid);
-    });
+    const auto order = event_order(events);
     for (std::size_t i = 0; i < order.size(); ++i) {
       const Vulnerability& ev = *order[i];
-      const bool ev_open = category_of(ev.status) == StatusCategory::open;
-      if (!ev_open) {
-        bool paired = false;
-        for (std::size_t j = i + 1; j < order.size(); ++j) {
-          if (order[j]->state_time != ev.state_time || order[j]->uid != ev.uid) break;
-          if (category_of(order[j]->status) == StatusCategory::open) paired = true;
-        }
-        for (std::size_t j = i; j-- > 0;) {
-          if (order[j]->state_time != ev.state_time || order[j]->uid != ev.uid) break;
-          if (category_of(order[j]->status) == StatusCategory::open) paired = true;
-        }
-        if (paired) {
-          ++counts.paired;
-          continue;
-        }
+      if (category_of(ev.status) != StatusCategory::open && paired_fixed(order, i)) {
+        ++counts.paired;
+        continue;
       }
-
       if (auto st = m_finding_dims.key_refs(*m_db, ev, m_refs); !st) return fail(st.error());
       const std::uint64_t key = state.keys ? narrow_key(m_refs) : 0;
       bool fast = false;
@@ -1032,53 +878,11 @@ class SqliteStore final : public Store {
       const bool has_hash = found->hash.has_value();
       const std::int64_t stored_hash = found->hash.value_or(0);
       const Lifecycle stored = found->life;
-
-      m_scratch = ev;
       Vulnerability& row = m_scratch;
-      if (!id) {
-        row.status = ev_open ? VulnerabilityStatus::active : VulnerabilityStatus::fixed;
-        if (!ev_open) {
-          row.last_fixed = ev.state_time;
-          ++counts.created_closed;
-        } else {
-          ++counts.opened;
-        }
-      } else {
-        OptTime effective = stored.state_time;
-        if (baseline && (!effective || *effective < *baseline)) effective = baseline;
-        if (effective && ev.state_time && *ev.state_time < *effective) {
-          ++counts.stale;
-          continue;
-        }
-        const bool stored_open = category_of(stored.status) == StatusCategory::open;
-        const bool same_time =
-            stored.state_time && ev.state_time && *stored.state_time == *ev.state_time;
-        if (ev_open && stored_open) {
-          row.status = stored.status;
-          row.last_fixed = stored.last_fixed;
-        } else if (ev_open && !stored_open) {
-          // New after Fixed is a reopen, except the second half of a Fixed+New pair
-          // split across calls (same timestamp): that finding never left.
-          row.status = same_time ? VulnerabilityStatus::active : VulnerabilityStatus::reopened;
-          row.last_fixed = stored.last_fixed;
-          if (!same_time) ++counts.reopened;
-        } else if (!ev_open && stored_open) {
-          if (same_time) {
-            ++counts.paired;  // the New half already applied at this timestamp
-            continue;
-          }
-          row.status = VulnerabilityStatus::fixed;
-          row.last_fixed = ev.state_time;
-          ++counts.fixed;
-        } else {
-          row.status = VulnerabilityStatus::fixed;
-          row.last_fixed = ev.state_time ? ev.state_time : stored.last_fixed;
-        }
-        if (stored.state_time && (!row.state_time || *row.state_time < *stored.state_time)) {
-          row.state_time = stored.state_time;
-        }
+      if (apply_event(ev, id ? std::optional(stored) : std::nullopt, baseline, row, counts) !=
+          EventEffect::write) {
+        continue;
       }
-      row.status_category = category_of(row.status);
       const RowHash hash = content_hash(row);
       std::int64_t row_id = id.value_or(0);
       if (id && has_hash && stored_hash == hash && stored.state_time == row.state_time) {
@@ -1119,34 +923,6 @@ class SqliteStore final : public Store {
       if (!visit(*row)) break;
     }
     return {};
-  }
-
-  Result<std::vector<Checkpoint>> read_checkpoints(const std::string& object) {
-    auto st = m_db->prepare(
-        "SELECT object, run_id, mode, snapshot_time, full_snapshot_time, completed_at, state "
-        "FROM checkpoint WHERE ?1 = '' OR object = ?1 ORDER BY object");
-    if (!st) return fail(st.error());
-    st->bind(1, std::string_view(object));
-    std::vector<Checkpoint> out;
-    for (;;) {
-      auto more = st->step();
-      if (!more) return fail(more.error());
-      if (!*more) break;
-      Reader rd(*st);
-      Checkpoint cp;
-      const auto obj = parse_object_type(rd.view());
-      if (!obj) continue;
-      cp.object = *obj;
-      cp.run_id = rd.opt_int().value_or(0);
-      cp.mode = rd.str();
-      cp.snapshot_time = rd.opt_time();
-      cp.full_snapshot_time = rd.opt_time();
-      cp.completed_at = rd.opt_time().value_or(Timestamp{});
-      cp.state = rd.str();
-      if (rd.error()) return fail(ErrorCode::store, "checkpoint row unreadable: " + *rd.error());
-      out.push_back(std::move(cp));
-    }
-    return out;
   }
 
   std::unique_ptr<Db> m_db;
