@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -440,6 +441,23 @@ class SimulatorImpl final : public Simulator {
       ++s.by_status[reply.status];
     }
     install(reply, res);
+    res.set_header("Date", http_date(world_now()));
+  }
+
+  // The world's clock, which every answer states in its Date header as the service does.
+  std::int64_t world_now() {
+    std::shared_lock lock(m_world_mutex);
+    return m_world->now();
+  }
+
+  // IMF-fixdate (RFC 9110), "Sun, 06 Nov 1994 08:49:37 GMT".
+  static std::string http_date(std::int64_t unix_seconds) {
+    const std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return std::string(buf, n);
   }
 
   std::optional<Reply> take_error_fault(const std::string& name) {

@@ -185,6 +185,8 @@ struct Client::Impl {
   util::Sleeper* sleeper = nullptr;
   http::RetryPolicy retry_policy;
   http::RetryContext retry_ctx;
+  // Date of the latest API response, microseconds since 1970 (0: none yet).
+  std::atomic<std::int64_t> server_date_us{0};
   std::unique_ptr<http::RateLimiter> limiter;
   ClientStats stats;
 
@@ -242,7 +244,14 @@ util::Result<http::Response> Client::Impl::api_get(const std::string& family,
       stats.count_call(family);
       resp = api_http->send(req);
     }
-    if (resp) stats.api_bytes.fetch_add(resp->body.size());
+    if (resp) {
+      stats.api_bytes.fetch_add(resp->body.size());
+      if (auto date = resp->header("Date")) {
+        if (auto t = http::parse_http_date(*date)) {
+          server_date_us.store(util::to_timestamp(*t).time_since_epoch().count());
+        }
+      }
+    }
     return resp;
   };
   return http::run_with_retry(retry_ctx, "GET " + http::redact_url(url), attempt);
@@ -906,6 +915,12 @@ util::Result<ListResult> Client::stream_inventory_files(
 
 ClientStatsSnapshot Client::stats() const {
   return m_impl->stats.snapshot();
+}
+
+std::optional<util::Timestamp> Client::server_time() const {
+  const auto us = m_impl->server_date_us.load();
+  if (us == 0) return std::nullopt;
+  return util::Timestamp(std::chrono::microseconds(us));
 }
 
 http::RateLimiter& Client::limiter() {

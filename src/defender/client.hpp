@@ -195,6 +195,11 @@ class Client final {
   // A snapshot of the counters since construction. Thread-safe.
   [[nodiscard]] ClientStatsSnapshot stats() const;
 
+  // The service's clock as of the latest API response (its Date header), nullopt before
+  // any response carried one. The service's limits on start times (the change feed's 14
+  // days) are in its time, which the local clock may not match. Thread-safe.
+  [[nodiscard]] std::optional<util::Timestamp> server_time() const;
+
   // The rate limiter (tests and `check` adjust or inspect it).
   http::RateLimiter& limiter();
 

@@ -42,6 +42,8 @@ int month_index(std::string_view m) {
   return -1;
 }
 
+}  // namespace
+
 std::optional<util::SystemTime> parse_http_date(std::string_view v) {
   // Tokenise on spaces, commas, dashes and colons; all three RFC 9110 forms reduce to
   // day, month name, year, hh, mm, ss in some order.
@@ -90,8 +92,6 @@ std::optional<util::SystemTime> parse_http_date(std::string_view v) {
   if (!ymd.ok() || *hh > 23 || *mm > 59 || *ss > 60) return std::nullopt;
   return sys_days{ymd} + hours{*hh} + minutes{*mm} + seconds{*ss};
 }
-
-}  // namespace
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       util::SystemTime now) {

@@ -37,6 +37,9 @@ bool is_retryable_status(int status);
 // (relative to `now`; a date in the past is zero). nullopt when absent or unparseable.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, util::SystemTime now);
 
+// An HTTP date (RFC 9110: IMF-fixdate, RFC 850 or asctime form), nullopt when malformed.
+std::optional<util::SystemTime> parse_http_date(std::string_view value);
+
 // Full-jitter exponential backoff: uniform in [0, min(max_delay, base * 2^retry)).
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, double random01);
 

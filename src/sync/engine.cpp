@@ -34,6 +34,9 @@ constexpr std::size_t k_batch_rows = 5000;
 constexpr std::size_t k_map_batch_rows = 2000;
 constexpr auto k_bucket = std::chrono::hours{6};
 constexpr auto k_delta_limit = std::chrono::hours{24 * 14};
+// Kept clear of the change feed's 14-day limit: the request may reach the service a
+// little after the time its last answer stated.
+constexpr auto k_delta_margin = std::chrono::minutes{30};
 
 // The order objects run in: installed packages before packages (the export strategy
 // aggregates package versions from the inventory) and vulnerabilities before their
@@ -806,7 +809,23 @@ struct Engine::Impl {
   Status sync_vulnerabilities_delta(ObjectSummary& s, model::RunId run,
                                     const store::Checkpoint& cp) {
     const Timestamp since = *cp.snapshot_time - k_bucket;
+    // The change feed takes a start at most 14 days back from the request, in the
+    // service's time (its Date header; the local clock may differ). A window that starts
+    // earlier cannot be read without losing changes: the findings are read in full.
+    const auto service_now = client.server_time();
+    if (service_now && *service_now - since > k_delta_limit - k_delta_margin) {
+      s.warnings.push_back(fmt::format(
+          "the change feed would start at {}, more than 14 days before the service's time "
+          "{}: vulnerabilities were read in full instead",
+          util::format_timestamp_seconds(since), util::format_timestamp_seconds(*service_now)));
+      s.mode = "full";
+      return sync_vulnerabilities_full(s, run);
+    }
+    // The next window starts one bucket before this one's end: the newest event seen,
+    // or a bucket before the service's time when the feed was quiet, so that the start
+    // follows the service's clock instead of staying at the last event.
     Timestamp newest = *cp.snapshot_time;
+    if (service_now && *service_now - k_bucket > newest) newest = *service_now - k_bucket;
     std::vector<model::Vulnerability> events;
     auto r = client.for_each_vulnerability_change(
         since, {}, [&](defender::VulnerabilityRow&& row) -> Status {

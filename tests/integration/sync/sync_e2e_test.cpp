@@ -202,6 +202,27 @@ TEST_F(SyncE2E, RepeatedFullSyncOfAnUnchangedTenantWritesNothing) {
   }
 }
 
+// The change feed refuses a start more than 14 days back in the service's time (the
+// simulator does, as the service). A store whose last snapshot is that old, while its
+// last sync completed recently by the local clock, reads the findings in full instead of
+// failing the object.
+TEST_F(SyncE2E, DeltaOlderThanTheChangeFeedAllowsReadsTheFindingsInFull) {
+  start();
+  const auto path = db("old");
+  ASSERT_EQ(run(config_for(path)).outcome, "success");
+  ASSERT_GT(m_sim->advance(15 * 24).events, 0U);
+  const auto s = run(config_for(path));
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  EXPECT_EQ(s.mode, "delta");
+  for (const auto& o : s.objects) {
+    if (o.object != "vulnerability") continue;
+    EXPECT_EQ(o.mode, "full");
+    ASSERT_EQ(o.warnings.size(), 1U);
+    EXPECT_NE(o.warnings[0].find("more than 14 days"), std::string::npos) << o.warnings[0];
+  }
+  expect_ground_truth(path);
+}
+
 TEST_F(SyncE2E, DeltaReachesTheNewTruthAndAgreesWithAFullSync) {
   start();
   const auto delta_db = db("delta");
