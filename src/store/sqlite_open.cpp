@@ -141,6 +141,15 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOp
       if (auto st = (*db)->exec(pragma); !st) return fail(st.error());
     }
     if (auto st = migrate(**db); !st) return fail(st.error());
+    // Holding the sync lock, no other sync is alive: a run left without an outcome was
+    // killed (kill -9, power loss) and is interrupted.
+    if (lock) {
+      if (auto st =
+              (*db)->exec("UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL");
+          !st) {
+        return fail(st.error());
+      }
+    }
     auto journal = choose_journal(**db);
     if (!journal) return fail(journal.error());
     first_sync = *journal == Journal::first_sync;

@@ -45,6 +45,15 @@ class FileLock final {
     }
     return std::unique_ptr<FileLock>(new FileLock(fd));
   }
+  // Whether another process holds the lock of the store at `db_path` (a sync runs).
+  static bool held(const std::string& db_path) {
+    const std::string path = db_path + ".lock";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;  // never locked
+    const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);  // releases the lock if it was taken here
+    return busy;
+  }
   ~FileLock() {
     ::flock(m_fd, LOCK_UN);
     ::close(m_fd);

@@ -247,8 +247,15 @@ class SqliteStore final : public Store {
                        std::string_view counts_json) override {
     return write_op([&] { return sqlite::end_run(*m_db, run, ended_at, outcome, counts_json); });
   }
+  // A run without an outcome whose process is gone (nobody holds the sync lock, and
+  // this store does not) was killed: it is reported as interrupted.
   Result<std::vector<SyncRun>> recent_runs(int limit) override {
-    return sqlite::recent_runs(*m_db, limit);
+    auto runs = sqlite::recent_runs(*m_db, limit);
+    if (!runs || m_lock || m_db->path() == ":memory:" || FileLock::held(m_db->path())) return runs;
+    for (auto& r : *runs) {
+      if (!r.outcome) r.outcome = "interrupted";
+    }
+    return runs;
   }
   util::Status save_checkpoint(const Checkpoint& cp) override {
     return write_op([&] { return sqlite::save_checkpoint(*m_db, cp); });

@@ -847,6 +847,30 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   EXPECT_EQ(again->unchanged, 2);
 }
 
+// A sync killed with -9 leaves its run without an outcome; once no process holds the
+// sync lock, status reports it interrupted, and the next sync records it so.
+TEST_F(StoreTest, KilledRunIsInterruptedOnceNoSyncHoldsTheLock) {
+  RunId killed = 0;
+  {
+    auto syncing = open({true, false});
+    killed = syncing->begin_run("full", {"machine"}, at("2025-06-01T00:00:00Z")).value();
+    // While its process lives, a reader sees it running.
+    auto reader = open({false, true});
+    EXPECT_FALSE(reader->recent_runs(5).value().front().outcome.has_value());
+  }  // the process is gone: the kernel released its lock
+  {
+    auto reader = open({false, true});
+    const auto runs = reader->recent_runs(5).value();
+    ASSERT_EQ(runs.front().id, killed);
+    EXPECT_EQ(runs.front().outcome, "interrupted");
+    EXPECT_EQ(scalar(m_path, "SELECT count(*) FROM sync_run WHERE outcome IS NULL"), "1")
+        << "a reader writes nothing";
+  }
+  auto next = open({true, false});
+  EXPECT_EQ(scalar(m_path, "SELECT outcome FROM sync_run WHERE id = " + std::to_string(killed)),
+            "interrupted");
+}
+
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
   auto s = open();
   const std::string digest = std::string(1, '\0') + "\x01" + "binary" + "\xff";
