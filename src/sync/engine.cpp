@@ -855,6 +855,28 @@ struct Engine::Impl {
   }
 
   // --- vulnerability_definition ----------------------------------------------------------
+  // patchAvailable, affected and recommendation of every stored definition (when `needed`).
+  struct RecommendationAttributes {
+    model::OptBool patch_available;
+    std::optional<model::Strings> affected;
+    std::optional<model::Strings> recommendation;
+  };
+  util::Result<std::unordered_map<std::string, RecommendationAttributes>>
+  stored_recommendation_attributes(bool needed) {
+    std::unordered_map<std::string, RecommendationAttributes> out;
+    if (!needed) return out;
+    auto st = store.scan(store::RowVisitor<model::VulnerabilityDefinition>(
+        [&](const model::VulnerabilityDefinition& d) {
+          if (d.patch_available || d.affected || d.recommendation) {
+            out.emplace(d.uid,
+                        RecommendationAttributes{d.patch_available, d.affected, d.recommendation});
+          }
+          return true;
+        }));
+    if (!st) return tl::unexpected(st.error());
+    return out;
+  }
+
   Status sync_definitions(ObjectSummary& s, model::RunId run, const std::string& mode) {
     auto previous = store.checkpoint(model::ObjectType::vulnerability_definition);
     if (!previous) return tl::unexpected(previous.error());
@@ -885,10 +907,9 @@ struct Engine::Impl {
     if (!listed) {
       if (listed.error().code == ErrorCode::cancelled) return tl::unexpected(listed.error());
       recs_known = false;
-      s.warnings.push_back(
-          fmt::format("recommendations unavailable, patchAvailable/affected/"
-                      "recommendation left unknown: {}",
-                      listed.error().describe()));
+      s.warnings.push_back(fmt::format(
+          "recommendations unavailable, stored patchAvailable/affected/recommendation kept: {}",
+          listed.error().describe()));
     }
 
     // CVE -> recommendation links.
@@ -941,6 +962,11 @@ struct Engine::Impl {
     }
     std::optional<Timestamp> newest = watermark;
     std::vector<defender::Recommendation> covering;
+    // A side feed that failed never erases what an earlier run learned: definitions whose
+    // recommendations are unknown this time keep the stored attributes.
+    auto kept = stored_recommendation_attributes(!recs_known || !unknown_cves.empty());
+    if (!kept) return tl::unexpected(kept.error());
+    std::int64_t kept_count = 0;
     auto r = client.for_each_vulnerability(
         {filter, std::nullopt, {}}, [&](defender::Vulnerability&& v) -> Status {
           if (auto st = check_cancel(); !st) return st;
@@ -961,9 +987,21 @@ struct Engine::Impl {
           s.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
           note(s, mapped);
           if (mapped.skipped()) return {};
+          if (!recs_for) {
+            if (auto it = kept->find(mapped.row->uid); it != kept->end()) {
+              mapped.row->patch_available = it->second.patch_available;
+              mapped.row->affected = it->second.affected;
+              mapped.row->recommendation = it->second.recommendation;
+              ++kept_count;
+            }
+          }
           return batch.add(std::move(*mapped.row));
         });
     if (!r) return tl::unexpected(r.error());
+    if (kept_count > 0) {
+      s.warnings.push_back(
+          fmt::format("{} definition(s) kept their stored recommendation attributes", kept_count));
+    }
     if (auto st = batch.flush(); !st) return st;
 
     nlohmann::json state_links = nlohmann::json::array();

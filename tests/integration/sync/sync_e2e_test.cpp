@@ -308,6 +308,37 @@ TEST_F(SyncE2E, UnchangedDevicesAreNotDecodedAgainAndTheRowsMatchAFreshRead) {
   }
 }
 
+// A recommendations outage (every retry answered 503) does not erase what the last run
+// learned: the definitions keep their stored patchAvailable, affected and recommendation,
+// and the summary says so.
+TEST_F(SyncE2E, RecommendationsOutageKeepsTheStoredRecommendationAttributes) {
+  start();
+  const auto path = db("recs");
+  ASSERT_EQ(run(config_for(path)).outcome, "success");
+  const std::string attrs =
+      "SELECT uid || '|' || coalesce(patch_available, 'null') || '|' || coalesce(affected, "
+      "'null') || '|' || coalesce(recommendation, 'null') FROM vulnerability_definition ORDER BY "
+      "uid";
+  const auto before = query_strings(path, attrs);
+  ASSERT_GT(query_int(path,
+                      "SELECT count(*) FROM vulnerability_definition WHERE "
+                      "recommendation IS NOT NULL"),
+            0);
+  mdesim::Faults f;
+  f.errors.push_back({"recommendations.list", 503, 50, 0});
+  m_sim->add_faults(f);
+  auto c = config_for(path);
+  c.mode = "full";
+  c.objects = {"vulnerability_definition"};
+  const auto s = run(c);
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  const auto* d = object_of(s, "vulnerability_definition");
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->warnings.size(), 2U) << describe(s);
+  EXPECT_NE(d->warnings[1].find("kept their stored recommendation"), std::string::npos);
+  EXPECT_EQ(query_strings(path, attrs), before);
+}
+
 TEST_F(SyncE2E, ADeviceWhoseLinesAreNotAdjacentMakesTheInventoryBeReadAgainInFull) {
   start();
   const auto path = db("stray");
