@@ -184,6 +184,8 @@ struct Engine::Impl {
   std::chrono::steady_clock::time_point object_started;  // of the object in progress
   bool links_complete = false;
   std::optional<VersionAggregate> versions;
+  // Why this run's inventory read failed: the package versions it counts are incomplete.
+  std::optional<util::Error> inventory_failure;
 
   const mapping::Filters& filters(const std::string& object) const {
     static const mapping::Filters none;
@@ -708,6 +710,14 @@ struct Engine::Impl {
         std::sort(dists[i].begin(), dists[i].end(),
                   [](const auto& a, const auto& b) { return a.version < b.version; });
       }
+    } else if (inventory_failure) {
+      // Versions counted from a partial inventory would be wrong: keep the stored rows.
+      util::Error e = *inventory_failure;
+      e.message =
+          "the software inventory read failed, so package versions cannot be "
+          "counted (" +
+          e.message + ")";
+      return tl::unexpected(e);
     } else if (versions) {
       for (std::size_t i = 0; i < software->size(); ++i) {
         auto it = versions->find((*software)[i].id);
@@ -1153,7 +1163,8 @@ util::Result<RunSummary> Engine::run() {
 
   store::Store& store = *m_deps.store;
   defender::Client& client = *m_deps.client;
-  Impl impl{m_config, store, client, *m_deps.clock, m_deps, {}, {}, false, std::nullopt};
+  Impl impl{m_config, store, client, *m_deps.clock, m_deps,
+            {},       {},    false,  std::nullopt,  std::nullopt};
 
   RunSummary summary;
   summary.mode = mode;
@@ -1226,6 +1237,9 @@ util::Result<RunSummary> Engine::run() {
     s.decode_seconds =
         std::chrono::duration<double>(after.decode_time - before.decode_time).count();
 
+    if (object == "installed_package" && !st && st.error().code != ErrorCode::cancelled) {
+      impl.inventory_failure = st.error();
+    }
     if (!write) {
       // Inventory read only for package versions: report failures on the package row.
       if (!st && st.error().code != ErrorCode::cancelled) {

@@ -339,6 +339,35 @@ TEST_F(SyncE2E, RecommendationsOutageKeepsTheStoredRecommendationAttributes) {
   EXPECT_EQ(query_strings(path, attrs), before);
 }
 
+// Package versions are counted from the inventory export: when that read fails, the
+// package object fails too and keeps its last good rows, with or without installed
+// packages selected.
+TEST_F(SyncE2E, PackagesFailAndKeepTheirRowsWhenTheInventoryReadFails) {
+  start();
+  const auto path = db("inventory-fails");
+  ASSERT_EQ(run(config_for(path)).outcome, "success");
+  m_sim->advance(6);
+  const auto before = dump_table(path, "package");
+  for (const bool with_installed : {true, false}) {
+    SCOPED_TRACE(with_installed);
+    mdesim::Faults f;
+    f.truncated_gzip = 1000;  // every inventory download, every retry
+    m_sim->add_faults(f);
+    auto c = config_for(path);
+    c.mode = "full";
+    c.objects = with_installed ? std::vector<std::string>{"installed_package", "package"}
+                               : std::vector<std::string>{"package"};
+    const auto s = run(c);
+    EXPECT_NE(s.outcome, "success") << describe(s);
+    const auto* p = object_of(s, "package");
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->outcome, "failed") << describe(s);
+    EXPECT_NE(p->error.find("software inventory"), std::string::npos) << p->error;
+    EXPECT_EQ(dump_table(path, "package"), before);
+    m_sim->clear_faults();
+  }
+}
+
 TEST_F(SyncE2E, ADeviceWhoseLinesAreNotAdjacentMakesTheInventoryBeReadAgainInFull) {
   start();
   const auto path = db("stray");
