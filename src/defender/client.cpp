@@ -481,7 +481,16 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     req.decode_content = false;
     skip = fed;
     stats.downloads.fetch_add(1);
-    return download_http->stream(req, body_sink);
+    auto r = download_http->stream(req, body_sink);
+    // A body that ends inside a gzip member was cut short (a proxy or the storage gave
+    // up): downloaded again like a reset connection, resuming after the bytes decoded.
+    if (r && r->ok() && !gz.complete() && gz.compressed_bytes() > 0) {
+      return util::fail(ErrorCode::transport,
+                        fmt::format("export file {}: the body ended inside the gzip stream "
+                                    "after {} bytes (truncated download)",
+                                    name, fed));
+    }
+    return r;
   });
   auto account = [&] {
     if (blocks) stats.skipped_lines.fetch_add(blocks->skipped_lines());

@@ -43,6 +43,10 @@ class GzipLineDecoder {
   // line that lacks a trailing newline.
   Status finish(const LineHandler& on_line);
 
+  // True when the input so far ends on a gzip member boundary (or is empty): finish()
+  // would not report a truncated stream. A body that ends while this is false was cut.
+  [[nodiscard]] bool complete() const { return !m_in_member && !m_failed; }
+
   [[nodiscard]] std::uint64_t compressed_bytes() const { return m_in_bytes; }
   [[nodiscard]] std::uint64_t decompressed_bytes() const { return m_out_bytes; }
   [[nodiscard]] std::uint64_t lines() const { return m_lines; }

@@ -561,7 +561,7 @@ TEST_F(SyncE2E, UnrecoverableFaultsFailClearlyAndKeepTheLastGoodState) {
   for (int which = 0; which < 2; ++which) {
     mdesim::Faults f;
     if (which == 0) f.malformed_json_line = 1;
-    if (which == 1) f.truncated_gzip = 1;
+    if (which == 1) f.truncated_gzip = 1000;  // every download and every retry
     m_sim->add_faults(f);
     auto c = config_for(path);
     c.objects = {"machine", "installed_package"};
