@@ -49,6 +49,10 @@ std::string_view view_of(const std::optional<std::string>& v) {
 }  // namespace
 
 std::string encode_versions(std::span<const defender::InventoryRow> rows) {
+  return encode_versions(count_versions(rows));
+}
+
+VersionAggregate count_versions(std::span<const defender::InventoryRow> rows) {
   // In file order: adjacent rows of one software form a group; a version counts one
   // installation per group it appears in.
   VersionAggregate counts;
@@ -80,6 +84,10 @@ std::string encode_versions(std::span<const defender::InventoryRow> rows) {
           std::max(it->second.vulnerabilities.value_or(0), *row.number_of_weaknesses);
     }
   }
+  return counts;
+}
+
+std::string encode_versions(const VersionAggregate& counts) {
   std::string out;
   for (const auto& [sw, versions] : counts) {
     for (const auto& [version, c] : versions) {
@@ -172,11 +180,30 @@ void InventoryDigests::decoded(const defender::InventoryBlock& block,
   const bool foreign = std::any_of(rows.begin(), rows.end(), [&](const auto& r) {
     return std::string_view(r.device_id) != block.device_id;
   });
-  Decoded out{std::string(block.device_id), block.digest, block.whole,
-              m_count_versions ? encode_versions(rows) : std::string()};
+  VersionAggregate counts;
+  if (m_count_versions) counts = count_versions(rows);
   std::lock_guard lock(m_mutex);
   if (foreign) m_conflict = true;
-  m_decoded.push_back(std::move(out));
+  if (m_count_versions) {
+    // A pair this device already counted in another block is not an installation more.
+    auto& counted = m_devices[std::string(block.device_id)].counted;
+    for (auto& [sw, versions] : counts) {
+      for (auto& [version, c] : versions) {
+        std::string key = sw;
+        key += '\0';
+        key += version;
+        const std::uint64_t h = std::hash<std::string>{}(key);
+        const auto at = std::lower_bound(counted.begin(), counted.end(), h);
+        if (at != counted.end() && *at == h) {
+          c.installations = 0;
+        } else {
+          counted.insert(at, h);
+        }
+      }
+    }
+  }
+  m_decoded.push_back(Decoded{std::string(block.device_id), block.digest, block.whole,
+                              m_count_versions ? encode_versions(counts) : std::string()});
 }
 
 std::vector<InventoryDigests::Decoded> InventoryDigests::take_decoded() {

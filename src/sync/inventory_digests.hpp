@@ -36,6 +36,9 @@ using VersionAggregate = std::map<std::string, VersionCounts, std::less<>>;
 // (software, version) counts one installation per run of adjacent rows of that software,
 // and the highest numberOfWeaknesses seen. Encoded as opaque bytes for the store.
 std::string encode_versions(std::span<const defender::InventoryRow> rows);
+// The same in two steps: the counts, then their encoding.
+VersionAggregate count_versions(std::span<const defender::InventoryRow> rows);
+std::string encode_versions(const VersionAggregate& counts);
 // Adds an encoded contribution to `into`; false when the bytes are not an encoding.
 bool add_versions(std::string_view encoded, VersionAggregate& into);
 
@@ -90,6 +93,9 @@ class InventoryDigests final : public defender::InventoryGate {
     bool whole = false;  // its first block was whole
     bool skipped = false;
     std::uint64_t lines = 0;
+    // Hashes of the (software, version) pairs its decoded blocks counted, sorted: a
+    // device met in several blocks (lines that are not adjacent) counts each once.
+    std::vector<std::uint64_t> counted;
   };
   const std::uint64_t m_seed;
   const bool m_allow_skip;
