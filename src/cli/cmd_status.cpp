@@ -38,6 +38,8 @@ int run_status(StatusFlags& flags) {
     return k_exit_store;
   }
   auto& s = **store;
+  // A damaged file is said so, not summarised as if it were sound.
+  if (auto ok = s.check(); !ok) return report(ok.error(), "the store is damaged");
   auto version = s.schema_version();
   auto runs = s.recent_runs(flags.runs);
   auto checkpoints = s.checkpoints();

@@ -15,6 +15,34 @@ Result<bool> has_checkpoints(Db& db) {
   return any;
 }
 
+Status check_file(const std::string& path) {
+  if (path == ":memory:") return {};
+  auto db = Db::open(path, SQLITE_OPEN_READONLY);
+  if (!db) return fail(db.error());
+  sqlite3_busy_timeout((*db)->handle(), 30000);
+  auto q = (*db)->prepare("PRAGMA quick_check(5)");
+  std::vector<std::string> problems;
+  if (q) {
+    for (;;) {
+      auto more = q->step();
+      if (!more) {
+        problems.push_back(more.error().message);
+        break;
+      }
+      if (!*more) break;
+      if (q->text(0) != "ok") problems.emplace_back(q->text(0));
+    }
+  } else {
+    problems.push_back(q.error().message);
+  }
+  if (problems.empty()) return {};
+  return fail(ErrorCode::store,
+              fmt::format("the store {} is damaged (SQLite quick_check: {}); nothing was "
+                          "written: restore it from a backup, or move it aside and run a full "
+                          "sync into a new file",
+                          path, fmt::join(problems, "; ")));
+}
+
 namespace {
 
 std::string journal_mode(Db& db) {
@@ -141,15 +169,6 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOp
       if (auto st = (*db)->exec(pragma); !st) return fail(st.error());
     }
     if (auto st = migrate(**db); !st) return fail(st.error());
-    // Holding the sync lock, no other sync is alive: a run left without an outcome was
-    // killed (kill -9, power loss) and is interrupted.
-    if (lock) {
-      if (auto st =
-              (*db)->exec("UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL");
-          !st) {
-        return fail(st.error());
-      }
-    }
     auto journal = choose_journal(**db);
     if (!journal) return fail(journal.error());
     first_sync = *journal == Journal::first_sync;

@@ -66,6 +66,10 @@ class FileLock final {
   int m_fd;
 };
 
+// PRAGMA quick_check of the file on a read-only connection of its own: ErrorCode::store
+// naming the damage when the pages are not sound.
+Status check_file(const std::string& path);
+
 // Whether any object has been synced into the store (its first sync has committed one).
 Result<bool> has_checkpoints(Db& db);
 

@@ -16,6 +16,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <map>
 #include <tuple>
 
@@ -78,6 +79,17 @@ class SqliteStore final : public Store {
   }
 
   void set_first_sync(bool first) { m_first_sync = first; }
+
+  // Starts the integrity check of a sync's store on a connection of its own, so that it
+  // overlaps what the sync does before its first write (sqlite_open.cpp).
+  void start_check() {
+    const std::string path = m_db->path();
+    m_check = std::async(std::launch::async, [path] { return check_file(path); });
+  }
+  util::Status check() override {
+    if (m_check.valid()) return await_check();
+    return check_file(m_db->path());
+  }
 
   util::Status init() {
     if (m_read_only) return {};
@@ -241,7 +253,18 @@ class SqliteStore final : public Store {
 
   Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                           Timestamp started_at) override {
-    return write_op([&] { return sqlite::begin_run(*m_db, mode, objects, started_at); });
+    return write_op([&]() -> Result<RunId> {
+      // Holding the sync lock, no other sync is alive: a run left without an outcome was
+      // killed (kill -9, power loss) and is interrupted.
+      if (m_lock) {
+        if (auto st =
+                m_db->exec("UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL");
+            !st) {
+          return fail(st.error());
+        }
+      }
+      return sqlite::begin_run(*m_db, mode, objects, started_at);
+    });
   }
   util::Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
                        std::string_view counts_json) override {
@@ -275,6 +298,7 @@ class SqliteStore final : public Store {
  protected:
   util::Status do_begin() override {
     if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    if (auto st = await_check(); !st) return st;
     if (auto st = m_db->exec("BEGIN IMMEDIATE"); !st) return st;
     m_tx_open = true;
     m_seen_before_tx.reset();
@@ -330,6 +354,7 @@ class SqliteStore final : public Store {
   template <typename Op>
   auto write_op(Op op) -> decltype(op()) {
     if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    if (auto st = await_check(); !st) return fail(st.error());
     const bool own = sqlite3_get_autocommit(m_db->handle()) != 0;
     if (auto st = m_db->exec(own ? "BEGIN IMMEDIATE" : "SAVEPOINT op"); !st) {
       return fail(st.error());
@@ -564,6 +589,13 @@ class SqliteStore final : public Store {
   std::map<ObjectType, ObjectState> m_state;
   bool m_tx_open = false;
   bool m_first_sync = false;
+  // The integrity check started at open, and its outcome once known.
+  std::future<util::Status> m_check;
+  std::optional<util::Status> m_checked;
+  util::Status await_check() {
+    if (m_check.valid()) m_checked = m_check.get();
+    return m_checked.value_or(util::Status{});
+  }
   std::int64_t m_data_version = 0;
   // Seen sets by (object, run): in memory, undone with the transaction or operation.
   std::map<std::pair<int, RunId>, SeenSet> m_seen;

@@ -228,6 +228,11 @@ class Store {
   // Schema version the database is at.
   virtual Result<int> schema_version() = 0;
 
+  // Checks that the database's pages are sound (SQLite's quick_check): ErrorCode::store,
+  // naming the damage and what to do, when they are not. A sync's store runs it on its
+  // own connection from the open on and waits for it before its first write.
+  virtual Status check() = 0;
+
  protected:
   virtual Status do_begin() = 0;
   virtual Status do_commit() = 0;

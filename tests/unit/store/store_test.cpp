@@ -867,8 +867,58 @@ TEST_F(StoreTest, KilledRunIsInterruptedOnceNoSyncHoldsTheLock) {
         << "a reader writes nothing";
   }
   auto next = open({true, false});
+  ASSERT_TRUE(next->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z")));
   EXPECT_EQ(scalar(m_path, "SELECT outcome FROM sync_run WHERE id = " + std::to_string(killed)),
             "interrupted");
+}
+
+// A store with a damaged page (not the header) is refused before a sync writes anything,
+// and a reader's check says so.
+TEST_F(StoreTest, DamagedPagesAreRefusedBeforeTheFirstWrite) {
+  {
+    auto s = open({true, false});
+    std::vector<model::Vulnerability> rows;
+    for (int i = 0; i < 3000; ++i) {
+      rows.push_back(vuln("dev1_v_n_" + std::to_string(i) + "_CVE-2025-1",
+                          VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
+    }
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(Checkpoint{
+        ObjectType::vulnerability, 1, "full", {}, {}, at("2025-06-01T00:00:00Z"), "{}"}));
+    EXPECT_TRUE(s->check());
+  }
+  {
+    // Checkpoint the WAL into the file, then overwrite a page in the middle.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    const auto size = fs::file_size(m_path);
+    ASSERT_GT(size, 16384U * 4);
+    std::fstream f(m_path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>((size / 16384 / 2) * 16384));
+    const std::string garbage(16384, '\x5A');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  const auto bytes = [&] {
+    std::ifstream in(m_path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = bytes();
+  {
+    auto syncing = open({true, false});
+    ASSERT_TRUE(syncing);
+    auto run = syncing->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z"));
+    ASSERT_FALSE(run);
+    EXPECT_EQ(run.error().code, util::ErrorCode::store);
+    EXPECT_NE(run.error().message.find("is damaged"), std::string::npos) << run.error().message;
+    EXPECT_FALSE(syncing->begin());
+  }
+  EXPECT_TRUE(bytes() == before) << "nothing was written";
+  auto reader = open({false, true});
+  auto checked = reader->check();
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().code, util::ErrorCode::store);
 }
 
 TEST_F(StoreTest, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
