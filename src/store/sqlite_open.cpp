@@ -15,14 +15,43 @@ Result<bool> has_checkpoints(Db& db) {
   return any;
 }
 
-Status check_file(const std::string& path) {
+namespace {
+
+// The problems `PRAGMA quick_check(...)` reports (none when the pages are sound).
+void quick_check(Db& db, const std::string& sql, std::vector<std::string>& problems) {
+  auto q = db.prepare(sql);
+  if (!q) {
+    problems.push_back(q.error().message);
+    return;
+  }
+  for (;;) {
+    auto more = q->step();
+    if (!more) {
+      problems.push_back(more.error().message);
+      return;
+    }
+    if (!*more) return;
+    if (q->text(0) != "ok") problems.emplace_back(q->text(0));
+  }
+}
+
+}  // namespace
+
+Status check_file(const std::string& path, CheckScope scope) {
   if (path == ":memory:") return {};
   auto db = Db::open(path, SQLITE_OPEN_READONLY);
   if (!db) return fail(db.error());
   sqlite3_busy_timeout((*db)->handle(), 30000);
-  auto q = (*db)->prepare("PRAGMA quick_check(5)");
   std::vector<std::string> problems;
-  if (q) {
+  if (scope == CheckScope::every_page) {
+    quick_check(**db, "PRAGMA quick_check(5)", problems);
+  } else {
+    std::vector<std::string> tables;
+    auto q = (*db)->prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+        "('vulnerability_finding', 'installed_package_entry', 'inventory_digest', "
+        "'inventory_versions')");
+    if (!q) return fail(q.error());
     for (;;) {
       auto more = q->step();
       if (!more) {
@@ -30,15 +59,17 @@ Status check_file(const std::string& path) {
         break;
       }
       if (!*more) break;
-      if (q->text(0) != "ok") problems.emplace_back(q->text(0));
+      tables.emplace_back(q->text(0));
     }
-  } else {
-    problems.push_back(q.error().message);
+    for (const auto& t : tables) {
+      quick_check(**db, fmt::format("PRAGMA quick_check(\"{}\")", t), problems);
+      if (problems.size() >= 5) break;
+    }
   }
   if (problems.empty()) return {};
   return fail(ErrorCode::store,
               fmt::format("the store {} is damaged (SQLite quick_check: {}); nothing was "
-                          "written: restore it from a backup, or move it aside and run a full "
+                          "committed: restore it from a backup, or move it aside and run a full "
                           "sync into a new file",
                           path, fmt::join(problems, "; ")));
 }

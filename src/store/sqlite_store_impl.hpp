@@ -81,14 +81,15 @@ class SqliteStore final : public Store {
   void set_first_sync(bool first) { m_first_sync = first; }
 
   // Starts the integrity check of a sync's store on a connection of its own, so that it
-  // overlaps what the sync does before its first write (sqlite_open.cpp).
-  void start_check() {
+  // overlaps what the sync does before its first commit (sqlite_open.cpp): every page for
+  // a full sync, the small tables for a delta (CheckScope).
+  void start_check(CheckScope scope) {
     const std::string path = m_db->path();
-    m_check = std::async(std::launch::async, [path] { return check_file(path); });
+    m_check = std::async(std::launch::async, [path, scope] { return check_file(path, scope); });
   }
   util::Status check() override {
     if (m_check.valid()) return await_check();
-    return check_file(m_db->path());
+    return check_file(m_db->path(), CheckScope::every_page);
   }
 
   util::Status init() {
@@ -253,18 +254,24 @@ class SqliteStore final : public Store {
 
   Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                           Timestamp started_at) override {
-    return write_op([&]() -> Result<RunId> {
-      // Holding the sync lock, no other sync is alive: a run left without an outcome was
-      // killed (kill -9, power loss) and is interrupted.
-      if (m_lock) {
-        if (auto st =
-                m_db->exec("UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL");
-            !st) {
-          return fail(st.error());
-        }
-      }
-      return sqlite::begin_run(*m_db, mode, objects, started_at);
-    });
+    // A sync of a store that holds data checks its pages before it commits (issue 17).
+    if (m_lock && !m_first_sync && !m_check.valid() && !m_checked) {
+      start_check(mode == "full" ? CheckScope::every_page : CheckScope::small_tables);
+    }
+    return write_op(
+        [&]() -> Result<RunId> {
+          // Holding the sync lock, no other sync is alive: a run left without an outcome was
+          // killed (kill -9, power loss) and is interrupted.
+          if (m_lock) {
+            if (auto st =
+                    m_db->exec("UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL");
+                !st) {
+              return fail(st.error());
+            }
+          }
+          return sqlite::begin_run(*m_db, mode, objects, started_at);
+        },
+        false);
   }
   util::Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
                        std::string_view counts_json) override {
@@ -298,7 +305,6 @@ class SqliteStore final : public Store {
  protected:
   util::Status do_begin() override {
     if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    if (auto st = await_check(); !st) return st;
     if (auto st = m_db->exec("BEGIN IMMEDIATE"); !st) return st;
     m_tx_open = true;
     m_seen_before_tx.reset();
@@ -310,6 +316,9 @@ class SqliteStore final : public Store {
     return {};
   }
   util::Status do_commit() override {
+    // Nothing of a damaged store's transaction is committed (the check overlaps the work
+    // before the first commit: the first object's download).
+    if (auto st = await_check(); !st) return st;
     if (auto st = restore_indexes(); !st) return st;
     if (auto st = m_db->exec("COMMIT"); !st) return st;
     m_tx_open = false;
@@ -351,11 +360,15 @@ class SqliteStore final : public Store {
 
   // Runs `op` atomically: inside the caller's transaction as a savepoint (undone on
   // error), or in a transaction of its own when none is open.
+  // `checked`: an operation in a transaction of its own waits for the integrity check
+  // before it commits; only the run's own record (begin_run) does not.
   template <typename Op>
-  auto write_op(Op op) -> decltype(op()) {
+  auto write_op(Op op, bool checked = true) -> decltype(op()) {
     if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
-    if (auto st = await_check(); !st) return fail(st.error());
     const bool own = sqlite3_get_autocommit(m_db->handle()) != 0;
+    if (own && checked) {
+      if (auto st = await_check(); !st) return fail(st.error());
+    }
     if (auto st = m_db->exec(own ? "BEGIN IMMEDIATE" : "SAVEPOINT op"); !st) {
       return fail(st.error());
     }

@@ -872,9 +872,9 @@ TEST_F(StoreTest, KilledRunIsInterruptedOnceNoSyncHoldsTheLock) {
             "interrupted");
 }
 
-// A store with a damaged page (not the header) is refused before a sync writes anything,
-// and a reader's check says so.
-TEST_F(StoreTest, DamagedPagesAreRefusedBeforeTheFirstWrite) {
+// A store with a damaged page (not the header) commits nothing of a sync's objects, and a
+// reader's check says so.
+TEST_F(StoreTest, DamagedPagesAreRefusedBeforeAnyObjectCommits) {
   {
     auto s = open({true, false});
     std::vector<model::Vulnerability> rows;
@@ -900,21 +900,26 @@ TEST_F(StoreTest, DamagedPagesAreRefusedBeforeTheFirstWrite) {
     const std::string garbage(16384, '\x5A');
     f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
   }
-  const auto bytes = [&] {
-    std::ifstream in(m_path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  const std::string before = bytes();
   {
     auto syncing = open({true, false});
     ASSERT_TRUE(syncing);
-    auto run = syncing->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z"));
-    ASSERT_FALSE(run);
-    EXPECT_EQ(run.error().code, util::ErrorCode::store);
-    EXPECT_NE(run.error().message.find("is damaged"), std::string::npos) << run.error().message;
-    EXPECT_FALSE(syncing->begin());
+    // The run's own record may be written; no object's rows are committed.
+    (void)syncing->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z"));
+    auto tx = syncing->begin();
+    ASSERT_TRUE(tx);
+    std::vector<model::Vulnerability> more = {
+        vuln("dev1_v_n_x_CVE-2025-2", VulnerabilityStatus::active, "2025-06-02T00:00:00Z")};
+    (void)syncing->upsert(ctx(2), std::span<const model::Vulnerability>(more));
+    auto committed = tx->commit();
+    ASSERT_FALSE(committed);
+    EXPECT_EQ(committed.error().code, util::ErrorCode::store);
+    EXPECT_NE(committed.error().message.find("is damaged"), std::string::npos)
+        << committed.error().message;
+    auto op = syncing->save_checkpoint(
+        Checkpoint{ObjectType::vulnerability, 2, "full", {}, {}, at("2025-06-02T00:00:00Z"), "{}"});
+    EXPECT_FALSE(op) << "a write of its own is refused too";
   }
-  EXPECT_TRUE(bytes() == before) << "nothing was written";
+  EXPECT_EQ(scalar(m_path, "SELECT count(*) FROM checkpoint WHERE run_id = 2"), "0");
   auto reader = open({false, true});
   auto checked = reader->check();
   ASSERT_FALSE(checked);
