@@ -125,7 +125,10 @@ int run_sync(SyncFlags& flags) {
   }
   int code = k_exit_partial;
   for (const auto& o : summary->objects) {
-    if (o.error_code == "auth" || o.error_code == "permission") return k_exit_auth;
+    if (o.error_code == "auth" || o.error_code == "permission" ||
+        o.error_code == "tls_certificate") {
+      return k_exit_auth;
+    }
     if (o.error_code == "store" || o.error_code == "store_locked") code = k_exit_store;
   }
   return code;
