@@ -208,6 +208,44 @@ TEST_F(ConfigLoad, HttpAllowedForLoopbackSimulator) {
   EXPECT_EQ(c->api_url, "http://127.0.0.1:8080");  // trailing slash removed
 }
 
+// Unverified TLS to a real host hands the secret to whoever answers: one switch alone
+// is refused there (issue 17, item 6).
+TEST_F(ConfigLoad, InsecureTlsIsRefusedForRemoteHostsWithoutTheSecondSwitch) {
+  Overrides o;
+  o.values["insecure_skip_tls_verify"] = "true";
+  auto c = load(o, env());  // default api_url and login_url are Microsoft's hosts
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("https://api.securitycenter.microsoft.com"), std::string::npos)
+      << c.error().message;
+  EXPECT_NE(c.error().message.find("allow_insecure_tls_to_remote_hosts"), std::string::npos)
+      << c.error().message;
+
+  // A remote login host alone is refused too.
+  o.values["api_url"] = "https://127.0.0.1:8443";
+  c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("login.microsoftonline.com"), std::string::npos)
+      << c.error().message;
+}
+
+TEST_F(ConfigLoad, InsecureTlsIsAcceptedForLoopbackOrWithTheSecondSwitch) {
+  Overrides o;
+  o.values["insecure_skip_tls_verify"] = "true";
+  o.values["api_url"] = "https://127.0.0.1:8443";
+  o.values["login_url"] = "https://localhost:8443";
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->insecure_skip_tls_verify);
+
+  Overrides remote;
+  remote.values["insecure_skip_tls_verify"] = "true";
+  m_env["MDESYNC_ALLOW_INSECURE_TLS_TO_REMOTE_HOSTS"] = "true";
+  c = load(remote, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->allow_insecure_tls_to_remote_hosts);
+}
+
 TEST_F(ConfigLoad, RequireCredentialsNamesWhatIsMissing) {
   Config c;
   c.tenant_id = "t";
