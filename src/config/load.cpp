@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <variant>
@@ -322,6 +323,15 @@ const std::vector<KeySpec>& specs() {
             return bad("store", s, fmt::format("sqlite:PATH or postgresql://..., got '{}'", *r));
           }
           if (*r == "sqlite:") return bad("store", s, "sqlite:PATH with a file path");
+          // SQLite's in-memory databases vanish when the process ends: a sync into one
+          // would report success and keep nothing.
+          if (r->find(":memory:") != std::string::npos ||
+              r->find("mode=memory") != std::string::npos) {
+            return bad("store", s,
+                       fmt::format("a store that outlives the run (sqlite:PATH), got '{}': an "
+                                   "in-memory database keeps nothing",
+                                   *r));
+          }
           c.store = *r;
           return {};
         });
@@ -418,6 +428,17 @@ util::Result<std::vector<std::string>> filter_values(const std::string& key, con
 }
 
 Status apply_file(Config& config, const std::string& path) {
+  // toml++ reads a directory as an empty document: without this check `--config DIR`
+  // would silently run on defaults.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) {
+    return fail(ErrorCode::config,
+                fmt::format("config file {}: is a directory; expected a TOML file", path));
+  }
+  if (!std::filesystem::exists(status)) {
+    return fail(ErrorCode::config, fmt::format("config file {}: no such file", path));
+  }
   toml::table doc;
   try {
     doc = toml::parse_file(path);

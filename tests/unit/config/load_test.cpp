@@ -246,6 +246,44 @@ TEST_F(ConfigLoad, InsecureTlsIsAcceptedForLoopbackOrWithTheSecondSwitch) {
   EXPECT_TRUE(c->allow_insecure_tls_to_remote_hosts);
 }
 
+// A directory given as the config file used to be read as an empty document, so the
+// run went on with defaults (issue 17, item 7).
+TEST_F(ConfigLoad, ConfigDirectoryIsAnErrorFromTheFlagAndTheEnvironment) {
+  Overrides o;
+  o.config_file = m_dir.string();
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+
+  m_env["MDESYNC_CONFIG"] = m_dir.string();
+  c = load({}, env());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+}
+
+TEST_F(ConfigLoad, MissingConfigFileIsAnError) {
+  Overrides o;
+  o.config_file = (m_dir / "absent.toml").string();
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("absent.toml"), std::string::npos) << c.error().message;
+}
+
+// An in-memory SQLite store "succeeds" and keeps nothing (issue 17, item 7).
+TEST_F(ConfigLoad, InMemoryStoreIsRefused) {
+  for (const std::string url :
+       {"sqlite::memory:", "sqlite:file::memory:?cache=shared", "sqlite:file:x?mode=memory"}) {
+    Overrides o;
+    o.values["store"] = url;
+    auto c = load(o, env());
+    ASSERT_FALSE(c) << url;
+    EXPECT_EQ(c.error().code, util::ErrorCode::config);
+    EXPECT_NE(c.error().message.find("in-memory"), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigLoad, RequireCredentialsNamesWhatIsMissing) {
   Config c;
   c.tenant_id = "t";
