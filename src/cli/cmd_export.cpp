@@ -1,4 +1,5 @@
 // `mdesync export`: the stored model rows of one object as NDJSON or CSV.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -110,6 +111,35 @@ class Writer {
   bool m_header_done = false;
 };
 
+// Every attribute path an exported row of `object` has (`source.x` for source-only
+// fields): all keys are written, null or not, so a default row lists them all.
+std::vector<std::string> attributes_of(model::ObjectType object) {
+  nlohmann::json row;
+  switch (object) {
+    case model::ObjectType::host:
+      row = model::to_json(model::Host{});
+      break;
+    case model::ObjectType::package:
+      row = model::to_json(model::Package{});
+      break;
+    case model::ObjectType::installed_package:
+      row = model::to_json(model::InstalledPackage{});
+      break;
+    case model::ObjectType::vulnerability:
+      row = model::to_json(model::Vulnerability{});
+      break;
+    case model::ObjectType::vulnerability_definition:
+      row = model::to_json(model::VulnerabilityDefinition{});
+      break;
+  }
+  std::vector<std::pair<std::string, std::string>> cols;
+  flatten(row, "", cols);
+  std::vector<std::string> names;
+  names.reserve(cols.size());
+  for (auto& [name, value] : cols) names.push_back(std::move(name));
+  return names;
+}
+
 int run_export(ExportFlags& flags) {
   setup_logging(false, true);
   auto cfg = config::load(flags.overrides);
@@ -133,6 +163,16 @@ int run_export(ExportFlags& flags) {
       return k_exit_usage;
     }
     where[w.substr(0, eq)].push_back(w.substr(eq + 1));
+  }
+  // An attribute no row has would match nothing and look like an empty store.
+  const auto attributes = attributes_of(*object);
+  for (const auto& [attr, values] : where) {
+    if (std::find(attributes.begin(), attributes.end(), attr) == attributes.end()) {
+      std::fprintf(stderr, "mdesync: --where: %s has no attribute '%s'; valid attributes: %s\n",
+                   flags.object.c_str(), attr.c_str(),
+                   fmt::format("{}", fmt::join(attributes, ", ")).c_str());
+      return k_exit_usage;
+    }
   }
   auto store = store::open_store(cfg->store, {false, true});
   if (!store) {

@@ -1,6 +1,7 @@
 // `mdesync sync`: full or delta sync of the configured objects into the store.
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -62,6 +63,38 @@ class ProgressLine {
   bool m_shown = false;
 };
 
+// Plans the run (filters, a delta's base) against the existing store read-only, or an
+// empty in-memory one when its file does not exist yet, so nothing is created. A store
+// that cannot be read here (another sync holds it, an older schema, a URI path) is left
+// to the real open and the engine's own plan, which say what is wrong.
+util::Status plan_without_writing(const config::Config& cfg) {
+  auto store = store::open_store(cfg.store, {false, true});
+  if (!store) {
+    constexpr std::string_view k_sqlite = "sqlite:";
+    const bool sqlite = cfg.store.rfind(k_sqlite, 0) == 0;
+    const std::string path = sqlite ? cfg.store.substr(k_sqlite.size()) : std::string{};
+    std::error_code ec;
+    const bool absent =
+        sqlite && path.rfind("file:", 0) != 0 && !std::filesystem::exists(path, ec) && !ec;
+    if (!absent) return {};
+    store = store::open_store("sqlite::memory:");
+  }
+  if (!store) return util::fail(store.error());
+  sync::Engine engine(cfg, {store->get(), nullptr, nullptr, {}, nullptr});
+  auto plan = engine.plan();
+  if (!plan) return util::fail(plan.error());
+  return {};
+}
+
+// Failures of the first token request that no later attempt in this run would get past.
+// Anything else (an unreachable token service, say) is left to the run, which records
+// it in the store's run history.
+bool is_final(util::ErrorCode code) {
+  using util::ErrorCode;
+  return code == ErrorCode::auth || code == ErrorCode::permission ||
+         code == ErrorCode::tls_certificate || code == ErrorCode::config;
+}
+
 int run_sync(SyncFlags& flags) {
   setup_logging(flags.verbose, flags.quiet);
   auto cfg = config::load(flags.overrides);
@@ -82,6 +115,15 @@ int run_sync(SyncFlags& flags) {
 
   if (auto st = config::require_credentials(*cfg); !st)
     return report(st.error(), "configuration error");
+  // Everything that can refuse the run before it writes is checked before the store is
+  // opened for writing, which creates and migrates it: a run refused for a bad filter,
+  // a delta without a base or a wrong secret must leave no empty store behind.
+  if (auto st = plan_without_writing(*cfg); !st) return report(st.error(), "sync not started");
+  auto client = defender::Client::create(*cfg);
+  if (!client) return report(client.error(), "configuration error");
+  if (auto roles = (*client)->granted_roles(); !roles && is_final(roles.error().code)) {
+    return report(roles.error(), "sync not started (nothing was written)");
+  }
   auto store = store::open_store(cfg->store, {true, false});
   if (!store) {
     if (store.error().code == util::ErrorCode::store_locked) {
@@ -94,8 +136,6 @@ int run_sync(SyncFlags& flags) {
     }
     return report(store.error(), "cannot open the store");
   }
-  auto client = defender::Client::create(*cfg);
-  if (!client) return report(client.error(), "configuration error");
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -123,9 +163,14 @@ int run_sync(SyncFlags& flags) {
                  "rolled back; the next run continues from there\n");
     return k_exit_interrupted;
   }
-  int code = k_exit_partial;
+  // A run in which no object was stored is a failure, not a partial success: scripts
+  // that accept 5 ("the rest was stored") must not take it for one.
+  int code = summary->outcome == "failed" ? k_exit_failed : k_exit_partial;
   for (const auto& o : summary->objects) {
-    if (o.error_code == "auth" || o.error_code == "permission") return k_exit_auth;
+    if (o.error_code == "auth" || o.error_code == "permission" ||
+        o.error_code == "tls_certificate") {
+      return k_exit_auth;
+    }
     if (o.error_code == "store" || o.error_code == "store_locked") code = k_exit_store;
   }
   return code;

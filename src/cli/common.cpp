@@ -36,6 +36,7 @@ int exit_code_for(util::ErrorCode code) {
       return k_exit_config;
     case ErrorCode::auth:
     case ErrorCode::permission:
+    case ErrorCode::tls_certificate:  // the host cannot be trusted: as final as a wrong secret
       return k_exit_auth;
     case ErrorCode::store:
     case ErrorCode::store_locked:

@@ -43,6 +43,9 @@ struct Config {
   std::optional<std::string> proxy;       // else the usual *_proxy environment variables
   std::optional<std::string> ca_bundle;   // PEM file of trusted CAs
   bool insecure_skip_tls_verify = false;  // only for a local simulator with a test certificate
+  // insecure_skip_tls_verify is refused for api_url/login_url hosts other than loopback
+  // unless this is set too: one switch alone must not expose a real tenant's secret.
+  bool allow_insecure_tls_to_remote_hosts = false;
   int connect_timeout_seconds = 30;
   int low_speed_timeout_seconds = 120;  // abort a transfer slower than 1 byte/s for this long
   int download_concurrency = 4;         // export files fetched at once

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <variant>
@@ -128,6 +129,24 @@ util::Result<std::string> as_url(const std::string& key, const Value& v, const S
                            url));
   }
   return url;
+}
+
+// The host of an http(s) URL as written (lower case not enforced), "" when none;
+// "[::1]" keeps its brackets.
+std::string url_host(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return {};
+  const auto start = scheme_end + 3;
+  if (start < url.size() && url[start] == '[') {
+    const auto close = url.find(']', start);
+    return close == std::string::npos ? std::string{} : url.substr(start, close + 1 - start);
+  }
+  const auto end = url.find_first_of(":/?#", start);
+  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
 }
 
 util::Result<std::vector<std::string>> as_objects(const std::string& key, const Value& v,
@@ -261,6 +280,13 @@ const std::vector<KeySpec>& specs() {
           MDESYNC_ASSIGN(insecure_skip_tls_verify, as_bool("insecure_skip_tls_verify", v, s));
           return {};
         });
+    add("allow_insecure_tls_to_remote_hosts",
+        "Accept insecure_skip_tls_verify for hosts other than 127.0.0.1/localhost (dangerous)",
+        "false", [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(allow_insecure_tls_to_remote_hosts,
+                         as_bool("allow_insecure_tls_to_remote_hosts", v, s));
+          return {};
+        });
     add("connect_timeout_seconds", "Connect timeout (1-600)", "30",
         [](Config& c, const Value& v, const Source& s) -> Status {
           auto r = as_int("connect_timeout_seconds", v, s, 1, 600);
@@ -297,6 +323,15 @@ const std::vector<KeySpec>& specs() {
             return bad("store", s, fmt::format("sqlite:PATH or postgresql://..., got '{}'", *r));
           }
           if (*r == "sqlite:") return bad("store", s, "sqlite:PATH with a file path");
+          // SQLite's in-memory databases vanish when the process ends: a sync into one
+          // would report success and keep nothing.
+          if (r->find(":memory:") != std::string::npos ||
+              r->find("mode=memory") != std::string::npos) {
+            return bad("store", s,
+                       fmt::format("a store that outlives the run (sqlite:PATH), got '{}': an "
+                                   "in-memory database keeps nothing",
+                                   *r));
+          }
           c.store = *r;
           return {};
         });
@@ -393,6 +428,17 @@ util::Result<std::vector<std::string>> filter_values(const std::string& key, con
 }
 
 Status apply_file(Config& config, const std::string& path) {
+  // toml++ reads a directory as an empty document: without this check `--config DIR`
+  // would silently run on defaults.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) {
+    return fail(ErrorCode::config,
+                fmt::format("config file {}: is a directory; expected a TOML file", path));
+  }
+  if (!std::filesystem::exists(status)) {
+    return fail(ErrorCode::config, fmt::format("config file {}: no such file", path));
+  }
   toml::table doc;
   try {
     doc = toml::parse_file(path);
@@ -488,6 +534,12 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
         "--insecure-skip-tls-verify",
         [&overrides](std::int64_t) { overrides.values["insecure_skip_tls_verify"] = "true"; },
         "Do not verify TLS certificates (only for a local simulator with a test certificate)");
+    app.add_flag_function(
+        "--allow-insecure-tls-to-remote-hosts",
+        [&overrides](std::int64_t) {
+          overrides.values["allow_insecure_tls_to_remote_hosts"] = "true";
+        },
+        "Accept --insecure-skip-tls-verify for hosts other than 127.0.0.1/localhost (dangerous)");
   }
   if (groups.store) add("store");
   if (groups.sync) {
@@ -550,6 +602,21 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
     auto objects = as_objects("objects", Value{overrides.objects}, Source{"flag --objects", true});
     if (!objects) return tl::unexpected(objects.error());
     config.objects = std::move(*objects);
+  }
+  if (config.insecure_skip_tls_verify && !config.allow_insecure_tls_to_remote_hosts) {
+    // Unverified TLS to a real host hands the secret and the tokens to whoever answers;
+    // one forgotten switch must not do that.
+    for (const auto* url : {&config.api_url, &config.login_url}) {
+      const std::string host = url_host(*url);
+      if (!is_loopback(host)) {
+        return fail(ErrorCode::config,
+                    fmt::format("insecure_skip_tls_verify is set but {} is not a loopback host: "
+                                "refused, since anyone on the way could read the client secret "
+                                "and tokens. Fix the certificate trust (ca_bundle) instead; if you "
+                                "really mean it, also set allow_insecure_tls_to_remote_hosts",
+                                *url));
+      }
+    }
   }
   return config;
 }

@@ -42,7 +42,10 @@ constexpr std::array<double, 4> k_req_w{1.0, 0.5, 1.0, 1.51};
 
 constexpr double k_round_tolerance = 1e-9;
 
+// Half away from zero, like the reference implementations' decimal ROUND_HALF_UP: the
+// environmental equations can go below zero (see score_v2).
 double round1(double x) {
+  if (x < 0) return -round1(-x);
   return std::floor(x * 10.0 + 0.5 + k_round_tolerance) / 10.0;
 }
 
@@ -70,7 +73,8 @@ Scores score_v2(const Resolved& r) {
       weight(k_e_w, r, k_e) * weight(k_rl_w, r, k_rl) * weight(k_rc_w, r, k_rc);
 
   Scores s;
-  s.base = std::max(0.0, base_equation(impact, exploitability));
+  // Never below zero: the smallest non-zero impact (2.86) outweighs the 1.5 offset.
+  s.base = base_equation(impact, exploitability);
   if (group_defined(version_def(Version::v2_0), r, Group::temporal)) {
     s.temporal = round1(s.base * temporal_factor);
   }
@@ -78,7 +82,10 @@ Scores score_v2(const Resolved& r) {
     const double adjusted_impact = std::min(
         10.0, 10.41 * (1 - (1 - c * weight(k_req_w, r, k_cr)) * (1 - i * weight(k_req_w, r, k_ir)) *
                                (1 - a * weight(k_req_w, r, k_ar))));
-    const double adjusted_base = std::max(0.0, base_equation(adjusted_impact, exploitability));
+    // Not clamped: the guide clamps AdjustedImpact (above) and nothing else, and a low
+    // requirement on a low-impact vector makes AdjustedBase negative (e.g. -0.2), which
+    // the next two equations carry on.
+    const double adjusted_base = base_equation(adjusted_impact, exploitability);
     const double adjusted_temporal = round1(adjusted_base * temporal_factor);
     const double cdp = weight(k_cdp_w, r, k_cdp);
     s.environmental =

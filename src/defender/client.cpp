@@ -552,6 +552,10 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
                                         const RecordSink<T>& sink, ListResult& out,
                                         std::vector<std::string>& expired, InventoryGate* gate) {
   if (urls.empty()) return {};
+  // Every URL before the first download: a refused one must not leave others half-read.
+  for (const auto& url : urls) {
+    if (auto st = check_download_url(url, api_base); !st) return st;
+  }
   const std::size_t workers = std::clamp<std::size_t>(
       static_cast<std::size_t>(std::max(1, config.download_concurrency)), 1, urls.size());
   const std::size_t capacity = 2 * workers;
@@ -692,6 +696,24 @@ util::Result<ListResult> Client::Impl::stream_files(
 
 // ---------------------------------------------------------------------------------------
 
+util::Status check_download_url(std::string_view download_url, std::string_view api_url) {
+  auto url = http::parse_url(download_url);
+  if (!url) {
+    return util::fail(ErrorCode::paging,
+                      fmt::format("export file URL '{}' is not a URL: {}",
+                                  http::redact_url(download_url), url.error().message));
+  }
+  if (url->scheme == "https") return {};
+  auto api = http::parse_url(api_url);
+  const bool local_plain_api = api && api->scheme == "http" && http::is_loopback_host(api->host);
+  if (local_plain_api) return {};
+  return util::fail(ErrorCode::paging,
+                    fmt::format("export file URL {} is not https; refused, since its SAS "
+                                "credential and the tenant's data would travel unencrypted (plain "
+                                "http is accepted only when api_url is a loopback simulator)",
+                                http::redact_url(download_url)));
+}
+
 Client::Client(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 Client::~Client() = default;
 
@@ -706,6 +728,15 @@ util::Result<std::unique_ptr<Client>> Client::create(const config::Config& confi
     return util::fail(ErrorCode::config, fmt::format("api_url: {}", api.error().message));
   }
   impl->api_origin = api->origin();
+  if (config.insecure_skip_tls_verify) {
+    // Loud on every run: with verification off, anyone on the path can read the secret
+    // and the bearer and serve invented data.
+    spdlog::warn(
+        "TLS CERTIFICATE VERIFICATION IS OFF (insecure_skip_tls_verify): any host can pose as "
+        "{} or {}, receive the client secret and tokens, and feed this store invented data. "
+        "Use it only against a local simulator.",
+        config.api_url, config.login_url);
+  }
   impl->clock = deps.clock != nullptr ? deps.clock : &util::system_clock();
   impl->sleeper = deps.sleeper != nullptr ? deps.sleeper : &util::real_sleeper();
   if (deps.api == nullptr) {

@@ -115,6 +115,12 @@ struct ClientDeps {
   std::optional<http::RetryPolicy> retry;  // default: config.max_retries, 1 s base, 60 s cap
 };
 
+// Whether an export file URL may be downloaded: it must be https (its query is the SAS
+// credential and its body the tenant's data), unless the API itself is plain http on a
+// loopback host (a local simulator). A refused URL is a `paging` error naming it
+// without its query.
+util::Status check_download_url(std::string_view download_url, std::string_view api_url);
+
 // Roles (application permissions) that an endpoint family needs (defender-api.md 3.6).
 std::string required_role(const std::string& family);
 

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -388,6 +389,26 @@ Status read_into(const dom::element& v, std::optional<VmMetadata>& out) {
     key, [](Rec& r, const dom::element& v) -> Status { return read_into(v, r.member); } \
   }
 
+// A score with a documented range: a value outside [lo, hi] (NaN included) is not
+// stored but recorded in the record's `rejected` list for the mapper to report.
+template <class Rec>
+Status read_score(const dom::element& v, Rec& r, OptDouble& out, const char* field, double lo,
+                  double hi, const char* range) {
+  if (auto st = read_into(v, out); !st) return st;
+  if (out && !(*out >= lo && *out <= hi)) {
+    r.rejected.push_back({field, fmt::format("{}", *out), range});
+    out.reset();
+  }
+  return {};
+}
+
+#define MDESYNC_SCORE(key, member, field, lo, hi, range)       \
+  {                                                            \
+    key, [](Rec& r, const dom::element& v) -> Status {         \
+      return read_score(v, r, r.member, field, lo, hi, range); \
+    }                                                          \
+  }
+
 template <>
 const FieldMap<IpAddress>& fields<IpAddress>() {
   using Rec = IpAddress;
@@ -460,7 +481,8 @@ const FieldMap<Software>& fields<Software>() {
       MDESYNC_FIELD("publicexploit", public_exploit),
       MDESYNC_FIELD("activealert", active_alert),
       MDESYNC_FIELD("exposedmachines", exposed_machines),
-      MDESYNC_FIELD("impactscore", impact_score),
+      MDESYNC_SCORE("impactscore", impact_score, "impactScore", 0.0,
+                    std::numeric_limits<double>::max(), ">= 0"),
   };
   return m;
 }
@@ -497,7 +519,7 @@ const FieldMap<Vulnerability>& fields<Vulnerability>() {
       MDESYNC_FIELD("name", name),
       MDESYNC_FIELD("description", description),
       MDESYNC_FIELD("severity", severity),
-      MDESYNC_FIELD("cvssv3", cvss_v3),
+      MDESYNC_SCORE("cvssv3", cvss_v3, "cvssV3", 0.0, 10.0, "0..10"),
       MDESYNC_FIELD("cvssvector", cvss_vector),
       MDESYNC_FIELD("cvssv2vector", cvss_v2_vector),
       MDESYNC_FIELD("exposedmachines", exposed_machines),
@@ -511,7 +533,7 @@ const FieldMap<Vulnerability>& fields<Vulnerability>() {
       MDESYNC_FIELD("exploituris", exploit_uris),
       MDESYNC_FIELD("cvesupportability", cve_supportability),
       MDESYNC_FIELD("tags", tags),
-      MDESYNC_FIELD("epss", epss),
+      MDESYNC_SCORE("epss", epss, "epss", 0.0, 1.0, "0..1"),
   };
   return m;
 }
@@ -530,14 +552,16 @@ const FieldMap<Recommendation>& fields<Recommendation>() {
       MDESYNC_FIELD("recommendedvendor", recommended_vendor),
       MDESYNC_FIELD("recommendationcategory", recommendation_category),
       MDESYNC_FIELD("subcategory", sub_category),
-      MDESYNC_FIELD("severityscore", severity_score),
+      MDESYNC_SCORE("severityscore", severity_score, "severityScore", 0.0, 10.0, "0..10"),
       MDESYNC_FIELD("publicexploit", public_exploit),
       MDESYNC_FIELD("activealert", active_alert),
       MDESYNC_FIELD("associatedthreats", associated_threats),
       MDESYNC_FIELD("remediationtype", remediation_type),
       MDESYNC_FIELD("status", status),
-      MDESYNC_FIELD("configscoreimpact", config_score_impact),
-      MDESYNC_FIELD("exposureimpact", exposure_impact),
+      MDESYNC_SCORE("configscoreimpact", config_score_impact, "configScoreImpact", 0.0,
+                    std::numeric_limits<double>::max(), ">= 0"),
+      MDESYNC_SCORE("exposureimpact", exposure_impact, "exposureImpact", 0.0,
+                    std::numeric_limits<double>::max(), ">= 0"),
       MDESYNC_FIELD("totalmachinecount", total_machine_count),
       MDESYNC_FIELD("exposedmachinescount", exposed_machines_count),
       MDESYNC_FIELD("nonproductivityimpactedassets", non_productivity_impacted_assets),
@@ -565,7 +589,7 @@ const FieldMap<VulnerabilityRow>& fields<VulnerabilityRow>() {
       MDESYNC_FIELD("softwarename", software_name),
       MDESYNC_FIELD("softwareversion", software_version),
       MDESYNC_FIELD("cveid", cve_id),
-      MDESYNC_FIELD("cvssscore", cvss_score),
+      MDESYNC_SCORE("cvssscore", cvss_score, "cvssScore", 0.0, 10.0, "0..10"),
       MDESYNC_FIELD("vulnerabilityseveritylevel", vulnerability_severity_level),
       MDESYNC_FIELD("recommendedsecurityupdate", recommended_security_update),
       MDESYNC_FIELD("recommendedsecurityupdateid", recommended_security_update_id),
@@ -625,6 +649,7 @@ const FieldMap<MachineVulnerability>& fields<MachineVulnerability>() {
 }
 
 #undef MDESYNC_FIELD
+#undef MDESYNC_SCORE
 
 // The member without which a record cannot be keyed; nullptr when present.
 const char* missing_key(const Machine& r) {

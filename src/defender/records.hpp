@@ -21,6 +21,15 @@ using OptInt = std::optional<std::int64_t>;
 using OptDouble = std::optional<double>;
 using OptTime = std::optional<Timestamp>;
 
+// A number the decoder dropped because it lies outside the range its field can hold (a
+// CVSS score of NaN, -5 or 1e308, an EPSS probability of 2): the member is left empty
+// and the mapper reports the value as a diagnostic, so that it is counted, not stored.
+struct RejectedValue {
+  std::string field;  // JSON name, e.g. "cvssScore"
+  std::string value;  // as decoded, e.g. "nan", "-5", "1e+308"
+  std::string range;  // e.g. "0..10"
+};
+
 struct IpAddress {
   OptString ip_address;
   OptString mac_address;  // 12 hex digits without separators as the service sends it
@@ -84,6 +93,7 @@ struct Software {
   OptBool active_alert;
   OptInt exposed_machines;
   OptDouble impact_score;
+  std::vector<RejectedValue> rejected;  // out-of-range scores, left empty above
 };
 
 // GET /api/software/{id}/distributions (5.3).
@@ -123,6 +133,7 @@ struct Vulnerability {
   OptString cve_supportability;
   std::vector<std::string> tags;
   OptDouble epss;
+  std::vector<RejectedValue> rejected;  // out-of-range scores, left empty above
 };
 
 // GET /api/recommendations (9.2).
@@ -152,6 +163,7 @@ struct Recommendation {
   OptBool has_unpatchable_cve;
   std::vector<std::string> tags;
   OptDouble exposed_critical_devices;
+  std::vector<RejectedValue> rejected;  // out-of-range scores, left empty above
 };
 
 // One row of SoftwareVulnerabilitiesByMachine / SoftwareVulnerabilitiesExport (7.1,
@@ -185,6 +197,7 @@ struct VulnerabilityRow {
   OptBool is_onboarded;
   OptString status;  // New, Fixed, Updated
   OptTime event_timestamp;
+  std::vector<RejectedValue> rejected;  // out-of-range scores (cvss_score left empty)
 };
 
 // One row of SoftwareInventoryByMachine / SoftwareInventoryExport (8.1) or of the

@@ -74,6 +74,21 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
 
 }  // namespace
 
+util::ErrorCode error_code_for_curl(int curl_code) {
+  switch (static_cast<CURLcode>(curl_code)) {
+    case CURLE_PEER_FAILED_VERIFICATION:  // also CURLE_SSL_CACERT: untrusted chain or name
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:  // our own client certificate
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return util::ErrorCode::tls_certificate;
+    default:
+      return util::ErrorCode::transport;
+  }
+}
+
 struct CurlHttpClient::Pool {
   std::mutex mutex;
   std::vector<CURL*> idle;
@@ -198,7 +213,15 @@ util::Result<Response> CurlHttpClient::perform(const Request& request, const Bod
 
   if (t.sink_error) return util::fail(std::move(*t.sink_error));
   if (rc != CURLE_OK) {
-    return util::fail(util::ErrorCode::transport,
+    const auto kind = error_code_for_curl(static_cast<int>(rc));
+    if (kind == util::ErrorCode::tls_certificate) {
+      return util::fail(kind,
+                        fmt::format("{} {}{}: TLS certificate problem: {}; not retried. Check the "
+                                    "host name, the system CA certificates or ca_bundle, and any "
+                                    "TLS-inspecting proxy",
+                                    request.method, url->origin(), url->path, cause));
+    }
+    return util::fail(kind,
                       fmt::format("{} {}{}: {}", request.method, url->origin(), url->path, cause));
   }
   response.status = static_cast<int>(code);

@@ -21,6 +21,12 @@ struct CurlOptions {
   std::size_t max_error_body = 64 * 1024;  // non-2xx bodies of streams are cut here
 };
 
+// The error code for a failed libcurl transfer (`curl_code` is a CURLcode): a TLS
+// certificate that cannot be verified, or a CA/CRL/client-certificate file that cannot be
+// used, is ErrorCode::tls_certificate, which the retry loop does not retry (no attempt
+// will ever pass); everything else is ErrorCode::transport.
+util::ErrorCode error_code_for_curl(int curl_code);
+
 // libcurl transport. Keeps a pool of easy handles, each with its own connection cache,
 // so sequential requests from one thread reuse a connection (HTTP/2 over TLS when the
 // server offers it, else HTTP/1.1). Accepts gzip/deflate bodies. Thread-safe.

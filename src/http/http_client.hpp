@@ -54,7 +54,8 @@ class HttpClient {
   virtual ~HttpClient() = default;
 
   // Sends `request` and returns the response whatever its status; errors are transport
-  // failures only (ErrorCode::transport, naming host, path and cause). Blocks.
+  // failures only (ErrorCode::transport, or tls_certificate for an untrusted host; naming
+  // host, path and cause). Blocks.
   // Thread-safe.
   virtual util::Result<Response> send(const Request& request) = 0;
 

@@ -39,6 +39,10 @@ std::string Url::origin() const {
                       : fmt::format("{}://{}:{}", scheme, host, port);
 }
 
+bool is_loopback_host(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]";
+}
+
 util::Result<Url> parse_url(std::string_view text) {
   const auto scheme_end = text.find("://");
   if (scheme_end == std::string_view::npos) {

@@ -21,6 +21,10 @@ struct Url {
   [[nodiscard]] std::string origin() const;
 };
 
+// 127.0.0.1, localhost or ::1 (with or without brackets): a host whose traffic never
+// leaves the machine, the only place plain http or unverified TLS may be used.
+bool is_loopback_host(std::string_view host);
+
 // Parses an absolute http or https URL; anything else is an invalid_argument error.
 util::Result<Url> parse_url(std::string_view text);
 

@@ -18,6 +18,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "corrupt_stream";
     case ErrorCode::transport:
       return "transport";
+    case ErrorCode::tls_certificate:
+      return "tls_certificate";
     case ErrorCode::http_status:
       return "http_status";
     case ErrorCode::auth:

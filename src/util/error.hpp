@@ -16,6 +16,7 @@ enum class ErrorCode {
   io,                 // local file or stream failure
   corrupt_stream,     // compressed data is truncated or corrupt
   transport,          // connection, TLS, DNS or timeout failure talking to a host
+  tls_certificate,    // the host's TLS certificate was not trusted (never transient)
   http_status,        // a host answered with a status the caller cannot use
   auth,               // the token service refused the credentials
   permission,         // the token lacks a role the endpoint needs (403)

@@ -817,6 +817,77 @@ TEST_F(CliE2E, WrongSecretExitsWithTheAuthCodeAndNeverPrintsTheSecret) {
   EXPECT_EQ((p.out + p.err).find("Wr0ng-S3cret-Value"), std::string::npos);
 }
 
+// A run refused before it writes anything leaves no store behind: no empty, migrated
+// file that a later `status` would take for a real one (issue 17, item 7).
+TEST_F(CliE2E, ARunRefusedBeforeWritingCreatesNoStore) {
+  start();
+  const auto wrong_path = db("wrong-secret");
+  const auto wrong = cli(base_args(wrong_path), "Wr0ng-S3cret-Value");
+  EXPECT_EQ(wrong.status, 4) << wrong.err;
+  EXPECT_FALSE(fs::exists(wrong_path));
+
+  const auto filter_path = db("bad-filter");
+  const auto toml = (m_dir / "bad-filter.toml").string();
+  std::ofstream(toml) << "[filters.vulnerability]\ncolour = [\"red\"]\n";
+  auto args = base_args(filter_path);
+  args.insert(args.end(), {"--config", toml});
+  const auto filter = cli(args, m_sim->credentials().client_secret);
+  EXPECT_EQ(filter.status, 3) << filter.err;
+  EXPECT_NE(filter.err.find("colour"), std::string::npos) << filter.err;
+  EXPECT_FALSE(fs::exists(filter_path));
+
+  const auto delta_path = db("no-base");
+  args = base_args(delta_path);
+  args.insert(args.end(), {"--mode", "delta"});
+  const auto delta = cli(args, m_sim->credentials().client_secret);
+  EXPECT_EQ(delta.status, 3) << delta.err;
+  EXPECT_FALSE(fs::exists(delta_path));
+}
+
+// Exit 5 says "the others were stored"; a run that stored nothing must not say that.
+TEST_F(CliE2E, ARunInWhichEveryObjectFailedExitsSeven) {
+  start();
+  mdesim::Faults f;
+  f.errors.push_back({"*", 400, 100000, 0});  // every API call, not retried
+  m_sim->add_faults(f);
+  auto args = base_args(db("all-failed"));
+  args.emplace_back("--json");
+  const auto p = cli(args, m_sim->credentials().client_secret);
+  EXPECT_EQ(p.status, 7) << p.out << p.err;
+  EXPECT_NE(p.out.find("\"outcome\":\"failed\""), std::string::npos) << p.out;
+}
+
+TEST_F(CliE2E, BadInputThatUsedToPassSilentlyIsRefused) {
+  start();
+  // A directory as the config file, from the flag and from the environment.
+  auto args = base_args(db("dir-config"));
+  args.insert(args.end(), {"--config", m_dir.string()});
+  auto p = cli(args, m_sim->credentials().client_secret);
+  EXPECT_EQ(p.status, 3) << p.err;
+  EXPECT_NE(p.err.find("is a directory"), std::string::npos) << p.err;
+  ::setenv("MDESYNC_CONFIG", m_dir.c_str(), 1);
+  p = cli(base_args(db("dir-config-env")), m_sim->credentials().client_secret);
+  ::unsetenv("MDESYNC_CONFIG");
+  EXPECT_EQ(p.status, 3) << p.err;
+  EXPECT_NE(p.err.find("is a directory"), std::string::npos) << p.err;
+
+  // An in-memory store would "succeed" and keep nothing.
+  args = base_args(db("unused"));
+  *(std::find(args.begin(), args.end(), "--store") + 1) = "sqlite::memory:";
+  p = cli(args, m_sim->credentials().client_secret);
+  EXPECT_EQ(p.status, 3) << p.err;
+  EXPECT_NE(p.err.find("in-memory"), std::string::npos) << p.err;
+
+  // An attribute no row has would export nothing and look like an empty store.
+  p = cli({MDESYNC_BINARY, "export", "host", "--store", "sqlite:" + db("none"), "--where",
+           "colour=red"},
+          "");
+  EXPECT_EQ(p.status, 2) << p.err;
+  EXPECT_NE(p.err.find("'colour'"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("aadDeviceId"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("source.rbacGroupName"), std::string::npos) << p.err;
+}
+
 TEST_F(CliE2E, SecondSyncOnTheSameStoreIsRefused) {
   start();
   const auto path = db("locked");

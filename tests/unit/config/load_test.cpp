@@ -208,6 +208,82 @@ TEST_F(ConfigLoad, HttpAllowedForLoopbackSimulator) {
   EXPECT_EQ(c->api_url, "http://127.0.0.1:8080");  // trailing slash removed
 }
 
+// Unverified TLS to a real host hands the secret to whoever answers: one switch alone
+// is refused there (issue 17, item 6).
+TEST_F(ConfigLoad, InsecureTlsIsRefusedForRemoteHostsWithoutTheSecondSwitch) {
+  Overrides o;
+  o.values["insecure_skip_tls_verify"] = "true";
+  auto c = load(o, env());  // default api_url and login_url are Microsoft's hosts
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("https://api.securitycenter.microsoft.com"), std::string::npos)
+      << c.error().message;
+  EXPECT_NE(c.error().message.find("allow_insecure_tls_to_remote_hosts"), std::string::npos)
+      << c.error().message;
+
+  // A remote login host alone is refused too.
+  o.values["api_url"] = "https://127.0.0.1:8443";
+  c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("login.microsoftonline.com"), std::string::npos)
+      << c.error().message;
+}
+
+TEST_F(ConfigLoad, InsecureTlsIsAcceptedForLoopbackOrWithTheSecondSwitch) {
+  Overrides o;
+  o.values["insecure_skip_tls_verify"] = "true";
+  o.values["api_url"] = "https://127.0.0.1:8443";
+  o.values["login_url"] = "https://localhost:8443";
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->insecure_skip_tls_verify);
+
+  Overrides remote;
+  remote.values["insecure_skip_tls_verify"] = "true";
+  m_env["MDESYNC_ALLOW_INSECURE_TLS_TO_REMOTE_HOSTS"] = "true";
+  c = load(remote, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->allow_insecure_tls_to_remote_hosts);
+}
+
+// A directory given as the config file used to be read as an empty document, so the
+// run went on with defaults (issue 17, item 7).
+TEST_F(ConfigLoad, ConfigDirectoryIsAnErrorFromTheFlagAndTheEnvironment) {
+  Overrides o;
+  o.config_file = m_dir.string();
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+
+  m_env["MDESYNC_CONFIG"] = m_dir.string();
+  c = load({}, env());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("is a directory"), std::string::npos) << c.error().message;
+}
+
+TEST_F(ConfigLoad, MissingConfigFileIsAnError) {
+  Overrides o;
+  o.config_file = (m_dir / "absent.toml").string();
+  auto c = load(o, env());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, util::ErrorCode::config);
+  EXPECT_NE(c.error().message.find("absent.toml"), std::string::npos) << c.error().message;
+}
+
+// An in-memory SQLite store "succeeds" and keeps nothing (issue 17, item 7).
+TEST_F(ConfigLoad, InMemoryStoreIsRefused) {
+  for (const std::string url :
+       {"sqlite::memory:", "sqlite:file::memory:?cache=shared", "sqlite:file:x?mode=memory"}) {
+    Overrides o;
+    o.values["store"] = url;
+    auto c = load(o, env());
+    ASSERT_FALSE(c) << url;
+    EXPECT_EQ(c.error().code, util::ErrorCode::config);
+    EXPECT_NE(c.error().message.find("in-memory"), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigLoad, RequireCredentialsNamesWhatIsMissing) {
   Config c;
   c.tenant_id = "t";

@@ -98,6 +98,28 @@ TEST(CvssScoreV2, ExactDecimalHalfUp) {
   EXPECT_EQ(score_of("AV:N/AC:L/Au:N/C:N/I:N/A:N").severity, "Low");
 }
 
+// A low-impact vector with a low requirement: AdjustedImpact = 10.41 x 0.275 x 0.5 =
+// 1.431375, so AdjustedBase = round((0.6 x 1.431375 + 0.4 x 1.24425 - 1.5) x 1.176) =
+// -0.2. The guide clamps none of it: Environmental = round((-0.2 + 10.2 x CDP) x TD),
+// 4.9 with CDP:H and -0.2 with CDP:N (a clamped AdjustedBase gave 5.0 and 0.0).
+TEST(CvssScoreV2, NegativeAdjustedBaseIsNotClamped) {
+  const Scores h =
+      score_of("AV:L/AC:H/Au:M/C:P/I:N/A:N/E:ND/RL:ND/RC:ND/CDP:H/TD:H/CR:L/IR:ND/AR:ND");
+  EXPECT_DOUBLE_EQ(h.base, 0.8);
+  ASSERT_TRUE(h.environmental.has_value());
+  EXPECT_DOUBLE_EQ(*h.environmental, 4.9);
+  const Scores n =
+      score_of("AV:L/AC:H/Au:M/C:P/I:N/A:N/E:ND/RL:ND/RC:ND/CDP:N/TD:H/CR:L/IR:ND/AR:ND");
+  ASSERT_TRUE(n.environmental.has_value());
+  EXPECT_DOUBLE_EQ(*n.environmental, -0.2);
+  // With a temporal factor the negative AdjustedBase carries through AdjustedTemporal:
+  // round(-0.2 x 0.85) = -0.2, then round((-0.2 + 10.2 x 0.4) x 1) = 3.9.
+  const Scores t =
+      score_of("AV:L/AC:H/Au:M/C:P/I:N/A:N/E:U/RL:ND/RC:ND/CDP:MH/TD:H/CR:L/IR:ND/AR:ND");
+  ASSERT_TRUE(t.environmental.has_value());
+  EXPECT_DOUBLE_EQ(*t.environmental, 3.9);
+}
+
 // CVSS v4.0 specification section 7 examples, scored with the official calculator.
 TEST(CvssScoreV40, SpecificationExamples) {
   EXPECT_DOUBLE_EQ(

@@ -388,6 +388,7 @@ std::string lines(int file, int n) {
 }
 
 struct ExportServer {
+  std::string blob = "https://blob.test";  // where the listed files are
   int files = 3;
   int rows = 1500;
   std::atomic<int> list_calls{0};
@@ -401,7 +402,7 @@ struct ExportServer {
       std::string body = R"({"exportFiles":[)";
       for (int i = 0; i < files; ++i) {
         if (i) body += ",";
-        body += "\"https://blob.test/c/part-" + std::to_string(i) + ".json.gz?se=x&sig=SIG" +
+        body += "\"" + blob + "/c/part-" + std::to_string(i) + ".json.gz?se=x&sig=SIG" +
                 std::to_string(gen) + "\"";
       }
       return FakeHttpClient::json(200, body + R"(],"generatedTime":")" + generated + "\"}");
@@ -444,6 +445,37 @@ TEST(ClientExportFiles, ConcurrentDownloadsSerializedCallbacksOnCallerThread) {
   const auto s = f.client->stats();
   EXPECT_EQ(s.export_lines, 4500U);
   EXPECT_GT(s.download_bytes_decompressed, s.download_bytes_compressed);
+}
+
+// The SAS query is a credential and the body the tenant's data: a plain-http file URL
+// from a real API is refused before any file is fetched (issue 17, item 6).
+TEST(ClientExportFiles, PlainHttpFileUrlIsRefusedBeforeAnyDownload) {
+  Fixture f(2);
+  ExportServer server;
+  server.blob = "http://blob.test";
+  f.fake.set_handler(std::ref(server));
+  std::uint64_t rows = 0;
+  auto r = f.make().stream_vulnerability_export([&](VulnerabilityRow&&) {
+    ++rows;
+    return util::Status{};
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging);
+  EXPECT_NE(r.error().message.find("http://blob.test/c/part-"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("SIG"), std::string::npos) << r.error().message;
+  EXPECT_EQ(f.fake.count("blob.test"), 0U);
+  EXPECT_EQ(rows, 0U);
+}
+
+TEST(ClientExportFiles, DownloadUrlMustBeHttpsUnlessTheApiIsALoopbackSimulator) {
+  EXPECT_TRUE(check_download_url("https://blob.test/c/p.json.gz?sig=x", "https://api.test"));
+  EXPECT_FALSE(check_download_url("http://blob.test/c/p.json.gz?sig=x", "https://api.test"));
+  EXPECT_FALSE(check_download_url("http://127.0.0.1:9/c/p.json.gz", "https://api.test"));
+  // mdesim over plain http serves its files over plain http from the same loopback host.
+  EXPECT_TRUE(check_download_url("http://127.0.0.1:9/c/p.json.gz", "http://127.0.0.1:9"));
+  EXPECT_TRUE(check_download_url("http://localhost:9/c/p.json.gz", "http://localhost:9"));
+  EXPECT_FALSE(check_download_url("ftp://blob.test/c/p.json.gz", "http://127.0.0.1:9"));
 }
 
 TEST(ClientExportFiles, ExpiredUrlRefreshesOnceAndResumesRemaining) {

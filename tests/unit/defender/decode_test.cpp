@@ -142,6 +142,46 @@ TEST(Decode, MalformedInputsAreErrorsNamingTheField) {
   EXPECT_FALSE(decode_page<Machine>(no_value, [](Machine&&) { return util::Status{}; }));
 }
 
+// A score outside its range is not a score: NaN, -inf, -5 or 1e308 as a CVSS score
+// must not reach the store. The member is left empty and the value is recorded for the
+// mapper to report (issue 17, item 10).
+TEST(Decode, OutOfRangeScoresAreNulledAndRecorded) {
+  LineDecoder<VulnerabilityRow> d;
+  VulnerabilityRow r;
+  for (const std::string bad : {R"("NaN")", R"("-inf")", R"("Infinity")", "-5", "1e308", "10.1"}) {
+    ASSERT_TRUE(d.decode(R"({"deviceId":"d1","cveId":"CVE-1","cvssScore":)" + bad + "}", r)) << bad;
+    EXPECT_FALSE(r.cvss_score.has_value()) << bad;
+    ASSERT_EQ(r.rejected.size(), 1U) << bad;
+    EXPECT_EQ(r.rejected[0].field, "cvssScore");
+    EXPECT_EQ(r.rejected[0].range, "0..10");
+  }
+  for (const std::string good : {"0", "10", R"("7.8")"}) {
+    ASSERT_TRUE(d.decode(R"({"deviceId":"d1","cvssScore":)" + good + "}", r)) << good;
+    EXPECT_TRUE(r.cvss_score.has_value()) << good;
+    EXPECT_TRUE(r.rejected.empty()) << good;
+  }
+
+  const auto defs = page<Vulnerability>(
+      R"({"value":[{"id":"CVE-1","cvssV3":11,"epss":1.5},{"id":"CVE-2","cvssV3":"NaN","epss":-0.1},)"
+      R"({"id":"CVE-3","cvssV3":9.8,"epss":0.97}]})");
+  ASSERT_EQ(defs.size(), 3U);
+  EXPECT_FALSE(defs[0].cvss_v3 || defs[0].epss || defs[1].cvss_v3 || defs[1].epss);
+  ASSERT_EQ(defs[0].rejected.size(), 2U);
+  EXPECT_EQ(defs[0].rejected[0].field, "cvssV3");
+  EXPECT_EQ(defs[0].rejected[0].value, "11");
+  EXPECT_EQ(defs[0].rejected[1].field, "epss");
+  EXPECT_EQ(defs[0].rejected[1].range, "0..1");
+  EXPECT_EQ(defs[1].rejected.size(), 2U);
+  EXPECT_DOUBLE_EQ(*defs[2].cvss_v3, 9.8);
+  EXPECT_DOUBLE_EQ(*defs[2].epss, 0.97);
+  EXPECT_TRUE(defs[2].rejected.empty());
+
+  const auto sw = page<Software>(R"({"value":[{"id":"v-_-n","impactScore":"-inf"}]})");
+  ASSERT_EQ(sw.size(), 1U);
+  EXPECT_FALSE(sw[0].impact_score);
+  EXPECT_EQ(sw[0].rejected.size(), 1U);
+}
+
 // Pages are walked item by item (decode.cpp, PageScanner): members in any order, nested
 // text with braces and escaped quotes, odd spacing, PascalCase keys.
 TEST(Decode, PageScannerFindsItemsAndNextLinkAnywhere) {

@@ -12,6 +12,8 @@
 
 #include <thread>
 
+#include <curl/curl.h>
+
 namespace mdesync::http {
 namespace {
 
@@ -63,6 +65,21 @@ class CurlTest : public ::testing::Test {
   int m_port = 0;
   std::thread m_thread;
 };
+
+// Certificate problems are final (their own code, not retried); connection trouble
+// stays a transport error that the retry loop may recover from.
+TEST(CurlErrorCode, CertificateFailuresAreNotTransportErrors) {
+  for (const CURLcode rc : {CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
+                            CURLE_SSL_CERTPROBLEM, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR,
+                            CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS}) {
+    EXPECT_EQ(error_code_for_curl(rc), util::ErrorCode::tls_certificate) << curl_easy_strerror(rc);
+  }
+  for (const CURLcode rc :
+       {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_RECV_ERROR, CURLE_SEND_ERROR,
+        CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_PARTIAL_FILE}) {
+    EXPECT_EQ(error_code_for_curl(rc), util::ErrorCode::transport) << curl_easy_strerror(rc);
+  }
+}
 
 TEST_F(CurlTest, SendsHeadersAndReusesHandles) {
   CurlHttpClient client(CurlOptions{});

@@ -158,6 +158,21 @@ TEST(RunWithRetry, NonRetryableStatusAndErrorsReturnAtOnce) {
   EXPECT_TRUE(f.sleeper.delays().empty());
 }
 
+// A certificate the client does not trust will not become trusted by waiting: the
+// loop must end at the first attempt instead of spending its backoff (issue 17, item 6).
+TEST(RunWithRetry, TlsCertificateFailureIsNotRetried) {
+  Fixture f;
+  std::deque<util::Result<Response>> script;
+  script.emplace_back(util::fail(util::ErrorCode::tls_certificate, "GET https://h/p: untrusted"));
+  script.emplace_back(Response{200, {}, "must not be reached"});
+  auto r = run_with_retry(f.ctx(), "GET x", scripted(script));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::tls_certificate);
+  EXPECT_EQ(script.size(), 1U);
+  EXPECT_TRUE(f.sleeper.delays().empty());
+  EXPECT_EQ(f.counters.retries.load(), 0U);
+}
+
 TEST(RunWithRetry, HugeRetryAfterFailsFastWithTheValue) {
   Fixture f;
   std::deque<util::Result<Response>> script;
