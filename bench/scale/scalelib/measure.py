@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -57,3 +58,24 @@ def wait4_bounded(p, timeout):
             return status, ru
         time.sleep(0.02)
 
+
+
+def run_measured(cmd, env, out_path, err_path, timeout):
+    """Runs cmd (stdout, stderr to files), bounded by timeout: wall, CPU, peak RSS,
+    exit code and the time its threads waited for a CPU."""
+    load_before = loadavg()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        status, ru = wait4_bounded(p, timeout)
+        wall = time.monotonic() - t0
+    sched = getattr(p, "sched", {})
+    return {
+        "exitCode": os.waitstatus_to_exitcode(status) if status is not None else None,
+        "wallSeconds": round(wall, 3),
+        "cpuSeconds": round(ru.ru_utime + ru.ru_stime, 3) if ru else None,
+        "peakRssMB": round(ru.ru_maxrss / 1024.0, 1) if ru else None,
+        "runQueueWaitSeconds": round(sum(w for _, w in sched.values()) / 1e9, 2),
+        "loadAverage1mBefore": load_before, "loadAverage1mAfter": loadavg(),
+        "log": err_path,
+    }
