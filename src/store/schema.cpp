@@ -352,6 +352,25 @@ std::string time_micros(std::string_view column) {
       column);
 }
 
+// The connector columns and the joins that end the view of a narrow table `table` (alias
+// `a`) whose small tables are named `<prefix>_target`, `_item`, `_host_context` and
+// `_item_context`.
+std::string narrow_view_tail(std::string_view prefix, std::string_view table, std::string_view a) {
+  return fmt::format(
+      R"sql(  {3} AS first_synced_at,
+  {4} AS last_changed_at,
+  {2}.last_run_id AS last_run_id,
+  {2}.row_hash AS row_hash
+FROM {1} {2}
+JOIN {0}_target t ON t.id = {2}.host
+JOIN {0}_item i ON i.id = {2}.item
+JOIN {0}_host_context hc ON hc.id = {2}.host_context
+JOIN {0}_item_context ic ON ic.id = {2}.item_context;
+)sql",
+      prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
+      time_text(fmt::format("{}.last_changed_at", a)));
+}
+
 std::string vulnerability_view() {
   return fmt::format(
       R"sql(
@@ -390,19 +409,10 @@ SELECT f.id AS id,
   ic.software_vendor AS software_vendor,
   ic.software_name AS software_name,
   ic.software_version AS software_version,
-  {} AS first_synced_at,
-  {} AS last_changed_at,
-  f.last_run_id AS last_run_id,
-  f.row_hash AS row_hash
-FROM vulnerability_finding f
-JOIN vulnerability_target t ON t.id = f.host
-JOIN vulnerability_item i ON i.id = f.item
-JOIN vulnerability_host_context hc ON hc.id = f.host_context
-JOIN vulnerability_item_context ic ON ic.id = f.item_context;
-)sql",
+{})sql",
       time_text("f.first_found"), time_text("f.last_found"), time_text("f.source_last_modified"),
-      time_text("f.last_fixed"), time_text("f.state_time"), time_text("f.first_synced_at"),
-      time_text("f.last_changed_at"));
+      time_text("f.last_fixed"), time_text("f.state_time"),
+      narrow_view_tail("vulnerability", "vulnerability_finding", "f"));
 }
 
 constexpr std::string_view k_host_context_cols =
@@ -555,17 +565,9 @@ SELECT e.id AS id,
   ic.disk_paths AS disk_paths,
   ic.registry_paths AS registry_paths,
   ic.number_of_weaknesses AS number_of_weaknesses,
-  {} AS first_synced_at,
-  {} AS last_changed_at,
-  e.last_run_id AS last_run_id,
-  e.row_hash AS row_hash
-FROM installed_package_entry e
-JOIN installed_package_target t ON t.id = e.host
-JOIN installed_package_item i ON i.id = e.item
-JOIN installed_package_host_context hc ON hc.id = e.host_context
-JOIN installed_package_item_context ic ON ic.id = e.item_context;
-)sql",
-      time_text("e.first_seen"), time_text("e.first_synced_at"), time_text("e.last_changed_at"));
+{})sql",
+      time_text("e.first_seen"),
+      narrow_view_tail("installed_package", "installed_package_entry", "e"));
 }
 
 std::string v5() {
