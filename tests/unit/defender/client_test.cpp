@@ -517,8 +517,7 @@ TEST(ClientExportFiles, TruncatedGzipNamesTheFileWithoutSas) {
   auto r = f.make().stream_vulnerability_export([](VulnerabilityRow&&) { return util::Status{}; });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, util::ErrorCode::retries_exhausted);
-  EXPECT_NE(r.error().message.find("truncated download"), std::string::npos)
-      << r.error().message;
+  EXPECT_NE(r.error().message.find("truncated download"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("https://blob.test/c/part-1.json.gz"), std::string::npos)
       << r.error().message;
   EXPECT_EQ(r.error().message.find("sig="), std::string::npos);
