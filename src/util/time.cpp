@@ -97,7 +97,14 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
   if (oh > 14 || om > 59) return bad(text, "offset out of range");
   const auto offset = hours{oh} + minutes{om};
   // Local time = UTC + offset, so UTC = local - offset.
-  return sign == '+' ? result - offset : result + offset;
+  const Timestamp utc = sign == '+' ? result - offset : result + offset;
+  // An offset may carry a time at the edge of the calendar out of years 0001-9999, which
+  // the fixed-width text form cannot hold (found by tests/fuzz/fuzz_time).
+  const year_month_day utc_day{floor<days>(utc)};
+  if (utc_day.year() < year{1} || utc_day.year() > year{9999}) {
+    return bad(text, "the time in UTC is outside the years 0001-9999");
+  }
+  return utc;
 }
 
 namespace {

@@ -36,6 +36,14 @@ TEST(ParseTimestamp, IsoWithOffsets) {
             utc(2026, 10, 13, 0, 0, 0, 500000));
 }
 
+// Found by tests/fuzz/fuzz_time: an offset that carries the time past 9999-12-31 (or
+// before 0001-01-01) in UTC made a timestamp whose text form did not parse again.
+TEST(ParseTimestamp, OffsetThatLeavesTheYearsOneToNineThousandIsRefused) {
+  EXPECT_FALSE(parse_timestamp("9999-12-31T23:59:59.9999-12:02"));
+  EXPECT_FALSE(parse_timestamp("0001-01-01T00:00:00+01:00"));
+  EXPECT_TRUE(parse_timestamp("9999-12-31T23:59:59+01:00"));
+}
+
 TEST(ParseTimestamp, ExportRowFormatWithAndWithoutFraction) {
   EXPECT_EQ(parse_timestamp("2025-06-01 08:30:12").value(), utc(2025, 6, 1, 8, 30, 12));
   EXPECT_EQ(parse_timestamp("2025-06-01 08:30:12.271").value(), utc(2025, 6, 1, 8, 30, 12, 271000));
