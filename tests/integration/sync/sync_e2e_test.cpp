@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -660,27 +661,49 @@ class CliE2E : public SyncE2E {
             "0"};
   }
 
+  // What a forked child needs to run the CLI, prepared before the fork: the child of a
+  // process with threads (the in-process simulator's) may only make async-signal-safe
+  // calls, so it must not allocate (under ASan a lock another thread held at the fork
+  // made such a child spin for ever).
+  struct Exec {
+    std::vector<std::string> env_text;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+  };
+  static Exec prepare_exec(const std::vector<std::string>& args, const std::string& secret) {
+    Exec e;
+    for (char** v = environ; *v != nullptr; ++v) {
+      if (std::string_view(*v).rfind("AZURE_CLIENT_SECRET=", 0) != 0) e.env_text.emplace_back(*v);
+    }
+    e.env_text.push_back("AZURE_CLIENT_SECRET=" + secret);
+    for (const auto& a : args) e.argv.push_back(const_cast<char*>(a.c_str()));
+    e.argv.push_back(nullptr);
+    for (auto& v : e.env_text) e.envp.push_back(v.data());
+    e.envp.push_back(nullptr);
+    return e;
+  }
+
   // Starts the CLI with AZURE_CLIENT_SECRET=`secret`; output goes to files.
   pid_t spawn(const std::vector<std::string>& args, const std::string& secret) {
     const auto out = (m_dir / "out.txt").string();
     const auto err = (m_dir / "err.txt").string();
+    const Exec e = prepare_exec(args, secret);
+    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     const pid_t pid = fork();
     if (pid == 0) {
-      std::freopen(out.c_str(), "w", stdout);
-      std::freopen(err.c_str(), "w", stderr);
-      exec_cli(args, secret);
+      ::dup2(out_fd, STDOUT_FILENO);
+      ::dup2(err_fd, STDERR_FILENO);
+      exec_cli(e);
     }
+    ::close(out_fd);
+    ::close(err_fd);
     return pid;
   }
 
-  // In a forked child: runs the CLI with AZURE_CLIENT_SECRET=`secret`; never returns.
-  [[noreturn]] static void exec_cli(const std::vector<std::string>& args,
-                                    const std::string& secret) {
-    ::setenv("AZURE_CLIENT_SECRET", secret.c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
+  // In a forked child: runs the prepared CLI; never returns.
+  [[noreturn]] static void exec_cli(const Exec& e) {
+    ::execve(e.argv[0], e.argv.data(), e.envp.data());
     std::_Exit(127);
   }
 
@@ -724,14 +747,17 @@ TEST_F(CliE2E, OnATerminalLogLinesNeverRunIntoTheProgressLine) {
   const auto args = base_args(db("terminal"));
   const auto out = (m_dir / "out.txt").string();
   const std::string secret = m_sim->credentials().client_secret;
+  const Exec e = prepare_exec(args, secret);
+  const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const pid_t pid = fork();
   if (pid == 0) {
     ::close(master);
-    std::freopen(out.c_str(), "w", stdout);
+    ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(slave, STDERR_FILENO);
     ::close(slave);
-    exec_cli(args, secret);
+    exec_cli(e);
   }
+  ::close(out_fd);
   ::close(slave);
   std::string tty;  // everything written to the terminal, read as it comes
   std::array<char, 4096> buf{};
