@@ -216,13 +216,27 @@ struct Layout<model::InstalledPackage> {
   static bool literal_source_uid(const model::InstalledPackage&) { return false; }
 };
 
-}  // namespace
-
+// The part of `uid` after `targets`, or char(1) + the whole uid when it does not start
+// with them (schema v4).
 std::string_view uid_suffix(std::string_view uid, std::string_view targets, std::string& scratch) {
   if (uid.substr(0, targets.size()) == targets) return uid.substr(targets.size());
   scratch.assign(1, '\1');
   scratch += uid;
   return scratch;
+}
+
+}  // namespace
+
+// The id in `table` of the row `fields` writes, inserted when new: `fields(writer)`
+// writes the row's fields once as its content key and, for a new row, again as the
+// insert's parameters.
+template <typename Fields>
+util::Result<std::int64_t> Interner::intern_fields(Db& db, std::string& key, const Fields& fields) {
+  {
+    KeyWriter w(key);
+    fields(w);
+  }
+  return intern(db, key, [&](ParamWriter& p) { fields(p); });
 }
 
 // --- Interner ---------------------------------------------------------------------------
@@ -313,22 +327,13 @@ util::Status NarrowDims<Row>::key_refs(Db& db, const Row& row, NarrowRefs& out) 
   if (!m_loaded) {
     if (auto st = load(db); !st) return st;
   }
-  {
-    KeyWriter w(m_key);
-    w.text(row.targets);
-  }
-  auto host = m_targets.intern(db, m_key, [&](ParamWriter& p) { p.text(row.targets); });
+  auto host = m_targets.intern_fields(db, m_key, [&](auto& w) { w.text(row.targets); });
   if (!host) return fail(host.error());
   out.host = *host;
   const std::string_view suffix = uid_suffix(row.uid, row.targets, m_scratch);
-  {
-    KeyWriter w(m_key);
+  auto item = m_items.intern_fields(db, m_key, [&](auto& w) {
     w.text(suffix);
     w.text(row.type);
-  }
-  auto item = m_items.intern(db, m_key, [&](ParamWriter& p) {
-    p.text(suffix);
-    p.text(row.type);
   });
   if (!item) return fail(item.error());
   out.item = *item;
@@ -341,20 +346,12 @@ util::Status NarrowDims<Row>::context_refs(Db& db, const Row& row, NarrowRefs& o
     if (auto st = load(db); !st) return st;
   }
   using L = Layout<Row>;
-  {
-    KeyWriter w(m_key);
-    L::host_fields(w, row, m_json);
-  }
   auto host =
-      m_host_contexts.intern(db, m_key, [&](ParamWriter& p) { L::host_fields(p, row, m_json); });
+      m_host_contexts.intern_fields(db, m_key, [&](auto& w) { L::host_fields(w, row, m_json); });
   if (!host) return fail(host.error());
   out.host_context = *host;
-  {
-    KeyWriter w(m_key);
-    L::item_fields(w, row, m_json);
-  }
   auto item =
-      m_item_contexts.intern(db, m_key, [&](ParamWriter& p) { L::item_fields(p, row, m_json); });
+      m_item_contexts.intern_fields(db, m_key, [&](auto& w) { L::item_fields(w, row, m_json); });
   if (!item) return fail(item.error());
   out.item_context = *item;
   out.literal_source_uid = L::literal_source_uid(row);

@@ -42,6 +42,10 @@ class Interner final {
   // The id of the row whose content key is `key`; `bind` fills a new row's parameters.
   template <typename Bind>
   util::Result<std::int64_t> intern(Db& db, std::string_view key, const Bind& bind);
+  // The same for a row written by `fields(writer)`, once into `key` as its content and,
+  // when new, once as the insert's parameters (narrow_dims.cpp).
+  template <typename Fields>
+  util::Result<std::int64_t> intern_fields(Db& db, std::string& key, const Fields& fields);
   void forget() noexcept {
     m_ids.clear();
     m_last_id = 0;
@@ -94,9 +98,5 @@ class NarrowDims final {
   std::string m_scratch;
   std::string m_json[4];
 };
-
-// The part of `uid` after `targets`, or char(1) + the whole uid when it does not start
-// with them (schema v4).
-std::string_view uid_suffix(std::string_view uid, std::string_view targets, std::string& scratch);
 
 }  // namespace mdesync::store::sqlite

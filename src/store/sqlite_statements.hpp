@@ -26,11 +26,10 @@ using model::Vulnerability;
 // Model columns then source-only columns: the bind order of Table<Row>::bind and
 // bind_source.
 template <typename Row>
-std::string column_list(std::string_view prefix = {}) {
+std::string column_list() {
   std::string out;
   auto add = [&](std::string_view c) {
     if (!out.empty()) out += ", ";
-    out += prefix;
     out += c;
   };
   for (const auto& c : Table<Row>::cols) add(c);
