@@ -99,8 +99,9 @@ std::string scan_sql(std::string_view where) {
       column_list<Row>(), Table<Row>::name, where);
 }
 
-template <typename Row>
-util::Result<Row> read_row(const Statement& st) {
+// `Src`: an SQLite Statement, or a ValueSource (the PostgreSQL store's results).
+template <typename Row, typename Src>
+util::Result<Row> read_row(const Src& st) {
   Row row;
   Reader rd(st);
   Table<Row>::read(rd, row);

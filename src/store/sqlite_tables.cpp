@@ -34,20 +34,40 @@ void StoredValue::read(const Statement& st, int column) {
 // stored value (same type, same value); anything else is a change (at worst an index
 // entry rewritten with the same key).
 void Binder::text(std::string_view v) {
+  if (m_sink != nullptr) {
+    m_sink->text(v);
+    ++m_index;
+    return;
+  }
   if (const auto* s = compared(); s && !(s->type == SQLITE_TEXT && s->text == v)) mark_differs();
-  m_st.bind(m_index++, v);
+  m_st->bind(m_index++, v);
 }
 void Binder::i64(std::int64_t v) {
+  if (m_sink != nullptr) {
+    m_sink->integer(v);
+    ++m_index;
+    return;
+  }
   if (const auto* s = compared(); s && !(s->type == SQLITE_INTEGER && s->i == v)) mark_differs();
-  m_st.bind(m_index++, v);
+  m_st->bind(m_index++, v);
 }
 void Binder::real(double v) {
+  if (m_sink != nullptr) {
+    m_sink->real(v);
+    ++m_index;
+    return;
+  }
   if (const auto* s = compared(); s && !(s->type == SQLITE_FLOAT && s->d == v)) mark_differs();
-  m_st.bind(m_index++, v);
+  m_st->bind(m_index++, v);
 }
 void Binder::null() {
+  if (m_sink != nullptr) {
+    m_sink->null();
+    ++m_index;
+    return;
+  }
   if (const auto* s = compared(); s && s->type != SQLITE_NULL) mark_differs();
-  m_st.bind_null(m_index++);
+  m_st->bind_null(m_index++);
 }
 std::string& Binder::buffer() {
   if (m_buffers != nullptr) return m_buffers->next();
@@ -55,12 +75,12 @@ std::string& Binder::buffer() {
   return m_buf;
 }
 void Binder::bind_buffer(const std::string& b) {
-  if (m_buffers != nullptr) {
+  if (m_buffers != nullptr || m_sink != nullptr) {
     text(b);
     return;
   }
   if (const auto* s = compared(); s && !(s->type == SQLITE_TEXT && s->text == b)) mark_differs();
-  m_st.bind_copy(m_index++, b);
+  m_st->bind_copy(m_index++, b);
 }
 
 void Binder::opt(const OptString& v) {
@@ -139,32 +159,32 @@ void Binder::opt_list(const std::optional<Strings>& v) {
 // --- Reader ---------------------------------------------------------------------------
 
 std::string Reader::str() {
-  return std::string(m_st.text(m_index++));
+  return std::string(text_at(m_index++));
 }
 OptString Reader::opt_str() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return std::nullopt;
-  return std::string(m_st.text(i));
+  if (null_at(i)) return std::nullopt;
+  return std::string(text_at(i));
 }
 OptBool Reader::opt_bool() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return std::nullopt;
-  return m_st.int64(i) != 0;
+  if (null_at(i)) return std::nullopt;
+  return int_at(i) != 0;
 }
 OptInt Reader::opt_int() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return std::nullopt;
-  return m_st.int64(i);
+  if (null_at(i)) return std::nullopt;
+  return int_at(i);
 }
 OptDouble Reader::opt_double() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return std::nullopt;
-  return m_st.real(i);
+  if (null_at(i)) return std::nullopt;
+  return real_at(i);
 }
 OptTime Reader::opt_time() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return std::nullopt;
-  auto t = decode_time(m_st.text(i));
+  if (null_at(i)) return std::nullopt;
+  auto t = decode_time(text_at(i));
   if (!t) {
     fail(t.error().message);
     return std::nullopt;
@@ -173,8 +193,8 @@ OptTime Reader::opt_time() {
 }
 Strings Reader::list() {
   const int i = m_index++;
-  if (m_st.is_null(i)) return {};
-  auto v = decode_json_list(m_st.text(i));
+  if (null_at(i)) return {};
+  auto v = decode_json_list(text_at(i));
   if (!v) {
     fail(v.error().message);
     return {};
@@ -182,7 +202,7 @@ Strings Reader::list() {
   return std::move(*v);
 }
 std::optional<Strings> Reader::opt_list() {
-  if (m_st.is_null(m_index)) {
+  if (null_at(m_index)) {
     ++m_index;
     return std::nullopt;
   }

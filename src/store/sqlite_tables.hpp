@@ -52,6 +52,26 @@ struct BindCompare {
   std::uint64_t differs = 0;
 };
 
+// Where a Binder writes when it binds no SQLite statement, and where a Reader reads
+// when it reads none: the PostgreSQL store's COPY rows and query results use the same
+// per-object column code (pg_conn.hpp).
+class ValueSink {
+ public:
+  virtual ~ValueSink() = default;
+  virtual void text(std::string_view v) = 0;
+  virtual void integer(std::int64_t v) = 0;
+  virtual void real(double v) = 0;
+  virtual void null() = 0;
+};
+class ValueSource {
+ public:
+  virtual ~ValueSource() = default;
+  [[nodiscard]] virtual bool is_null(int column) const = 0;
+  [[nodiscard]] virtual std::string_view text(int column) const = 0;
+  [[nodiscard]] virtual std::int64_t int64(int column) const = 0;
+  [[nodiscard]] virtual double real(int column) const = 0;
+};
+
 // Binds sequential parameters of one statement, starting at 1. With `buffers`, encoded
 // text is bound without a copy (the buffers must outlive the statement's run); with
 // `compare`, values of the compared parameters are checked against the stored ones.
@@ -59,7 +79,9 @@ class Binder {
  public:
   explicit Binder(Statement& st, int first = 1, BindBuffers* buffers = nullptr,
                   BindCompare* compare = nullptr)
-      : m_st(st), m_index(first), m_buffers(buffers), m_compare(compare) {}
+      : m_st(&st), m_index(first), m_buffers(buffers), m_compare(compare) {}
+  // Writes each value to `sink` instead, in order.
+  explicit Binder(ValueSink& sink) : m_sink(&sink) {}
   void str(const std::string& v) { text(std::string_view(v)); }
   void lit(std::string_view v) { text(v); }  // static storage only
   void opt(const model::OptString& v);
@@ -94,10 +116,11 @@ class Binder {
     m_compare->differs |= std::uint64_t{1} << m_compare->slot_of[static_cast<std::size_t>(m_index)];
   }
 
-  Statement& m_st;
-  int m_index;
-  BindBuffers* m_buffers;
-  BindCompare* m_compare;
+  Statement* m_st = nullptr;
+  ValueSink* m_sink = nullptr;
+  int m_index = 1;
+  BindBuffers* m_buffers = nullptr;
+  BindCompare* m_compare = nullptr;
   std::string m_buf;
 };
 
@@ -105,7 +128,8 @@ class Binder {
 // are remembered (first one wins) and reported by error().
 class Reader {
  public:
-  explicit Reader(const Statement& st, int first = 0) : m_st(st), m_index(first) {}
+  explicit Reader(const Statement& st, int first = 0) : m_st(&st), m_index(first) {}
+  explicit Reader(const ValueSource& src, int first = 0) : m_src(&src), m_index(first) {}
   std::string str();
   model::OptString opt_str();
   model::OptBool opt_bool();
@@ -114,7 +138,7 @@ class Reader {
   model::OptTime opt_time();
   model::Strings list();
   std::optional<model::Strings> opt_list();
-  std::string_view view() { return m_st.text(m_index++); }
+  std::string_view view() { return text_at(m_index++); }
   void skip() { ++m_index; }
   void fail(std::string message) {
     if (!m_error) m_error = std::move(message);
@@ -122,7 +146,17 @@ class Reader {
   [[nodiscard]] const std::optional<std::string>& error() const { return m_error; }
 
  private:
-  const Statement& m_st;
+  [[nodiscard]] bool null_at(int i) const { return m_src ? m_src->is_null(i) : m_st->is_null(i); }
+  [[nodiscard]] std::string_view text_at(int i) const {
+    return m_src ? m_src->text(i) : m_st->text(i);
+  }
+  [[nodiscard]] std::int64_t int_at(int i) const {
+    return m_src ? m_src->int64(i) : m_st->int64(i);
+  }
+  [[nodiscard]] double real_at(int i) const { return m_src ? m_src->real(i) : m_st->real(i); }
+
+  const Statement* m_st = nullptr;
+  const ValueSource* m_src = nullptr;
   int m_index;
   std::optional<std::string> m_error;
 };

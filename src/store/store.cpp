@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace mdesync::store {
@@ -54,11 +55,11 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
     return sqlite::open_sqlite(path, options);
   }
   if (url.starts_with("postgresql:") || url.starts_with("postgres:")) {
-    return fail(ErrorCode::config,
-                "the PostgreSQL store backend is not built yet; use --store sqlite:PATH");
+    return pg::open_postgres(url, options);
   }
   return fail(ErrorCode::config,
-              fmt::format("unknown store URL '{}': expected sqlite:PATH or postgresql://...", url));
+              fmt::format("unknown store URL '{}': expected sqlite:PATH or postgresql://...",
+                          pg::redact_url(url)));
 }
 
 }  // namespace mdesync::store

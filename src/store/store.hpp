@@ -1,7 +1,7 @@
 #pragma once
 
 // The Store: where model rows, sync runs and checkpoints live. One interface, backends
-// chosen by URL (`sqlite:PATH` now; `postgresql:` later) so callers never change.
+// chosen by URL (`sqlite:PATH`, `postgresql://...`) so callers never change.
 //
 // Usage by a sync (one object):
 //   auto tx = store->begin();                       // Result<Transaction>
@@ -41,6 +41,10 @@ struct OpenOptions {
   bool read_only = false;
   // How long to wait for another connection's write lock before ErrorCode::store_locked.
   int busy_timeout_ms = 5000;
+  // The tenant (the configured tenant id) whose data a `postgresql:` store holds: its
+  // tables live in the schema `mdesync_<tenant>` unless the URL names one (ADR 0067).
+  // The SQLite store ignores it (one file, one tenant).
+  std::string tenant{};
 };
 
 // Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
@@ -230,7 +234,8 @@ class Store {
 
   // Checks that the database's pages are sound (SQLite's quick_check): ErrorCode::store,
   // naming the damage and what to do, when they are not. A sync's store runs it on its
-  // own connection from the open on and waits for it before its first write.
+  // own connection from the open on and waits for it before its first write. The
+  // PostgreSQL store checks that the server answers (its pages are the server's).
   virtual Status check() = 0;
 
  protected:
@@ -244,9 +249,9 @@ class Store {
 };
 
 // Opens (creating and migrating when needed) the store named by `url`: `sqlite:PATH`
-// (PATH may be relative; `sqlite::memory:` for tests). `postgresql:...` is recognised
-// but not built yet (ErrorCode::config). Corrupt file: ErrorCode::store; locked:
-// ErrorCode::store_locked.
+// (PATH may be relative; `sqlite::memory:` for tests) or `postgresql://...` (a libpq
+// URI, plus `schema=NAME`: ADR 0067). Corrupt file or unreachable server:
+// ErrorCode::store; locked: ErrorCode::store_locked.
 Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
 
 }  // namespace mdesync::store

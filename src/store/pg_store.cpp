@@ -1,0 +1,269 @@
+// The PostgreSQL store: transactions, the sweep after a full read, reads, inventory
+// digests, runs and checkpoints (ADR 0067).
+
+#include "store/pg_store_impl.hpp"
+
+#include "store/codec.hpp"
+
+namespace mdesync::store::pg {
+
+namespace {
+
+constexpr std::string_view k_seen_table =
+    "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
+    "PRIMARY KEY (object, run, id))";
+
+std::string object_id(ObjectType object) {
+  return std::to_string(static_cast<int>(object));
+}
+
+// Bytes from the hex text of a bytea (encode(x, 'hex')).
+std::string from_hex(std::string_view hex) {
+  auto nibble = [](char c) {
+    return static_cast<unsigned>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out += static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
+  }
+  return out;
+}
+
+// bytea input text of bytes ("\x0a1b...").
+std::string to_hex(std::string_view bytes) {
+  static constexpr char k_digits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  for (const char c : bytes) {
+    const auto u = static_cast<unsigned char>(c);
+    out += k_digits[u >> 4];
+    out += k_digits[u & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+util::Status PgStore::ready() {
+  if (m_tx_open) return {};
+  if (auto st = m_conn->ensure_alive(); !st) return st;
+  return {};
+}
+
+util::Status PgStore::do_begin() {
+  if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+  if (auto st = ready(); !st) return st;
+  if (auto st = m_conn->exec("BEGIN"); !st) return st;
+  m_tx_open = true;
+  return {};
+}
+
+util::Status PgStore::do_commit() {
+  m_tx_open = false;
+  return m_conn->exec("COMMIT");
+}
+
+void PgStore::do_rollback() noexcept {
+  m_tx_open = false;
+  if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
+}
+
+Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
+                                   Timestamp snapshot_time) {
+  return write_op([&]() -> Result<SweepCounts> {
+    if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
+    const std::string obj = object_id(object);
+    const std::string run = std::to_string(ctx.run_id);
+    constexpr std::string_view k_unseen =
+        "NOT EXISTS (SELECT 1 FROM mdesync_seen s WHERE s.object = $1::smallint AND s.run = "
+        "$2::bigint AND s.id = f.id)";
+    SweepCounts counts;
+    Result<PgResult> r = PgResult{};
+    if (object == ObjectType::vulnerability) {
+      r = m_conn->query(
+          fmt::format("UPDATE vulnerability_finding f SET status = 'Fixed', status_category = "
+                      "'Closed', last_fixed = $3::bigint, state_time = $3::bigint, "
+                      "last_changed_at = $4::bigint, last_run_id = $2::bigint, row_hash = NULL "
+                      "WHERE status_category = 'Open' AND (state_time IS NULL OR state_time <= "
+                      "$3::bigint) AND {}",
+                      k_unseen),
+          {obj, run, micros_text(snapshot_time), micros_text(ctx.now)});
+    } else if (object != ObjectType::vulnerability_definition) {
+      const bool narrow = object == ObjectType::installed_package;
+      r = m_conn->query(
+          fmt::format("UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id "
+                      "= $2::bigint, row_hash = NULL WHERE status <> 'Removed' AND {}",
+                      sqlite::write_table(object), narrow ? "bigint" : "text", k_unseen),
+          {obj, run, narrow ? micros_text(ctx.now) : encode_time(ctx.now)});
+    }
+    if (!r) return fail(r.error());
+    counts.closed = r->affected();
+    if (auto d = m_conn->query(
+            "DELETE FROM mdesync_seen WHERE object = $1::smallint AND run = $2::bigint",
+            {obj, run});
+        !d) {
+      return fail(d.error());
+    }
+    return counts;
+  });
+}
+
+Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
+                                                  std::string_view device_id) {
+  return write_op([&]() -> Result<std::int64_t> {
+    if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
+    auto r = m_conn->query(
+        "WITH rows AS (SELECT e.id FROM installed_package_entry e JOIN installed_package_target "
+        "t ON t.id = e.host WHERE t.targets = $3), ins AS (INSERT INTO mdesync_seen (object, "
+        "run, id) SELECT $1::smallint, $2::bigint, id FROM rows ON CONFLICT DO NOTHING) "
+        "SELECT count(*) FROM rows",
+        {object_id(ObjectType::installed_package), std::to_string(ctx.run_id), device_id});
+    if (!r) return fail(r.error());
+    return r->int64(0);
+  });
+}
+
+// --- inventory digests ---------------------------------------------------------------
+
+util::Status PgStore::scan_inventory_digests(
+    const std::function<void(std::string_view, std::string_view, bool)>& visit) {
+  if (auto st = ready(); !st) return st;
+  auto r =
+      m_conn->query("SELECT device_id, encode(digest, 'hex'), has_versions FROM inventory_digest");
+  if (!r) return fail(r.error());
+  for (int i = 0; i < r->rows(); ++i) {
+    r->set_row(i);
+    visit(r->text(0), from_hex(r->text(1)), r->int64(2) != 0);
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view device_id) {
+  if (auto st = ready(); !st) return fail(st.error());
+  auto r = m_conn->query(
+      "SELECT encode(versions, 'hex') FROM inventory_versions WHERE device_id = $1", {device_id});
+  if (!r) return fail(r.error());
+  if (r->rows() == 0) return std::optional<std::string>{};
+  return std::optional<std::string>{from_hex(r->text(0))};
+}
+
+util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> digests) {
+  if (digests.empty()) return {};
+  return write_op([&]() -> util::Status {
+    if (auto st = m_conn->exec(
+            "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
+            "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
+        !st) {
+      return st;
+    }
+    m_copy.clear();
+    std::int64_t seq = 0;
+    for (const auto& d : digests) {
+      m_copy.integer(seq++);
+      m_copy.text(d.device_id);
+      m_copy.text(to_hex(d.digest));
+      if (d.versions) {
+        m_copy.text(to_hex(*d.versions));
+      } else {
+        m_copy.null();
+      }
+      m_copy.end_row();
+    }
+    auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", m_copy);
+    m_copy.clear();
+    if (!st) return st;
+    return m_conn->exec(
+        "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
+        "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
+        "INSERT INTO mdesync_stage_digest_last SELECT DISTINCT ON (device_id) * FROM "
+        "mdesync_stage_digest ORDER BY device_id, seq DESC; "
+        "INSERT INTO inventory_digest (device_id, digest, has_versions) SELECT device_id, "
+        "digest, versions IS NOT NULL FROM mdesync_stage_digest_last ON CONFLICT (device_id) "
+        "DO UPDATE SET digest = EXCLUDED.digest, has_versions = EXCLUDED.has_versions; "
+        "DELETE FROM inventory_versions v USING mdesync_stage_digest_last s WHERE v.device_id "
+        "= s.device_id AND s.versions IS NULL; "
+        "INSERT INTO inventory_versions (device_id, versions) SELECT device_id, versions FROM "
+        "mdesync_stage_digest_last WHERE versions IS NOT NULL ON CONFLICT (device_id) DO "
+        "UPDATE SET versions = EXCLUDED.versions");
+  });
+}
+
+util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
+  return write_op([&]() -> util::Status {
+    for (const char* sql : {"DELETE FROM inventory_digest WHERE device_id = $1",
+                            "DELETE FROM inventory_versions WHERE device_id = $1"}) {
+      if (auto r = m_conn->query(sql, {device_id}); !r) return fail(r.error());
+    }
+    return {};
+  });
+}
+
+util::Status PgStore::clear_inventory_digests() {
+  return write_op([&]() -> util::Status {
+    return m_conn->exec("DELETE FROM inventory_digest; DELETE FROM inventory_versions");
+  });
+}
+
+// --- reads -----------------------------------------------------------------------------
+
+template <typename Row>
+Result<std::optional<Row>> PgStore::find(std::string_view uid) {
+  if (auto st = ready(); !st) return fail(st.error());
+  auto r = m_conn->query(
+      fmt::format("SELECT {}, first_synced_at, last_changed_at, last_run_id FROM {} WHERE uid "
+                  "= $1",
+                  sqlite::column_list<Row>(), Table<Row>::name),
+      {uid});
+  if (!r) return fail(r.error());
+  if (r->rows() == 0) return std::optional<Row>{};
+  auto row = sqlite::read_row<Row>(*r);
+  if (!row) return fail(row.error());
+  return std::optional<Row>{std::move(*row)};
+}
+
+// Through a cursor, a few thousand rows at a time: an export of every finding never
+// holds the whole result in memory.
+template <typename Row>
+util::Status PgStore::scan_rows(const RowVisitor<Row>& visit) {
+  if (auto st = ready(); !st) return st;
+  const bool own = !m_tx_open;
+  if (own) {
+    if (auto st = m_conn->exec("BEGIN READ ONLY"); !st) return st;
+  }
+  auto finish = [&](util::Status st) {
+    (void)m_conn->exec("CLOSE mdesync_scan");
+    if (own) (void)m_conn->exec(st ? "COMMIT" : "ROLLBACK");
+    return st;
+  };
+  if (auto st = m_conn->exec(
+          fmt::format("DECLARE mdesync_scan NO SCROLL CURSOR FOR SELECT {}, first_synced_at, "
+                      "last_changed_at, last_run_id FROM {} ORDER BY uid COLLATE \"C\"",
+                      sqlite::column_list<Row>(), Table<Row>::name));
+      !st) {
+    if (own) (void)m_conn->exec("ROLLBACK");
+    return st;
+  }
+  for (;;) {
+    auto r = m_conn->query("FETCH 2000 FROM mdesync_scan");
+    if (!r) return finish(fail(r.error()));
+    if (r->rows() == 0) break;
+    for (int i = 0; i < r->rows(); ++i) {
+      r->set_row(i);
+      auto row = sqlite::read_row<Row>(*r);
+      if (!row) return finish(fail(row.error()));
+      if (!visit(*row)) return finish({});
+    }
+  }
+  return finish({});
+}
+
+template Result<std::optional<Host>> PgStore::find<Host>(std::string_view);
+template Result<std::optional<Vulnerability>> PgStore::find<Vulnerability>(std::string_view);
+template util::Status PgStore::scan_rows<Host>(const RowVisitor<Host>&);
+template util::Status PgStore::scan_rows<Package>(const RowVisitor<Package>&);
+template util::Status PgStore::scan_rows<InstalledPackage>(const RowVisitor<InstalledPackage>&);
+template util::Status PgStore::scan_rows<Vulnerability>(const RowVisitor<Vulnerability>&);
+template util::Status PgStore::scan_rows<VulnerabilityDefinition>(
+    const RowVisitor<VulnerabilityDefinition>&);
+
+}  // namespace mdesync::store::pg

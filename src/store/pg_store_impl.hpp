@@ -1,0 +1,180 @@
+#pragma once
+
+// The PostgreSQL Store (ADR 0067): one connection, a tenant's tables in a schema of its
+// own, a transaction per object as with SQLite. Rows go to the server with COPY into a
+// temporary staging table and are merged in SQL (INSERT ... ON CONFLICT, UPDATE ...
+// FROM), a batch at a time; the finding lifecycle is decided here with lifecycle.cpp
+// over the stored states that one query returns per batch. Its parts: opening, the
+// lock and migrations (pg_open.cpp), upserts and delta events (pg_writer.cpp), the
+// sweep, reads, digests, runs and checkpoints (pg_store.cpp).
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/lifecycle.hpp"
+#include "store/pg_conn.hpp"
+#include "store/pg_store.hpp"
+#include "store/sqlite_statements.hpp"
+#include "store/sqlite_tables.hpp"
+#include "store/store.hpp"
+
+namespace mdesync::store::pg {
+
+using util::ErrorCode;
+using util::fail;
+using namespace mdesync::model;
+using sqlite::Table;
+
+// Advisory lock keys (first half): the sync lock of a tenant schema (session) and the
+// migration lock (transaction); the second half is hashtext(schema).
+constexpr int k_sync_lock = 0x6d647331;     // "mds1"
+constexpr int k_migrate_lock = 0x6d647332;  // "mds2"
+
+// Takes the tenant's sync lock on `conn` (a session advisory lock): ErrorCode::
+// store_locked when another session holds it.
+util::Status take_sync_lock(Conn& conn);
+
+// Text of a time as the store writes it; microseconds of an integer time column.
+inline std::string micros_text(util::Timestamp t) {
+  return std::to_string(t.time_since_epoch().count());
+}
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::unique_ptr<Conn> conn, bool exclusive, bool read_only)
+      : m_conn(std::move(conn)), m_exclusive(exclusive), m_read_only(read_only) {}
+
+  Result<UpsertCounts> upsert(const WriteContext& ctx, std::span<const Host> rows) override {
+    return upsert_rows<Host>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx, std::span<const Package> rows) override {
+    return upsert_rows<Package>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const InstalledPackage> rows) override {
+    return upsert_rows<InstalledPackage>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const Vulnerability> rows) override {
+    return upsert_rows<Vulnerability>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const VulnerabilityDefinition> rows) override {
+    return upsert_rows<VulnerabilityDefinition>(ctx, rows);
+  }
+
+  Result<SweepCounts> sweep(ObjectType object, const WriteContext& ctx,
+                            Timestamp snapshot_time) override;
+  Result<DeltaCounts> apply_vulnerability_events(const WriteContext& ctx,
+                                                 std::span<const Vulnerability> events,
+                                                 std::optional<Timestamp> baseline) override;
+
+  util::Status scan_inventory_digests(
+      const std::function<void(std::string_view, std::string_view, bool)>& visit) override;
+  Result<std::optional<std::string>> inventory_versions(std::string_view device_id) override;
+  util::Status put_inventory_digests(std::span<const InventoryDigest> digests) override;
+  util::Status erase_inventory_digest(std::string_view device_id) override;
+  util::Status clear_inventory_digests() override;
+  Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
+                                           std::string_view device_id) override;
+
+  Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
+  Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {
+    return find<Vulnerability>(uid);
+  }
+
+  util::Status scan(const RowVisitor<Host>& visit) override { return scan_rows<Host>(visit); }
+  util::Status scan(const RowVisitor<Package>& visit) override { return scan_rows<Package>(visit); }
+  util::Status scan(const RowVisitor<InstalledPackage>& visit) override {
+    return scan_rows<InstalledPackage>(visit);
+  }
+  util::Status scan(const RowVisitor<Vulnerability>& visit) override {
+    return scan_rows<Vulnerability>(visit);
+  }
+  util::Status scan(const RowVisitor<VulnerabilityDefinition>& visit) override {
+    return scan_rows<VulnerabilityDefinition>(visit);
+  }
+
+  Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
+                          Timestamp started_at) override;
+  util::Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
+                       std::string_view counts_json) override;
+  Result<std::vector<SyncRun>> recent_runs(int limit) override;
+  util::Status save_checkpoint(const Checkpoint& checkpoint) override;
+  Result<std::optional<Checkpoint>> checkpoint(ObjectType object) override;
+  Result<std::vector<Checkpoint>> checkpoints() override;
+  Result<std::vector<StatusCount>> count_by_status() override;
+  Result<int> schema_version() override;
+  // PostgreSQL checks its own pages (data checksums, when the cluster has them): there
+  // is nothing like SQLite's quick_check to run from here.
+  util::Status check() override { return ready(); }
+
+ protected:
+  util::Status do_begin() override;
+  util::Status do_commit() override;
+  void do_rollback() noexcept override;
+
+ private:
+  // Before a statement outside a transaction: a lost connection is opened again (and the
+  // sync lock taken again); inside one, its loss fails the transaction.
+  util::Status ready();
+
+  // Runs `op` atomically: in the open transaction as a savepoint, or in a transaction
+  // of its own.
+  template <typename Op>
+  auto write_op(Op op) -> decltype(op()) {
+    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    const bool own = !m_tx_open;
+    if (own) {
+      if (auto st = ready(); !st) return fail(st.error());
+    }
+    if (auto st = m_conn->exec(own ? "BEGIN" : "SAVEPOINT op"); !st) return fail(st.error());
+    auto result = op();
+    if (result) {
+      if (auto st = m_conn->exec(own ? "COMMIT" : "RELEASE op"); !st) {
+        if (own) (void)m_conn->exec("ROLLBACK");
+        return fail(st.error());
+      }
+    } else {
+      (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
+    }
+    return result;
+  }
+
+  template <typename Row>
+  Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows);
+  // COPYs rows (seq, hash, the object's columns) into the object's staging table.
+  template <typename Row>
+  util::Status stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes);
+  template <typename Row>
+  util::Status stage_one(std::int64_t seq, RowHash hash, const Row& row);
+  // Interns what the staged rows of a narrow object refer to and fills their ids.
+  template <typename Row>
+  util::Status resolve_refs();
+  // The finding lifecycle of a full read's staged rows against the stored ones.
+  util::Status merge_lifecycles(std::span<const Vulnerability> rows,
+                                std::span<const RowHash> hashes);
+  // Merges the staged rows into the table: written rows (inserted or changed).
+  template <typename Row>
+  Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
+  template <typename Row>
+  util::Status mark_seen(const WriteContext& ctx);
+
+  template <typename Row>
+  Result<std::optional<Row>> find(std::string_view uid);
+  template <typename Row>
+  util::Status scan_rows(const RowVisitor<Row>& visit);
+
+  std::unique_ptr<Conn> m_conn;
+  bool m_exclusive;
+  bool m_read_only;
+  bool m_tx_open = false;
+  CopyBuffer m_copy;
+};
+
+}  // namespace mdesync::store::pg

@@ -1,0 +1,655 @@
+// The Store contract, one suite run unchanged against every backend (issue 18): the
+// SQLite store on a file and the PostgreSQL store in a schema of its own on the test
+// cluster (scripts/pg-cluster, started by the CTest fixture `pg_cluster`). Backend-
+// specific behaviour (SQLite files, pages, indexes; PostgreSQL tenants and connections)
+// is tested in store_test.cpp and at the end of this file.
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "model/hash.hpp"
+#include "store/store.hpp"
+
+namespace mdesync::store {
+namespace {
+
+namespace fs = std::filesystem;
+using model::StatusCategory;
+using model::VulnerabilityStatus;
+
+Timestamp at(const char* text) {
+  return util::parse_timestamp(text).value();
+}
+
+// The test cluster's URL: MDESYNC_TEST_PG_URL, else what the CTest fixture wrote.
+std::string pg_base_url() {
+  if (const char* env = std::getenv("MDESYNC_TEST_PG_URL"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::ifstream f(std::string(MDESYNC_BINARY_DIR) + "/pg-cluster/url");
+  std::string url;
+  std::getline(f, url);
+  return url;
+}
+
+// Runs `sql` on a connection of its own; the first column of the first row as text.
+std::string pg_scalar(const std::string& url, const std::string& sql) {
+  PGconn* c = PQconnectdb(url.c_str());
+  std::string out;
+  if (PQstatus(c) == CONNECTION_OK) {
+    PGresult* r = PQexec(c, sql.c_str());
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQgetisnull(r, 0, 0) == 0) {
+      out = PQgetvalue(r, 0, 0);
+    } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  } else {
+    ADD_FAILURE() << "cannot connect to the test cluster: " << PQerrorMessage(c);
+  }
+  PQfinish(c);
+  return out;
+}
+
+std::string sqlite_scalar(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+  std::string out;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+class StoreContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    if (pg()) {
+      m_base = pg_base_url();
+      ASSERT_FALSE(m_base.empty())
+          << "no PostgreSQL test cluster: run the tests through ctest (fixture pg_cluster) or "
+             "set MDESYNC_TEST_PG_URL";
+      m_schema = schema_for(info->name());
+      admin("DROP SCHEMA IF EXISTS " + m_schema + " CASCADE");
+      return;
+    }
+    m_dir = fs::temp_directory_path() /
+            ("mdesync_contract_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(m_dir);
+    fs::create_directories(m_dir);
+    m_path = (m_dir / "store.db").string();
+  }
+  void TearDown() override {
+    if (pg()) {
+      if (!m_base.empty()) {
+        admin("DROP SCHEMA IF EXISTS " + m_schema + " CASCADE");
+        for (const auto& other : m_other_schemas)
+          admin("DROP SCHEMA IF EXISTS " + other + " CASCADE");
+      }
+      return;
+    }
+    fs::remove_all(m_dir);
+  }
+
+  [[nodiscard]] bool pg() const { return GetParam() == "postgresql"; }
+
+  // A schema per test (and process): tests of both backends run in parallel.
+  static std::string schema_for(const std::string& test) {
+    return "t" + std::to_string(::getpid()) + "_" +
+           std::to_string(std::hash<std::string>{}(test) % 1000000007U);
+  }
+
+  std::string url(const std::string& schema = {}) const {
+    if (!pg()) return "sqlite:" + m_path;
+    return m_base + (m_base.find('?') == std::string::npos ? "?" : "&") +
+           "schema=" + (schema.empty() ? m_schema : schema);
+  }
+
+  // SQL on the store's database, outside the Store (the test's own connection).
+  std::string scalar(const std::string& sql) const {
+    if (!pg()) return sqlite_scalar(m_path, sql);
+    return pg_scalar(m_base, "SET search_path = " + m_schema + "; " + sql);
+  }
+  std::string admin(const std::string& sql) const {
+    return pg_scalar(m_base, "SET client_min_messages = warning; " + sql);
+  }
+
+  int latest_version() const { return pg() ? 1 : 5; }
+
+  std::unique_ptr<Store> open(OpenOptions options = {}) {
+    auto s = open_store(url(), options);
+    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
+    return s ? std::move(*s) : nullptr;
+  }
+
+  static model::Host host(const std::string& uid, const std::string& name = "h") {
+    model::Host h;
+    h.uid = uid;
+    h.name = name;
+    h.hostnames = {name};
+    h.status = model::HostStatus::active;
+    h.last_seen = at("2025-06-01T07:58:10.301Z");
+    h.source.rbac_group_id = "17";
+    return h;
+  }
+
+  static model::Vulnerability vuln(const std::string& uid, VulnerabilityStatus status,
+                                   const char* time) {
+    model::Vulnerability v;
+    v.uid = uid;
+    v.type = "CVE-2025-40001";
+    v.targets = "dev1";
+    v.status = status;
+    v.status_category = model::category_of(status);
+    v.severity = model::Severity::high;
+    v.state_time = at(time);
+    if (status == VulnerabilityStatus::fixed) v.last_fixed = v.state_time;
+    v.source.software_name = "exampleviewer";
+    return v;
+  }
+
+  // A full read (`seen`) passes every row unless said otherwise, as the engine's do but
+  // the inventory read's.
+  static WriteContext ctx(RunId run, bool seen = false, std::optional<bool> every_row = {}) {
+    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen, every_row.value_or(seen)};
+  }
+
+  std::string m_base;
+  std::string m_schema;
+  std::vector<std::string> m_other_schemas;
+  fs::path m_dir;
+  std::string m_path;
+};
+
+TEST_P(StoreContract, MigratesAnEmptyFileAndReopensWithoutChange) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->schema_version().value(), latest_version());
+  }
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->schema_version().value(), latest_version());
+  EXPECT_TRUE(s->count_by_status().value().empty());
+  EXPECT_TRUE(s->checkpoints().value().empty());
+}
+
+TEST_P(StoreContract, UpsertIsIdempotentAndRoundTrips) {
+  auto s = open();
+  std::vector<model::Host> rows = {host("a", "alpha"), host("b", "beta")};
+  rows[0].source.is_excluded = false;
+  rows[0].potential_duplication = true;
+  auto first = s->upsert(ctx(1), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(first.written, 2);
+  EXPECT_EQ(first.unchanged, 0);
+  auto again = s->upsert(WriteContext{2, at("2025-06-03T00:00:00Z"), false},
+                         std::span<const model::Host>(rows))
+                   .value();
+  EXPECT_EQ(again.written, 0);
+  EXPECT_EQ(again.unchanged, 2);
+
+  auto stored = s->find_host("a").value();
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->meta.last_run_id, 1);  // not rewritten by run 2
+  EXPECT_EQ(stored->meta.first_synced_at, at("2025-06-02T00:00:00Z"));
+  EXPECT_EQ(model::content_hash(*stored), model::content_hash(rows[0]));
+  EXPECT_EQ(stored->source.is_excluded, false);
+  EXPECT_EQ(stored->source.is_aad_joined, std::nullopt);
+
+  rows[1].name = "beta2";
+  auto changed = s->upsert(ctx(3), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(changed.written, 1);
+  EXPECT_EQ(changed.unchanged, 1);
+  EXPECT_EQ(s->find_host("b").value()->meta.last_run_id, 3);
+  EXPECT_EQ(s->find_host("b").value()->meta.first_synced_at, at("2025-06-02T00:00:00Z"));
+}
+
+TEST_P(StoreContract, UncommittedTransactionRollsBack) {
+  auto s = open();
+  {
+    auto tx = s->begin();
+    ASSERT_TRUE(tx);
+    std::vector<model::Host> rows = {host("a")};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    EXPECT_TRUE(s->find_host("a").value().has_value());
+  }  // destroyed without commit
+  EXPECT_FALSE(s->find_host("a").value().has_value());
+  auto nested = s->begin();
+  ASSERT_TRUE(nested);
+  EXPECT_FALSE(s->begin().has_value());  // one at a time
+}
+
+TEST_P(StoreContract, RowsAndCheckpointCommitTogether) {
+  auto s = open();
+  Checkpoint cp;
+  cp.object = ObjectType::host;
+  cp.run_id = 1;
+  cp.mode = "full";
+  cp.snapshot_time = at("2025-06-01T06:01:00Z");
+  cp.completed_at = at("2025-06-02T00:00:00Z");
+  std::vector<model::Host> rows = {host("a")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(cp));
+    tx.rollback();
+  }
+  EXPECT_FALSE(s->checkpoint(ObjectType::host).value().has_value());
+  EXPECT_FALSE(s->find_host("a").value().has_value());
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(cp));
+    ASSERT_TRUE(tx.commit());
+  }
+  s.reset();
+  s = open();
+  auto got = s->checkpoint(ObjectType::host).value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->snapshot_time, cp.snapshot_time);
+  EXPECT_EQ(got->mode, "full");
+  EXPECT_TRUE(s->find_host("a").value().has_value());
+}
+
+TEST_P(StoreContract, SweepClosesOnlyWhatTheRunDidNotSee) {
+  auto s = open();
+  std::vector<model::Vulnerability> all = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(all)));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+
+  std::vector<model::Vulnerability> second = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T06:00:00Z")};
+  auto up = s->upsert(ctx(2, true), std::span<const model::Vulnerability>(second)).value();
+  EXPECT_EQ(up.unchanged, 1);  // only stateTime differs: not rewritten
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 2);
+  auto v2 = s->find_vulnerability("v2").value().value();
+  EXPECT_EQ(v2.status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(v2.status_category, StatusCategory::closed);
+  EXPECT_EQ(v2.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::active);
+
+  // Seen again in a later snapshot: reopened, lastFixed kept.
+  std::vector<model::Vulnerability> third = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T12:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T12:00:00Z")};
+  auto up3 = s->upsert(ctx(3, true), std::span<const model::Vulnerability>(third)).value();
+  EXPECT_EQ(up3.written, 1);
+  auto v2b = s->find_vulnerability("v2").value().value();
+  EXPECT_EQ(v2b.status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(v2b.status_category, StatusCategory::open);
+  EXPECT_EQ(v2b.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(3), at("2025-06-01T12:00:00Z"))->closed, 0);
+}
+
+// A read that skips unchanged rows upstream (every_row false) looks rows up through the
+// uid index and has no key index at its sweep: the open findings come from SQL.
+TEST_P(StoreContract, SweepAfterAReadWithoutKeyIndexClosesWhatItDidNotSee) {
+  auto s = open();
+  std::vector<model::Vulnerability> all = {
+      vuln("v1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("v3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1, true, false), std::span<const model::Vulnerability>(all)));
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+  all[0].source.cvss_score = 9.0;
+  std::vector<model::Vulnerability> second = {all[0]};
+  auto up = s->upsert(ctx(2, true, false), std::span<const model::Vulnerability>(second)).value();
+  EXPECT_EQ(up.written, 1);
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 2);
+  EXPECT_EQ(s->find_vulnerability("v3").value()->status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(s->find_vulnerability("v1").value()->source.cvss_score, 9.0);
+}
+
+// A finding rewritten by a full read keeps the stateTime at which its status began, by
+// either lookup path; a new status takes the read's stateTime.
+TEST_P(StoreContract, ARewrittenFindingKeepsItsStateTimeWhileItsStatusHolds) {
+  auto s = open();
+  // The uid-index path first: a key index, once loaded, serves later reads too.
+  for (const bool every_row : {false, true}) {
+    const std::string uid = every_row ? "keys" : "uids";
+    const RunId base = every_row ? 10 : 20;
+    auto v = vuln(uid, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.source.cvss_score = 5.0;
+    std::vector<model::Vulnerability> rows = {v};
+    ASSERT_TRUE(s->upsert(ctx(base, true, every_row), std::span<const model::Vulnerability>(rows)));
+    rows[0].state_time = at("2025-06-01T06:00:00Z");
+    rows[0].last_found = at("2025-06-01T05:00:00Z");
+    rows[0].source.cvss_score = 9.0;
+    auto up =
+        s->upsert(ctx(base + 1, true, every_row), std::span<const model::Vulnerability>(rows));
+    EXPECT_EQ(up->written, 1) << uid;
+    auto got = s->find_vulnerability(uid).value().value();
+    EXPECT_EQ(got.state_time, at("2025-06-01T00:00:00Z")) << uid;
+    EXPECT_EQ(got.last_found, at("2025-06-01T05:00:00Z")) << uid;
+    EXPECT_EQ(got.source.cvss_score, 9.0) << uid;
+    EXPECT_EQ(got.status, VulnerabilityStatus::active) << uid;
+
+    rows[0].status = VulnerabilityStatus::fixed;
+    rows[0].status_category = StatusCategory::closed;
+    rows[0].state_time = at("2025-06-01T12:00:00Z");
+    up = s->upsert(ctx(base + 2, true, every_row), std::span<const model::Vulnerability>(rows));
+    EXPECT_EQ(up->written, 1) << uid;
+    got = s->find_vulnerability(uid).value().value();
+    EXPECT_EQ(got.status, VulnerabilityStatus::fixed) << uid;
+    EXPECT_EQ(got.state_time, at("2025-06-01T12:00:00Z")) << uid;
+    EXPECT_EQ(got.last_fixed, at("2025-06-01T12:00:00Z")) << uid;
+  }
+}
+
+TEST_P(StoreContract, SweepMarksHostsRemovedAndIsScopedToTheRun) {
+  auto s = open();
+  std::vector<model::Host> rows = {host("a"), host("b")};
+  ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Host>(rows)));
+  std::vector<model::Host> only_a = {host("a")};
+  ASSERT_TRUE(s->upsert(ctx(2, true), std::span<const model::Host>(only_a)));
+  // Run 1 saw both: sweeping run 1 removes nothing; run 2 lacks b.
+  EXPECT_EQ(s->sweep(ObjectType::host, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+  EXPECT_EQ(s->sweep(ObjectType::host, ctx(2), at("2025-06-01T00:00:00Z"))->closed, 1);
+  EXPECT_EQ(s->find_host("b").value()->status, model::HostStatus::removed);
+  EXPECT_EQ(s->find_host("a").value()->status, model::HostStatus::active);
+  // Back in the listing: written again as Active.
+  auto up = s->upsert(ctx(3, true), std::span<const model::Host>(rows)).value();
+  EXPECT_EQ(up.written, 1);
+  EXPECT_EQ(s->find_host("b").value()->status, model::HostStatus::active);
+}
+
+TEST_P(StoreContract, DeltaRules) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("open", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("moved", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+
+  std::vector<model::Vulnerability> events = {
+      // stale: older than the finding's state
+      vuln("open", VulnerabilityStatus::fixed, "2025-05-31T18:00:00Z"),
+      // device-group move: Fixed + New at one timestamp
+      vuln("moved", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      vuln("moved", VulnerabilityStatus::active, "2025-06-01T06:00:00Z"),
+      // Fixed for a finding never seen: created closed
+      vuln("ghost", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      // fixed then new again later: reopened
+      vuln("open", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z"),
+      vuln("open", VulnerabilityStatus::active, "2025-06-01T12:00:00Z"),
+  };
+  auto c = s->apply_vulnerability_events(ctx(2), events, std::nullopt).value();
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(c.paired, 1);
+  EXPECT_EQ(c.created_closed, 1);
+  EXPECT_EQ(c.fixed, 1);
+  EXPECT_EQ(c.reopened, 1);
+
+  EXPECT_EQ(s->find_vulnerability("moved").value()->status_category, StatusCategory::open);
+  auto ghost = s->find_vulnerability("ghost").value().value();
+  EXPECT_EQ(ghost.status, VulnerabilityStatus::fixed);
+  EXPECT_EQ(ghost.last_fixed, at("2025-06-01T06:00:00Z"));
+  auto open = s->find_vulnerability("open").value().value();
+  EXPECT_EQ(open.status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(open.last_fixed, at("2025-06-01T06:00:00Z"));
+  EXPECT_EQ(open.state_time, at("2025-06-01T12:00:00Z"));
+
+  // Replaying the same window changes nothing.
+  auto replay = s->apply_vulnerability_events(ctx(3), events, std::nullopt).value();
+  EXPECT_EQ(replay.written, 0);
+  EXPECT_EQ(s->find_vulnerability("open").value()->status, VulnerabilityStatus::reopened);
+  EXPECT_EQ(s->find_vulnerability("moved").value()->status, VulnerabilityStatus::active);
+  EXPECT_EQ(s->find_vulnerability("open").value()->meta.last_run_id, 2);
+}
+
+TEST_P(StoreContract, DeltaPairSplitAcrossCallsStaysOpen) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("m", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+  std::vector<model::Vulnerability> fixed = {
+      vuln("m", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z")};
+  std::vector<model::Vulnerability> fresh = {
+      vuln("m", VulnerabilityStatus::active, "2025-06-01T06:00:00Z")};
+  ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), fixed, std::nullopt));
+  ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), fresh, std::nullopt));
+  EXPECT_EQ(s->find_vulnerability("m").value()->status, VulnerabilityStatus::active);
+}
+
+TEST_P(StoreContract, BaselineMakesOlderEventsStale) {
+  auto s = open();
+  std::vector<model::Vulnerability> base = {
+      vuln("v", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(base)));
+  std::vector<model::Vulnerability> ev = {
+      vuln("v", VulnerabilityStatus::fixed, "2025-06-01T06:00:00Z")};
+  auto c = s->apply_vulnerability_events(ctx(2), ev, at("2025-06-01T12:00:00Z")).value();
+  EXPECT_EQ(c.stale, 1);
+  EXPECT_EQ(s->find_vulnerability("v").value()->status, VulnerabilityStatus::active);
+}
+
+TEST_P(StoreContract, SecondExclusiveOpenIsRefused) {
+  auto first = open(OpenOptions{true, false});
+  ASSERT_TRUE(first);
+  auto second = open_store(url(), OpenOptions{true, false});
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, util::ErrorCode::store_locked);
+  EXPECT_NE(second.error().message.find("another mdesync sync"), std::string::npos);
+  // Readers are not blocked.
+  EXPECT_TRUE(open_store(url(), OpenOptions{false, true}).has_value());
+  first.reset();
+  EXPECT_TRUE(open_store(url(), OpenOptions{true, false}).has_value());
+}
+
+TEST_P(StoreContract, RunsCountsAndScans) {
+  auto s = open();
+  const RunId run =
+      s->begin_run("full", {"machine", "vulnerability"}, at("2025-06-02T00:00:00Z")).value();
+  std::vector<model::Host> rows = {host("b"), host("a")};
+  ASSERT_TRUE(s->upsert(ctx(run), std::span<const model::Host>(rows)));
+  ASSERT_TRUE(s->end_run(run, at("2025-06-02T00:05:00Z"), "success", R"({"host":{"read":2}})"));
+  auto runs = s->recent_runs(10).value();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].objects, (std::vector<std::string>{"machine", "vulnerability"}));
+  EXPECT_EQ(runs[0].outcome, "success");
+  EXPECT_EQ(runs[0].counts_json, R"({"host":{"read":2}})");
+  auto counts = s->count_by_status().value();
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].status, "Active");
+  EXPECT_EQ(counts[0].count, 2);
+  std::vector<std::string> uids;
+  ASSERT_TRUE(s->scan(RowVisitor<model::Host>([&](const model::Host& h) {
+    uids.push_back(h.uid);
+    return true;
+  })));
+  EXPECT_EQ(uids, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_P(StoreContract, EveryObjectRoundTrips) {
+  auto s = open();
+  model::Package p;
+  p.uid = "mozilla-_-firefox";
+  p.name = "firefox";
+  p.categories = {"Software", "Vulnerable"};
+  p.source.versions = {{"128.0.3", 40, 12}, {"139.0.1", std::nullopt, 0}};
+  model::InstalledPackage ip;
+  ip.uid = "dev1_mozilla-_-firefox";
+  ip.type = p.uid;
+  ip.targets = "dev1";
+  ip.version = {"128.0.3", "139.0.1"};
+  ip.end_of_support_date = at("2026-10-13T00:00:00Z");
+  model::VulnerabilityDefinition d;
+  d.uid = "CVE-2025-40001";
+  d.cve_ids = d.cve_records = {d.uid};
+  d.exploitability = "Public exploit";
+  d.affected = std::vector<std::string>{};
+  d.cvss_v3.av = "Local";
+  d.cvss_v3.base_score = 7.8;
+  d.patch_available = true;
+  std::vector<model::Package> ps = {p};
+  std::vector<model::InstalledPackage> ips = {ip};
+  std::vector<model::VulnerabilityDefinition> ds = {d};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Package>(ps)));
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::InstalledPackage>(ips)));
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::VulnerabilityDefinition>(ds)));
+  int n = 0;
+  ASSERT_TRUE(s->scan(RowVisitor<model::Package>([&](const model::Package& r) {
+    EXPECT_EQ(model::content_hash(r), model::content_hash(p));
+    ++n;
+    return true;
+  })));
+  ASSERT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+    EXPECT_EQ(model::content_hash(r), model::content_hash(ip));
+    ++n;
+    return true;
+  })));
+  ASSERT_TRUE(s->scan(
+      RowVisitor<model::VulnerabilityDefinition>([&](const model::VulnerabilityDefinition& r) {
+        EXPECT_EQ(model::content_hash(r), model::content_hash(d));
+        EXPECT_TRUE(r.affected.has_value());
+        EXPECT_FALSE(r.recommendation.has_value());
+        ++n;
+        return true;
+      })));
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(s->upsert(ctx(2), std::span<const model::VulnerabilityDefinition>(ds))->unchanged, 1);
+}
+
+// The rows of a first load are seen by its read: a sweep after the commit closes none.
+TEST_P(StoreContract, FirstLoadRowsAreSeenBySweepAfterCommit) {
+  auto s = open();
+  std::vector<model::Vulnerability> rows = {
+      vuln("a", VulnerabilityStatus::active, "2025-06-01T00:00:00Z"),
+      vuln("b", VulnerabilityStatus::active, "2025-06-01T00:00:00Z")};
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows))->written, 2);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z"))->closed, 0);
+  EXPECT_EQ(s->find_vulnerability("a").value()->status, VulnerabilityStatus::active);
+}
+
+// A sync killed with -9 leaves its run without an outcome; once no process holds the
+// sync lock, status reports it interrupted, and the next sync records it so.
+TEST_P(StoreContract, KilledRunIsInterruptedOnceNoSyncHoldsTheLock) {
+  RunId killed = 0;
+  {
+    auto syncing = open({true, false});
+    killed = syncing->begin_run("full", {"machine"}, at("2025-06-01T00:00:00Z")).value();
+    // While its process lives, a reader sees it running.
+    auto reader = open({false, true});
+    EXPECT_FALSE(reader->recent_runs(5).value().front().outcome.has_value());
+  }  // the process is gone: the kernel released its lock
+  {
+    auto reader = open({false, true});
+    const auto runs = reader->recent_runs(5).value();
+    ASSERT_EQ(runs.front().id, killed);
+    EXPECT_EQ(runs.front().outcome, "interrupted");
+    EXPECT_EQ(scalar("SELECT count(*) FROM sync_run WHERE outcome IS NULL"), "1")
+        << "a reader writes nothing";
+  }
+  auto next = open({true, false});
+  ASSERT_TRUE(next->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z")));
+  EXPECT_EQ(scalar("SELECT outcome FROM sync_run WHERE id = " + std::to_string(killed)),
+            "interrupted");
+}
+
+TEST_P(StoreContract, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
+  auto s = open();
+  const std::string digest = std::string(1, '\0') + "\x01" + "binary" + "\xff";
+  {
+    auto tx = s->begin().value();
+    const std::vector<InventoryDigest> two = {{"dev1", digest, std::string("v\0\x01", 3)},
+                                              {"dev2", "d2", std::nullopt}};
+    ASSERT_TRUE(s->put_inventory_digests(two));
+    ASSERT_TRUE(tx.commit());
+  }
+  std::map<std::string, std::pair<std::string, bool>> seen;
+  auto scan = [&] {
+    seen.clear();
+    ASSERT_TRUE(s->scan_inventory_digests([&](std::string_view id, std::string_view d, bool v) {
+      seen[std::string(id)] = {std::string(d), v};
+    }));
+  };
+  scan();
+  EXPECT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen["dev1"], std::make_pair(digest, true));
+  EXPECT_EQ(seen["dev2"], std::make_pair(std::string("d2"), false));
+  EXPECT_EQ(s->inventory_versions("dev1").value(),
+            std::optional<std::string>(std::string("v\0\x01", 3)));
+  EXPECT_EQ(s->inventory_versions("dev2").value(), std::nullopt);
+  EXPECT_EQ(s->inventory_versions("nobody").value(), std::nullopt);
+  {
+    // Not committed: the erase and the replacement are undone.
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->erase_inventory_digest("dev2"));
+    const std::vector<InventoryDigest> other = {{"dev1", "other", std::nullopt}};
+    ASSERT_TRUE(s->put_inventory_digests(other));
+  }
+  scan();
+  EXPECT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen["dev1"].first, digest);
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->erase_inventory_digest("dev2"));
+    ASSERT_TRUE(tx.commit());
+  }
+  scan();
+  EXPECT_EQ(seen.size(), 1U);
+  ASSERT_TRUE(s->clear_inventory_digests());
+  scan();
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_P(StoreContract, InstalledPackagesMarkedSeenByDeviceSurviveTheSweep) {
+  auto s = open();
+  auto ip = [](const std::string& device, const std::string& sw) {
+    model::InstalledPackage p;
+    p.uid = device + "_" + sw;
+    p.type = sw;
+    p.targets = device;
+    p.version = {"1.0"};
+    return p;
+  };
+  std::vector<model::InstalledPackage> rows = {ip("dev1", "a"), ip("dev1", "b"), ip("dev2", "a")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::InstalledPackage>(rows)));
+    ASSERT_TRUE(tx.commit());
+  }
+  ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
+  {
+    // Run 2 reads dev1 unchanged (marked, not upserted) and no longer lists dev2.
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->mark_installed_seen(ctx(2, true), "dev1").value(), 2);
+    EXPECT_EQ(s->mark_installed_seen(ctx(2, true), "nobody").value(), 0);
+    EXPECT_EQ(s->sweep(ObjectType::installed_package, ctx(2), at("2025-06-01T06:00:00Z"))->closed,
+              1);
+    ASSERT_TRUE(tx.commit());
+  }
+  std::string states;
+  ASSERT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+    states += (states.empty() ? "" : " ") + r.uid + "=" + std::string(model::to_string(r.status));
+    return true;
+  })));
+  EXPECT_EQ(states, "dev1_a=Installed dev1_b=Installed dev2_a=Removed");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace mdesync::store
