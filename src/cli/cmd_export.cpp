@@ -174,10 +174,10 @@ int run_export(ExportFlags& flags) {
       return k_exit_usage;
     }
   }
-  auto store = store::open_store(cfg->store, {false, true});
+  auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
   if (!store) {
-    std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n", cfg->store.c_str(),
-                 store.error().describe().c_str());
+    std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n",
+                 store::redact_store_url(cfg->store).c_str(), store.error().describe().c_str());
     return k_exit_store;
   }
   std::ofstream file;

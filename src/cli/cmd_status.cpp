@@ -26,13 +26,13 @@ int run_status(StatusFlags& flags) {
   setup_logging(false, true);
   auto cfg = config::load(flags.overrides);
   if (!cfg) return report(cfg.error(), "configuration error");
-  auto store = store::open_store(cfg->store, {false, true});
+  auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
   if (!store) {
     // A locked store is being synced (the first sync of a new store keeps readers out
     // while it commits, docs/schema.md); any other failure usually means no store yet.
     const bool locked = store.error().code == util::ErrorCode::store_locked;
-    std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n(%s)\n", cfg->store.c_str(),
-                 store.error().describe().c_str(),
+    std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n(%s)\n",
+                 store::redact_store_url(cfg->store).c_str(), store.error().describe().c_str(),
                  locked ? "a sync is writing it: try again when it has committed"
                         : "run `mdesync sync` first to create it");
     return k_exit_store;
@@ -52,7 +52,7 @@ int run_status(StatusFlags& flags) {
 
   if (flags.json) {
     nlohmann::json j;
-    j["store"] = cfg->store;
+    j["store"] = store::redact_store_url(cfg->store);
     j["schemaVersion"] = *version;
     j["runs"] = nlohmann::json::array();
     for (const auto& r : *runs) {
@@ -84,8 +84,8 @@ int run_status(StatusFlags& flags) {
     return k_exit_ok;
   }
 
-  std::string out =
-      fmt::format("store {} (schema version {})\n\nrecent runs:\n", cfg->store, *version);
+  std::string out = fmt::format("store {} (schema version {})\n\nrecent runs:\n",
+                                store::redact_store_url(cfg->store), *version);
   if (runs->empty()) out += "  none yet\n";
   for (const auto& r : *runs) {
     const double secs =

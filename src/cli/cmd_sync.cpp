@@ -68,7 +68,7 @@ class ProgressLine {
 // that cannot be read here (another sync holds it, an older schema, a URI path) is left
 // to the real open and the engine's own plan, which say what is wrong.
 util::Status plan_without_writing(const config::Config& cfg) {
-  auto store = store::open_store(cfg.store, {false, true});
+  auto store = store::open_store(cfg.store, {.read_only = true, .tenant = cfg.tenant_id});
   if (!store) {
     constexpr std::string_view k_sqlite = "sqlite:";
     const bool sqlite = cfg.store.rfind(k_sqlite, 0) == 0;
@@ -103,7 +103,7 @@ int run_sync(SyncFlags& flags) {
   if (flags.dry_run) {
     // Planning reads checkpoints only; without a store yet the first sync is a full one,
     // planned against an empty in-memory store.
-    auto store = store::open_store(cfg->store, {false, true});
+    auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
     if (!store) store = store::open_store("sqlite::memory:");
     if (!store) return report(store.error(), "store error");
     sync::Engine engine(*cfg, {store->get(), nullptr, nullptr, {}, nullptr});
@@ -124,7 +124,7 @@ int run_sync(SyncFlags& flags) {
   if (auto roles = (*client)->granted_roles(); !roles && is_final(roles.error().code)) {
     return report(roles.error(), "sync not started (nothing was written)");
   }
-  auto store = store::open_store(cfg->store, {true, false});
+  auto store = store::open_store(cfg->store, {.exclusive = true, .tenant = cfg->tenant_id});
   if (!store) {
     if (store.error().code == util::ErrorCode::store_locked) {
       std::fprintf(

@@ -226,8 +226,8 @@ util::Status Conn::prepare_session() {
   // Quiet NOTICEs (IF NOT EXISTS and the like), UTC times, our schema first.
   return exec(fmt::format(
       "SET client_min_messages = warning; SET TIME ZONE 'UTC'; SET search_path = {}, public; "
-      "SET application_name = 'mdesync'",
-      quote_ident(m_target.schema)));
+      "SET application_name = 'mdesync/{}'",
+      quote_ident(m_target.schema), m_target.schema));
 }
 
 util::Error Conn::error(const PGresult* res, std::string_view what) const {
@@ -318,8 +318,8 @@ bool Conn::in_transaction() const noexcept {
   return PQtransactionStatus(m_conn) != PQTRANS_IDLE;
 }
 
-util::Status Conn::ensure_alive() {
-  if (PQstatus(m_conn) == CONNECTION_OK) return {};
+util::Result<bool> Conn::ensure_alive() {
+  if (PQstatus(m_conn) == CONNECTION_OK) return false;
   PQreset(m_conn);
   if (PQstatus(m_conn) != CONNECTION_OK) {
     return fail(ErrorCode::store,
@@ -327,7 +327,8 @@ util::Status Conn::ensure_alive() {
                             "reconnect: {}",
                             m_target.redacted, PQerrorMessage(m_conn)));
   }
-  return prepare_session();
+  if (auto st = prepare_session(); !st) return fail(st.error());
+  return true;
 }
 
 }  // namespace mdesync::store::pg

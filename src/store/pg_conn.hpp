@@ -103,9 +103,10 @@ class Conn final {
   util::Result<PgResult> query(std::string_view sql, std::initializer_list<OptText> params = {});
   // COPY `copy_sql` (... FROM STDIN) with the rows of `buffer`.
   util::Status copy_rows(std::string_view copy_sql, const CopyBuffer& buffer);
-  // Whether the connection is usable; after a loss, reconnects once (outside a
+  // Makes the connection usable: after a loss, reconnects once (call it outside a
   // transaction only: the caller's transaction is gone with the old connection).
-  util::Status ensure_alive();
+  // Returns whether it reconnected (session state such as advisory locks is gone).
+  util::Result<bool> ensure_alive();
   [[nodiscard]] bool in_transaction() const noexcept;
   [[nodiscard]] const PgTarget& target() const noexcept { return m_target; }
 

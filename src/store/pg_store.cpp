@@ -46,7 +46,10 @@ std::string to_hex(std::string_view bytes) {
 
 util::Status PgStore::ready() {
   if (m_tx_open) return {};
-  if (auto st = m_conn->ensure_alive(); !st) return st;
+  auto reconnected = m_conn->ensure_alive();
+  if (!reconnected) return fail(reconnected.error());
+  // The sync lock went with the old session: take it again, or give up the store.
+  if (*reconnected && m_exclusive) return take_sync_lock(*m_conn);
   return {};
 }
 

@@ -44,6 +44,10 @@ Result<Transaction> Store::begin() {
   return Transaction(this);
 }
 
+std::string redact_store_url(std::string_view url) {
+  return pg::redact_url(url);
+}
+
 Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options) {
   constexpr std::string_view k_sqlite = "sqlite:";
   if (url.starts_with(k_sqlite)) {

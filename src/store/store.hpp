@@ -254,4 +254,7 @@ class Store {
 // ErrorCode::store; locked: ErrorCode::store_locked.
 Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
 
+// The store URL as it may appear in a message or a log: a password in it masked.
+std::string redact_store_url(std::string_view url);
+
 }  // namespace mdesync::store

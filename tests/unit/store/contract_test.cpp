@@ -114,6 +114,13 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
            std::to_string(std::hash<std::string>{}(test) % 1000000007U);
   }
 
+  // The store of `tenant` (another schema, or another SQLite file) next to this test's.
+  std::string tenant_url(const std::string& tenant) {
+    if (!pg()) return "sqlite:" + (m_dir / (tenant + ".db")).string();
+    m_other_schemas.push_back(m_schema + "_" + tenant);
+    return url(m_other_schemas.back());
+  }
+
   std::string url(const std::string& schema = {}) const {
     if (!pg()) return "sqlite:" + m_path;
     return m_base + (m_base.find('?') == std::string::npos ? "?" : "&") +
@@ -648,7 +655,119 @@ TEST_P(StoreContract, InstalledPackagesMarkedSeenByDeviceSurviveTheSweep) {
   EXPECT_EQ(states, "dev1_a=Installed dev1_b=Installed dev2_a=Removed");
 }
 
+// Migrations are recorded; a store migrated by a newer mdesync is refused untouched.
+TEST_P(StoreContract, MigrationsAreRecordedAndANewerStoreIsRefused) {
+  { auto s = open(); }
+  EXPECT_EQ(scalar("SELECT count(*) FROM schema_version"), std::to_string(latest_version()));
+  { auto s = open(); }  // a reopen applies nothing again
+  EXPECT_EQ(scalar("SELECT count(*) FROM schema_version"), std::to_string(latest_version()));
+  scalar(
+      "INSERT INTO schema_version (version, description, applied_at) VALUES (99, 'future', "
+      "'2030-01-01T00:00:00.000000Z')");
+  auto s = open_store(url());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, util::ErrorCode::store);
+  EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
+}
+
+// Tenants do not wait for each other: two syncs, one per tenant, each inside an open
+// transaction at once; a second sync of the same tenant is refused, a reader is not.
+TEST_P(StoreContract, TwoTenantsSyncConcurrentlyAndTheSameTenantIsRefused) {
+  auto a = open(OpenOptions{.exclusive = true});
+  ASSERT_TRUE(a);
+  auto again = open_store(url(), OpenOptions{.exclusive = true});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, util::ErrorCode::store_locked);
+  const std::string other = tenant_url("b");
+  auto b_opened = open_store(other, OpenOptions{.exclusive = true});
+  ASSERT_TRUE(b_opened) << b_opened.error().message;
+  auto& b = *b_opened;
+
+  std::vector<model::Vulnerability> rows;
+  for (int i = 0; i < 3000; ++i) {
+    auto v = vuln("dev" + std::to_string(i % 30) + "_v_n_" + std::to_string(i) + "_CVE-2025-1",
+                  VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.targets = "dev" + std::to_string(i % 30);
+    rows.push_back(v);
+  }
+  auto tx_a = a->begin();
+  auto tx_b = b->begin();
+  ASSERT_TRUE(tx_a && tx_b);
+  std::vector<model::Vulnerability> half_a(rows.begin(), rows.begin() + 1500);
+  ASSERT_TRUE(a->upsert(ctx(1, true), std::span<const model::Vulnerability>(half_a)));
+  ASSERT_TRUE(b->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+  std::vector<model::Vulnerability> half_b(rows.begin() + 1500, rows.end());
+  ASSERT_TRUE(a->upsert(ctx(1, true), std::span<const model::Vulnerability>(half_b)));
+  // Readers of either tenant see the last committed state while both write.
+  auto reader = open_store(url(), OpenOptions{.read_only = true});
+  if (pg() || reader) {
+    ASSERT_TRUE(reader) << reader.error().message;
+    EXPECT_TRUE((*reader)->count_by_status().value().empty());
+  }
+  ASSERT_TRUE(tx_b->commit());
+  ASSERT_TRUE(tx_a->commit());
+  for (Store* s : {a.get(), b.get()}) {
+    auto counts = s->count_by_status().value();
+    ASSERT_EQ(counts.size(), 1U);
+    EXPECT_EQ(counts[0].status, "Active");
+    EXPECT_EQ(counts[0].count, 3000);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& p) { return p.param; });
+
+// --- PostgreSQL only ----------------------------------------------------------------------
+
+class PgStoreTest : public StoreContract {};
+
+// The server drops the sync's connection in the middle of an object: the object fails
+// and nothing of it is stored; the next transaction reconnects, takes the sync lock
+// again and commits.
+TEST_P(PgStoreTest, ConnectionLostMidObjectThenResumed) {
+  auto s = open(OpenOptions{.exclusive = true});
+  ASSERT_TRUE(s);
+  std::vector<model::Host> first = {host("a"), host("b")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Host>(first)));
+    admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'mdesync/" +
+        m_schema + "'");
+    std::vector<model::Host> more = {host("c")};
+    auto lost = s->upsert(ctx(1, true), std::span<const model::Host>(more));
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().code, util::ErrorCode::store);
+    EXPECT_FALSE(tx.commit());
+  }
+  EXPECT_FALSE(s->find_host("a").value().has_value());  // reconnected: nothing was stored
+  auto refused = open_store(url(), OpenOptions{.exclusive = true});
+  ASSERT_FALSE(refused) << "the sync lock was taken again";
+  EXPECT_EQ(refused.error().code, util::ErrorCode::store_locked);
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(2, true), std::span<const model::Host>(first)));
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(s->find_host("a").value()->meta.last_run_id, 2);
+}
+
+// Without `schema=` in the URL the tenant id names the schema: mdesync_<tenant>.
+TEST_P(PgStoreTest, TheTenantIdNamesTheSchema) {
+  const std::string tenant = "T" + std::to_string(::getpid()) + "-" + m_schema;
+  const std::string schema = "mdesync_t" + std::to_string(::getpid()) + "_" + m_schema;
+  m_other_schemas.push_back(schema);
+  {
+    auto s = open_store(m_base, OpenOptions{.tenant = tenant});
+    ASSERT_TRUE(s) << s.error().message;
+  }
+  EXPECT_EQ(admin("SELECT count(*) FROM pg_tables WHERE schemaname = '" + schema +
+                  "' AND tablename = 'vulnerability_finding'"),
+            "1");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace
