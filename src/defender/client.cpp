@@ -203,15 +203,15 @@ struct Client::Impl {
   template <class T>
   util::Result<ListResult> stream_files(const ExportFiles& files,
                                         const std::function<util::Result<ExportFiles>()>& refresh,
-                                        const RecordSink<T>& sink, InventoryGate* gate = nullptr);
+                                        const RecordSink<T>& sink, DeviceGate<T>* gate = nullptr);
   template <class T>
   util::Status download_all(const std::vector<std::string>& urls, const RecordSink<T>& sink,
                             ListResult& out, std::vector<std::string>& expired,
-                            InventoryGate* gate);
+                            DeviceGate<T>* gate);
   template <class T>
   util::Status download_one(const std::string& url, const std::atomic<bool>& cancel,
                             const std::function<util::Status(std::vector<T>&&)>& push,
-                            InventoryGate* gate);
+                            DeviceGate<T>* gate);
 };
 
 util::Result<http::Response> Client::Impl::api_get(const std::string& family,
@@ -410,7 +410,7 @@ util::Result<ExportFiles> Client::Impl::export_files(const std::string& family,
 template <class T>
 util::Status Client::Impl::download_one(const std::string& url, const std::atomic<bool>& cancel,
                                         const std::function<util::Status(std::vector<T>&&)>& push,
-                                        InventoryGate* gate) {
+                                        DeviceGate<T>* gate) {
   const std::string name = http::redact_url(url);
   util::GzipLineDecoder gz;
   LineDecoder<T> decoder;
@@ -441,10 +441,10 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     }
     return {};
   };
-  std::unique_ptr<InventoryBlockSplitter> blocks;
-  if constexpr (std::is_same_v<T, InventoryRow>) {
+  std::unique_ptr<DeviceBlockSplitter<T>> blocks;
+  if constexpr (std::is_same_v<T, InventoryRow> || std::is_same_v<T, VulnerabilityRow>) {
     if (gate != nullptr)
-      blocks = std::make_unique<InventoryBlockSplitter>(*gate, decode_line, deliver);
+      blocks = std::make_unique<DeviceBlockSplitter<T>>(*gate, decode_line, deliver);
   }
   const util::LineHandler on_line = [&](std::string_view line) -> util::Status {
     ++line_no;
@@ -550,7 +550,7 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
 template <class T>
 util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
                                         const RecordSink<T>& sink, ListResult& out,
-                                        std::vector<std::string>& expired, InventoryGate* gate) {
+                                        std::vector<std::string>& expired, DeviceGate<T>* gate) {
   if (urls.empty()) return {};
   // Every URL before the first download: a refused one must not leave others half-read.
   for (const auto& url : urls) {
@@ -643,7 +643,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 template <class T>
 util::Result<ListResult> Client::Impl::stream_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<T>& sink, InventoryGate* gate) {
+    const RecordSink<T>& sink, DeviceGate<T>* gate) {
   ListResult out;
   out.generated_time = files.generated_time;
   std::vector<std::string> pending = files.urls;
@@ -943,8 +943,8 @@ util::Result<ListResult> Client::stream_inventory_export(bool non_cpe,
 
 util::Result<ListResult> Client::stream_vulnerability_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<VulnerabilityRow>& sink) {
-  return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink);
+    const RecordSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
+  return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink, gate);
 }
 
 util::Result<ListResult> Client::stream_inventory_files(

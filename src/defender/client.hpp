@@ -188,11 +188,11 @@ class Client final {
                                                    const RecordSink<InventoryRow>& sink);
   // Streams the given files (e.g. a list obtained earlier). `refresh` is called at most
   // once to renew expired URLs; null means an expired URL is an error. With a `gate`,
-  // inventory lines are split into device blocks and the blocks the gate skips are
-  // neither decoded nor delivered (inventory_blocks.hpp).
+  // lines are split into device blocks and the blocks the gate skips are neither
+  // decoded nor delivered (inventory_blocks.hpp).
   util::Result<ListResult> stream_vulnerability_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-      const RecordSink<VulnerabilityRow>& sink);
+      const RecordSink<VulnerabilityRow>& sink, VulnerabilityGate* gate = nullptr);
   util::Result<ListResult> stream_inventory_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
       const RecordSink<InventoryRow>& sink, InventoryGate* gate = nullptr);

@@ -24,19 +24,12 @@ using util::ErrorCode;
 using util::fail;
 using util::Status;
 
-// What shapes the rows made from inventory lines besides the lines: it seeds their
-// digests, so that a change of rules or options rebuilds every device once (ADR 0060).
+// What shapes the rows made from inventory lines besides the lines (ADR 0060).
 std::uint64_t inventory_seed(const SyncContext& ctx) {
-  std::string text = fmt::format("inventory-digest/1 rules={} non_cpe={} filters=",
-                                 mapping::k_installed_package_rules, ctx.config.include_non_cpe);
-  for (const auto& [key, values] : ctx.filters("installed_package")) {
-    text += key;
-    for (const auto& v : values) text += fmt::format("\x1f{}", v);
-    text += '\x1e';
-  }
-  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds
-  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  return h;
+  return ctx.digest_seed(
+      fmt::format("inventory-digest/1 rules={} non_cpe={}", mapping::k_installed_package_rules,
+                  ctx.config.include_non_cpe),
+      "installed_package");
 }
 
 // One read of the inventory export. With `write` false it only counts package versions.

@@ -64,6 +64,19 @@ Status SyncContext::finish(ObjectSummary& s, Finish what, store::Transaction& tx
   return tx.commit();
 }
 
+std::uint64_t SyncContext::digest_seed(std::string_view rules, const std::string& object) const {
+  std::string text(rules);
+  text += " filters=";
+  for (const auto& [key, values] : filters(object)) {
+    text += key;
+    for (const auto& v : values) text += fmt::format("\x1f{}", v);
+    text += '\x1e';
+  }
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds
+  for (const char c : text) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
 util::Result<std::vector<defender::Software>> SyncContext::list_software(
     const std::string& object) {
   std::vector<defender::Software> all;

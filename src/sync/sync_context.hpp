@@ -104,6 +104,11 @@ struct SyncContext {
     return finish(s, {object, "full", snapshot, snapshot, snapshot, "{}"}, tx);
   }
 
+  // Seeds the digests of an object's export lines with what shapes its rows besides the
+  // lines: the revision of its mapping rules and its operation options (ADR 0060, 0068).
+  // A change of either rebuilds every device once. Stable across builds.
+  [[nodiscard]] std::uint64_t digest_seed(std::string_view rules, const std::string& object) const;
+
   // Every software the service lists, with the object's pushed-down filter (the api
   // strategy's packages and installed packages).
   util::Result<std::vector<defender::Software>> list_software(const std::string& object);

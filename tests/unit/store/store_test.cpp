@@ -10,6 +10,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace mdesync::store {
 namespace {
@@ -107,11 +108,11 @@ TEST_F(StoreTest, MigratesAnEmptyFileAndReopensWithoutChange) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 5);
+    EXPECT_EQ(s->schema_version().value(), 6);
   }
   auto s = open();
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->schema_version().value(), 5);
+  EXPECT_EQ(s->schema_version().value(), 6);
   EXPECT_TRUE(s->count_by_status().value().empty());
   EXPECT_TRUE(s->checkpoints().value().empty());
 }
@@ -774,28 +775,29 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
-      sqlite3_exec(db,
-                   "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
-                   "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
-                   "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
-                   "DROP TABLE vulnerability_item_context; "
-                   "ALTER TABLE v1 RENAME TO vulnerability; "
-                   "CREATE TABLE ip1 AS SELECT * FROM installed_package; "
-                   "DROP VIEW installed_package; DROP TABLE installed_package_entry; "
-                   "DROP TABLE installed_package_target; DROP TABLE installed_package_item; "
-                   "DROP TABLE installed_package_host_context; "
-                   "DROP TABLE installed_package_item_context; "
-                   "ALTER TABLE ip1 RENAME TO installed_package; "
-                   "CREATE UNIQUE INDEX installed_package_uid_idx ON installed_package(uid); "
-                   "CREATE INDEX installed_package_targets_idx ON installed_package(targets); "
-                   "CREATE INDEX installed_package_type_idx ON installed_package(type); "
-                   "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
-                   "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
-                   "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
-                   "CREATE INDEX vulnerability_open_idx "
-                   "ON vulnerability(status_category, severity, targets); "
-                   "DELETE FROM schema_version WHERE version > 1",
-                   nullptr, nullptr, nullptr),
+      sqlite3_exec(
+          db,
+          "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
+          "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
+          "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
+          "DROP TABLE vulnerability_item_context; "
+          "ALTER TABLE v1 RENAME TO vulnerability; "
+          "CREATE TABLE ip1 AS SELECT * FROM installed_package; "
+          "DROP VIEW installed_package; DROP TABLE installed_package_entry; "
+          "DROP TABLE installed_package_target; DROP TABLE installed_package_item; "
+          "DROP TABLE installed_package_host_context; "
+          "DROP TABLE installed_package_item_context; "
+          "ALTER TABLE ip1 RENAME TO installed_package; "
+          "CREATE UNIQUE INDEX installed_package_uid_idx ON installed_package(uid); "
+          "CREATE INDEX installed_package_targets_idx ON installed_package(targets); "
+          "CREATE INDEX installed_package_type_idx ON installed_package(type); "
+          "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
+          "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
+          "DROP TABLE inventory_digest; DROP TABLE inventory_versions; DROP TABLE finding_digest; "
+          "CREATE INDEX vulnerability_open_idx "
+          "ON vulnerability(status_category, severity, targets); "
+          "DELETE FROM schema_version WHERE version > 1",
+          nullptr, nullptr, nullptr),
       SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
@@ -805,7 +807,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 5);
+    EXPECT_EQ(s->schema_version().value(), 6);
     EXPECT_TRUE(s->find_host("a").value().has_value());
   }
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
@@ -1006,4 +1008,96 @@ TEST_F(StoreTest, InstalledPackagesMarkedSeenByDeviceSurviveTheSweep) {
 }
 
 }  // namespace
+TEST_F(StoreTest, FindingDigestsSkipDevicesAnEventChangedAndRollBackWithTheirTransaction) {
+  auto s = open();
+  auto finding = [](const std::string& device, const std::string& cve, const char* time) {
+    auto v = vuln(device + "_" + cve, VulnerabilityStatus::active, time);
+    v.targets = device;
+    v.type = cve;
+    return v;
+  };
+  std::vector<model::Vulnerability> rows = {finding("dev1", "CVE-1", "2025-06-01T00:00:00Z"),
+                                            finding("dev2", "CVE-2", "2025-06-01T00:00:00Z")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    const std::vector<InventoryDigest> two = {{"dev1", "d1", std::nullopt},
+                                              {"dev2", "d2", std::nullopt}};
+    ASSERT_TRUE(s->put_finding_digests(two));
+    ASSERT_TRUE(tx.commit());
+  }
+  std::map<std::string, std::string> seen;
+  auto scan = [&](std::optional<Timestamp> changed_after) {
+    seen.clear();
+    ASSERT_TRUE(s->scan_finding_digests(
+        changed_after,
+        [&](std::string_view id, std::string_view d) { seen[std::string(id)] = std::string(d); }));
+  };
+  scan(at("2025-06-01T00:00:00Z"));
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{{"dev1", "d1"}, {"dev2", "d2"}}));
+  {
+    // An event after the full read fixes dev2's finding: its digest no longer counts.
+    auto tx = s->begin().value();
+    std::vector<model::Vulnerability> ev = {
+        vuln("dev2_CVE-2", VulnerabilityStatus::fixed, "2025-06-01T03:00:00Z")};
+    ev[0].targets = "dev2";
+    ev[0].type = "CVE-2";
+    ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), ev, at("2025-06-01T00:00:00Z")));
+    ASSERT_TRUE(tx.commit());
+  }
+  scan(at("2025-06-01T00:00:00Z"));
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{{"dev1", "d1"}}));
+  scan(std::nullopt);
+  EXPECT_EQ(seen.size(), 2U);
+  {
+    // Not committed: the erase is undone.
+    auto tx = s->begin().value();
+    const std::vector<std::string> dev1 = {"dev1"};
+    ASSERT_TRUE(s->erase_finding_digests(dev1));
+  }
+  scan(std::nullopt);
+  EXPECT_EQ(seen.size(), 2U);
+  ASSERT_TRUE(s->clear_finding_digests());
+  scan(std::nullopt);
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(StoreTest, FindingsMarkedSeenByDeviceSurviveTheSweepAndGiveTheirLinks) {
+  auto s = open();
+  auto finding = [](const std::string& device, const std::string& cve, const char* rec) {
+    auto v = vuln(device + "_" + cve, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.targets = device;
+    v.type = cve;
+    if (rec != nullptr) v.source.recommendation_reference = std::string(rec);
+    return v;
+  };
+  std::vector<model::Vulnerability> rows = {
+      finding("dev1", "CVE-1", "rec-a"), finding("dev1", "CVE-2", nullptr),
+      finding("dev2", "CVE-1", "rec-a"), finding("dev3", "CVE-3", "rec-b")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z")));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    // Run 2 finds dev1 and dev2 unchanged (marked, not upserted); dev3 is gone.
+    auto tx = s->begin().value();
+    std::set<std::pair<std::string, std::string>> links;
+    const std::vector<std::string> devices = {"dev1", "dev2", "nobody"};
+    auto marked = s->mark_findings_seen(
+        ctx(2, true, false), devices,
+        [&](std::string_view cve, std::string_view rec) { links.emplace(cve, rec); });
+    ASSERT_TRUE(marked) << marked.error().message;
+    EXPECT_EQ(*marked, 3);
+    EXPECT_EQ(links, (std::set<std::pair<std::string, std::string>>{{"CVE-1", "rec-a"}}));
+    EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 1);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(scalar(m_path,
+                   "SELECT group_concat(uid || '=' || status, ' ') FROM "
+                   "(SELECT uid, status FROM vulnerability ORDER BY uid)"),
+            "dev1_CVE-1=Active dev1_CVE-2=Active dev2_CVE-1=Active dev3_CVE-3=Fixed");
+}
+
 }  // namespace mdesync::store
