@@ -30,6 +30,17 @@ std::int64_t ns_since(Steady::time_point t0) {
 
 constexpr std::size_t k_batch_rows = 512;
 
+// A batch sink that hands each row to a record sink.
+template <class T>
+BatchSink<T> each_of(const RecordSink<T>& sink) {
+  return [&sink](std::vector<T>&& rows) -> util::Status {
+    for (auto& row : rows) {
+      if (auto st = sink(std::move(row)); !st) return st;
+    }
+    return {};
+  };
+}
+
 // A nextLink whose query has a parameter without a name (`?=x&=10000`) is the broken
 // link of quirk Q2; following it returns mixed pages.
 bool malformed_link(const http::Url& url) {
@@ -203,9 +214,9 @@ struct Client::Impl {
   template <class T>
   util::Result<ListResult> stream_files(const ExportFiles& files,
                                         const std::function<util::Result<ExportFiles>()>& refresh,
-                                        const RecordSink<T>& sink, DeviceGate<T>* gate = nullptr);
+                                        const BatchSink<T>& sink, DeviceGate<T>* gate = nullptr);
   template <class T>
-  util::Status download_all(const std::vector<std::string>& urls, const RecordSink<T>& sink,
+  util::Status download_all(const std::vector<std::string>& urls, const BatchSink<T>& sink,
                             ListResult& out, std::vector<std::string>& expired,
                             DeviceGate<T>* gate);
   template <class T>
@@ -549,7 +560,7 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
 
 template <class T>
 util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
-                                        const RecordSink<T>& sink, ListResult& out,
+                                        const BatchSink<T>& sink, ListResult& out,
                                         std::vector<std::string>& expired, DeviceGate<T>* gate) {
   if (urls.empty()) return {};
   // Every URL before the first download: a refused one must not leave others half-read.
@@ -621,17 +632,15 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
       can_push.notify_one();
     }
     if (sink_error) continue;  // draining after a failure
-    for (auto& row : rows) {
-      auto st = sink(std::move(row));
-      if (!st) {
-        sink_error = std::move(st.error());
-        std::lock_guard lock(mutex);
-        cancel.store(true);
-        can_push.notify_all();
-        break;
-      }
-      ++out.records;
+    const std::size_t count = rows.size();
+    if (auto st = sink(std::move(rows)); !st) {
+      sink_error = std::move(st.error());
+      std::lock_guard lock(mutex);
+      cancel.store(true);
+      can_push.notify_all();
+      continue;
     }
+    out.records += count;
   }
   for (auto& t : threads) t.join();
   out.files += files_done;
@@ -643,7 +652,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 template <class T>
 util::Result<ListResult> Client::Impl::stream_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<T>& sink, DeviceGate<T>* gate) {
+    const BatchSink<T>& sink, DeviceGate<T>* gate) {
   ListResult out;
   out.generated_time = files.generated_time;
   std::vector<std::string> pending = files.urls;
@@ -944,12 +953,24 @@ util::Result<ListResult> Client::stream_inventory_export(bool non_cpe,
 util::Result<ListResult> Client::stream_vulnerability_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
     const RecordSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
+  return m_impl->stream_files<VulnerabilityRow>(files, refresh, each_of(sink), gate);
+}
+
+util::Result<ListResult> Client::stream_vulnerability_batches(
+    const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+    const BatchSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
   return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink, gate);
 }
 
 util::Result<ListResult> Client::stream_inventory_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
     const RecordSink<InventoryRow>& sink, InventoryGate* gate) {
+  return m_impl->stream_files<InventoryRow>(files, refresh, each_of(sink), gate);
+}
+
+util::Result<ListResult> Client::stream_inventory_batches(
+    const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+    const BatchSink<InventoryRow>& sink, InventoryGate* gate) {
   return m_impl->stream_files<InventoryRow>(files, refresh, sink, gate);
 }
 

@@ -64,8 +64,15 @@ class InventoryRead {
     auto files = m_ctx.client.inventory_export_files(false);
     if (!files) return tl::unexpected(files.error());
     const util::Timestamp snapshot = files->generated_time;
-    auto streamed = m_ctx.client.stream_inventory_files(
-        *files, [&] { return m_ctx.client.inventory_export_files(false); }, sink(false), &m_gate);
+    auto streamed = m_ctx.client.stream_inventory_batches(
+        *files, [&] { return m_ctx.client.inventory_export_files(false); },
+        [this](std::vector<defender::InventoryRow>&& rows) -> Status {
+          if (auto st = m_ctx.check_cancel(); !st) return st;
+          m_s.read += static_cast<std::int64_t>(rows.size());
+          if (!m_write) return {};
+          return m_cpe.add_batch(std::move(rows));
+        },
+        &m_gate);
     if (!streamed) return tl::unexpected(streamed.error());
     if (auto st = m_cpe.finish(); !st) return st;
     if (auto st = absorb(); !st) return st;
@@ -75,7 +82,7 @@ class InventoryRead {
     }
     if (auto st = reuse_skipped(); !st) return st;
     if (m_write && m_ctx.config.include_non_cpe) {
-      auto more = m_ctx.client.stream_inventory_export(true, sink(true));
+      auto more = m_ctx.client.stream_inventory_export(true, non_cpe_sink());
       if (!more) return tl::unexpected(more.error());
       if (auto st = m_non_cpe.finish(); !st) return st;
     }
@@ -156,13 +163,12 @@ class InventoryRead {
     return m_ctx.check_cancel();
   }
 
-  std::function<Status(defender::InventoryRow&&)> sink(bool non_cpe) {
-    Pipeline& pipeline = non_cpe ? m_non_cpe : m_cpe;
-    return [this, &pipeline](defender::InventoryRow&& row) -> Status {
+  // The non-CPE inventory is read only when writing (include_non_cpe).
+  std::function<Status(defender::InventoryRow&&)> non_cpe_sink() {
+    return [this](defender::InventoryRow&& row) -> Status {
       if (auto st = m_ctx.check_cancel(); !st) return st;
       ++m_s.read;
-      if (!m_write) return {};
-      return pipeline.add(std::move(row));
+      return m_non_cpe.add(std::move(row));
     };
   }
 

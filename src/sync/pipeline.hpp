@@ -5,10 +5,15 @@
 // in batches (Batch), which times the store and reports progress.
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -54,6 +59,59 @@ util::Status add_mapped(ObjectSummary& s, mapping::Mapped<Row>&& mapped,
   return batch.add(std::move(*mapped.row));
 }
 
+// One long-lived thread that runs tasks in submission order. The map pipeline used to
+// start a thread per batch (std::async): about a thousand thread creations per full
+// sync, with their stacks' page faults and allocator caches, on the critical path.
+class TaskThread {
+ public:
+  TaskThread() : m_thread([this] { loop(); }) {}
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+  // Runs what is queued, then stops.
+  ~TaskThread() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_wake.notify_one();
+    m_thread.join();
+  }
+
+  template <class F>
+  auto run(F&& f) -> std::future<decltype(f())> {
+    using R = decltype(f());
+    auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(f));
+    auto future = task->get_future();
+    {
+      std::lock_guard lock(m_mutex);
+      m_tasks.emplace_back([task] { (*task)(); });
+    }
+    m_wake.notify_one();
+    return future;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(m_mutex);
+        m_wake.wait(lock, [&] { return m_stop || !m_tasks.empty(); });
+        if (m_tasks.empty()) return;
+        task = std::move(m_tasks.front());
+        m_tasks.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  std::deque<std::function<void()>> m_tasks;
+  bool m_stop = false;
+  std::thread m_thread;  // last: starts when the rest is ready
+};
+
 // Maps batches of source records on a worker thread while the calling thread keeps
 // receiving records and writing the previous batch, so mapping and the store use both
 // cores. Batches are consumed in arrival order, on the calling thread; the map function
@@ -86,6 +144,15 @@ class MapPipeline {
     if (m_in.size() >= k_map_batch_rows) return submit();
     return {};
   }
+  // A whole batch of records (as the client delivers them): mapped as one batch, after
+  // the records added one at a time before it.
+  util::Status add_batch(std::vector<Record>&& records) {
+    if (!m_in.empty()) {
+      if (auto st = submit(); !st) return st;
+    }
+    m_in = std::move(records);
+    return submit();
+  }
   // Maps and consumes what is left; call once after the last record.
   util::Status finish() {
     if (auto st = submit(); !st) return st;
@@ -97,7 +164,7 @@ class MapPipeline {
   util::Status submit() {
     auto previous = std::move(m_pending);
     if (!m_in.empty()) {
-      m_pending = std::async(std::launch::async, [this, batch = std::move(m_in)]() mutable {
+      m_pending = m_worker.run([this, batch = std::move(m_in)]() mutable {
         Mapped out;
         out.rows.reserve(batch.size());
         m_map(batch, out);
@@ -118,6 +185,7 @@ class MapPipeline {
   ConsumeFn m_consume;
   std::vector<Record> m_in;
   std::future<Mapped> m_pending;
+  TaskThread m_worker;
 };
 
 // Collects rows and upserts them in batches; times the store.
@@ -133,6 +201,12 @@ class Batch {
     if (m_rows.size() >= k_batch_rows) return flush();
     return {};
   }
+  // Rows with their content hashes (one each), written as they are, after the rows
+  // collected before them.
+  util::Status write(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+    if (auto st = flush(); !st) return st;
+    return upsert(rows, hashes);
+  }
   // A row with its content hash, computed by the caller; a batch takes either kind only.
   util::Status add(Row&& row, model::RowHash hash) {
     m_hashes.push_back(hash);
@@ -140,13 +214,21 @@ class Batch {
   }
   util::Status flush() {
     if (m_rows.empty()) return {};
-    const auto t0 = std::chrono::steady_clock::now();
-    store::WriteContext write = m_write;
-    if (m_hashes.size() == m_rows.size()) write.hashes = m_hashes;
-    auto counts = m_ctx.store.upsert(write, std::span<const Row>(m_rows));
-    m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    auto st = upsert(m_rows, m_hashes.size() == m_rows.size() ? std::span(m_hashes)
+                                                              : std::span<model::RowHash>());
     m_rows.clear();
     m_hashes.clear();
+    return st;
+  }
+
+ private:
+  util::Status upsert(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+    if (rows.empty()) return {};
+    const auto t0 = std::chrono::steady_clock::now();
+    store::WriteContext write = m_write;
+    write.hashes = hashes;
+    auto counts = m_ctx.store.upsert(write, rows);
+    m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
     if (!counts) return tl::unexpected(counts.error());
     m_s.written += counts->written;
     m_s.unchanged += counts->unchanged;
@@ -154,7 +236,6 @@ class Batch {
     return m_ctx.check_cancel();
   }
 
- private:
   SyncContext& m_ctx;
   ObjectSummary& m_s;
   store::WriteContext m_write;
