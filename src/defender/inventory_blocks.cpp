@@ -61,7 +61,8 @@ DeviceBlockSplitter<Row>::DeviceBlockSplitter(DeviceGate<Row>& gate, Decode deco
     : m_gate(gate),
       m_decode(std::move(decode)),
       m_emit(std::move(emit)),
-      m_hash(std::make_unique<Hash>()) {}
+      m_hash(std::make_unique<Hash>()),
+      m_hold(gate.may_skip()) {}
 
 template <class Row>
 DeviceBlockSplitter<Row>::~DeviceBlockSplitter() = default;
@@ -89,10 +90,16 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
     m_key.assign(key);
     m_lines.clear();
     m_line_nos.clear();
+    m_rows.clear();
     XXH3_128bits_reset_withSeed(m_hash->state, m_gate.seed());
   }
   XXH3_128bits_update(m_hash->state, line.data(), line.size());
   XXH3_128bits_update(m_hash->state, "\n", 1);
+  if (!m_hold) {
+    ++m_count;
+    m_rows.emplace_back();
+    return m_decode(line, line_no, m_rows.back());
+  }
   m_lines.append(line);
   m_lines.push_back('\n');
   m_line_nos.push_back(line_no);
@@ -118,6 +125,7 @@ util::Status DeviceBlockSplitter<Row>::flush(bool last) {
     m_skipped_lines += count;
     return {};
   }
+  if (!m_hold) return emit_block(block);  // decoded as the lines arrived
   return decode_block(block);
 }
 
@@ -135,6 +143,11 @@ util::Status DeviceBlockSplitter<Row>::decode_block(const InventoryBlock& block)
     if (auto st = m_decode(line, m_line_nos[i], m_rows.back()); !st) return st;
     ++i;
   }
+  return emit_block(block);
+}
+
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::emit_block(const InventoryBlock& block) {
   m_decoded_lines += m_rows.size();
   m_gate.decoded(block, m_rows);
   for (auto& row : m_rows) {

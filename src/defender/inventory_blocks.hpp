@@ -44,6 +44,9 @@ class DeviceGate {
   virtual ~DeviceGate() = default;
   // Seeds every digest (configuration that changes the rows made from the same lines).
   [[nodiscard]] virtual std::uint64_t seed() const = 0;
+  // Whether skip() can say true at all in this read (asked once per file): when not, a
+  // block's lines are decoded as they arrive instead of being held until its end.
+  [[nodiscard]] virtual bool may_skip() const { return true; }
   // Called once per block, before decoding. true: skip it (only honoured for whole blocks).
   virtual bool skip(const InventoryBlock& block) = 0;
   // The decoded rows of a block that was not skipped, before they are delivered.
@@ -82,6 +85,7 @@ class DeviceBlockSplitter {
  private:
   util::Status flush(bool last);
   util::Status decode_block(const InventoryBlock& block);
+  util::Status emit_block(const InventoryBlock& block);
 
   struct Hash;
   DeviceGate<Row>& m_gate;
@@ -93,6 +97,7 @@ class DeviceBlockSplitter {
   std::vector<std::uint64_t> m_line_nos;  // the file's line number of each
   std::uint64_t m_count = 0;
   bool m_first_in_file = true;
+  bool m_hold = true;  // hold the block's lines until its end (the gate may skip it)
   std::vector<Row> m_rows;
   std::uint64_t m_skipped_lines = 0;
   std::uint64_t m_decoded_lines = 0;

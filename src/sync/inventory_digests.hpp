@@ -73,6 +73,8 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
 
   // DeviceGate, on download threads.
   [[nodiscard]] std::uint64_t seed() const override { return m_seed; }
+  // Only with skipping allowed and a digest stored (add_stored before streaming).
+  [[nodiscard]] bool may_skip() const override { return m_allow_skip && !m_stored.empty(); }
   bool skip(const defender::InventoryBlock& block) override;
   void decoded(const defender::InventoryBlock& block, std::span<const Row> rows) override;
 
