@@ -30,6 +30,17 @@ std::int64_t ns_since(Steady::time_point t0) {
 
 constexpr std::size_t k_batch_rows = 512;
 
+// A batch sink that hands each row to a record sink.
+template <class T>
+BatchSink<T> each_of(const RecordSink<T>& sink) {
+  return [&sink](std::vector<T>&& rows) -> util::Status {
+    for (auto& row : rows) {
+      if (auto st = sink(std::move(row)); !st) return st;
+    }
+    return {};
+  };
+}
+
 // A nextLink whose query has a parameter without a name (`?=x&=10000`) is the broken
 // link of quirk Q2; following it returns mixed pages.
 bool malformed_link(const http::Url& url) {
@@ -203,15 +214,15 @@ struct Client::Impl {
   template <class T>
   util::Result<ListResult> stream_files(const ExportFiles& files,
                                         const std::function<util::Result<ExportFiles>()>& refresh,
-                                        const RecordSink<T>& sink, InventoryGate* gate = nullptr);
+                                        const BatchSink<T>& sink, DeviceGate<T>* gate = nullptr);
   template <class T>
-  util::Status download_all(const std::vector<std::string>& urls, const RecordSink<T>& sink,
+  util::Status download_all(const std::vector<std::string>& urls, const BatchSink<T>& sink,
                             ListResult& out, std::vector<std::string>& expired,
-                            InventoryGate* gate);
+                            DeviceGate<T>* gate);
   template <class T>
   util::Status download_one(const std::string& url, const std::atomic<bool>& cancel,
                             const std::function<util::Status(std::vector<T>&&)>& push,
-                            InventoryGate* gate);
+                            DeviceGate<T>* gate);
 };
 
 util::Result<http::Response> Client::Impl::api_get(const std::string& family,
@@ -410,7 +421,7 @@ util::Result<ExportFiles> Client::Impl::export_files(const std::string& family,
 template <class T>
 util::Status Client::Impl::download_one(const std::string& url, const std::atomic<bool>& cancel,
                                         const std::function<util::Status(std::vector<T>&&)>& push,
-                                        InventoryGate* gate) {
+                                        DeviceGate<T>* gate) {
   const std::string name = http::redact_url(url);
   util::GzipLineDecoder gz;
   LineDecoder<T> decoder;
@@ -441,10 +452,10 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     }
     return {};
   };
-  std::unique_ptr<InventoryBlockSplitter> blocks;
-  if constexpr (std::is_same_v<T, InventoryRow>) {
+  std::unique_ptr<DeviceBlockSplitter<T>> blocks;
+  if constexpr (std::is_same_v<T, InventoryRow> || std::is_same_v<T, VulnerabilityRow>) {
     if (gate != nullptr)
-      blocks = std::make_unique<InventoryBlockSplitter>(*gate, decode_line, deliver);
+      blocks = std::make_unique<DeviceBlockSplitter<T>>(*gate, decode_line, deliver);
   }
   const util::LineHandler on_line = [&](std::string_view line) -> util::Status {
     ++line_no;
@@ -549,8 +560,8 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
 
 template <class T>
 util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
-                                        const RecordSink<T>& sink, ListResult& out,
-                                        std::vector<std::string>& expired, InventoryGate* gate) {
+                                        const BatchSink<T>& sink, ListResult& out,
+                                        std::vector<std::string>& expired, DeviceGate<T>* gate) {
   if (urls.empty()) return {};
   // Every URL before the first download: a refused one must not leave others half-read.
   for (const auto& url : urls) {
@@ -621,17 +632,15 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
       can_push.notify_one();
     }
     if (sink_error) continue;  // draining after a failure
-    for (auto& row : rows) {
-      auto st = sink(std::move(row));
-      if (!st) {
-        sink_error = std::move(st.error());
-        std::lock_guard lock(mutex);
-        cancel.store(true);
-        can_push.notify_all();
-        break;
-      }
-      ++out.records;
+    const std::size_t count = rows.size();
+    if (auto st = sink(std::move(rows)); !st) {
+      sink_error = std::move(st.error());
+      std::lock_guard lock(mutex);
+      cancel.store(true);
+      can_push.notify_all();
+      continue;
     }
+    out.records += count;
   }
   for (auto& t : threads) t.join();
   out.files += files_done;
@@ -643,7 +652,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 template <class T>
 util::Result<ListResult> Client::Impl::stream_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<T>& sink, InventoryGate* gate) {
+    const BatchSink<T>& sink, DeviceGate<T>* gate) {
   ListResult out;
   out.generated_time = files.generated_time;
   std::vector<std::string> pending = files.urls;
@@ -943,13 +952,25 @@ util::Result<ListResult> Client::stream_inventory_export(bool non_cpe,
 
 util::Result<ListResult> Client::stream_vulnerability_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const RecordSink<VulnerabilityRow>& sink) {
-  return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink);
+    const RecordSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
+  return m_impl->stream_files<VulnerabilityRow>(files, refresh, each_of(sink), gate);
+}
+
+util::Result<ListResult> Client::stream_vulnerability_batches(
+    const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+    const BatchSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
+  return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink, gate);
 }
 
 util::Result<ListResult> Client::stream_inventory_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
     const RecordSink<InventoryRow>& sink, InventoryGate* gate) {
+  return m_impl->stream_files<InventoryRow>(files, refresh, each_of(sink), gate);
+}
+
+util::Result<ListResult> Client::stream_inventory_batches(
+    const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+    const BatchSink<InventoryRow>& sink, InventoryGate* gate) {
   return m_impl->stream_files<InventoryRow>(files, refresh, sink, gate);
 }
 

@@ -31,6 +31,10 @@ namespace mdesync::defender {
 // A record callback. An error stops the listing and is returned unchanged.
 template <class T>
 using RecordSink = std::function<util::Status(T&&)>;
+// Receives the rows of a file export a batch at a time (a few hundred rows, in file
+// order), to be moved from.
+template <class T>
+using BatchSink = std::function<util::Status(std::vector<T>&&)>;
 
 // Options of an OData list (machines, software, vulnerabilities, ...).
 struct ODataQuery {
@@ -188,14 +192,21 @@ class Client final {
                                                    const RecordSink<InventoryRow>& sink);
   // Streams the given files (e.g. a list obtained earlier). `refresh` is called at most
   // once to renew expired URLs; null means an expired URL is an error. With a `gate`,
-  // inventory lines are split into device blocks and the blocks the gate skips are
-  // neither decoded nor delivered (inventory_blocks.hpp).
+  // lines are split into device blocks and the blocks the gate skips are neither
+  // decoded nor delivered (inventory_blocks.hpp).
   util::Result<ListResult> stream_vulnerability_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-      const RecordSink<VulnerabilityRow>& sink);
+      const RecordSink<VulnerabilityRow>& sink, VulnerabilityGate* gate = nullptr);
   util::Result<ListResult> stream_inventory_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
       const RecordSink<InventoryRow>& sink, InventoryGate* gate = nullptr);
+  // The same, a batch of rows at a time: no per-row hand-off on the calling thread.
+  util::Result<ListResult> stream_vulnerability_batches(
+      const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+      const BatchSink<VulnerabilityRow>& sink, VulnerabilityGate* gate = nullptr);
+  util::Result<ListResult> stream_inventory_batches(
+      const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
+      const BatchSink<InventoryRow>& sink, InventoryGate* gate = nullptr);
 
   // --- Counters -----------------------------------------------------------------------
   // A snapshot of the counters since construction. Thread-safe.

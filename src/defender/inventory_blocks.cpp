@@ -47,7 +47,8 @@ std::string_view raw_device_id(std::string_view line) {
   return {};
 }
 
-struct InventoryBlockSplitter::Hash {
+template <class Row>
+struct DeviceBlockSplitter<Row>::Hash {
   Hash() : state(XXH3_createState()) {}
   ~Hash() { XXH3_freeState(state); }
   Hash(const Hash&) = delete;
@@ -55,15 +56,19 @@ struct InventoryBlockSplitter::Hash {
   XXH3_state_t* state;
 };
 
-InventoryBlockSplitter::InventoryBlockSplitter(InventoryGate& gate, Decode decode, Emit emit)
+template <class Row>
+DeviceBlockSplitter<Row>::DeviceBlockSplitter(DeviceGate<Row>& gate, Decode decode, Emit emit)
     : m_gate(gate),
       m_decode(std::move(decode)),
       m_emit(std::move(emit)),
-      m_hash(std::make_unique<Hash>()) {}
+      m_hash(std::make_unique<Hash>()),
+      m_hold(gate.may_skip()) {}
 
-InventoryBlockSplitter::~InventoryBlockSplitter() = default;
+template <class Row>
+DeviceBlockSplitter<Row>::~DeviceBlockSplitter() = default;
 
-util::Status InventoryBlockSplitter::line(std::string_view line, std::uint64_t line_no) {
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t line_no) {
   const std::string_view key = raw_device_id(line);
   if (m_count > 0 && (key.empty() || key != m_key)) {
     if (auto st = flush(false); !st) return st;
@@ -71,13 +76,13 @@ util::Status InventoryBlockSplitter::line(std::string_view line, std::uint64_t l
   if (key.empty()) {
     // Not cheaply attributable: decoded on its own as a one-line block that is never
     // skipped; the gate learns its device from the decoded row.
-    InventoryRow row;
+    Row row;
     if (auto st = m_decode(line, line_no, row); !st) return st;
     const std::string device = row.device_id;
     m_first_in_file = false;
     InventoryBlock block{device, {}, 1, false};
     m_gate.skip(block);
-    m_gate.decoded(block, std::span<const InventoryRow>(&row, 1));
+    m_gate.decoded(block, std::span<const Row>(&row, 1));
     ++m_decoded_lines;
     return m_emit(std::move(row));
   }
@@ -85,10 +90,16 @@ util::Status InventoryBlockSplitter::line(std::string_view line, std::uint64_t l
     m_key.assign(key);
     m_lines.clear();
     m_line_nos.clear();
+    m_rows.clear();
     XXH3_128bits_reset_withSeed(m_hash->state, m_gate.seed());
   }
   XXH3_128bits_update(m_hash->state, line.data(), line.size());
   XXH3_128bits_update(m_hash->state, "\n", 1);
+  if (!m_hold) {
+    ++m_count;
+    m_rows.emplace_back();
+    return m_decode(line, line_no, m_rows.back());
+  }
   m_lines.append(line);
   m_lines.push_back('\n');
   m_line_nos.push_back(line_no);
@@ -96,12 +107,14 @@ util::Status InventoryBlockSplitter::line(std::string_view line, std::uint64_t l
   return {};
 }
 
-util::Status InventoryBlockSplitter::finish() {
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::finish() {
   if (m_count == 0) return {};
   return flush(true);
 }
 
-util::Status InventoryBlockSplitter::flush(bool last) {
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::flush(bool last) {
   const XXH128_hash_t h = XXH3_128bits_digest(m_hash->state);
   const InventoryBlock block{m_key, BlockDigest{h.high64, h.low64}, m_count,
                              !m_first_in_file && !last};
@@ -112,10 +125,12 @@ util::Status InventoryBlockSplitter::flush(bool last) {
     m_skipped_lines += count;
     return {};
   }
+  if (!m_hold) return emit_block(block);  // decoded as the lines arrived
   return decode_block(block);
 }
 
-util::Status InventoryBlockSplitter::decode_block(const InventoryBlock& block) {
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::decode_block(const InventoryBlock& block) {
   m_rows.clear();
   m_rows.reserve(block.lines);
   std::string_view rest = m_lines;
@@ -128,6 +143,11 @@ util::Status InventoryBlockSplitter::decode_block(const InventoryBlock& block) {
     if (auto st = m_decode(line, m_line_nos[i], m_rows.back()); !st) return st;
     ++i;
   }
+  return emit_block(block);
+}
+
+template <class Row>
+util::Status DeviceBlockSplitter<Row>::emit_block(const InventoryBlock& block) {
   m_decoded_lines += m_rows.size();
   m_gate.decoded(block, m_rows);
   for (auto& row : m_rows) {
@@ -136,5 +156,8 @@ util::Status InventoryBlockSplitter::decode_block(const InventoryBlock& block) {
   m_rows.clear();
   return {};
 }
+
+template class DeviceBlockSplitter<InventoryRow>;
+template class DeviceBlockSplitter<VulnerabilityRow>;
 
 }  // namespace mdesync::defender

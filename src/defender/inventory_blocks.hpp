@@ -1,7 +1,8 @@
 #pragma once
 
-// Device blocks of an inventory export file, so that a caller holding the rows of an
-// earlier read can skip decoding the lines that did not change (docs/adr/0060).
+// Device blocks of an export file (inventory or findings), so that a caller holding the
+// rows of an earlier read can skip decoding the lines that did not change
+// (docs/adr/0060, 0068).
 //
 // A block is a maximal run of consecutive lines of one file with the same deviceId. Each
 // block gets a 128-bit digest of its raw lines; the caller's gate decides whether the
@@ -37,33 +38,41 @@ struct InventoryBlock {
 };
 
 // Implemented by the caller; called from download threads, concurrently.
-class InventoryGate {
+template <class Row>
+class DeviceGate {
  public:
-  virtual ~InventoryGate() = default;
+  virtual ~DeviceGate() = default;
   // Seeds every digest (configuration that changes the rows made from the same lines).
   [[nodiscard]] virtual std::uint64_t seed() const = 0;
+  // Whether skip() can say true at all in this read (asked once per file): when not, a
+  // block's lines are decoded as they arrive instead of being held until its end.
+  [[nodiscard]] virtual bool may_skip() const { return true; }
   // Called once per block, before decoding. true: skip it (only honoured for whole blocks).
   virtual bool skip(const InventoryBlock& block) = 0;
   // The decoded rows of a block that was not skipped, before they are delivered.
-  virtual void decoded(const InventoryBlock& block, std::span<const InventoryRow> rows) = 0;
+  virtual void decoded(const InventoryBlock& block, std::span<const Row> rows) = 0;
 };
+using InventoryGate = DeviceGate<InventoryRow>;
+using VulnerabilityGate = DeviceGate<VulnerabilityRow>;
 
 // The deviceId value of a raw JSON line, found without decoding it; empty when the line
 // does not hold it as a plain `"deviceId":"..."` member (any letter case, no escapes).
 std::string_view raw_device_id(std::string_view line);
 
 // Splits one file's lines into blocks and drives the gate. Not thread-safe: one per file.
-class InventoryBlockSplitter {
+// Instantiated for InventoryRow and VulnerabilityRow.
+template <class Row>
+class DeviceBlockSplitter {
  public:
   // `decode` turns one line into a row (its error is returned as is); `emit` receives the
   // rows of blocks that were not skipped, in file order.
   using Decode =
-      std::function<util::Status(std::string_view line, std::uint64_t line_no, InventoryRow& out)>;
-  using Emit = std::function<util::Status(InventoryRow&&)>;
-  InventoryBlockSplitter(InventoryGate& gate, Decode decode, Emit emit);
-  ~InventoryBlockSplitter();
-  InventoryBlockSplitter(const InventoryBlockSplitter&) = delete;
-  InventoryBlockSplitter& operator=(const InventoryBlockSplitter&) = delete;
+      std::function<util::Status(std::string_view line, std::uint64_t line_no, Row& out)>;
+  using Emit = std::function<util::Status(Row&&)>;
+  DeviceBlockSplitter(DeviceGate<Row>& gate, Decode decode, Emit emit);
+  ~DeviceBlockSplitter();
+  DeviceBlockSplitter(const DeviceBlockSplitter&) = delete;
+  DeviceBlockSplitter& operator=(const DeviceBlockSplitter&) = delete;
 
   // One non-blank line of the file and its 1-based number.
   util::Status line(std::string_view line, std::uint64_t line_no);
@@ -76,9 +85,10 @@ class InventoryBlockSplitter {
  private:
   util::Status flush(bool last);
   util::Status decode_block(const InventoryBlock& block);
+  util::Status emit_block(const InventoryBlock& block);
 
   struct Hash;
-  InventoryGate& m_gate;
+  DeviceGate<Row>& m_gate;
   Decode m_decode;
   Emit m_emit;
   std::unique_ptr<Hash> m_hash;
@@ -87,9 +97,14 @@ class InventoryBlockSplitter {
   std::vector<std::uint64_t> m_line_nos;  // the file's line number of each
   std::uint64_t m_count = 0;
   bool m_first_in_file = true;
-  std::vector<InventoryRow> m_rows;
+  bool m_hold = true;  // hold the block's lines until its end (the gate may skip it)
+  std::vector<Row> m_rows;
   std::uint64_t m_skipped_lines = 0;
   std::uint64_t m_decoded_lines = 0;
 };
+
+extern template class DeviceBlockSplitter<InventoryRow>;
+extern template class DeviceBlockSplitter<VulnerabilityRow>;
+using InventoryBlockSplitter = DeviceBlockSplitter<InventoryRow>;
 
 }  // namespace mdesync::defender

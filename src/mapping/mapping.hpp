@@ -31,6 +31,10 @@ struct InstalledPackageOptions {
 // tests/golden (InstalledPackageRules) records the rules' output per revision and fails
 // when it changes under the same revision.
 inline constexpr int k_installed_package_rules = 1;
+// The same for the rules that turn export finding rows into Vulnerability rows: the
+// finding digests (ADR 0068) include it. tests/golden (VulnerabilityRules) keeps it
+// honest.
+inline constexpr int k_vulnerability_rules = 1;
 
 // Installed Package from one inventory row (section 4). Non-CPE rows are skipped unless
 // include_non_cpe. Several rows of one uid (several versions) combine with merge_into.

@@ -244,6 +244,37 @@ util::Result<std::int64_t> Interner::intern_fields(Db& db, std::string& key, con
 Interner::Interner(std::string_view table, std::string_view columns, int count)
     : m_table(table), m_columns(columns), m_count(count) {}
 
+std::int64_t Interner::Ids::find(const Digest& d) const noexcept {
+  if (m_slots.empty()) return 0;
+  const std::size_t mask = m_slots.size() - 1;
+  for (std::size_t i = d.low & mask;; i = (i + 1) & mask) {
+    const Slot& s = m_slots[i];
+    if (s.id == 0) return 0;
+    if (s.digest == d) return s.id;
+  }
+}
+
+void Interner::Ids::insert(const Digest& d, std::int64_t id) {
+  if (2 * (m_size + 1) > m_slots.size()) {
+    std::vector<Slot> old = std::move(m_slots);
+    m_slots.assign(std::max<std::size_t>(1024, 2 * old.size()), Slot{});
+    m_size = 0;
+    for (const Slot& s : old) {
+      if (s.id != 0) insert(s.digest, s.id);
+    }
+  }
+  const std::size_t mask = m_slots.size() - 1;
+  for (std::size_t i = d.low & mask;; i = (i + 1) & mask) {
+    Slot& s = m_slots[i];
+    if (s.id == 0) {
+      s = Slot{d, id};
+      ++m_size;
+      return;
+    }
+    if (s.digest == d) return;  // the first id stays, as a map's emplace does
+  }
+}
+
 Interner::Digest Interner::digest(std::string_view key) noexcept {
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
   return Digest{h.low64, h.high64};
@@ -260,7 +291,7 @@ util::Status Interner::load(Db& db) {
     if (!*more) return {};
     KeyWriter w(key);
     for (int c = 1; c <= m_count; ++c) w.column(*st, c);
-    m_ids.emplace(digest(key), st->int64(0));
+    m_ids.insert(digest(key), st->int64(0));
   }
 }
 
@@ -268,10 +299,10 @@ template <typename Bind>
 util::Result<std::int64_t> Interner::intern(Db& db, std::string_view key, const Bind& bind) {
   const Digest d = digest(key);
   if (m_last_id != 0 && d == m_last) return m_last_id;
-  if (auto it = m_ids.find(d); it != m_ids.end()) {
+  if (const std::int64_t found = m_ids.find(d); found != 0) {
     m_last = d;
-    m_last_id = it->second;
-    return it->second;
+    m_last_id = found;
+    return found;
   }
   if (!m_insert.valid()) {
     std::string params = "?";
@@ -284,7 +315,7 @@ util::Result<std::int64_t> Interner::intern(Db& db, std::string_view key, const 
   bind(w);
   if (auto r = m_insert.run(); !r) return fail(r.error());
   const auto id = db.last_insert_rowid();
-  m_ids.emplace(d, id);
+  m_ids.insert(d, id);
   m_last = d;
   m_last_id = id;
   return id;

@@ -352,6 +352,15 @@ SELECT e.id AS id, {0},
       view_tail("installed_package", "installed_package_entry", "e"));
 }
 
+// Per device: the digest of its lines in the last full read of the vulnerability export
+// (ADR 0068).
+constexpr std::string_view k_v2 = R"sql(
+CREATE TABLE finding_digest (
+  device_id  text PRIMARY KEY,
+  digest     bytea NOT NULL
+);
+)sql";
+
 }  // namespace
 
 std::string time_text(std::string_view column) {
@@ -370,6 +379,7 @@ const std::vector<PgMigration>& migrations() {
   static const std::vector<PgMigration> k_migrations = {
       {1, "the tables and views of SQLite schema v5 (narrow findings and installed packages)",
        k_v1},
+      {2, "finding_digest: unchanged finding lines are not decoded again", k_v2},
   };
   return k_migrations;
 }

@@ -42,6 +42,22 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+// An array literal of texts ({"a","b"}) for a text[] parameter.
+std::string text_array(std::span<const std::string> values) {
+  std::string out = "{";
+  for (const auto& v : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace
 
 util::Status PgStore::ready() {
@@ -150,36 +166,41 @@ Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view 
   return std::optional<std::string>{from_hex(r->text(0))};
 }
 
+util::Status PgStore::stage_digests(std::span<const InventoryDigest> digests) {
+  if (auto st = m_conn->exec(
+          "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
+          "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
+      !st) {
+    return st;
+  }
+  m_copy.clear();
+  std::int64_t seq = 0;
+  for (const auto& d : digests) {
+    m_copy.integer(seq++);
+    m_copy.text(d.device_id);
+    m_copy.text(to_hex(d.digest));
+    if (d.versions) {
+      m_copy.text(to_hex(*d.versions));
+    } else {
+      m_copy.null();
+    }
+    m_copy.end_row();
+  }
+  auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", m_copy);
+  m_copy.clear();
+  if (!st) return st;
+  return m_conn->exec(
+      "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
+      "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
+      "INSERT INTO mdesync_stage_digest_last SELECT DISTINCT ON (device_id) * FROM "
+      "mdesync_stage_digest ORDER BY device_id, seq DESC");
+}
+
 util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
   return write_op([&]() -> util::Status {
-    if (auto st = m_conn->exec(
-            "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
-            "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
-        !st) {
-      return st;
-    }
-    m_copy.clear();
-    std::int64_t seq = 0;
-    for (const auto& d : digests) {
-      m_copy.integer(seq++);
-      m_copy.text(d.device_id);
-      m_copy.text(to_hex(d.digest));
-      if (d.versions) {
-        m_copy.text(to_hex(*d.versions));
-      } else {
-        m_copy.null();
-      }
-      m_copy.end_row();
-    }
-    auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", m_copy);
-    m_copy.clear();
-    if (!st) return st;
+    if (auto st = stage_digests(digests); !st) return st;
     return m_conn->exec(
-        "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
-        "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
-        "INSERT INTO mdesync_stage_digest_last SELECT DISTINCT ON (device_id) * FROM "
-        "mdesync_stage_digest ORDER BY device_id, seq DESC; "
         "INSERT INTO inventory_digest (device_id, digest, has_versions) SELECT device_id, "
         "digest, versions IS NOT NULL FROM mdesync_stage_digest_last ON CONFLICT (device_id) "
         "DO UPDATE SET digest = EXCLUDED.digest, has_versions = EXCLUDED.has_versions; "
@@ -204,6 +225,85 @@ util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
 util::Status PgStore::clear_inventory_digests() {
   return write_op([&]() -> util::Status {
     return m_conn->exec("DELETE FROM inventory_digest; DELETE FROM inventory_versions");
+  });
+}
+
+// --- finding digests (ADR 0068) --------------------------------------------------------
+
+util::Status PgStore::scan_finding_digests(
+    std::optional<Timestamp> changed_after,
+    const std::function<void(std::string_view, std::string_view)>& visit) {
+  if (auto st = ready(); !st) return st;
+  // Devices with a finding an event changed after the last full read are left out.
+  auto r = m_conn->query(
+      "WITH changed AS (SELECT DISTINCT host FROM vulnerability_finding WHERE state_time > "
+      "$1::bigint) SELECT d.device_id, encode(d.digest, 'hex') FROM finding_digest d LEFT JOIN "
+      "vulnerability_target t ON t.targets = d.device_id WHERE t.id IS NULL OR t.id NOT IN "
+      "(SELECT host FROM changed)",
+      {changed_after ? OptText(micros_text(*changed_after)) : std::nullopt});
+  if (!r) return fail(r.error());
+  for (int i = 0; i < r->rows(); ++i) {
+    r->set_row(i);
+    visit(r->text(0), from_hex(r->text(1)));
+  }
+  return {};
+}
+
+util::Status PgStore::put_finding_digests(std::span<const InventoryDigest> digests) {
+  if (digests.empty()) return {};
+  return write_op([&]() -> util::Status {
+    if (auto st = stage_digests(digests); !st) return st;
+    return m_conn->exec(
+        "INSERT INTO finding_digest (device_id, digest) SELECT device_id, digest FROM "
+        "mdesync_stage_digest_last ON CONFLICT (device_id) DO UPDATE SET digest = "
+        "EXCLUDED.digest");
+  });
+}
+
+util::Status PgStore::erase_finding_digests(std::span<const std::string> device_ids) {
+  if (device_ids.empty()) return {};
+  return write_op([&]() -> util::Status {
+    const std::string ids = text_array(device_ids);
+    auto r = m_conn->query("DELETE FROM finding_digest WHERE device_id = ANY($1::text[])", {ids});
+    if (!r) return fail(r.error());
+    return {};
+  });
+}
+
+util::Status PgStore::clear_finding_digests() {
+  return write_op([&]() -> util::Status { return m_conn->exec("DELETE FROM finding_digest"); });
+}
+
+Result<std::int64_t> PgStore::mark_findings_seen(
+    const WriteContext& ctx, std::span<const std::string> device_ids,
+    const std::function<void(std::string_view, std::string_view)>& link) {
+  if (device_ids.empty()) return std::int64_t{0};
+  return write_op([&]() -> Result<std::int64_t> {
+    if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
+    const std::string ids = text_array(device_ids);
+    constexpr std::string_view k_open =
+        "FROM vulnerability_finding f WHERE f.status_category = 'Open' AND f.host IN (SELECT id "
+        "FROM vulnerability_target WHERE targets = ANY($1::text[]))";
+    auto marked = m_conn->query(
+        fmt::format("WITH rows AS (SELECT f.id {}), ins AS (INSERT INTO mdesync_seen (object, "
+                    "run, id) SELECT $2::smallint, $3::bigint, id FROM rows ON CONFLICT DO "
+                    "NOTHING) SELECT count(*) FROM rows",
+                    k_open),
+        {ids, object_id(ObjectType::vulnerability), std::to_string(ctx.run_id)});
+    if (!marked) return fail(marked.error());
+    auto links = m_conn->query(
+        "SELECT DISTINCT i.type, ic.recommendation_reference FROM vulnerability_finding f "
+        "JOIN vulnerability_item i ON i.id = f.item JOIN vulnerability_item_context ic ON ic.id "
+        "= f.item_context WHERE f.status_category = 'Open' AND f.host IN (SELECT id FROM "
+        "vulnerability_target WHERE targets = ANY($1::text[])) AND "
+        "ic.recommendation_reference <> ''",
+        {ids});
+    if (!links) return fail(links.error());
+    for (int i = 0; i < links->rows(); ++i) {
+      links->set_row(i);
+      link(links->text(0), links->text(1));
+    }
+    return marked->int64(0);
   });
 }
 

@@ -83,6 +83,16 @@ class PgStore final : public Store {
   Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
                                            std::string_view device_id) override;
 
+  util::Status scan_finding_digests(
+      std::optional<Timestamp> changed_after,
+      const std::function<void(std::string_view, std::string_view)>& visit) override;
+  util::Status put_finding_digests(std::span<const InventoryDigest> digests) override;
+  util::Status erase_finding_digests(std::span<const std::string> device_ids) override;
+  util::Status clear_finding_digests() override;
+  Result<std::int64_t> mark_findings_seen(
+      const WriteContext& ctx, std::span<const std::string> device_ids,
+      const std::function<void(std::string_view, std::string_view)>& link) override;
+
   Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
   Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {
     return find<Vulnerability>(uid);
@@ -164,6 +174,9 @@ class PgStore final : public Store {
   Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
   template <typename Row>
   util::Status mark_seen(const WriteContext& ctx);
+
+  // COPYs digests into mdesync_stage_digest_last, the last one of each device.
+  util::Status stage_digests(std::span<const InventoryDigest> digests);
 
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid);

@@ -610,6 +610,15 @@ CREATE INDEX installed_package_item_idx ON installed_package_entry(item);
   return sql;
 }
 
+// Per device: the digest of its lines in the last full read of the vulnerability export,
+// so that unchanged devices' lines need not be decoded again (ADR 0068).
+constexpr std::string_view k_v6 = R"sql(
+CREATE TABLE finding_digest (
+  device_id  TEXT PRIMARY KEY,
+  digest     BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
@@ -626,6 +635,7 @@ const std::vector<Migration>& migrations() {
        "narrow installed packages: installed_package_entry with context tables; "
        "installed_package is a view",
        k_v5_sql},
+      {6, "finding_digest: unchanged finding lines are not decoded again", k_v6},
   };
   return k_migrations;
 }

@@ -19,6 +19,7 @@
 #include <future>
 #include <map>
 #include <tuple>
+#include <unordered_set>
 
 #include "store/codec.hpp"
 #include "store/key_index.hpp"
@@ -232,6 +233,17 @@ class SqliteStore final : public Store {
     q.reset();
     return n;
   }
+
+  // --- finding digests (sqlite_digests.cpp) ---
+  util::Status scan_finding_digests(
+      std::optional<Timestamp> changed_after,
+      const std::function<void(std::string_view, std::string_view)>& visit) override;
+  util::Status put_finding_digests(std::span<const InventoryDigest> digests) override;
+  util::Status erase_finding_digests(std::span<const std::string> device_ids) override;
+  util::Status clear_finding_digests() override;
+  Result<std::int64_t> mark_findings_seen(
+      const WriteContext& ctx, std::span<const std::string> device_ids,
+      const std::function<void(std::string_view, std::string_view)>& link) override;
 
   Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
   Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {
@@ -513,6 +525,8 @@ class SqliteStore final : public Store {
     m_seen.erase(key);
   }
 
+  util::Status finding_links(const std::unordered_set<std::uint64_t>& pairs,
+                             const std::function<void(std::string_view, std::string_view)>& link);
   Result<SweepCounts> sweep_unseen(ObjectType object, const WriteContext& ctx,
                                    Timestamp snapshot_time);
 

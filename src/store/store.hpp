@@ -202,6 +202,26 @@ class Store {
   virtual Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
                                                    std::string_view device_id) = 0;
 
+  // Finding digests (ADR 0068): per device, the digest of its block of lines in the last
+  // full read of the vulnerability export (InventoryDigest::versions is not used).
+  // `visit` gets every stored digest except those of devices with a finding whose
+  // stateTime is later than `changed_after`: an event changed them since a full read, so
+  // their lines must be decoded again. put replaces each device's digest; erase and clear
+  // remove them. Call the writers inside the transaction that holds the findings.
+  virtual Status scan_finding_digests(
+      std::optional<Timestamp> changed_after,
+      const std::function<void(std::string_view device_id, std::string_view digest)>& visit) = 0;
+  virtual Status put_finding_digests(std::span<const InventoryDigest> digests) = 0;
+  virtual Status erase_finding_digests(std::span<const std::string> device_ids) = 0;
+  virtual Status clear_finding_digests() = 0;
+  // Marks every open finding of the devices seen by ctx.run_id, as an unchanged re-read
+  // of their lines would (so that the sweep keeps them). `link` gets each distinct
+  // (cveId, recommendation reference) of those findings that has a reference, as their
+  // rows would have given. Returns how many findings were marked.
+  virtual Result<std::int64_t> mark_findings_seen(
+      const WriteContext& ctx, std::span<const std::string> device_ids,
+      const std::function<void(std::string_view cve, std::string_view recommendation)>& link) = 0;
+
   // One stored row by uid, nullopt when absent.
   virtual Result<std::optional<model::Host>> find_host(std::string_view uid) = 0;
   virtual Result<std::optional<model::Vulnerability>> find_vulnerability(std::string_view uid) = 0;

@@ -69,7 +69,6 @@ class Engine final {
   util::Result<RunSummary> run();
 
  private:
-  struct Impl;
   config::Config m_config;
   EngineDeps m_deps;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "mapping/mapping.hpp"
 
@@ -148,14 +149,17 @@ std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes) {
   return d;
 }
 
-InventoryDigests::InventoryDigests(std::uint64_t seed, bool allow_skip, bool count_versions)
+template <class Row>
+DeviceDigests<Row>::DeviceDigests(std::uint64_t seed, bool allow_skip, bool count_versions)
     : m_seed(seed), m_allow_skip(allow_skip), m_count_versions(count_versions) {}
 
-void InventoryDigests::add_stored(std::string_view device_id, const Stored& stored) {
+template <class Row>
+void DeviceDigests<Row>::add_stored(std::string_view device_id, const Stored& stored) {
   m_stored.insert_or_assign(std::string(device_id), stored);
 }
 
-bool InventoryDigests::skip(const defender::InventoryBlock& block) {
+template <class Row>
+bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   std::lock_guard lock(m_mutex);
   auto [it, fresh] = m_devices.try_emplace(std::string(block.device_id));
   Device& d = it->second;
@@ -175,13 +179,15 @@ bool InventoryDigests::skip(const defender::InventoryBlock& block) {
   return true;
 }
 
-void InventoryDigests::decoded(const defender::InventoryBlock& block,
-                               std::span<const defender::InventoryRow> rows) {
+template <class Row>
+void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::span<const Row> rows) {
   const bool foreign = std::any_of(rows.begin(), rows.end(), [&](const auto& r) {
     return std::string_view(r.device_id) != block.device_id;
   });
   VersionAggregate counts;
-  if (m_count_versions) counts = count_versions(rows);
+  if constexpr (std::is_same_v<Row, defender::InventoryRow>) {
+    if (m_count_versions) counts = count_versions(rows);
+  }
   std::lock_guard lock(m_mutex);
   if (foreign) m_conflict = true;
   if (m_count_versions) {
@@ -206,19 +212,22 @@ void InventoryDigests::decoded(const defender::InventoryBlock& block,
                               m_count_versions ? encode_versions(counts) : std::string()});
 }
 
-std::vector<InventoryDigests::Decoded> InventoryDigests::take_decoded() {
+template <class Row>
+std::vector<typename DeviceDigests<Row>::Decoded> DeviceDigests<Row>::take_decoded() {
   std::lock_guard lock(m_mutex);
   std::vector<Decoded> out;
   out.swap(m_decoded);
   return out;
 }
 
-bool InventoryDigests::conflict() const {
+template <class Row>
+bool DeviceDigests<Row>::conflict() const {
   std::lock_guard lock(m_mutex);
   return m_conflict;
 }
 
-std::vector<std::pair<std::string, std::uint64_t>> InventoryDigests::skipped() const {
+template <class Row>
+std::vector<std::pair<std::string, std::uint64_t>> DeviceDigests<Row>::skipped() const {
   std::lock_guard lock(m_mutex);
   std::vector<std::pair<std::string, std::uint64_t>> out;
   for (const auto& [id, d] : m_devices) {
@@ -228,13 +237,15 @@ std::vector<std::pair<std::string, std::uint64_t>> InventoryDigests::skipped() c
   return out;
 }
 
-bool InventoryDigests::keep(const std::string& device_id) const {
+template <class Row>
+bool DeviceDigests<Row>::keep(const std::string& device_id) const {
   std::lock_guard lock(m_mutex);
   const auto it = m_devices.find(device_id);
   return it != m_devices.end() && it->second.blocks == 1 && it->second.whole;
 }
 
-std::vector<std::string> InventoryDigests::stale_stored() const {
+template <class Row>
+std::vector<std::string> DeviceDigests<Row>::stale_stored() const {
   std::lock_guard lock(m_mutex);
   std::vector<std::string> out;
   for (const auto& [id, s] : m_stored) {
@@ -244,5 +255,8 @@ std::vector<std::string> InventoryDigests::stale_stored() const {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+template class DeviceDigests<defender::InventoryRow>;
+template class DeviceDigests<defender::VulnerabilityRow>;
 
 }  // namespace mdesync::sync

@@ -46,7 +46,10 @@ bool add_versions(std::string_view encoded, VersionAggregate& into);
 std::string digest_bytes(const defender::BlockDigest& d);
 std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes);
 
-class InventoryDigests final : public defender::InventoryGate {
+// The gate of one export read, for inventory lines (which also count package versions)
+// and for finding lines (ADR 0068, no versions). Instantiated for both row types.
+template <class Row>
+class DeviceDigests final : public defender::DeviceGate<Row> {
  public:
   struct Stored {
     defender::BlockDigest digest;
@@ -63,16 +66,17 @@ class InventoryDigests final : public defender::InventoryGate {
   // `seed` covers everything besides the lines that shapes the rows (ADR 0060);
   // `allow_skip` false decodes every block; `count_versions` makes blocks carry their
   // contribution and requires stored versions for a skip.
-  InventoryDigests(std::uint64_t seed, bool allow_skip, bool count_versions);
+  DeviceDigests(std::uint64_t seed, bool allow_skip, bool count_versions);
 
   // Before streaming, on the engine thread.
   void add_stored(std::string_view device_id, const Stored& stored);
 
-  // InventoryGate, on download threads.
+  // DeviceGate, on download threads.
   [[nodiscard]] std::uint64_t seed() const override { return m_seed; }
+  // Only with skipping allowed and a digest stored (add_stored before streaming).
+  [[nodiscard]] bool may_skip() const override { return m_allow_skip && !m_stored.empty(); }
   bool skip(const defender::InventoryBlock& block) override;
-  void decoded(const defender::InventoryBlock& block,
-               std::span<const defender::InventoryRow> rows) override;
+  void decoded(const defender::InventoryBlock& block, std::span<const Row> rows) override;
 
   // On the engine thread, while and after streaming.
   std::vector<Decoded> take_decoded();
@@ -106,5 +110,10 @@ class InventoryDigests final : public defender::InventoryGate {
   std::vector<Decoded> m_decoded;
   bool m_conflict = false;
 };
+
+extern template class DeviceDigests<defender::InventoryRow>;
+extern template class DeviceDigests<defender::VulnerabilityRow>;
+using InventoryDigests = DeviceDigests<defender::InventoryRow>;
+using FindingDigests = DeviceDigests<defender::VulnerabilityRow>;
 
 }  // namespace mdesync::sync

@@ -154,6 +154,29 @@ std::uint64_t fnv1a(std::string_view text) {
   return h;
 }
 
+// The rules' output over `cases`, as a fingerprint.
+std::string fingerprint_of(std::initializer_list<const char*> cases) {
+  std::string outputs;
+  for (const char* name : cases) {
+    const json src = load(fs::path(MDESYNC_GOLDEN_DIR) / name / "source.json");
+    const Outcome got = run_case(name, src);
+    outputs += json{{"case", name}, {"row", got.row}, {"skip", got.skip}}.dump();
+    outputs += '\n';
+  }
+  return fmt::format("{:016x}", fnv1a(outputs));
+}
+
+// Fails when `fingerprint` is not the one recorded for `revision` of the rules `what`.
+void expect_revision(const std::map<int, std::string>& recorded, int revision,
+                     const std::string& fingerprint, const char* what, const char* constant) {
+  const auto it = recorded.find(revision);
+  ASSERT_NE(it, recorded.end()) << "no fingerprint recorded for " << constant << " = " << revision
+                                << "; this revision's is " << fingerprint;
+  EXPECT_EQ(fingerprint, it->second)
+      << "the " << what << " rules changed their output: bump " << constant
+      << " (src/mapping/mapping.hpp) and record " << fingerprint << " for the new revision here";
+}
+
 // A device whose inventory lines did not change keeps the rows the rules made at its
 // last read (ADR 0060); the digests that decide it include mapping::k_installed_package_rules.
 // So the rules' output is recorded here per revision, as a fingerprint of what they make
@@ -165,24 +188,30 @@ TEST(InstalledPackageRules, TheirRevisionChangesWithTheirOutput) {
   static const std::map<int, std::string> k_fingerprints = {
       {1, "2ed98ebd742fcf60"},
   };
-  std::string outputs;
-  for (const char* name :
-       {"installed_package_eos_none_is_a_value", "installed_package_inventory_row",
-        "installed_package_non_cpe_included", "installed_package_non_cpe_skipped_by_default"}) {
-    const json src = load(fs::path(MDESYNC_GOLDEN_DIR) / name / "source.json");
-    const Outcome got = run_case(name, src);
-    outputs += json{{"case", name}, {"row", got.row}, {"skip", got.skip}}.dump();
-    outputs += '\n';
-  }
-  const std::string fingerprint = fmt::format("{:016x}", fnv1a(outputs));
-  const auto it = k_fingerprints.find(mapping::k_installed_package_rules);
-  ASSERT_NE(it, k_fingerprints.end())
-      << "no fingerprint recorded for k_installed_package_rules = "
-      << mapping::k_installed_package_rules << "; this revision's is " << fingerprint;
-  EXPECT_EQ(fingerprint, it->second)
-      << "the installed-package rules changed their output: bump k_installed_package_rules "
-         "(src/mapping/mapping.hpp) and record "
-      << fingerprint << " for the new revision here";
+  expect_revision(
+      k_fingerprints, mapping::k_installed_package_rules,
+      fingerprint_of({"installed_package_eos_none_is_a_value", "installed_package_inventory_row",
+                      "installed_package_non_cpe_included",
+                      "installed_package_non_cpe_skipped_by_default"}),
+      "installed-package", "k_installed_package_rules");
+}
+
+// The same for the finding rows of a full read, whose digests (ADR 0068) include
+// mapping::k_vulnerability_rules.
+TEST(VulnerabilityRules, TheirRevisionChangesWithTheirOutput) {
+  static const std::map<int, std::string> k_fingerprints = {
+      {1, "a7cf9ea745e24ff9"},
+  };
+  expect_revision(
+      k_fingerprints, mapping::k_vulnerability_rules,
+      fingerprint_of({"vulnerability_cvss_score_as_string", "vulnerability_full_snapshot_row",
+                      "vulnerability_results_empty", "vulnerability_results_update_with_id_and_url",
+                      "vulnerability_row_with_empty_cve_skipped",
+                      "vulnerability_row_without_cve_skipped",
+                      "vulnerability_severity_case_insensitive", "vulnerability_severity_missing",
+                      "vulnerability_severity_unknown_value",
+                      "vulnerability_uid_lower_cases_vendor_and_name"}),
+      "vulnerability", "k_vulnerability_rules");
 }
 
 }  // namespace

@@ -309,6 +309,51 @@ TEST_F(SyncE2E, UnchangedDevicesAreNotDecodedAgainAndTheRowsMatchAFreshRead) {
   }
 }
 
+// ADR 0068: a full read does not decode the finding lines of a device whose block is the
+// one its last full read stored, unless an event changed its findings since. The store
+// it leaves (findings, their lifecycle, and the definitions whose recommendation
+// attributes come from the findings' links) is the one the same history gives when every
+// line is decoded.
+TEST_F(SyncE2E, UnchangedDevicesFindingsAreNotDecodedAgainAndTheStoreMatchesADecodedRead) {
+  start();
+  const auto kept = db("findings-kept");
+  ASSERT_EQ(run(config_for(kept)).outcome, "success");
+  ASSERT_GT(m_sim->advance(12).events, 0U);
+  // A delta applies events: the devices they touch are decoded at the next full read.
+  const auto d = run(config_for(kept));
+  ASSERT_EQ(d.mode, "delta");
+  ASSERT_EQ(d.outcome, "success") << describe(d);
+  m_sim->advance(1);
+
+  // The same history with no digests: every line is decoded.
+  const auto decoded = db("findings-decoded");
+  fs::copy_file(kept, decoded);
+  ASSERT_EQ(query_int(decoded, "SELECT count(*) FROM finding_digest") > 0, true);
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(handle);
+
+  auto c = config_for(kept);
+  c.mode = "full";
+  const auto s = run(c);
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  const auto* v = object_of(s, "vulnerability");
+  ASSERT_NE(v, nullptr);
+  EXPECT_GT(v->reused, 0) << describe(s);
+  EXPECT_LT(v->reused, v->read) << "the delta's devices were decoded";
+  expect_ground_truth(kept);
+
+  auto c2 = config_for(decoded);
+  c2.mode = "full";
+  const auto f = run(c2);
+  ASSERT_EQ(f.outcome, "success") << describe(f);
+  EXPECT_EQ(object_of(f, "vulnerability")->reused, 0);
+  EXPECT_EQ(object_of(f, "vulnerability")->closed, v->closed);
+  expect_same_rows(kept, decoded);
+}
+
 // A recommendations outage (every retry answered 503) does not erase what the last run
 // learned: the definitions keep their stored patchAvailable, affected and recommendation,
 // and the summary says so.

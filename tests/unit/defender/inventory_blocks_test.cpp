@@ -30,6 +30,7 @@ TEST(RawDeviceId, IsEmptyWhenTheValueIsNotAPlainString) {
 class RecordingGate final : public InventoryGate {
  public:
   std::set<std::string> skip_devices;
+  bool may = true;  // may_skip()
   struct Call {
     std::string device;
     std::uint64_t lines;
@@ -41,6 +42,7 @@ class RecordingGate final : public InventoryGate {
   std::vector<std::pair<std::string, std::size_t>> decoded_blocks;  // device, rows
 
   [[nodiscard]] std::uint64_t seed() const override { return 7; }
+  [[nodiscard]] bool may_skip() const override { return may; }
   bool skip(const InventoryBlock& b) override {
     const bool s = skip_devices.contains(std::string(b.device_id));
     calls.push_back({std::string(b.device_id), b.lines, b.whole, b.digest, s});
@@ -110,6 +112,35 @@ TEST(InventoryBlockSplitter, OnlyInteriorBlocksAreWholeAndSkippable) {
   EXPECT_EQ(r.emitted, (std::vector<std::string>{"a/s1", "a/s2", "c/s1"}));
   EXPECT_EQ(gate.decoded_blocks,
             (std::vector<std::pair<std::string, std::size_t>>{{"a", 2}, {"c", 1}}));
+}
+
+// A gate that can skip nothing has each line decoded as it arrives (no line is held):
+// the same blocks, digests, decoded rows and delivered rows, and the same errors.
+TEST(InventoryBlockSplitter, AGateThatCannotSkipSeesTheSameBlocksWithoutHeldLines) {
+  const std::vector<std::string> lines = {
+      line("a", 1), line("a", 2), line("b", 1), R"({"x":1,"softwareName":"n","deviceId":null})",
+      line("b", 2), line("c", 1)};
+  RecordingGate held;
+  RecordingGate streamed;
+  streamed.may = false;
+  const auto r1 = split(held, lines);
+  const auto r2 = split(streamed, lines);
+  ASSERT_TRUE(r1.status);
+  ASSERT_TRUE(r2.status);
+  EXPECT_EQ(r1.emitted, r2.emitted);
+  EXPECT_EQ(held.decoded_blocks, streamed.decoded_blocks);
+  ASSERT_EQ(held.calls.size(), streamed.calls.size());
+  for (std::size_t i = 0; i < held.calls.size(); ++i) {
+    EXPECT_EQ(held.calls[i].device, streamed.calls[i].device);
+    EXPECT_EQ(held.calls[i].lines, streamed.calls[i].lines);
+    EXPECT_EQ(held.calls[i].whole, streamed.calls[i].whole);
+    EXPECT_EQ(held.calls[i].digest, streamed.calls[i].digest);
+  }
+  RecordingGate bad;
+  bad.may = false;
+  const auto r3 = split(bad, {line("a", 1), line("a", 2) + "BAD"});
+  ASSERT_FALSE(r3.status);
+  EXPECT_NE(r3.status.error().message.find("line 2"), std::string::npos);
 }
 
 TEST(InventoryBlockSplitter, DigestsDependOnEveryLineOfTheBlockOnly) {

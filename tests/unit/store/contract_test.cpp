@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "model/hash.hpp"
@@ -136,7 +137,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     return pg_scalar(m_base, "SET client_min_messages = warning; " + sql);
   }
 
-  int latest_version() const { return pg() ? 1 : 5; }
+  int latest_version() const { return pg() ? 2 : 6; }
 
   std::unique_ptr<Store> open(OpenOptions options = {}) {
     auto s = open_store(url(), options);
@@ -653,6 +654,100 @@ TEST_P(StoreContract, InstalledPackagesMarkedSeenByDeviceSurviveTheSweep) {
     return true;
   })));
   EXPECT_EQ(states, "dev1_a=Installed dev1_b=Installed dev2_a=Removed");
+}
+
+TEST_P(StoreContract, FindingDigestsSkipDevicesAnEventChangedAndRollBackWithTheirTransaction) {
+  auto s = open();
+  auto finding = [](const std::string& device, const std::string& cve, const char* time) {
+    auto v = vuln(device + "_" + cve, VulnerabilityStatus::active, time);
+    v.targets = device;
+    v.type = cve;
+    return v;
+  };
+  std::vector<model::Vulnerability> rows = {finding("dev1", "CVE-1", "2025-06-01T00:00:00Z"),
+                                            finding("dev2", "CVE-2", "2025-06-01T00:00:00Z")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    const std::vector<InventoryDigest> two = {{"dev1", "d1", std::nullopt},
+                                              {"dev2", "d2", std::nullopt}};
+    ASSERT_TRUE(s->put_finding_digests(two));
+    ASSERT_TRUE(tx.commit());
+  }
+  std::map<std::string, std::string> seen;
+  auto scan = [&](std::optional<Timestamp> changed_after) {
+    seen.clear();
+    ASSERT_TRUE(s->scan_finding_digests(
+        changed_after,
+        [&](std::string_view id, std::string_view d) { seen[std::string(id)] = std::string(d); }));
+  };
+  scan(at("2025-06-01T00:00:00Z"));
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{{"dev1", "d1"}, {"dev2", "d2"}}));
+  {
+    // An event after the full read fixes dev2's finding: its digest no longer counts.
+    auto tx = s->begin().value();
+    std::vector<model::Vulnerability> ev = {
+        vuln("dev2_CVE-2", VulnerabilityStatus::fixed, "2025-06-01T03:00:00Z")};
+    ev[0].targets = "dev2";
+    ev[0].type = "CVE-2";
+    ASSERT_TRUE(s->apply_vulnerability_events(ctx(2), ev, at("2025-06-01T00:00:00Z")));
+    ASSERT_TRUE(tx.commit());
+  }
+  scan(at("2025-06-01T00:00:00Z"));
+  EXPECT_EQ(seen, (std::map<std::string, std::string>{{"dev1", "d1"}}));
+  scan(std::nullopt);
+  EXPECT_EQ(seen.size(), 2U);
+  {
+    // Not committed: the erase is undone.
+    auto tx = s->begin().value();
+    const std::vector<std::string> dev1 = {"dev1"};
+    ASSERT_TRUE(s->erase_finding_digests(dev1));
+  }
+  scan(std::nullopt);
+  EXPECT_EQ(seen.size(), 2U);
+  ASSERT_TRUE(s->clear_finding_digests());
+  scan(std::nullopt);
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_P(StoreContract, FindingsMarkedSeenByDeviceSurviveTheSweepAndGiveTheirLinks) {
+  auto s = open();
+  auto finding = [](const std::string& device, const std::string& cve, const char* rec) {
+    auto v = vuln(device + "_" + cve, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.targets = device;
+    v.type = cve;
+    if (rec != nullptr) v.source.recommendation_reference = std::string(rec);
+    return v;
+  };
+  std::vector<model::Vulnerability> rows = {
+      finding("dev1", "CVE-1", "rec-a"), finding("dev1", "CVE-2", nullptr),
+      finding("dev2", "CVE-1", "rec-a"), finding("dev3", "CVE-3", "rec-b")};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(s->sweep(ObjectType::vulnerability, ctx(1), at("2025-06-01T00:00:00Z")));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    // Run 2 finds dev1 and dev2 unchanged (marked, not upserted); dev3 is gone.
+    auto tx = s->begin().value();
+    std::set<std::pair<std::string, std::string>> links;
+    const std::vector<std::string> devices = {"dev1", "dev2", "nobody"};
+    auto marked = s->mark_findings_seen(
+        ctx(2, true, false), devices,
+        [&](std::string_view cve, std::string_view rec) { links.emplace(cve, rec); });
+    ASSERT_TRUE(marked) << marked.error().message;
+    EXPECT_EQ(*marked, 3);
+    EXPECT_EQ(links, (std::set<std::pair<std::string, std::string>>{{"CVE-1", "rec-a"}}));
+    EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 1);
+    ASSERT_TRUE(tx.commit());
+  }
+  std::string states;
+  ASSERT_TRUE(s->scan(RowVisitor<model::Vulnerability>([&](const model::Vulnerability& r) {
+    states += (states.empty() ? "" : " ") + r.uid + "=" + std::string(model::to_string(r.status));
+    return true;
+  })));
+  EXPECT_EQ(states, "dev1_CVE-1=Active dev1_CVE-2=Active dev2_CVE-1=Active dev3_CVE-3=Fixed");
 }
 
 // Migrations are recorded; a store migrated by a newer mdesync is refused untouched.

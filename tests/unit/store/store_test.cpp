@@ -432,6 +432,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
                    "CREATE UNIQUE INDEX vulnerability_uid_idx ON vulnerability(uid); "
                    "CREATE INDEX vulnerability_type_idx ON vulnerability(type); "
                    "DROP TABLE inventory_digest; DROP TABLE inventory_versions; "
+                   "DROP TABLE finding_digest; "
                    "CREATE INDEX vulnerability_open_idx "
                    "ON vulnerability(status_category, severity, targets); "
                    "DELETE FROM schema_version WHERE version > 1",
@@ -445,7 +446,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 5);
+    EXPECT_EQ(s->schema_version().value(), 6);
     EXPECT_TRUE(s->find_host("a").value().has_value());
   }
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);

@@ -1,0 +1,247 @@
+#pragma once
+
+// The row path shared by every object: mapped rows are counted (diagnostics, skips,
+// filters), mapped in batches on a worker thread (MapPipeline) and written to the store
+// in batches (Batch), which times the store and reports progress.
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "mapping/filters.hpp"
+#include "mapping/mapping.hpp"
+#include "model/hash.hpp"
+#include "sync/summary.hpp"
+#include "sync/sync_context.hpp"
+#include "util/result.hpp"
+
+namespace mdesync::sync {
+
+inline constexpr std::size_t k_batch_rows = 5000;
+// Rows per mapping batch: small enough that the batches in flight (one being received,
+// one being mapped, one being written) stay a few MB.
+inline constexpr std::size_t k_map_batch_rows = 2000;
+
+// Counts a record that became no row.
+void skip(ObjectSummary& s, const std::string& reason);
+// Counts a mapped row's diagnostics, and its skip.
+void note(ObjectSummary& s, const std::vector<mapping::Diagnostic>& diagnostics, bool skipped,
+          const std::string& skip_reason);
+template <class Row>
+void note(ObjectSummary& s, const mapping::Mapped<Row>& m) {
+  note(s, m.diagnostics, m.skipped(), m.skip_reason);
+}
+
+// What one batch's mapping counted, merged into the object's summary on the writing
+// thread.
+void merge_tally(ObjectSummary& into, const ObjectSummary& from);
+
+// Counts a mapped row's diagnostics and adds it to `batch`, unless the mapper skipped it
+// or the object's operation options filter it out.
+template <class Row, class Sink>
+util::Status add_mapped(ObjectSummary& s, mapping::Mapped<Row>&& mapped,
+                        const mapping::Filters& wanted, Sink& batch) {
+  note(s, mapped);
+  if (mapped.skipped()) return {};
+  if (!mapping::matches(*mapped.row, wanted)) {
+    skip(s, "filtered out");
+    return {};
+  }
+  return batch.add(std::move(*mapped.row));
+}
+
+// One long-lived thread that runs tasks in submission order. The map pipeline used to
+// start a thread per batch (std::async): about a thousand thread creations per full
+// sync, with their stacks' page faults and allocator caches, on the critical path.
+class TaskThread {
+ public:
+  TaskThread() : m_thread([this] { loop(); }) {}
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+  // Runs what is queued, then stops.
+  ~TaskThread() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_wake.notify_one();
+    m_thread.join();
+  }
+
+  template <class F>
+  auto run(F&& f) -> std::future<decltype(f())> {
+    using R = decltype(f());
+    auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(f));
+    auto future = task->get_future();
+    {
+      std::lock_guard lock(m_mutex);
+      m_tasks.emplace_back([task] { (*task)(); });
+    }
+    m_wake.notify_one();
+    return future;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(m_mutex);
+        m_wake.wait(lock, [&] { return m_stop || !m_tasks.empty(); });
+        if (m_tasks.empty()) return;
+        task = std::move(m_tasks.front());
+        m_tasks.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  std::deque<std::function<void()>> m_tasks;
+  bool m_stop = false;
+  std::thread m_thread;  // last: starts when the rest is ready
+};
+
+// Maps batches of source records on a worker thread while the calling thread keeps
+// receiving records and writing the previous batch, so mapping and the store use both
+// cores. Batches are consumed in arrival order, on the calling thread; the map function
+// touches only its batch.
+template <class Record, class Row>
+class MapPipeline {
+ public:
+  struct Mapped {
+    std::vector<Row> rows;
+    // Content hashes of `rows` when the map function computed them (on the worker, so
+    // that the store does not on the calling thread).
+    std::vector<model::RowHash> hashes;
+    ObjectSummary tally;
+    Links links;
+  };
+  using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
+  using ConsumeFn = std::function<util::Status(Mapped& mapped)>;
+
+  MapPipeline(MapFn map, ConsumeFn consume) : m_map(std::move(map)), m_consume(std::move(consume)) {
+    m_in.reserve(k_map_batch_rows);
+  }
+  MapPipeline(const MapPipeline&) = delete;
+  MapPipeline& operator=(const MapPipeline&) = delete;
+  ~MapPipeline() {
+    if (m_pending.valid()) m_pending.wait();
+  }
+
+  util::Status add(Record&& record) {
+    m_in.push_back(std::move(record));
+    if (m_in.size() >= k_map_batch_rows) return submit();
+    return {};
+  }
+  // A whole batch of records (as the client delivers them): mapped as one batch, after
+  // the records added one at a time before it.
+  util::Status add_batch(std::vector<Record>&& records) {
+    if (!m_in.empty()) {
+      if (auto st = submit(); !st) return st;
+    }
+    m_in = std::move(records);
+    return submit();
+  }
+  // Maps and consumes what is left; call once after the last record.
+  util::Status finish() {
+    if (auto st = submit(); !st) return st;
+    return take(std::move(m_pending));
+  }
+
+ private:
+  // Starts mapping the collected batch, then consumes the one mapped before it.
+  util::Status submit() {
+    auto previous = std::move(m_pending);
+    if (!m_in.empty()) {
+      m_pending = m_worker.run([this, batch = std::move(m_in)]() mutable {
+        Mapped out;
+        out.rows.reserve(batch.size());
+        m_map(batch, out);
+        return out;
+      });
+      m_in = {};
+      m_in.reserve(k_map_batch_rows);
+    }
+    return take(std::move(previous));
+  }
+  util::Status take(std::future<Mapped> future) {
+    if (!future.valid()) return {};
+    Mapped mapped = future.get();
+    return m_consume(mapped);
+  }
+
+  MapFn m_map;
+  ConsumeFn m_consume;
+  std::vector<Record> m_in;
+  std::future<Mapped> m_pending;
+  TaskThread m_worker;
+};
+
+// Collects rows and upserts them in batches; times the store.
+template <class Row>
+class Batch {
+ public:
+  Batch(SyncContext& ctx, ObjectSummary& s, store::WriteContext write)
+      : m_ctx(ctx), m_s(s), m_write(write), m_started(std::chrono::steady_clock::now()) {
+    m_rows.reserve(k_batch_rows);
+  }
+  util::Status add(Row&& row) {
+    m_rows.push_back(std::move(row));
+    if (m_rows.size() >= k_batch_rows) return flush();
+    return {};
+  }
+  // Rows with their content hashes (one each), written as they are, after the rows
+  // collected before them.
+  util::Status write(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+    if (auto st = flush(); !st) return st;
+    return upsert(rows, hashes);
+  }
+  // A row with its content hash, computed by the caller; a batch takes either kind only.
+  util::Status add(Row&& row, model::RowHash hash) {
+    m_hashes.push_back(hash);
+    return add(std::move(row));
+  }
+  util::Status flush() {
+    if (m_rows.empty()) return {};
+    auto st = upsert(m_rows, m_hashes.size() == m_rows.size() ? std::span(m_hashes)
+                                                              : std::span<model::RowHash>());
+    m_rows.clear();
+    m_hashes.clear();
+    return st;
+  }
+
+ private:
+  util::Status upsert(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+    if (rows.empty()) return {};
+    const auto t0 = std::chrono::steady_clock::now();
+    store::WriteContext write = m_write;
+    write.hashes = hashes;
+    auto counts = m_ctx.store.upsert(write, rows);
+    m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    if (!counts) return tl::unexpected(counts.error());
+    m_s.written += counts->written;
+    m_s.unchanged += counts->unchanged;
+    m_ctx.progress(m_s, m_started);
+    return m_ctx.check_cancel();
+  }
+
+  SyncContext& m_ctx;
+  ObjectSummary& m_s;
+  store::WriteContext m_write;
+  std::chrono::steady_clock::time_point m_started;
+  std::vector<Row> m_rows;
+  std::vector<model::RowHash> m_hashes;
+};
+
+}  // namespace mdesync::sync
