@@ -111,7 +111,8 @@ Result<std::unique_ptr<Store>> open_postgres(std::string_view url, const OpenOpt
     if (*v == 0) {
       return fail(ErrorCode::store,
                   fmt::format("schema {} of {} holds no mdesync data yet; run `mdesync sync` "
-                              "first",
+                              "first (the schema is mdesync_<tenant id>: set the same tenant_id "
+                              "as the sync, or name the schema with ?schema=NAME)",
                               target->schema, target->redacted));
     }
     if (*v > migrations().back().version) {

@@ -90,7 +90,11 @@ void PgStore::do_rollback() noexcept {
 Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
                                    Timestamp snapshot_time) {
   return write_op([&]() -> Result<SweepCounts> {
-    if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
+    // Temporary tables have no statistics until analyzed: without them the anti-join
+    // below was planned as a nested loop (2 s for 13,000 findings).
+    if (auto st = m_conn->exec(std::string(k_seen_table) + "; ANALYZE mdesync_seen"); !st) {
+      return fail(st.error());
+    }
     const std::string obj = object_id(object);
     const std::string run = std::to_string(ctx.run_id);
     constexpr std::string_view k_unseen =
