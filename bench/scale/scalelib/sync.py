@@ -11,12 +11,17 @@ from .sim import sim_summary
 RUN_TIMEOUT_S = 3600 * 3  # hard bound on any single mdesync run
 
 
+def store_url(db):
+    """A SQLite file path, or a postgresql:// URL as is (bench/scale/run --store)."""
+    return db if db.startswith(("postgresql:", "postgres:")) else f"sqlite:{db}"
+
+
 def run_sync(exe, sim, db, mode, strategy, label, work, extra=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MDESYNC_", "AZURE_"))}
     env["AZURE_CLIENT_SECRET"] = sim.creds["client_secret"]
     cmd = [exe, "sync", "--api-url", sim.url, "--login-url", sim.url,
            "--tenant-id", sim.creds["tenant_id"], "--client-id", sim.creds["client_id"],
-           "--store", f"sqlite:{db}", "--mode", mode, "--strategy", strategy, "--json", "-q",
+           "--store", store_url(db), "--mode", mode, "--strategy", strategy, "--json", "-q",
            *extra]
     out_path = os.path.join(work, f"{label}.json")
     err_path = os.path.join(work, f"{label}.log")
