@@ -64,6 +64,7 @@ util::Status PgStore::ready() {
   if (m_tx_open) return {};
   auto reconnected = m_conn->ensure_alive();
   if (!reconnected) return fail(reconnected.error());
+  if (*reconnected) m_stages.clear();  // temporary tables went with the old session
   // The sync lock went with the old session: take it again, or give up the store.
   if (*reconnected && m_exclusive) return take_sync_lock(*m_conn);
   return {};
@@ -79,12 +80,27 @@ util::Status PgStore::do_begin() {
 
 util::Status PgStore::do_commit() {
   m_tx_open = false;
+  m_empty_at_begin.clear();
+  m_first_loads_in_tx.clear();
   return m_conn->exec("COMMIT");
 }
 
 void PgStore::do_rollback() noexcept {
   m_tx_open = false;
   if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
+  m_stages.clear();
+  m_empty_at_begin.clear();
+  for (const auto& key : m_first_loads_in_tx) m_first_loads.erase(key);
+  m_first_loads_in_tx.clear();
+}
+
+Result<bool> PgStore::first_load(ObjectType object) {
+  if (!m_tx_open) return false;
+  if (auto it = m_empty_at_begin.find(object); it != m_empty_at_begin.end()) return it->second;
+  auto r = m_conn->query(
+      fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {})", sqlite::write_table(object)));
+  if (!r) return fail(r.error());
+  return m_empty_at_begin[object] = r->int64(0) != 0;
 }
 
 Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
@@ -101,6 +117,16 @@ Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
         "NOT EXISTS (SELECT 1 FROM mdesync_seen s WHERE s.object = $1::smallint AND s.run = "
         "$2::bigint AND s.id = f.id)";
     SweepCounts counts;
+    // A first load's read saw every row the table holds.
+    if (m_first_loads.erase({object, ctx.run_id}) > 0) {
+      if (auto d = m_conn->query(
+              "DELETE FROM mdesync_seen WHERE object = $1::smallint AND run = $2::bigint",
+              {obj, run});
+          !d) {
+        return fail(d.error());
+      }
+      return counts;
+    }
     Result<PgResult> r = PgResult{};
     if (object == ObjectType::vulnerability) {
       r = m_conn->query(

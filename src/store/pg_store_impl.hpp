@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <utility>
@@ -152,6 +153,7 @@ class PgStore final : public Store {
       }
     } else {
       (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
+      m_stages.clear();  // a staging table created by the operation is gone
     }
     return result;
   }
@@ -174,6 +176,8 @@ class PgStore final : public Store {
   Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
   template <typename Row>
   util::Status mark_seen(const WriteContext& ctx);
+  // Whether the object's table was empty when this transaction first wrote it.
+  Result<bool> first_load(ObjectType object);
 
   // COPYs digests into mdesync_stage_digest_last, the last one of each device.
   util::Status stage_digests(std::span<const InventoryDigest> digests);
@@ -188,6 +192,15 @@ class PgStore final : public Store {
   bool m_read_only;
   bool m_tx_open = false;
   CopyBuffer m_copy;
+  // Objects whose staging table exists in this session (a rollback may drop it: then
+  // forgotten).
+  std::set<ObjectType> m_stages;
+  // Per object, in the open transaction: whether its table was empty when the
+  // transaction first wrote it (a first load: no stored row to look up or sweep).
+  std::map<ObjectType, bool> m_empty_at_begin;
+  // (object, run) of full reads that were first loads: their sweep closes nothing.
+  std::set<std::pair<ObjectType, RunId>> m_first_loads;
+  std::vector<std::pair<ObjectType, RunId>> m_first_loads_in_tx;
 };
 
 }  // namespace mdesync::store::pg

@@ -71,44 +71,20 @@ std::string stage_name() {
   return fmt::format("mdesync_stage_{}", Table<Row>::name);
 }
 
+// The staged rows of a narrow object with the ids of their target and item (item_id,
+// host_id) and, `with_contexts`, of their context rows (hc_id, ic_id): after
+// resolve_sql, every staged row has them.
 template <typename Row>
-std::string create_stage_sql() {
-  std::string_view extra;
-  if constexpr (is_narrow<Row>) {
-    extra =
-        ", NULL::text AS suffix, NULL::uuid AS hcd, NULL::uuid AS icd, NULL::bigint AS item_id, "
-        "NULL::bigint AS host_id, NULL::bigint AS hc_id, NULL::bigint AS ic_id";
-  }
+std::string keyed_sql(bool with_contexts) {
   return fmt::format(
-      "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT 0::bigint AS seq, 0::bigint AS hash, {}{} "
-      "FROM {} WITH NO DATA; TRUNCATE {}",
-      stage_name<Row>(), sqlite::column_list<Row>(), extra, Table<Row>::name, stage_name<Row>());
-}
-
-template <typename Row>
-std::string resolve_sql() {
-  const auto& n = narrow_spec<Row>();
-  return fmt::format(
-      R"sql(
-UPDATE {s} SET suffix = CASE WHEN left(uid, length(targets)) = targets
-    THEN substr(uid, length(targets) + 1) ELSE chr(1) || uid END,
-  hcd = md5(row({h})::text)::uuid, icd = md5(row({i}{xe})::text)::uuid;
-INSERT INTO {p}_target (targets) SELECT DISTINCT targets FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_target t WHERE t.targets = s.targets);
-INSERT INTO {p}_item (uid_suffix, type) SELECT DISTINCT suffix, type FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_item i WHERE i.uid_suffix = s.suffix AND i.type = s.type);
-INSERT INTO {p}_host_context (digest, {h}) SELECT DISTINCT ON (hcd) hcd, {h} FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_host_context c WHERE c.digest = s.hcd);
-INSERT INTO {p}_item_context (digest, {i}{xc}) SELECT DISTINCT ON (icd) icd, {i}{xe} FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_item_context c WHERE c.digest = s.icd);
-UPDATE {s} s SET item_id = i.id, host_id = t.id, hc_id = hc.id, ic_id = ic.id
-FROM {p}_target t, {p}_item i, {p}_host_context hc, {p}_item_context ic
-WHERE t.targets = s.targets AND i.uid_suffix = s.suffix AND i.type = s.type
-  AND hc.digest = s.hcd AND ic.digest = s.icd;
-)sql",
-      fmt::arg("s", stage_name<Row>()), fmt::arg("p", Table<Row>::name), fmt::arg("h", n.host_cols),
-      fmt::arg("i", n.item_cols), fmt::arg("xc", n.item_extra_col),
-      fmt::arg("xe", n.item_extra_expr));
+      "(SELECT s.*, i.id AS item_id, t.id AS host_id{3} FROM {0} s JOIN {1}_target t ON "
+      "t.targets = s.targets JOIN {1}_item i ON i.uid_suffix = s.suffix AND i.type = s.type{2})",
+      stage_name<Row>(), Table<Row>::name,
+      with_contexts ? fmt::format(" JOIN {0}_host_context hc ON hc.digest = s.hcd JOIN "
+                                  "{0}_item_context ic ON ic.digest = s.icd",
+                                  Table<Row>::name)
+                    : "",
+      with_contexts ? ", hc.id AS hc_id, ic.id AS ic_id" : "");
 }
 
 // "(a, b) = (EXCLUDED.a, EXCLUDED.b)" for each column of `cols` but the first `skip`.
@@ -134,6 +110,58 @@ std::vector<std::string> split_cols(std::string_view list) {
   return out;
 }
 
+// md5 of the columns' text, NULL told from empty: the content key of a context row.
+std::string content_digest(std::string_view cols, std::string_view extra) {
+  std::string out;
+  for (const auto& c : split_cols(cols)) {
+    out += fmt::format("{}coalesce('v' || {}::text, 'n')", out.empty() ? "" : " || chr(1) || ", c);
+  }
+  if (!extra.empty()) out += fmt::format(" || chr(1) || coalesce('v' || ({}), 'n')", extra);
+  return fmt::format("md5({})::uuid", out);
+}
+
+// The staging table of an object: its columns, the row's position and content hash; for
+// a narrow object also the uid suffix and context digests, computed by the server as
+// the COPY stores each row (generated columns).
+template <typename Row>
+std::string create_stage_sql() {
+  std::string sql = fmt::format(
+      "CREATE TEMP TABLE IF NOT EXISTS {0} AS SELECT 0::bigint AS seq, 0::bigint AS hash, {1} "
+      "FROM {2} WITH NO DATA",
+      stage_name<Row>(), sqlite::column_list<Row>(), Table<Row>::name);
+  if constexpr (is_narrow<Row>) {
+    const auto& n = narrow_spec<Row>();
+    sql += fmt::format(
+        "; ALTER TABLE {} ADD COLUMN IF NOT EXISTS suffix text GENERATED ALWAYS AS (CASE WHEN "
+        "left(uid, length(targets)) = targets THEN substr(uid, length(targets) + 1) ELSE "
+        "chr(1) || uid END) STORED, ADD COLUMN IF NOT EXISTS hcd uuid GENERATED ALWAYS AS "
+        "({}) STORED, ADD COLUMN IF NOT EXISTS icd uuid GENERATED ALWAYS AS ({}) STORED",
+        stage_name<Row>(), content_digest(n.host_cols, ""),
+        content_digest(n.item_cols, n.item_extra_expr.empty() ? std::string_view{}
+                                                               : n.item_extra_expr.substr(2)));
+  }
+  return sql;
+}
+
+template <typename Row>
+std::string resolve_sql() {
+  const auto& n = narrow_spec<Row>();
+  return fmt::format(
+      R"sql(
+INSERT INTO {p}_target (targets) SELECT DISTINCT targets FROM {s} s
+  WHERE NOT EXISTS (SELECT 1 FROM {p}_target t WHERE t.targets = s.targets);
+INSERT INTO {p}_item (uid_suffix, type) SELECT DISTINCT suffix, type FROM {s} s
+  WHERE NOT EXISTS (SELECT 1 FROM {p}_item i WHERE i.uid_suffix = s.suffix AND i.type = s.type);
+INSERT INTO {p}_host_context (digest, {h}) SELECT DISTINCT ON (hcd) hcd, {h} FROM {s} s
+  WHERE NOT EXISTS (SELECT 1 FROM {p}_host_context c WHERE c.digest = s.hcd);
+INSERT INTO {p}_item_context (digest, {i}{xc}) SELECT DISTINCT ON (icd) icd, {i}{xe} FROM {s} s
+  WHERE NOT EXISTS (SELECT 1 FROM {p}_item_context c WHERE c.digest = s.icd);
+)sql",
+      fmt::arg("s", stage_name<Row>()), fmt::arg("p", Table<Row>::name), fmt::arg("h", n.host_cols),
+      fmt::arg("i", n.item_cols), fmt::arg("xc", n.item_extra_col),
+      fmt::arg("xe", n.item_extra_expr));
+}
+
 template <typename Row>
 std::string merge_sql(bool only_changed) {
   const std::string_view cond =
@@ -141,14 +169,15 @@ std::string merge_sql(bool only_changed) {
   std::string src, cols, exprs, key, sets, now;
   if constexpr (is_narrow<Row>) {
     const auto& n = narrow_spec<Row>();
-    src = "DISTINCT ON (item_id, host_id) * FROM {} ORDER BY item_id, host_id, seq DESC";
+    src = "DISTINCT ON (item_id, host_id) * FROM " + keyed_sql<Row>(true) +
+          " k ORDER BY item_id, host_id, seq DESC";
     cols = n.entry_cols;
     exprs = n.entry_exprs;
     key = n.key;
     sets = set_excluded(split_cols(cols), 2);
     now = "$1::bigint";
   } else {
-    src = "DISTINCT ON (uid) * FROM {} ORDER BY uid, seq DESC";
+    src = "DISTINCT ON (uid) * FROM " + stage_name<Row>() + " ORDER BY uid, seq DESC";
     cols = sqlite::column_list<Row>();
     exprs = cols;
     key = "uid";
@@ -160,7 +189,7 @@ std::string merge_sql(bool only_changed) {
       "last_changed_at, last_run_id, row_hash) SELECT {exprs}, {now}, {now}, $2::bigint, hash "
       "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
       "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
-      fmt::arg("src", fmt::format(fmt::runtime(src), stage_name<Row>())),
+      fmt::arg("src", src),
       fmt::arg("t", sqlite::write_table<Row>()), fmt::arg("cols", cols), fmt::arg("exprs", exprs),
       fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
 }
@@ -219,7 +248,10 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
   static const std::string k_create = create_stage_sql<Row>();
   static const std::string k_copy = fmt::format("COPY {} (seq, hash, {}) FROM STDIN",
                                                 stage_name<Row>(), sqlite::column_list<Row>());
-  if (auto st = m_conn->exec(k_create); !st) return st;
+  static const std::string k_truncate = "TRUNCATE " + stage_name<Row>();
+  const bool created = m_stages.contains(Table<Row>::object);
+  if (auto st = m_conn->exec(created ? k_truncate : k_create + "; " + k_truncate); !st) return st;
+  m_stages.insert(Table<Row>::object);
   m_copy.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     (void)stage_one(static_cast<std::int64_t>(i), hashes[i], rows[i]);
@@ -253,7 +285,7 @@ util::Status PgStore::mark_seen(const WriteContext& ctx) {
   static const std::string k_sql = fmt::format(
       "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, f.id FROM {} s "
       "JOIN {} f ON {} ON CONFLICT DO NOTHING",
-      stage_name<Row>(), sqlite::write_table<Row>(),
+      is_narrow<Row> ? keyed_sql<Row>(false) : stage_name<Row>(), sqlite::write_table<Row>(),
       is_narrow<Row> ? "f.item = s.item_id AND f.host = s.host_id" : "f.uid = s.uid");
   if (auto st = m_conn->exec(k_seen_table); !st) return st;
   const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
@@ -267,10 +299,11 @@ util::Status PgStore::mark_seen(const WriteContext& ctx) {
 // it changes what is written, the staged row gets the merged status, times and hash.
 util::Status PgStore::merge_lifecycles(std::span<const Vulnerability> rows,
                                        std::span<const RowHash> hashes) {
-  auto found = m_conn->query(
-      "SELECT s.seq, f.status, f.last_fixed, f.state_time, f.row_hash FROM "
-      "mdesync_stage_vulnerability s JOIN vulnerability_finding f ON f.item = s.item_id AND "
-      "f.host = s.host_id");
+  static const std::string k_sql =
+      "SELECT s.seq, f.status, f.last_fixed, f.state_time, f.row_hash FROM " +
+      keyed_sql<Vulnerability>(false) +
+      " s JOIN vulnerability_finding f ON f.item = s.item_id AND f.host = s.host_id";
+  auto found = m_conn->query(k_sql);
   if (!found) return fail(found.error());
   m_copy.clear();
   bool any = false;
@@ -322,13 +355,22 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
     if constexpr (is_narrow<Row>) {
       if (auto st = resolve_refs<Row>(); !st) return fail(st.error());
     }
+    // A first load (the table was empty when this transaction reached it) has no stored
+    // lifecycle to merge and nothing to sweep: its read sees every row.
+    auto first = first_load(Table<Row>::object);
+    if (!first) return fail(first.error());
     if constexpr (std::is_same_v<Row, Vulnerability>) {
-      if (auto st = merge_lifecycles(rows, hashes); !st) return fail(st.error());
+      if (!*first) {
+        if (auto st = merge_lifecycles(rows, hashes); !st) return fail(st.error());
+      }
     }
     std::int64_t distinct = 0;
     auto written = merge<Row>(ctx, true, distinct);
     if (!written) return fail(written.error());
-    if (ctx.track_seen) {
+    if (ctx.track_seen && *first) {
+      const std::pair key{Table<Row>::object, ctx.run_id};
+      if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
+    } else if (ctx.track_seen) {
       if (auto st = mark_seen<Row>(ctx); !st) return fail(st.error());
     }
     UpsertCounts counts;
@@ -360,10 +402,12 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
     const std::vector<RowHash> none(events.size(), 0);
     if (auto st = stage_rows<Vulnerability>(events, none); !st) return fail(st.error());
     if (auto st = resolve_refs<Vulnerability>(); !st) return fail(st.error());
-    auto found = m_conn->query(
+    static const std::string k_sql =
         "SELECT s.seq, s.item_id, s.host_id, f.id IS NOT NULL, f.status, f.last_fixed, "
-        "f.state_time, f.row_hash FROM mdesync_stage_vulnerability s LEFT JOIN "
-        "vulnerability_finding f ON f.item = s.item_id AND f.host = s.host_id");
+        "f.state_time, f.row_hash FROM " +
+        keyed_sql<Vulnerability>(false) +
+        " s LEFT JOIN vulnerability_finding f ON f.item = s.item_id AND f.host = s.host_id";
+    auto found = m_conn->query(k_sql);
     if (!found) return fail(found.error());
     std::vector<Key> key_of(events.size());
     std::map<Key, EventState> state;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -860,6 +861,42 @@ TEST_P(PgStoreTest, TheTenantIdNamesTheSchema) {
   EXPECT_EQ(admin("SELECT count(*) FROM pg_tables WHERE schemaname = '" + schema +
                   "' AND tablename = 'vulnerability_finding'"),
             "1");
+}
+
+// The PostgreSQL example queries of docs/schema.md run as printed against a store with a
+// row in each view.
+TEST_P(PgStoreTest, SchemaDocsExampleQueriesRun) {
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    std::vector<model::Vulnerability> v = {
+        vuln("dev1_acme_viewer_1.0_CVE-2025-40001", VulnerabilityStatus::fixed,
+             "2025-06-01T00:00:00Z")};
+    v[0].first_found = at("2025-05-01T00:00:00Z");
+    model::InstalledPackage p;
+    p.uid = "dev1_mozilla-_-firefox";
+    p.type = "mozilla-_-firefox";
+    p.targets = "dev1";
+    p.version = {"128.0"};
+    std::vector<model::Host> h = {host("dev1")};
+    h[0].private_ip_addresses = {"10.0.0.1"};
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(v)));
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::InstalledPackage>(&p, 1)));
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(h)));
+  }
+  std::ifstream in(std::string(MDESYNC_SOURCE_DIR) + "/docs/schema.md");
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int n = 0;
+  for (auto open_at = doc.find("```postgresql\n"); open_at != std::string::npos;
+       open_at = doc.find("```postgresql\n", open_at + 1)) {
+    const auto body = open_at + 14;
+    const std::string sql = doc.substr(body, doc.find("```", body) - body);
+    SCOPED_TRACE(sql);
+    scalar(sql);  // a failing query fails the test (pg_scalar)
+    ++n;
+  }
+  EXPECT_GE(n, 9);
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability v JOIN host h ON h.uid = v.targets"), "1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
