@@ -79,6 +79,8 @@ util::Status PgStore::do_begin() {
 }
 
 util::Status PgStore::do_commit() {
+  if (auto st = flush_pending_seen(); !st) return st;
+  forget_pending();
   m_tx_open = false;
   m_empty_at_begin.clear();
   m_first_loads_in_tx.clear();
@@ -90,6 +92,7 @@ void PgStore::do_rollback() noexcept {
   if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
   m_stages.clear();
   m_empty_at_begin.clear();
+  forget_pending();
   for (const auto& key : m_first_loads_in_tx) m_first_loads.erase(key);
   m_first_loads_in_tx.clear();
 }
@@ -105,6 +108,7 @@ Result<bool> PgStore::first_load(ObjectType object) {
 
 Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
                                    Timestamp snapshot_time) {
+  if (auto st = flush_pending_seen(); !st) return fail(st.error());
   return write_op([&]() -> Result<SweepCounts> {
     // Temporary tables have no statistics until analyzed: without them the anti-join
     // below was planned as a nested loop (2 s for 13,000 findings).
@@ -157,8 +161,8 @@ Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
   });
 }
 
-Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
-                                                  std::string_view device_id) {
+// The installed packages of one device into the seen set of `run`: how many.
+Result<std::int64_t> PgStore::mark_device_seen(RunId run, std::string_view device_id) {
   return write_op([&]() -> Result<std::int64_t> {
     if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
     auto r = m_conn->query(
@@ -166,10 +170,56 @@ Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
         "t ON t.id = e.host WHERE t.targets = $3), ins AS (INSERT INTO mdesync_seen (object, "
         "run, id) SELECT $1::smallint, $2::bigint, id FROM rows ON CONFLICT DO NOTHING) "
         "SELECT count(*) FROM rows",
-        {object_id(ObjectType::installed_package), std::to_string(ctx.run_id), device_id});
+        {object_id(ObjectType::installed_package), std::to_string(run), device_id});
     if (!r) return fail(r.error());
     return r->int64(0);
   });
+}
+
+util::Status PgStore::flush_pending_seen() {
+  auto pending = std::exchange(m_pending_seen, {});
+  for (const auto& [run, devices] : pending) {
+    auto st = write_op([&]() -> util::Status {
+      if (auto c = m_conn->exec(k_seen_table); !c) return c;
+      auto r = m_conn->query(
+          "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, e.id FROM "
+          "installed_package_entry e JOIN installed_package_target t ON t.id = e.host WHERE "
+          "t.targets = ANY($3::text[]) ON CONFLICT DO NOTHING",
+          {object_id(ObjectType::installed_package), std::to_string(run), text_array(devices)});
+      if (!r) return fail(r.error());
+      return {};
+    });
+    if (!st) return st;
+  }
+  return {};
+}
+
+Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
+                                                  std::string_view device_id) {
+  if (!m_tx_open || m_read_only) return mark_device_seen(ctx.run_id, device_id);
+  if (!m_installed_counts) {
+    auto r = m_conn->query(
+        "SELECT t.targets, count(*) FROM installed_package_entry e JOIN "
+        "installed_package_target t ON t.id = e.host GROUP BY t.targets");
+    if (!r) return fail(r.error());
+    m_installed_counts.emplace();
+    for (int i = 0; i < r->rows(); ++i) {
+      r->set_row(i);
+      m_installed_counts->emplace(std::string(r->text(0)), r->int64(1));
+    }
+  }
+  const std::string device(device_id);
+  if (m_installed_dirty.contains(device)) {
+    if (auto st = flush_pending_seen(); !st) return fail(st.error());
+    return mark_device_seen(ctx.run_id, device_id);
+  }
+  auto& pending = m_pending_seen[ctx.run_id];
+  pending.push_back(device);
+  if (pending.size() >= 5000) {
+    if (auto st = flush_pending_seen(); !st) return fail(st.error());
+  }
+  const auto it = m_installed_counts->find(device);
+  return it == m_installed_counts->end() ? 0 : it->second;
 }
 
 // --- inventory digests ---------------------------------------------------------------

@@ -11,9 +11,11 @@
 #include <fmt/format.h>
 
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -201,6 +203,20 @@ class PgStore final : public Store {
   // (object, run) of full reads that were first loads: their sweep closes nothing.
   std::set<std::pair<ObjectType, RunId>> m_first_loads;
   std::vector<std::pair<ObjectType, RunId>> m_first_loads_in_tx;
+  // mark_installed_seen in a transaction (a repeated inventory read calls it for every
+  // unchanged device): the installed packages per device, counted once per transaction,
+  // and the devices to mark, written to the seen set in one statement before the sweep
+  // or the commit. Devices whose rows this transaction upserted are counted by SQL.
+  std::optional<std::unordered_map<std::string, std::int64_t>> m_installed_counts;
+  std::unordered_set<std::string> m_installed_dirty;
+  std::map<RunId, std::vector<std::string>> m_pending_seen;
+  util::Status flush_pending_seen();
+  Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
+  void forget_pending() noexcept {
+    m_installed_counts.reset();
+    m_installed_dirty.clear();
+    m_pending_seen.clear();
+  }
 };
 
 }  // namespace mdesync::store::pg

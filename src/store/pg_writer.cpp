@@ -138,7 +138,7 @@ std::string create_stage_sql() {
         "({}) STORED, ADD COLUMN IF NOT EXISTS icd uuid GENERATED ALWAYS AS ({}) STORED",
         stage_name<Row>(), content_digest(n.host_cols, ""),
         content_digest(n.item_cols, n.item_extra_expr.empty() ? std::string_view{}
-                                                               : n.item_extra_expr.substr(2)));
+                                                              : n.item_extra_expr.substr(2)));
   }
   return sql;
 }
@@ -189,9 +189,9 @@ std::string merge_sql(bool only_changed) {
       "last_changed_at, last_run_id, row_hash) SELECT {exprs}, {now}, {now}, $2::bigint, hash "
       "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
       "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
-      fmt::arg("src", src),
-      fmt::arg("t", sqlite::write_table<Row>()), fmt::arg("cols", cols), fmt::arg("exprs", exprs),
-      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
+      fmt::arg("src", src), fmt::arg("t", sqlite::write_table<Row>()), fmt::arg("cols", cols),
+      fmt::arg("exprs", exprs), fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets),
+      fmt::arg("cond", cond));
 }
 
 template <typename Row>
@@ -349,6 +349,11 @@ util::Status PgStore::merge_lifecycles(std::span<const Vulnerability> rows,
 template <typename Row>
 Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<const Row> rows) {
   if (rows.empty()) return UpsertCounts{};
+  if constexpr (std::is_same_v<Row, InstalledPackage>) {
+    if (m_installed_counts) {
+      for (const auto& r : rows) m_installed_dirty.insert(r.targets);
+    }
+  }
   return write_op([&]() -> Result<UpsertCounts> {
     const std::vector<RowHash> hashes = hashes_of(ctx, rows);
     if (auto st = stage_rows<Row>(rows, hashes); !st) return fail(st.error());

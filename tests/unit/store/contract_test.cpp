@@ -869,9 +869,8 @@ TEST_P(PgStoreTest, SchemaDocsExampleQueriesRun) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    std::vector<model::Vulnerability> v = {
-        vuln("dev1_acme_viewer_1.0_CVE-2025-40001", VulnerabilityStatus::fixed,
-             "2025-06-01T00:00:00Z")};
+    std::vector<model::Vulnerability> v = {vuln(
+        "dev1_acme_viewer_1.0_CVE-2025-40001", VulnerabilityStatus::fixed, "2025-06-01T00:00:00Z")};
     v[0].first_found = at("2025-05-01T00:00:00Z");
     model::InstalledPackage p;
     p.uid = "dev1_mozilla-_-firefox";
