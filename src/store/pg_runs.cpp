@@ -2,6 +2,7 @@
 
 #include "store/codec.hpp"
 #include "store/pg_store_impl.hpp"
+#include "store/sqlite_runs.hpp"
 
 namespace mdesync::store::pg {
 
@@ -82,15 +83,7 @@ Result<std::vector<SyncRun>> PgStore::recent_runs(int limit) {
   for (int i = 0; i < r->rows(); ++i) {
     r->set_row(i);
     sqlite::Reader rd(*r);
-    SyncRun run;
-    run.id = r->int64(0);
-    rd.skip();
-    run.mode = rd.str();
-    run.objects = rd.list();
-    run.started_at = rd.opt_time().value_or(Timestamp{});
-    run.ended_at = rd.opt_time();
-    run.outcome = rd.opt_str();
-    run.counts_json = rd.str();
+    SyncRun run = sqlite::read_sync_run(rd);
     if (rd.error()) return fail(ErrorCode::store, "sync_run row unreadable: " + *rd.error());
     // No sync holds the lock: a run without an outcome was killed.
     if (!running && !run.outcome) run.outcome = "interrupted";
@@ -129,18 +122,10 @@ Result<std::vector<Checkpoint>> PgStore::checkpoints() {
   for (int i = 0; i < r->rows(); ++i) {
     r->set_row(i);
     sqlite::Reader rd(*r);
-    Checkpoint cp;
-    const auto obj = parse_object_type(rd.view());
-    if (!obj) continue;
-    cp.object = *obj;
-    cp.run_id = rd.opt_int().value_or(0);
-    cp.mode = rd.str();
-    cp.snapshot_time = rd.opt_time();
-    cp.full_snapshot_time = rd.opt_time();
-    cp.completed_at = rd.opt_time().value_or(Timestamp{});
-    cp.state = rd.str();
+    auto cp = sqlite::read_checkpoint(rd);
+    if (!cp) continue;
     if (rd.error()) return fail(ErrorCode::store, "checkpoint row unreadable: " + *rd.error());
-    out.push_back(std::move(cp));
+    out.push_back(std::move(*cp));
   }
   return out;
 }

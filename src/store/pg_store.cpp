@@ -106,6 +106,30 @@ Result<bool> PgStore::first_load(ObjectType object) {
   return m_empty_at_begin[object] = r->int64(0) != 0;
 }
 
+namespace {
+
+// Closes (findings) or marks Removed (the others) the rows of `object` that its run ($2)
+// did not see: $1 object, $3 now, $4 the snapshot time (findings only).
+std::string sweep_sql(ObjectType object) {
+  constexpr std::string_view k_unseen =
+      "NOT EXISTS (SELECT 1 FROM mdesync_seen s WHERE s.object = $1::smallint AND s.run = "
+      "$2::bigint AND s.id = f.id)";
+  if (object == ObjectType::vulnerability) {
+    return fmt::format(
+        "UPDATE vulnerability_finding f SET status = 'Fixed', status_category = 'Closed', "
+        "last_fixed = $4::bigint, state_time = $4::bigint, last_changed_at = $3::bigint, "
+        "last_run_id = $2::bigint, row_hash = NULL WHERE status_category = 'Open' AND "
+        "(state_time IS NULL OR state_time <= $4::bigint) AND {}",
+        k_unseen);
+  }
+  return fmt::format(
+      "UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id = $2::bigint, "
+      "row_hash = NULL WHERE status <> 'Removed' AND {}",
+      sqlite::write_table(object), sqlite::is_narrow_object(object) ? "bigint" : "text", k_unseen);
+}
+
+}  // namespace
+
 Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
                                    Timestamp snapshot_time) {
   if (auto st = flush_pending_seen(); !st) return fail(st.error());
@@ -117,40 +141,18 @@ Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
     }
     const std::string obj = object_id(object);
     const std::string run = std::to_string(ctx.run_id);
-    constexpr std::string_view k_unseen =
-        "NOT EXISTS (SELECT 1 FROM mdesync_seen s WHERE s.object = $1::smallint AND s.run = "
-        "$2::bigint AND s.id = f.id)";
     SweepCounts counts;
-    // A first load's read saw every row the table holds.
-    if (m_first_loads.erase({object, ctx.run_id}) > 0) {
-      if (auto d = m_conn->query(
-              "DELETE FROM mdesync_seen WHERE object = $1::smallint AND run = $2::bigint",
-              {obj, run});
-          !d) {
-        return fail(d.error());
-      }
-      return counts;
+    // Definitions are never swept; a first load's read saw every row the table holds.
+    const bool first_load = m_first_loads.erase({object, ctx.run_id}) > 0;
+    if (object != ObjectType::vulnerability_definition && !first_load) {
+      const std::string now =
+          sqlite::is_narrow_object(object) ? micros_text(ctx.now) : encode_time(ctx.now);
+      auto r = object == ObjectType::vulnerability
+                   ? m_conn->query(sweep_sql(object), {obj, run, now, micros_text(snapshot_time)})
+                   : m_conn->query(sweep_sql(object), {obj, run, now});
+      if (!r) return fail(r.error());
+      counts.closed = r->affected();
     }
-    Result<PgResult> r = PgResult{};
-    if (object == ObjectType::vulnerability) {
-      r = m_conn->query(
-          fmt::format("UPDATE vulnerability_finding f SET status = 'Fixed', status_category = "
-                      "'Closed', last_fixed = $3::bigint, state_time = $3::bigint, "
-                      "last_changed_at = $4::bigint, last_run_id = $2::bigint, row_hash = NULL "
-                      "WHERE status_category = 'Open' AND (state_time IS NULL OR state_time <= "
-                      "$3::bigint) AND {}",
-                      k_unseen),
-          {obj, run, micros_text(snapshot_time), micros_text(ctx.now)});
-    } else if (object != ObjectType::vulnerability_definition) {
-      const bool narrow = object == ObjectType::installed_package;
-      r = m_conn->query(
-          fmt::format("UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id "
-                      "= $2::bigint, row_hash = NULL WHERE status <> 'Removed' AND {}",
-                      sqlite::write_table(object), narrow ? "bigint" : "text", k_unseen),
-          {obj, run, narrow ? micros_text(ctx.now) : encode_time(ctx.now)});
-    }
-    if (!r) return fail(r.error());
-    counts.closed = r->affected();
     if (auto d = m_conn->query(
             "DELETE FROM mdesync_seen WHERE object = $1::smallint AND run = $2::bigint",
             {obj, run});

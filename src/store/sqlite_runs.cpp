@@ -54,15 +54,7 @@ Result<std::vector<SyncRun>> recent_runs(Db& db, int limit) {
     if (!more) return fail(more.error());
     if (!*more) break;
     Reader rd(*st);
-    SyncRun r;
-    r.id = st->int64(0);
-    rd.skip();
-    r.mode = rd.str();
-    r.objects = rd.list();
-    r.started_at = rd.opt_time().value_or(Timestamp{});
-    r.ended_at = rd.opt_time();
-    r.outcome = rd.opt_str();
-    r.counts_json = rd.str();
+    SyncRun r = read_sync_run(rd);
     if (rd.error()) return fail(ErrorCode::store, "sync_run row unreadable: " + *rd.error());
     runs.push_back(std::move(r));
   }
@@ -99,18 +91,10 @@ Result<std::vector<Checkpoint>> read_checkpoints(Db& db, const std::string& obje
     if (!more) return fail(more.error());
     if (!*more) break;
     Reader rd(*st);
-    Checkpoint cp;
-    const auto obj = parse_object_type(rd.view());
-    if (!obj) continue;
-    cp.object = *obj;
-    cp.run_id = rd.opt_int().value_or(0);
-    cp.mode = rd.str();
-    cp.snapshot_time = rd.opt_time();
-    cp.full_snapshot_time = rd.opt_time();
-    cp.completed_at = rd.opt_time().value_or(Timestamp{});
-    cp.state = rd.str();
+    auto cp = read_checkpoint(rd);
+    if (!cp) continue;
     if (rd.error()) return fail(ErrorCode::store, "checkpoint row unreadable: " + *rd.error());
-    out.push_back(std::move(cp));
+    out.push_back(std::move(*cp));
   }
   return out;
 }
@@ -133,6 +117,32 @@ Result<std::vector<StatusCount>> count_by_status(Db& db) {
     }
   }
   return out;
+}
+
+SyncRun read_sync_run(Reader& rd) {
+  SyncRun r;
+  r.id = rd.opt_int().value_or(0);
+  r.mode = rd.str();
+  r.objects = rd.list();
+  r.started_at = rd.opt_time().value_or(Timestamp{});
+  r.ended_at = rd.opt_time();
+  r.outcome = rd.opt_str();
+  r.counts_json = rd.str();
+  return r;
+}
+
+std::optional<Checkpoint> read_checkpoint(Reader& rd) {
+  Checkpoint cp;
+  const auto obj = parse_object_type(rd.view());
+  if (!obj) return std::nullopt;
+  cp.object = *obj;
+  cp.run_id = rd.opt_int().value_or(0);
+  cp.mode = rd.str();
+  cp.snapshot_time = rd.opt_time();
+  cp.full_snapshot_time = rd.opt_time();
+  cp.completed_at = rd.opt_time().value_or(Timestamp{});
+  cp.state = rd.str();
+  return cp;
 }
 
 Result<int> schema_version(Db& db) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_tables.hpp"
 #include "store/store.hpp"
 
 namespace mdesync::store::sqlite {
@@ -26,6 +27,13 @@ Status save_checkpoint(Db& db, const Checkpoint& cp);
 Result<std::vector<Checkpoint>> read_checkpoints(Db& db, const std::string& object);
 // Rows per object and status (definitions: per severity).
 Result<std::vector<StatusCount>> count_by_status(Db& db);
+// A row of `SELECT id, mode, objects, started_at, ended_at, outcome, counts FROM sync_run`
+// and of `SELECT object, run_id, mode, snapshot_time, full_snapshot_time, completed_at,
+// state FROM checkpoint` (nullopt: an object this program does not know), from the
+// reader's position; decoding errors are the reader's. Shared with the PostgreSQL store.
+SyncRun read_sync_run(Reader& rd);
+std::optional<Checkpoint> read_checkpoint(Reader& rd);
+
 // The schema version the database is at.
 Result<int> schema_version(Db& db);
 

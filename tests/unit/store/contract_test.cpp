@@ -20,6 +20,7 @@
 
 #include "model/hash.hpp"
 #include "store/store.hpp"
+#include "store_rows.hpp"
 
 namespace mdesync::store {
 namespace {
@@ -27,10 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 using model::StatusCategory;
 using model::VulnerabilityStatus;
-
-Timestamp at(const char* text) {
-  return util::parse_timestamp(text).value();
-}
+using test_rows::at;
+using test_rows::ctx;
+using test_rows::host;
+using test_rows::vuln;
 
 // The test cluster's URL: MDESYNC_TEST_PG_URL, else what the CTest fixture wrote.
 std::string pg_base_url() {
@@ -60,20 +61,6 @@ std::string pg_scalar(const std::string& url, const std::string& sql) {
     ADD_FAILURE() << "cannot connect to the test cluster: " << PQerrorMessage(c);
   }
   PQfinish(c);
-  return out;
-}
-
-std::string sqlite_scalar(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
   return out;
 }
 
@@ -131,7 +118,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 
   // SQL on the store's database, outside the Store (the test's own connection).
   std::string scalar(const std::string& sql) const {
-    if (!pg()) return sqlite_scalar(m_path, sql);
+    if (!pg()) return test_rows::scalar(m_path, sql);
     return pg_scalar(m_base, "SET search_path = " + m_schema + "; " + sql);
   }
   std::string admin(const std::string& sql) const {
@@ -144,38 +131,6 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     auto s = open_store(url(), options);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     return s ? std::move(*s) : nullptr;
-  }
-
-  static model::Host host(const std::string& uid, const std::string& name = "h") {
-    model::Host h;
-    h.uid = uid;
-    h.name = name;
-    h.hostnames = {name};
-    h.status = model::HostStatus::active;
-    h.last_seen = at("2025-06-01T07:58:10.301Z");
-    h.source.rbac_group_id = "17";
-    return h;
-  }
-
-  static model::Vulnerability vuln(const std::string& uid, VulnerabilityStatus status,
-                                   const char* time) {
-    model::Vulnerability v;
-    v.uid = uid;
-    v.type = "CVE-2025-40001";
-    v.targets = "dev1";
-    v.status = status;
-    v.status_category = model::category_of(status);
-    v.severity = model::Severity::high;
-    v.state_time = at(time);
-    if (status == VulnerabilityStatus::fixed) v.last_fixed = v.state_time;
-    v.source.software_name = "exampleviewer";
-    return v;
-  }
-
-  // A full read (`seen`) passes every row unless said otherwise, as the engine's do but
-  // the inventory read's.
-  static WriteContext ctx(RunId run, bool seen = false, std::optional<bool> every_row = {}) {
-    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen, every_row.value_or(seen)};
   }
 
   std::string m_base;

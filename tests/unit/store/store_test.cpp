@@ -11,27 +11,15 @@
 #include <map>
 #include <optional>
 
+#include "store_rows.hpp"
+
 namespace mdesync::store {
 namespace {
 
 namespace fs = std::filesystem;
 using model::StatusCategory;
 using model::VulnerabilityStatus;
-
-// The first column of the first row of `sql`, as text, on a connection of its own.
-std::string scalar(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
+using namespace test_rows;
 
 int count_rows(const std::string& path, const char* table) {
   return std::stoi(scalar(path, std::string("SELECT count(*) FROM ") + table));
@@ -42,10 +30,6 @@ int index_count(const std::string& path, const char* table) {
       path,
       std::string("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = '") +
           table + "'"));
-}
-
-Timestamp at(const char* text) {
-  return util::parse_timestamp(text).value();
 }
 
 class StoreTest : public ::testing::Test {
@@ -64,39 +48,6 @@ class StoreTest : public ::testing::Test {
     auto s = open_store("sqlite:" + m_path, options);
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     return s ? std::move(*s) : nullptr;
-  }
-
-  static model::Host host(const std::string& uid, const std::string& name = "h") {
-    model::Host h;
-    h.uid = uid;
-    h.name = name;
-    h.hostnames = {name};
-    h.status = model::HostStatus::active;
-    h.last_seen = at("2025-06-01T07:58:10.301Z");
-    h.source.rbac_group_id = "17";
-    return h;
-  }
-
-  static model::Vulnerability vuln(const std::string& uid, VulnerabilityStatus status,
-                                   const char* time) {
-    model::Vulnerability v;
-    v.uid = uid;
-    v.type = "CVE-2025-40001";
-    v.targets = "dev1";
-    v.status = status;
-    v.status_category = model::category_of(status);
-    v.severity = model::Severity::high;
-    v.state_time = at(time);
-    if (status == VulnerabilityStatus::fixed) v.last_fixed = v.state_time;
-    v.source.software_name = "exampleviewer";
-    return v;
-  }
-
-  // A full read (`seen`) passes every row unless said otherwise, as the engine's do but
-  // the inventory read's: the store then looks rows up in its in-memory key index; a
-  // read with every_row false looks them up through the uid index.
-  static WriteContext ctx(RunId run, bool seen = false, std::optional<bool> every_row = {}) {
-    return WriteContext{run, at("2025-06-02T00:00:00Z"), seen, every_row.value_or(seen)};
   }
 
   fs::path m_dir;
