@@ -5,6 +5,8 @@
 
 #include "store/pg_schema.hpp"
 
+#include "store/schema.hpp"
+
 #include <fmt/format.h>
 
 namespace mdesync::store::pg {
@@ -292,21 +294,8 @@ CREATE UNIQUE INDEX installed_package_key_idx ON installed_package_entry(host, i
 CREATE INDEX installed_package_item_idx ON installed_package_entry(item);
 )sql";
 
-// The connector columns and joins that end the view of a narrow table.
 std::string view_tail(std::string_view prefix, std::string_view table, std::string_view a) {
-  return fmt::format(
-      R"sql(  {3} AS first_synced_at,
-  {4} AS last_changed_at,
-  {2}.last_run_id AS last_run_id,
-  {2}.row_hash AS row_hash
-FROM {1} {2}
-JOIN {0}_target t ON t.id = {2}.host
-JOIN {0}_item i ON i.id = {2}.item
-JOIN {0}_host_context hc ON hc.id = {2}.host_context
-JOIN {0}_item_context ic ON ic.id = {2}.item_context;
-)sql",
-      prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
-      time_text(fmt::format("{}.last_changed_at", a)));
+  return sqlite::narrow_view_tail(prefix, table, a, time_text);
 }
 
 constexpr std::string_view k_uid =

@@ -352,25 +352,6 @@ std::string time_micros(std::string_view column) {
       column);
 }
 
-// The connector columns and the joins that end the view of a narrow table `table` (alias
-// `a`) whose small tables are named `<prefix>_target`, `_item`, `_host_context` and
-// `_item_context`.
-std::string narrow_view_tail(std::string_view prefix, std::string_view table, std::string_view a) {
-  return fmt::format(
-      R"sql(  {3} AS first_synced_at,
-  {4} AS last_changed_at,
-  {2}.last_run_id AS last_run_id,
-  {2}.row_hash AS row_hash
-FROM {1} {2}
-JOIN {0}_target t ON t.id = {2}.host
-JOIN {0}_item i ON i.id = {2}.item
-JOIN {0}_host_context hc ON hc.id = {2}.host_context
-JOIN {0}_item_context ic ON ic.id = {2}.item_context;
-)sql",
-      prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
-      time_text(fmt::format("{}.last_changed_at", a)));
-}
-
 std::string vulnerability_view() {
   return fmt::format(
       R"sql(
@@ -412,7 +393,7 @@ SELECT f.id AS id,
 {})sql",
       time_text("f.first_found"), time_text("f.last_found"), time_text("f.source_last_modified"),
       time_text("f.last_fixed"), time_text("f.state_time"),
-      narrow_view_tail("vulnerability", "vulnerability_finding", "f"));
+      narrow_view_tail("vulnerability", "vulnerability_finding", "f", time_text));
 }
 
 constexpr std::string_view k_host_context_cols =
@@ -567,7 +548,7 @@ SELECT e.id AS id,
   ic.number_of_weaknesses AS number_of_weaknesses,
 {})sql",
       time_text("e.first_seen"),
-      narrow_view_tail("installed_package", "installed_package_entry", "e"));
+      narrow_view_tail("installed_package", "installed_package_entry", "e", time_text));
 }
 
 std::string v5() {
@@ -620,6 +601,26 @@ CREATE TABLE finding_digest (
 )sql";
 
 }  // namespace
+
+// The connector columns and the joins that end the view of a narrow table `table` (alias
+// `a`) whose small tables are named `<prefix>_target`, `_item`, `_host_context` and
+// `_item_context`.
+std::string narrow_view_tail(std::string_view prefix, std::string_view table, std::string_view a,
+                             std::string (*time_text)(std::string_view)) {
+  return fmt::format(
+      R"sql(  {3} AS first_synced_at,
+  {4} AS last_changed_at,
+  {2}.last_run_id AS last_run_id,
+  {2}.row_hash AS row_hash
+FROM {1} {2}
+JOIN {0}_target t ON t.id = {2}.host
+JOIN {0}_item i ON i.id = {2}.item
+JOIN {0}_host_context hc ON hc.id = {2}.host_context
+JOIN {0}_item_context ic ON ic.id = {2}.item_context;
+)sql",
+      prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
+      time_text(fmt::format("{}.last_changed_at", a)));
+}
 
 const std::vector<Migration>& migrations() {
   static const std::string k_v4_sql = v4();

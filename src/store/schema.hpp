@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <string_view>
+
 // Versioned SQLite schema: migrations applied in order, each in its own transaction,
 // recorded in schema_version. docs/schema.md describes the result.
 
@@ -16,5 +19,12 @@ struct Migration {
 
 const std::vector<Migration>& migrations();
 int latest_schema_version();
+
+// The connector columns and the joins that end the view of a narrow table `table` (alias
+// `a`) whose small tables are named `<prefix>_target`, `_item`, `_host_context` and
+// `_item_context`; `time_text` turns an integer time column into the store's time text
+// (SQLite's here, PostgreSQL's in pg_schema.cpp).
+std::string narrow_view_tail(std::string_view prefix, std::string_view table, std::string_view a,
+                             std::string (*time_text)(std::string_view));
 
 }  // namespace mdesync::store::sqlite
