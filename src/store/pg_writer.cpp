@@ -20,7 +20,7 @@ struct NarrowSpec {
   std::string_view item_extra_col;   // ", source_uid_rest" or empty
   std::string_view item_extra_expr;  // its value from a staged row
   std::string entry_cols;            // of the narrow table, the key first
-  std::string entry_exprs;           // their values from a staged row
+  std::string entry_exprs;           // their values from a keyed staged row, named as they
   std::string_view key;              // of the unique index
 };
 
@@ -43,9 +43,12 @@ const NarrowSpec& narrow_spec() {
         "item, host, host_context, item_context, source_uid, first_found, last_found, "
         "source_last_modified, last_fixed, status, status_category, source_status, severity, "
         "state_time",
-        fmt::format("item_id, host_id, hc_id, ic_id, CASE WHEN source_uid IS NOT NULL AND "
-                    "left(source_uid, length(targets)) = targets THEN NULL ELSE source_uid END, "
-                    "{}, {}, {}, {}, status, status_category, source_status, severity, {}",
+        fmt::format("item_id AS item, host_id AS host, hc_id AS host_context, ic_id AS "
+                    "item_context, CASE WHEN source_uid IS NOT NULL AND left(source_uid, "
+                    "length(targets)) = targets THEN NULL ELSE source_uid END AS source_uid, {} "
+                    "AS first_found, {} AS last_found, {} AS source_last_modified, {} AS "
+                    "last_fixed, status, status_category, source_status, severity, {} AS "
+                    "state_time",
                     time_micros("first_found"), time_micros("last_found"),
                     time_micros("source_last_modified"), time_micros("last_fixed"),
                     time_micros("state_time")),
@@ -59,7 +62,8 @@ const NarrowSpec& narrow_spec() {
         "",
         "",
         "item, host, host_context, item_context, version, status, first_seen",
-        fmt::format("item_id, host_id, hc_id, ic_id, version, status, {}",
+        fmt::format("item_id AS item, host_id AS host, hc_id AS host_context, ic_id AS "
+                    "item_context, version, status, {} AS first_seen",
                     time_micros("first_seen")),
         "host, item"};
     return k;
@@ -169,10 +173,11 @@ std::string merge_sql(bool only_changed) {
   std::string src, cols, exprs, key, sets, now;
   if constexpr (is_narrow<Row>) {
     const auto& n = narrow_spec<Row>();
-    src = "DISTINCT ON (item_id, host_id) * FROM " + keyed_sql<Row>(true) +
-          " k ORDER BY item_id, host_id, seq DESC";
+    // Only the narrow row's columns go through the sort of DISTINCT ON, not the wide row.
+    src = "DISTINCT ON (k.item_id, k.host_id) " + n.entry_exprs + ", hash FROM " +
+          keyed_sql<Row>(true) + " k ORDER BY k.item_id, k.host_id, k.seq DESC";
     cols = n.entry_cols;
-    exprs = n.entry_exprs;
+    exprs = cols;
     key = n.key;
     sets = set_excluded(split_cols(cols), 2);
     now = "$1::bigint";
