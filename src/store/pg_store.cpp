@@ -9,9 +9,12 @@ namespace mdesync::store::pg {
 
 namespace {
 
+// What a full read saw: rows by id, and devices whose installed packages it saw whole
+// (mark_installed_seen: a device instead of its hundred rows).
 constexpr std::string_view k_seen_table =
     "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
-    "PRIMARY KEY (object, run, id))";
+    "PRIMARY KEY (object, run, id)); CREATE TEMP TABLE IF NOT EXISTS mdesync_seen_device (run "
+    "bigint, host bigint, PRIMARY KEY (run, host))";
 
 std::string object_id(ObjectType object) {
   return std::to_string(static_cast<int>(object));
@@ -124,8 +127,12 @@ std::string sweep_sql(ObjectType object) {
   }
   return fmt::format(
       "UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id = $2::bigint, "
-      "row_hash = NULL WHERE status <> 'Removed' AND {}",
-      sqlite::write_table(object), sqlite::is_narrow_object(object) ? "bigint" : "text", k_unseen);
+      "row_hash = NULL WHERE status <> 'Removed' AND {}{}",
+      sqlite::write_table(object), sqlite::is_narrow_object(object) ? "bigint" : "text", k_unseen,
+      object == ObjectType::installed_package
+          ? " AND NOT EXISTS (SELECT 1 FROM mdesync_seen_device d WHERE d.run = $2::bigint AND "
+            "d.host = f.host)"
+          : "");
 }
 
 }  // namespace
@@ -136,7 +143,9 @@ Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
   return write_op([&]() -> Result<SweepCounts> {
     // Temporary tables have no statistics until analyzed: without them the anti-join
     // below was planned as a nested loop (2 s for 13,000 findings).
-    if (auto st = m_conn->exec(std::string(k_seen_table) + "; ANALYZE mdesync_seen"); !st) {
+    if (auto st = m_conn->exec(std::string(k_seen_table) +
+                               "; ANALYZE mdesync_seen; ANALYZE mdesync_seen_device");
+        !st) {
       return fail(st.error());
     }
     const std::string obj = object_id(object);
@@ -158,6 +167,12 @@ Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
             {obj, run});
         !d) {
       return fail(d.error());
+    }
+    if (object == ObjectType::installed_package) {
+      if (auto d = m_conn->query("DELETE FROM mdesync_seen_device WHERE run = $1::bigint", {run});
+          !d) {
+        return fail(d.error());
+      }
     }
     return counts;
   });
@@ -184,10 +199,9 @@ util::Status PgStore::flush_pending_seen() {
     auto st = write_op([&]() -> util::Status {
       if (auto c = m_conn->exec(k_seen_table); !c) return c;
       auto r = m_conn->query(
-          "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, e.id FROM "
-          "installed_package_entry e JOIN installed_package_target t ON t.id = e.host WHERE "
-          "t.targets = ANY($3::text[]) ON CONFLICT DO NOTHING",
-          {object_id(ObjectType::installed_package), std::to_string(run), text_array(devices)});
+          "INSERT INTO mdesync_seen_device (run, host) SELECT $1::bigint, t.id FROM "
+          "installed_package_target t WHERE t.targets = ANY($2::text[]) ON CONFLICT DO NOTHING",
+          {std::to_string(run), text_array(devices)});
       if (!r) return fail(r.error());
       return {};
     });
