@@ -285,19 +285,9 @@ Status sync_installed_api(SyncContext& ctx, ObjectSummary& s) {
 
 Status sync_installed_packages(SyncContext& ctx, ObjectSummary& s, bool write) {
   if (ctx.config.strategy == "api") return sync_installed_api(ctx, s);
-  const ObjectSummary before = s;
-  bool conflict = false;
-  auto st = InventoryRead(ctx, s, write, true).run(conflict);
-  if (!st || !conflict) return st;
-  // A device's lines were not all in one block (ADR 0060): the skips cannot be trusted.
-  // The first attempt's transaction was rolled back; read again, decoding every line.
-  constexpr std::string_view k_why =
-      "a device's inventory lines were not all in one block of the export; read the "
-      "inventory again without skipping unchanged devices";
-  spdlog::warn("installed_package: {}", k_why);
-  s = before;
-  s.warnings.emplace_back(k_why);
-  return InventoryRead(ctx, s, write, false).run(conflict);
+  return read_skipping_unchanged(ctx, s, "inventory", [&](bool allow_skip, bool& conflict) {
+    return InventoryRead(ctx, s, write, allow_skip).run(conflict);
+  });
 }
 
 }  // namespace mdesync::sync
