@@ -129,6 +129,86 @@ std::optional<Snapshot> read_manifest(const fs::path& dir, const std::string& ti
   }
 }
 
+// Splits the machines into parts of about rows_per_file rows each, per export, and sizes
+// the snapshot's file lists to match.
+std::vector<Task> plan_parts(const World& world, Snapshot& snap) {
+  std::vector<Task> tasks;
+  const auto nm = static_cast<std::uint32_t>(world.machines.size());
+  const std::uint64_t per_file = std::max<std::uint32_t>(1, world.params().rows_per_file);
+  for (std::size_t k = 0; k < 3; ++k) {
+    const auto kind = static_cast<ExportKind>(k);
+    std::uint32_t begin = 0;
+    std::uint64_t acc = 0;
+    std::size_t part = 0;
+    for (std::uint32_t mi = 0; mi < nm; ++mi) {
+      acc += rows_of(world, kind, world.machines[mi]);
+      if (acc >= per_file) {
+        tasks.push_back(Task{kind, part++, begin, mi + 1});
+        begin = mi + 1;
+        acc = 0;
+      }
+    }
+    if (begin < nm || part == 0) tasks.push_back(Task{kind, part++, begin, nm});
+    snap.files[k].resize(part);
+  }
+  return tasks;
+}
+
+// Writes one part under `tmp` as gzip members of about k_rows_per_member rows and records
+// it in `snap`; false when the file cannot be opened. The buffers are the caller's, reused.
+bool write_part(const World& world, const Task& t, const fs::path& tmp, Snapshot& snap,
+                std::string& rows_buf, std::string& gz_buf) {
+  const std::string name = part_name(t.part);
+  const fs::path path = tmp / k_export_dirs[static_cast<std::size_t>(t.kind)] / name;
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return false;
+  GzipWriter gz;
+  std::uint64_t rows = 0;
+  std::uint64_t member_rows = 0;
+  std::uint64_t bytes = 0;
+  rows_buf.clear();
+  auto flush = [&](bool end_member) {
+    gz_buf.clear();
+    gz.write(rows_buf, gz_buf);
+    if (end_member) gz.finish_member(gz_buf);
+    rows_buf.clear();
+    if (!gz_buf.empty()) {
+      bytes += std::fwrite(gz_buf.data(), 1, gz_buf.size(), f);
+    }
+  };
+  for (std::uint32_t mi = t.begin; mi < t.end; ++mi) {
+    const std::uint64_t before = rows;
+    write_rows(world, t.kind, mi, rows_buf, rows);
+    member_rows += rows - before;
+    if (member_rows >= k_rows_per_member) {
+      flush(true);
+      member_rows = 0;
+    } else if (rows_buf.size() > (1U << 20U)) {
+      flush(false);
+    }
+  }
+  if (!rows_buf.empty() || member_rows > 0) flush(true);
+  std::fclose(f);
+  snap.files[static_cast<std::size_t>(t.kind)][t.part] = ExportFile{name, rows, bytes};
+  return true;
+}
+
+void write_manifest(const fs::path& tmp, const Snapshot& snap) {
+  nlohmann::json manifest;
+  manifest["generated"] = snap.generated;
+  manifest["timePath"] = snap.time_path;
+  manifest["files"] = nlohmann::json::array();
+  for (std::size_t k = 0; k < 3; ++k) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& f : snap.files[k]) {
+      arr.push_back({{"name", f.name}, {"rows", f.rows}, {"bytes", f.bytes}});
+    }
+    manifest["files"].push_back(arr);
+  }
+  std::ofstream out(tmp / "manifest.json");
+  out << manifest.dump();
+}
+
 }  // namespace
 
 std::uint64_t Snapshot::rows(ExportKind k) const {
@@ -172,30 +252,11 @@ mdesync::util::Result<Snapshot> ExportStore::ensure(const World& world) {
     fs::create_directories(tmp / d, ec);
     if (ec) return fail(ErrorCode::io, "cannot create " + (tmp / d).string() + ": " + ec.message());
   }
-  // Split machines into parts of about rows_per_file rows each.
-  std::vector<Task> tasks;
   Snapshot snap;
   snap.time_path = tp;
   snap.generated = world.generated_time();
   snap.dir = final_dir;
-  const auto nm = static_cast<std::uint32_t>(world.machines.size());
-  const std::uint64_t per_file = std::max<std::uint32_t>(1, world.params().rows_per_file);
-  for (std::size_t k = 0; k < 3; ++k) {
-    const auto kind = static_cast<ExportKind>(k);
-    std::uint32_t begin = 0;
-    std::uint64_t acc = 0;
-    std::size_t part = 0;
-    for (std::uint32_t mi = 0; mi < nm; ++mi) {
-      acc += rows_of(world, kind, world.machines[mi]);
-      if (acc >= per_file) {
-        tasks.push_back(Task{kind, part++, begin, mi + 1});
-        begin = mi + 1;
-        acc = 0;
-      }
-    }
-    if (begin < nm || part == 0) tasks.push_back(Task{kind, part++, begin, nm});
-    snap.files[k].resize(part);
-  }
+  const std::vector<Task> tasks = plan_parts(world, snap);
   std::atomic<std::size_t> next{0};
   std::mutex err_mutex;
   std::string error;
@@ -206,42 +267,13 @@ mdesync::util::Result<Snapshot> ExportStore::ensure(const World& world) {
       const std::size_t ti = next.fetch_add(1);
       if (ti >= tasks.size()) return;
       const Task& t = tasks[ti];
-      const std::string name = part_name(t.part);
-      const fs::path path = tmp / k_export_dirs[static_cast<std::size_t>(t.kind)] / name;
-      std::FILE* f = std::fopen(path.c_str(), "wb");
-      if (f == nullptr) {
+      if (!write_part(world, t, tmp, snap, rows_buf, gz_buf)) {
         std::lock_guard lock(err_mutex);
-        error = "cannot write " + path.string();
+        error =
+            "cannot write " +
+            (tmp / k_export_dirs[static_cast<std::size_t>(t.kind)] / part_name(t.part)).string();
         return;
       }
-      GzipWriter gz;
-      std::uint64_t rows = 0;
-      std::uint64_t member_rows = 0;
-      std::uint64_t bytes = 0;
-      rows_buf.clear();
-      auto flush = [&](bool end_member) {
-        gz_buf.clear();
-        gz.write(rows_buf, gz_buf);
-        if (end_member) gz.finish_member(gz_buf);
-        rows_buf.clear();
-        if (!gz_buf.empty()) {
-          bytes += std::fwrite(gz_buf.data(), 1, gz_buf.size(), f);
-        }
-      };
-      for (std::uint32_t mi = t.begin; mi < t.end; ++mi) {
-        const std::uint64_t before = rows;
-        write_rows(world, t.kind, mi, rows_buf, rows);
-        member_rows += rows - before;
-        if (member_rows >= k_rows_per_member) {
-          flush(true);
-          member_rows = 0;
-        } else if (rows_buf.size() > (1U << 20U)) {
-          flush(false);
-        }
-      }
-      if (!rows_buf.empty() || member_rows > 0) flush(true);
-      std::fclose(f);
-      snap.files[static_cast<std::size_t>(t.kind)][t.part] = ExportFile{name, rows, bytes};
     }
   };
   std::vector<std::thread> threads;
@@ -253,21 +285,7 @@ mdesync::util::Result<Snapshot> ExportStore::ensure(const World& world) {
     fs::remove_all(tmp, ec);
     return fail(ErrorCode::io, error);
   }
-  nlohmann::json manifest;
-  manifest["generated"] = snap.generated;
-  manifest["timePath"] = tp;
-  manifest["files"] = nlohmann::json::array();
-  for (std::size_t k = 0; k < 3; ++k) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& f : snap.files[k]) {
-      arr.push_back({{"name", f.name}, {"rows", f.rows}, {"bytes", f.bytes}});
-    }
-    manifest["files"].push_back(arr);
-  }
-  {
-    std::ofstream out(tmp / "manifest.json");
-    out << manifest.dump();
-  }
+  write_manifest(tmp, snap);
   const fs::path& target = final_dir;
   fs::rename(tmp, target, ec);
   if (ec) {

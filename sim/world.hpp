@@ -4,6 +4,11 @@
 // groups and the delta-event history. Everything is derived from WorldParams (seed
 // included), and every 6-hour step is derived from the seed and the step number, so the
 // world at a given simulator time is always the same.
+//
+// The class is defined by concern: world.cpp (accessors, aggregates, truth),
+// world_generate.cpp (the world at its start), world_step.cpp (its evolution),
+// world_json.cpp (OData entities), world_rows.cpp (export rows); world_catalog.hpp holds
+// the catalogue it is drawn from.
 
 #include <algorithm>
 #include <cstdint>
@@ -179,14 +184,27 @@ class World {
   [[nodiscard]] Truth truth() const;
 
  private:
+  // world_generate.cpp
   void generate();
+  void make_products(Rng& rng);
+  void add_duplicates(Rng& rng);
   Machine make_machine(std::uint32_t index, std::int64_t onboarded, Rng& rng);
   void add_installs(Machine& m, std::uint32_t index, Rng& rng);
   Install pick_install(std::uint32_t product, std::int64_t first_seen, Rng& rng) const;
   void make_cve(std::uint32_t index, std::uint32_t product, std::int64_t published, Rng& rng,
                 bool all_versions);
+
+  // world_step.cpp: the parts of one step, each drawing from the step's generator.
+  [[nodiscard]] std::optional<std::uint32_t> random_live_machine(Rng& rng, std::uint32_t nm) const;
+  void patch_one(Rng& rng, std::uint32_t nm);
+  void publish_cve(Rng& rng, std::uint32_t nm);
+  void rescore_cve(Rng& rng, std::uint32_t nm);
+  void install_one(Rng& rng, std::uint32_t nm);
+  void move_group(Rng& rng, std::uint32_t nm);
+  void onboard_machine();
   void emit(std::uint32_t m, const Install& in, std::uint32_t cve, DeltaStatus s);
   void emit_install(std::uint32_t m, const Install& in, DeltaStatus s);
+  void emit_cve(std::uint32_t cve, std::uint32_t nm, DeltaStatus s);
 
   WorldParams m_params;
   std::int64_t m_now;

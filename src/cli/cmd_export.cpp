@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -140,6 +141,57 @@ std::vector<std::string> attributes_of(model::ObjectType object) {
   return names;
 }
 
+// The --where conditions, checked against the object's attributes; an exit code when
+// they are not usable.
+std::optional<int> parse_where(const ExportFlags& flags, model::ObjectType object,
+                               Conditions& where) {
+  for (const auto& w : flags.where) {
+    const auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "mdesync: --where '%s': expected attribute=value\n", w.c_str());
+      return k_exit_usage;
+    }
+    where[w.substr(0, eq)].push_back(w.substr(eq + 1));
+  }
+  // An attribute no row has would match nothing and look like an empty store.
+  const auto attributes = attributes_of(object);
+  for (const auto& [attr, values] : where) {
+    if (std::find(attributes.begin(), attributes.end(), attr) == attributes.end()) {
+      std::fprintf(stderr, "mdesync: --where: %s has no attribute '%s'; valid attributes: %s\n",
+                   flags.object.c_str(), attr.c_str(),
+                   fmt::format("{}", fmt::join(attributes, ", ")).c_str());
+      return k_exit_usage;
+    }
+  }
+  return std::nullopt;
+}
+
+// Every stored row of `object` that the object's operation options keep, to `emit`
+// (which returns false to stop).
+template <class Emit>
+util::Status scan_object(store::Store& s, model::ObjectType object, const config::Filters& options,
+                         const Emit& emit) {
+  switch (object) {
+    case model::ObjectType::host:
+      return s.scan(store::RowVisitor<model::Host>([&](const model::Host& r) { return emit(r); }));
+    case model::ObjectType::package:
+      return s.scan(store::RowVisitor<model::Package>(
+          [&](const model::Package& r) { return !mapping::matches(r, options) || emit(r); }));
+    case model::ObjectType::installed_package:
+      return s.scan(
+          store::RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+            return !mapping::matches(r, options) || emit(r);
+          }));
+    case model::ObjectType::vulnerability:
+      return s.scan(store::RowVisitor<model::Vulnerability>(
+          [&](const model::Vulnerability& r) { return !mapping::matches(r, options) || emit(r); }));
+    case model::ObjectType::vulnerability_definition:
+      return s.scan(store::RowVisitor<model::VulnerabilityDefinition>(
+          [&](const model::VulnerabilityDefinition& r) { return emit(r); }));
+  }
+  return {};
+}
+
 int run_export(ExportFlags& flags) {
   setup_logging(false, true);
   auto cfg = config::load(flags.overrides);
@@ -156,24 +208,7 @@ int run_export(ExportFlags& flags) {
   if (auto st = mapping::validate_filters(cfg->filters); !st)
     return report(st.error(), "configuration error");
   Conditions where;
-  for (const auto& w : flags.where) {
-    const auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::fprintf(stderr, "mdesync: --where '%s': expected attribute=value\n", w.c_str());
-      return k_exit_usage;
-    }
-    where[w.substr(0, eq)].push_back(w.substr(eq + 1));
-  }
-  // An attribute no row has would match nothing and look like an empty store.
-  const auto attributes = attributes_of(*object);
-  for (const auto& [attr, values] : where) {
-    if (std::find(attributes.begin(), attributes.end(), attr) == attributes.end()) {
-      std::fprintf(stderr, "mdesync: --where: %s has no attribute '%s'; valid attributes: %s\n",
-                   flags.object.c_str(), attr.c_str(),
-                   fmt::format("{}", fmt::join(attributes, ", ")).c_str());
-      return k_exit_usage;
-    }
-  }
+  if (auto code = parse_where(flags, *object, where)) return *code;
   auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
   if (!store) {
     std::fprintf(stderr, "mdesync: cannot open the store %s: %s\n",
@@ -205,30 +240,7 @@ int run_export(ExportFlags& flags) {
     }
     return static_cast<bool>(out);
   };
-  util::Status st;
-  auto& s = **store;
-  switch (*object) {
-    case model::ObjectType::host:
-      st = s.scan(store::RowVisitor<model::Host>([&](const model::Host& r) { return emit(r); }));
-      break;
-    case model::ObjectType::package:
-      st = s.scan(store::RowVisitor<model::Package>(
-          [&](const model::Package& r) { return !mapping::matches(r, options) || emit(r); }));
-      break;
-    case model::ObjectType::installed_package:
-      st = s.scan(store::RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
-        return !mapping::matches(r, options) || emit(r);
-      }));
-      break;
-    case model::ObjectType::vulnerability:
-      st = s.scan(store::RowVisitor<model::Vulnerability>(
-          [&](const model::Vulnerability& r) { return !mapping::matches(r, options) || emit(r); }));
-      break;
-    case model::ObjectType::vulnerability_definition:
-      st = s.scan(store::RowVisitor<model::VulnerabilityDefinition>(
-          [&](const model::VulnerabilityDefinition& r) { return emit(r); }));
-      break;
-  }
+  const util::Status st = scan_object(**store, *object, options, emit);
   out.flush();
   if (!st) return report(st.error(), "cannot read the store");
   if (!out) {

@@ -22,6 +22,73 @@ std::string when(const std::optional<util::Timestamp>& t) {
   return t ? util::format_timestamp_seconds(*t) : std::string("-");
 }
 
+// What status reports: read once, printed as JSON or as text.
+struct StoreStatus {
+  std::string store;
+  int version = 0;
+  std::vector<store::SyncRun> runs;
+  std::vector<store::Checkpoint> checkpoints;
+  std::vector<store::StatusCount> counts;
+};
+
+std::string status_json(const StoreStatus& st) {
+  nlohmann::json j;
+  j["store"] = st.store;
+  j["schemaVersion"] = st.version;
+  j["runs"] = nlohmann::json::array();
+  for (const auto& r : st.runs) {
+    j["runs"].push_back(
+        {{"id", r.id},
+         {"mode", r.mode},
+         {"objects", r.objects},
+         {"startedAt", util::format_timestamp(r.started_at)},
+         {"endedAt", r.ended_at ? nlohmann::json(util::format_timestamp(*r.ended_at)) : nullptr},
+         {"outcome", r.outcome ? nlohmann::json(*r.outcome) : nullptr},
+         {"summary",
+          nlohmann::json::parse(r.counts_json.empty() ? "null" : r.counts_json, nullptr, false)}});
+  }
+  j["checkpoints"] = nlohmann::json::array();
+  for (const auto& c : st.checkpoints) {
+    j["checkpoints"].push_back({{"object", model::to_string(c.object)},
+                                {"runId", c.run_id},
+                                {"mode", c.mode},
+                                {"snapshotTime", when(c.snapshot_time)},
+                                {"fullSnapshotTime", when(c.full_snapshot_time)},
+                                {"completedAt", util::format_timestamp(c.completed_at)}});
+  }
+  j["rows"] = nlohmann::json::array();
+  for (const auto& c : st.counts) {
+    j["rows"].push_back(
+        {{"object", model::to_string(c.object)}, {"status", c.status}, {"count", c.count}});
+  }
+  return j.dump() + "\n";
+}
+
+std::string status_text(const StoreStatus& st) {
+  std::string out =
+      fmt::format("store {} (schema version {})\n\nrecent runs:\n", st.store, st.version);
+  if (st.runs.empty()) out += "  none yet\n";
+  for (const auto& r : st.runs) {
+    const double secs =
+        r.ended_at ? std::chrono::duration<double>(*r.ended_at - r.started_at).count() : 0;
+    out += fmt::format("  #{:<5} {:<6} {:<12} started {}  {:>7.1f} s  {}\n", r.id, r.mode,
+                       r.outcome.value_or("running"), util::format_timestamp_seconds(r.started_at),
+                       secs, fmt::join(r.objects, ","));
+  }
+  out += "\ncheckpoints (last good state per object):\n";
+  if (st.checkpoints.empty()) out += "  none yet\n";
+  for (const auto& c : st.checkpoints) {
+    out += fmt::format("  {:<26} run #{:<5} {:<6} snapshot {}  completed {}\n",
+                       model::to_string(c.object), c.run_id, c.mode, when(c.snapshot_time),
+                       util::format_timestamp_seconds(c.completed_at));
+  }
+  out += "\nrows:\n";
+  for (const auto& c : st.counts) {
+    out += fmt::format("  {:<26} {:<12} {:>10}\n", model::to_string(c.object), c.status, c.count);
+  }
+  return out;
+}
+
 int run_status(StatusFlags& flags) {
   setup_logging(false, true);
   auto cfg = config::load(flags.overrides);
@@ -50,61 +117,9 @@ int run_status(StatusFlags& flags) {
     if (e != nullptr) return report(*e, "cannot read the store");
   }
 
-  if (flags.json) {
-    nlohmann::json j;
-    j["store"] = store::redact_store_url(cfg->store);
-    j["schemaVersion"] = *version;
-    j["runs"] = nlohmann::json::array();
-    for (const auto& r : *runs) {
-      j["runs"].push_back(
-          {{"id", r.id},
-           {"mode", r.mode},
-           {"objects", r.objects},
-           {"startedAt", util::format_timestamp(r.started_at)},
-           {"endedAt", r.ended_at ? nlohmann::json(util::format_timestamp(*r.ended_at)) : nullptr},
-           {"outcome", r.outcome ? nlohmann::json(*r.outcome) : nullptr},
-           {"summary", nlohmann::json::parse(r.counts_json.empty() ? "null" : r.counts_json,
-                                             nullptr, false)}});
-    }
-    j["checkpoints"] = nlohmann::json::array();
-    for (const auto& c : *checkpoints) {
-      j["checkpoints"].push_back({{"object", model::to_string(c.object)},
-                                  {"runId", c.run_id},
-                                  {"mode", c.mode},
-                                  {"snapshotTime", when(c.snapshot_time)},
-                                  {"fullSnapshotTime", when(c.full_snapshot_time)},
-                                  {"completedAt", util::format_timestamp(c.completed_at)}});
-    }
-    j["rows"] = nlohmann::json::array();
-    for (const auto& c : *counts) {
-      j["rows"].push_back(
-          {{"object", model::to_string(c.object)}, {"status", c.status}, {"count", c.count}});
-    }
-    std::printf("%s\n", j.dump().c_str());
-    return k_exit_ok;
-  }
-
-  std::string out = fmt::format("store {} (schema version {})\n\nrecent runs:\n",
-                                store::redact_store_url(cfg->store), *version);
-  if (runs->empty()) out += "  none yet\n";
-  for (const auto& r : *runs) {
-    const double secs =
-        r.ended_at ? std::chrono::duration<double>(*r.ended_at - r.started_at).count() : 0;
-    out += fmt::format("  #{:<5} {:<6} {:<12} started {}  {:>7.1f} s  {}\n", r.id, r.mode,
-                       r.outcome.value_or("running"), util::format_timestamp_seconds(r.started_at),
-                       secs, fmt::join(r.objects, ","));
-  }
-  out += "\ncheckpoints (last good state per object):\n";
-  if (checkpoints->empty()) out += "  none yet\n";
-  for (const auto& c : *checkpoints) {
-    out += fmt::format("  {:<26} run #{:<5} {:<6} snapshot {}  completed {}\n",
-                       model::to_string(c.object), c.run_id, c.mode, when(c.snapshot_time),
-                       util::format_timestamp_seconds(c.completed_at));
-  }
-  out += "\nrows:\n";
-  for (const auto& c : *counts) {
-    out += fmt::format("  {:<26} {:<12} {:>10}\n", model::to_string(c.object), c.status, c.count);
-  }
+  const StoreStatus status{store::redact_store_url(cfg->store), *version, std::move(*runs),
+                           std::move(*checkpoints), std::move(*counts)};
+  const std::string out = flags.json ? status_json(status) : status_text(status);
   std::fputs(out.c_str(), stdout);
   return k_exit_ok;
 }

@@ -561,6 +561,14 @@ class SqliteStore final : public Store {
 
   template <typename Row>
   Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows);
+  // Before a full read's rows: a first load (drop the indexes, insert only) or when to
+  // load the key index.
+  util::Status prepare_read(ObjectType object, const WriteContext& ctx, std::size_t rows);
+  // One row of an upsert: its stored row looked up, the lifecycle merged, written when
+  // its hash differs. `hash` is its content hash as given.
+  template <typename Row>
+  util::Status upsert_one(const WriteContext& ctx, const Row& in, RowHash hash, SeenSet* seen,
+                          UpsertCounts& counts);
 
   Result<DeltaCounts> apply_events(const WriteContext& ctx, std::span<const Vulnerability> events,
                                    std::optional<Timestamp> baseline);

@@ -170,109 +170,118 @@ RowHash SqliteStore::hash_of(const WriteContext& ctx, const Row& row, std::size_
   return i < ctx.hashes.size() ? ctx.hashes[i] : content_hash(row);
 }
 
+util::Status SqliteStore::prepare_read(ObjectType object, const WriteContext& ctx,
+                                       std::size_t rows) {
+  auto& state = m_state[object];
+  if (!ctx.track_seen || state.keys || state.bulk) return {};
+  if (!state.probed && m_tx_open) {
+    // The first rows of a read into an empty table: a first load (see bulk).
+    state.probed = true;
+    auto max_id = largest_id(object);
+    if (!max_id) return fail(max_id.error());
+    if (*max_id == 0) {
+      if (auto st = drop_indexes(object); !st) return st;
+      state.bulk = true;
+    }
+    // A read known to pass every row loads the index at once; another one only after
+    // an eighth of the table (a read that skips most rows upstream never does).
+    state.rows_before_key_index =
+        ctx.every_row ? 0
+                      : std::max(k_min_rows_before_key_index, static_cast<std::uint64_t>(*max_id) /
+                                                                  k_table_share_before_key_index);
+  }
+  // A read that writes few rows (most of them unchanged and skipped upstream) looks
+  // them up one by one; loading every key pays off only for a large read.
+  state.unindexed_rows += rows;
+  if (!state.bulk && (ctx.every_row || state.unindexed_rows >= state.rows_before_key_index)) {
+    return load_keys(object);
+  }
+  return {};
+}
+
 template <typename Row>
 Result<UpsertCounts> SqliteStore::upsert_rows(const WriteContext& ctx, std::span<const Row> rows) {
   constexpr auto object = Table<Row>::object;
+  if (auto st = prepare_read(object, ctx, rows.size()); !st) return fail(st.error());
   auto& s = m_tables.at(object);
   auto& state = m_state[object];
-  if (ctx.track_seen && !state.keys && !state.bulk) {
-    if (!state.probed && m_tx_open) {
-      // The first rows of a read into an empty table: a first load (see bulk).
-      state.probed = true;
-      auto max_id = largest_id(object);
-      if (!max_id) return fail(max_id.error());
-      if (*max_id == 0) {
-        if (auto st = drop_indexes(object); !st) return fail(st.error());
-        state.bulk = true;
-      }
-      // A read known to pass every row loads the index at once; another one only after
-      // an eighth of the table (a read that skips most rows upstream never does).
-      state.rows_before_key_index =
-          ctx.every_row
-              ? 0
-              : std::max(k_min_rows_before_key_index,
-                         static_cast<std::uint64_t>(*max_id) / k_table_share_before_key_index);
-    }
-    // A read that writes few rows (most of them unchanged and skipped upstream) looks
-    // them up one by one; loading every key pays off only for a large read.
-    state.unindexed_rows += rows.size();
-    if (!state.bulk && (ctx.every_row || state.unindexed_rows >= state.rows_before_key_index)) {
-      if (auto st = load_keys(object); !st) return fail(st.error());
-    }
-  }
   UpsertCounts counts;
   SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
-  if (state.bulk) {
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const Row& in = rows[i];
-      std::int64_t row_id = 0;
-      if constexpr (is_narrow<Row>) {
-        if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
-      }
-      if (auto st = write_row(s, state, ctx, in, 0, Stored{}, hash_of(ctx, in, i), row_id); !st) {
-        return fail(st.error());
-      }
-      ++counts.written;
-      // Seen all the same: a sweep after the commit must find every row of the read.
-      if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, row_id);
-    }
-    return counts;
-  }
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& in = rows[i];
-    std::uint64_t key = 0;
-    if constexpr (is_narrow<Row>) {
-      if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
-      if (state.keys) key = narrow_key(m_refs);
-    } else if (state.keys) {
-      key = uid_key(in.uid);
-    }
-    const RowHash in_hash = hash_of(ctx, in, i);
-    bool fast = false;
-    auto stored = lookup<Row>(s, state, in.uid, key, false, fast);
-    if (!stored) return fail(stored.error());
-    const Row* row = &in;
-    if constexpr (std::is_same_v<Row, Vulnerability>) {
-      // Equal hashes mean equal status and lastFixed (stateTime is not hashed): the
-      // stored lifecycle is kept as is, and the row is unchanged.
-      if (stored->id && !(stored->hash && *stored->hash == in_hash)) {
-        if (fast) {
-          stored = lookup<Row>(s, state, in.uid, key, true, fast);
-          if (!stored) return fail(stored.error());
-        }
-        if (stored->id) row = merge_full_row(in, stored->life, m_scratch);
-      }
-    }
-    RowHash hash = in_hash;
-    if constexpr (std::is_same_v<Row, Vulnerability>) {
-      // The merge changes only the lifecycle; the hash ignores stateTime.
-      if (row != &in && (row->status != in.status || row->status_category != in.status_category ||
-                         row->last_fixed != in.last_fixed)) {
-        hash = content_hash(*row);
-      }
-    }
-    std::int64_t row_id = stored->id.value_or(0);
-    if (stored->id && stored->hash && *stored->hash == hash) {
-      ++counts.unchanged;
-    } else {
-      if (fast && stored->id) {
-        // Confirm the KeyIndex hit by reading the row before rewriting it.
-        stored = lookup<Row>(s, state, in.uid, key, true, fast);
-        if (!stored) return fail(stored.error());
-        if (stored->id && stored->hash && *stored->hash == hash) {
-          ++counts.unchanged;
-          if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, *stored->id);
-          continue;
-        }
-      }
-      if (auto st = write_row(s, state, ctx, *row, key, *stored, hash, row_id); !st) {
+    if (!state.bulk) {
+      if (auto st = upsert_one(ctx, in, hash_of(ctx, in, i), seen, counts); !st) {
         return fail(st.error());
       }
-      ++counts.written;
+      continue;
     }
+    std::int64_t row_id = 0;
+    if constexpr (is_narrow<Row>) {
+      if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+    }
+    if (auto st = write_row(s, state, ctx, in, 0, Stored{}, hash_of(ctx, in, i), row_id); !st) {
+      return fail(st.error());
+    }
+    ++counts.written;
+    // Seen all the same: a sweep after the commit must find every row of the read.
     if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, row_id);
   }
   return counts;
+}
+
+template <typename Row>
+util::Status SqliteStore::upsert_one(const WriteContext& ctx, const Row& in, RowHash in_hash,
+                                     SeenSet* seen, UpsertCounts& counts) {
+  constexpr auto object = Table<Row>::object;
+  auto& s = m_tables.at(object);
+  auto& state = m_state[object];
+  std::uint64_t key = 0;
+  if constexpr (is_narrow<Row>) {
+    if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return st;
+    if (state.keys) key = narrow_key(m_refs);
+  } else if (state.keys) {
+    key = uid_key(in.uid);
+  }
+  bool fast = false;
+  auto stored = lookup<Row>(s, state, in.uid, key, false, fast);
+  if (!stored) return fail(stored.error());
+  const Row* row = &in;
+  RowHash hash = in_hash;
+  if constexpr (std::is_same_v<Row, Vulnerability>) {
+    // Equal hashes mean equal status and lastFixed (stateTime is not hashed): the
+    // stored lifecycle is kept as is, and the row is unchanged.
+    if (stored->id && !(stored->hash && *stored->hash == in_hash)) {
+      if (fast) {
+        stored = lookup<Row>(s, state, in.uid, key, true, fast);
+        if (!stored) return fail(stored.error());
+      }
+      if (stored->id) row = merge_full_row(in, stored->life, m_scratch);
+    }
+    // The merge changes only the lifecycle; the hash ignores stateTime.
+    if (row != &in && (row->status != in.status || row->status_category != in.status_category ||
+                       row->last_fixed != in.last_fixed)) {
+      hash = content_hash(*row);
+    }
+  }
+  std::int64_t row_id = stored->id.value_or(0);
+  if (stored->id && stored->hash && *stored->hash == hash) {
+    ++counts.unchanged;
+  } else {
+    if (fast && stored->id) {
+      // Confirm the KeyIndex hit by reading the row before rewriting it.
+      stored = lookup<Row>(s, state, in.uid, key, true, fast);
+      if (!stored) return fail(stored.error());
+      if (stored->id && stored->hash && *stored->hash == hash) {
+        ++counts.unchanged;
+        if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, *stored->id);
+        return {};
+      }
+    }
+    if (auto st = write_row(s, state, ctx, *row, key, *stored, hash, row_id); !st) return st;
+    ++counts.written;
+  }
+  if (seen != nullptr) mark_seen(*seen, object, ctx.run_id, row_id);
+  return {};
 }
 
 template Result<UpsertCounts> SqliteStore::upsert_rows<Host>(const WriteContext&,

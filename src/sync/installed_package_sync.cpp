@@ -87,9 +87,7 @@ class InventoryRead {
       if (auto st = m_non_cpe.finish(); !st) return st;
     }
     if (!m_write) return {};
-    if (m_pending) {
-      if (auto st = m_batch.add(std::move(*m_pending)); !st) return st;
-    }
+    if (auto st = add_pending(); !st) return st;
     if (auto st = m_batch.flush(); !st) return st;
     if (auto st = erase_digests_not_kept(); !st) return st;
     return m_ctx.finish_full(m_s, model::ObjectType::installed_package, snapshot, *tx);
@@ -125,8 +123,9 @@ class InventoryRead {
     return st;
   }
 
-  // Mapping runs on the pipeline's worker; the merge of adjacent rows of one uid and the
-  // writes stay on this thread, in order.
+  // Mapping, the merge of adjacent rows of one uid (several versions of one software on
+  // one machine) and the content hashes run on the pipeline's worker. The last row of a
+  // batch may continue in the next batch: it gets its hash on this thread, once final.
   Pipeline::MapFn map_rows(bool non_cpe) {
     return [this, non_cpe](std::vector<defender::InventoryRow>& rows, Pipeline::Mapped& out) {
       const auto& wanted = m_ctx.filters("installed_package");
@@ -141,26 +140,47 @@ class InventoryRead {
           skip(out.tally, "filtered out");
           continue;
         }
+        if (!out.rows.empty() && out.rows.back().uid == mapped.row->uid) {
+          mapping::merge_into(out.rows.back(), *mapped.row);
+          continue;
+        }
         out.rows.push_back(std::move(*mapped.row));
+      }
+      out.hashes.reserve(out.rows.size());
+      for (std::size_t i = 0; i + 1 < out.rows.size(); ++i) {
+        out.hashes.push_back(model::content_hash(out.rows[i]));
       }
     };
   }
 
+  // The rows of a batch in order: the previous batch's last row first, merged with this
+  // batch's first row when they share a uid.
   Status consume(Pipeline::Mapped& mapped) {
     merge_tally(m_s, mapped.tally);
     if (auto st = absorb(); !st) return st;
-    for (auto& row : mapped.rows) {
-      // Several versions of one software on one machine arrive as adjacent rows.
-      if (m_pending && m_pending->uid == row.uid) {
-        mapping::merge_into(*m_pending, row);
-        continue;
+    auto& rows = mapped.rows;
+    std::size_t first = 0;
+    if (m_pending && !rows.empty() && m_pending->uid == rows.front().uid) {
+      mapping::merge_into(*m_pending, rows.front());
+      first = 1;
+    }
+    if (first < rows.size()) {
+      if (auto st = add_pending(); !st) return st;
+      for (std::size_t i = first; i + 1 < rows.size(); ++i) {
+        if (auto st = m_batch.add(std::move(rows[i]), mapped.hashes[i]); !st) return st;
       }
-      if (m_pending) {
-        if (auto st = m_batch.add(std::move(*m_pending)); !st) return st;
-      }
-      m_pending = std::move(row);
+      m_pending = std::move(rows.back());
     }
     return m_ctx.check_cancel();
+  }
+
+  // The row held back for a merge with the next batch, now final.
+  Status add_pending() {
+    if (!m_pending) return {};
+    const model::RowHash hash = model::content_hash(*m_pending);
+    auto st = m_batch.add(std::move(*m_pending), hash);
+    m_pending.reset();
+    return st;
   }
 
   // The non-CPE inventory is read only when writing (include_non_cpe).
@@ -265,19 +285,9 @@ Status sync_installed_api(SyncContext& ctx, ObjectSummary& s) {
 
 Status sync_installed_packages(SyncContext& ctx, ObjectSummary& s, bool write) {
   if (ctx.config.strategy == "api") return sync_installed_api(ctx, s);
-  const ObjectSummary before = s;
-  bool conflict = false;
-  auto st = InventoryRead(ctx, s, write, true).run(conflict);
-  if (!st || !conflict) return st;
-  // A device's lines were not all in one block (ADR 0060): the skips cannot be trusted.
-  // The first attempt's transaction was rolled back; read again, decoding every line.
-  constexpr std::string_view k_why =
-      "a device's inventory lines were not all in one block of the export; read the "
-      "inventory again without skipping unchanged devices";
-  spdlog::warn("installed_package: {}", k_why);
-  s = before;
-  s.warnings.emplace_back(k_why);
-  return InventoryRead(ctx, s, write, false).run(conflict);
+  return read_skipping_unchanged(ctx, s, "inventory", [&](bool allow_skip, bool& conflict) {
+    return InventoryRead(ctx, s, write, allow_skip).run(conflict);
+  });
 }
 
 }  // namespace mdesync::sync

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "config/config.hpp"
 #include "defender/client.hpp"
 #include "mapping/filters.hpp"
@@ -113,6 +115,28 @@ struct SyncContext {
   // strategy's packages and installed packages).
   util::Result<std::vector<defender::Software>> list_software(const std::string& object);
 };
+
+// Runs `read(allow_skip, conflict)` of an export whose unchanged devices may be skipped
+// (ADR 0060, 0068). When a device's lines turn out not to be in one block, the skips
+// cannot be trusted: the attempt (whose transaction was rolled back) is forgotten and the
+// export read again decoding every line, with a warning naming `lines` ("inventory").
+template <class Read>
+util::Status read_skipping_unchanged(SyncContext& ctx, ObjectSummary& s, std::string_view lines,
+                                     const Read& read) {
+  const ObjectSummary before = s;
+  const Links links_before = ctx.links;
+  bool conflict = false;
+  auto st = read(true, conflict);
+  if (!st || !conflict) return st;
+  const std::string why = "a device's " + std::string(lines) +
+                          " lines were not all in one block of the export; read them again "
+                          "without skipping unchanged devices";
+  spdlog::warn("{}: {}", s.object, why);
+  s = before;
+  ctx.links = links_before;
+  s.warnings.push_back(why);
+  return read(false, conflict);
+}
 
 // One function per object of the model; the engine runs them in its order. Each reads
 // its source, writes through one store transaction, and commits or leaves the last good

@@ -1,0 +1,171 @@
+// Fault injection: the pending faults, the error answers they give, bodies cut or slowed
+// in flight, and the row variants (PascalCase keys, unknown members) of the export faults.
+
+#include "simulator_impl.hpp"
+
+#include <cctype>
+
+namespace mdesim {
+
+std::string to_pascal(std::string line) {
+  // Upper-cases the first letter of every member name (keys are the strings followed by ':').
+  bool in_str = false;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_str) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_str = false;
+        if (i + 1 < line.size() && line[i + 1] == ':' && start + 1 < line.size()) {
+          line[start + 1] =
+              static_cast<char>(std::toupper(static_cast<unsigned char>(line[start + 1])));
+        }
+      }
+    } else if (c == '"') {
+      in_str = true;
+      start = i;
+    }
+  }
+  return line;
+}
+
+void add_extra_member(std::string& line) {
+  if (!line.empty() && line.back() == '}') {
+    line.pop_back();
+    line += ",\"simUnknownColumn\":\"extra\",\"simUnknownNumber\":42}";
+  }
+}
+
+void SimulatorImpl::add_faults(const Faults& f) {
+  std::lock_guard lock(m_mutex);
+  for (const auto& e : f.errors) m_faults.errors.push_back(e);
+  if (f.reset_connection > 0) {
+    m_faults.reset_endpoint = f.reset_endpoint;
+    m_faults.reset_after_bytes = f.reset_after_bytes;
+  }
+  if (f.slow_body > 0) {
+    m_faults.slow_endpoint = f.slow_endpoint;
+    m_faults.slow_delay_ms = f.slow_delay_ms;
+  }
+  m_faults.reset_connection += f.reset_connection;
+  m_faults.slow_body += f.slow_body;
+  if (f.expire_tokens) ++m_token_generation;
+  m_faults.expired_sas += f.expired_sas;
+  m_faults.truncated_gzip += f.truncated_gzip;
+  m_faults.malformed_json_line += f.malformed_json_line;
+  m_faults.empty_export_file += f.empty_export_file;
+  m_faults.duplicate_rows += f.duplicate_rows;
+  m_faults.stray_row += f.stray_row;
+  m_faults.looping_next_link += f.looping_next_link;
+  m_faults.extra_fields += f.extra_fields;
+  m_faults.pascal_case_keys += f.pascal_case_keys;
+  m_faults.machine_not_found += f.machine_not_found;
+}
+
+void SimulatorImpl::clear_faults() {
+  std::lock_guard lock(m_mutex);
+  m_faults = Faults{};
+}
+
+Faults SimulatorImpl::pending_faults() const {
+  std::lock_guard lock(m_mutex);
+  return m_faults;
+}
+
+std::optional<Reply> SimulatorImpl::take_error_fault(const std::string& name) {
+  std::lock_guard lock(m_mutex);
+  for (auto it = m_faults.errors.begin(); it != m_faults.errors.end(); ++it) {
+    const bool api_name = name != "token.v1" && name != "token.v2" && name != "download";
+    const bool match = it->endpoint == name || (it->endpoint == "*" && api_name) ||
+                       (it->endpoint == "token" && !api_name && name != "download");
+    if (!match) continue;
+    const ErrorFault f = *it;
+    if (--it->count == 0) m_faults.errors.erase(it);
+    Reply r;
+    if (name.rfind("token.", 0) == 0) {
+      r.status = f.status;
+      r.text = json{{"error", "temporarily_unavailable"},
+                    {"error_description", "AADSTS90055: simulated fault"},
+                    {"error_codes", {90055}}}
+                   .dump();
+    } else if (f.status == 429) {
+      r = error_reply(429, "TooManyRequests", "Simulated throttling", next_target());
+    } else if (f.status == 503) {
+      r = error_reply(503, "ServiceUnavailable", "Simulated outage", next_target());
+    } else if (f.status >= 500) {
+      r = error_reply(f.status, "InternalServerError", "", next_target());
+    } else {
+      r = error_reply(f.status, f.status == 404 ? "NotFound" : "BadRequest", "Simulated error",
+                      next_target());
+    }
+    if (f.status == 429 || f.status == 503)
+      r.headers.emplace_back("Retry-After", std::to_string(f.retry_after_s));
+    return r;
+  }
+  return std::nullopt;
+}
+
+bool SimulatorImpl::consume(std::uint32_t Faults::*field) {
+  std::lock_guard lock(m_mutex);
+  if (m_faults.*field == 0) return false;
+  --(m_faults.*field);
+  return true;
+}
+
+void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
+  bool reset = false;
+  bool slow = false;
+  std::uint32_t after = 0;
+  std::uint32_t delay = 0;
+  {
+    std::lock_guard lock(m_mutex);
+    auto match = [&](const std::string& ep) { return ep == "*" || ep == name; };
+    if (m_faults.reset_connection > 0 && match(m_faults.reset_endpoint)) {
+      --m_faults.reset_connection;
+      reset = true;
+      after = m_faults.reset_after_bytes;
+    }
+    if (m_faults.slow_body > 0 && match(m_faults.slow_endpoint)) {
+      --m_faults.slow_body;
+      slow = true;
+      delay = m_faults.slow_delay_ms;
+    }
+  }
+  if (!reset && !slow) return;
+  if (!r.next) {
+    auto text = std::make_shared<std::string>(std::move(r.text));
+    auto pos = std::make_shared<std::size_t>(0);
+    r.length = text->size();
+    r.next = [text, pos](std::string& chunk) {
+      if (*pos >= text->size()) return false;
+      const std::size_t n = std::min<std::size_t>(64 * 1024, text->size() - *pos);
+      chunk.assign(*text, *pos, n);
+      *pos += n;
+      return true;
+    };
+  }
+  auto inner = std::move(r.next);
+  auto sent = std::make_shared<std::uint64_t>(0);
+  auto pending = std::make_shared<std::string>();
+  r.next = [inner, sent, pending, reset, slow, after, delay](std::string& chunk) {
+    if (pending->empty() && !inner(*pending)) return false;
+    const std::size_t piece = slow ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
+    if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (reset && *sent + piece >= after) {
+      const std::size_t allowed = after > *sent ? static_cast<std::size_t>(after - *sent) : 0;
+      if (allowed == 0) throw std::runtime_error("simulated connection reset");
+      chunk.assign(*pending, 0, allowed);
+      pending->clear();
+      *sent = after;
+      return true;
+    }
+    chunk.assign(*pending, 0, piece);
+    pending->erase(0, piece);
+    *sent += piece;
+    return true;
+  };
+}
+
+}  // namespace mdesim

@@ -1,0 +1,66 @@
+#pragma once
+
+// Client::Impl, shared by the client's files: client.cpp (construction, counters),
+// client_api.cpp (API calls and OData paging), client_exports.cpp (file exports).
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "auth/client_secret_credential.hpp"
+#include "defender/client.hpp"
+#include "http/curl_client.hpp"
+
+namespace mdesync::defender {
+
+using Steady = std::chrono::steady_clock;
+
+inline std::int64_t ns_since(Steady::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - t0).count();
+}
+
+struct Client::Impl {
+  config::Config config;
+  std::string api_base;  // api_url without a trailing slash
+  std::string api_origin;
+  std::unique_ptr<http::CurlHttpClient> own_http;
+  std::unique_ptr<auth::ClientSecretCredential> own_credential;
+  http::HttpClient* api_http = nullptr;
+  http::HttpClient* download_http = nullptr;
+  auth::TokenProvider* tokens = nullptr;
+  util::Clock* clock = nullptr;
+  util::Sleeper* sleeper = nullptr;
+  http::RetryPolicy retry_policy;
+  http::RetryContext retry_ctx;
+  // Date of the latest API response, microseconds since 1970 (0: none yet).
+  std::atomic<std::int64_t> server_date_us{0};
+  std::unique_ptr<http::RateLimiter> limiter;
+  ClientStats stats;
+
+  std::string url(std::string_view path) const { return api_base + std::string(path); }
+
+  util::Result<http::Response> api_get(const std::string& family, const std::string& url);
+  util::Error status_error(const std::string& family, const std::string& url,
+                           const http::Response& resp);
+  template <class T>
+  util::Result<ListResult> page(const std::string& family, const std::string& first_url,
+                                bool follow, int page_max, bool not_found_is_empty,
+                                const RecordSink<T>& sink);
+  util::Result<ExportFiles> export_files(const std::string& family, std::optional<int> sas_hours);
+  template <class T>
+  util::Result<ListResult> stream_files(const ExportFiles& files,
+                                        const std::function<util::Result<ExportFiles>()>& refresh,
+                                        const BatchSink<T>& sink, DeviceGate<T>* gate = nullptr);
+  template <class T>
+  util::Status download_all(const std::vector<std::string>& urls, const BatchSink<T>& sink,
+                            ListResult& out, std::vector<std::string>& expired,
+                            DeviceGate<T>* gate);
+  template <class T>
+  util::Status download_one(const std::string& url, const std::atomic<bool>& cancel,
+                            const std::function<util::Status(std::vector<T>&&)>& push,
+                            DeviceGate<T>* gate);
+};
+
+}  // namespace mdesync::defender
