@@ -209,21 +209,6 @@ TEST(RowHash, IsStableAcrossVersions) {
   EXPECT_EQ(model::content_hash(h), 1524850772938919101LL);
 }
 
-// Runs a one-value query on the store file (read by another connection).
-std::string query_text(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-  std::string out;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
-
 // An update sets an indexed column only when it differs: the indexes must follow every
 // change, whichever path (key index or uid index) found the row.
 TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
@@ -238,13 +223,13 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
   // Findings counted through one index of the narrow table (ADR 0062); targets and type
   // live in the rows a finding refers to (t and i).
   auto count = [&](const char* index, const std::string& where) {
-    return query_text(m_path, (std::string("SELECT count(*) FROM vulnerability_finding f "
-                                           "INDEXED BY ") +
-                               index +
-                               " JOIN vulnerability_target t ON t.id = f.host JOIN "
-                               "vulnerability_item i ON i.id = f.item WHERE " +
-                               where)
-                                  .c_str());
+    return scalar(m_path, (std::string("SELECT count(*) FROM vulnerability_finding f "
+                                       "INDEXED BY ") +
+                           index +
+                           " JOIN vulnerability_target t ON t.id = f.host JOIN "
+                           "vulnerability_item i ON i.id = f.item WHERE " +
+                           where)
+                              .c_str());
   };
   // Unseen first, through the uid index: a key index, once loaded by the seen (full)
   // read, serves later reads too.
@@ -264,7 +249,7 @@ TEST_F(StoreTest, UpdatesKeepEveryIndexInStep) {
     rows[6].status_category = model::category_of(rows[6].status);
     auto up = s->upsert(ctx(run, seen), std::span<const model::Vulnerability>(rows)).value();
     EXPECT_EQ(up.written, 7);
-    EXPECT_EQ(query_text(m_path, "PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(scalar(m_path, "PRAGMA integrity_check"), "ok");
     const char* sev = seen ? "'Low'" : "'Medium'";
     const std::string open = "f.status_category = 'Open' AND ";
     EXPECT_EQ(
