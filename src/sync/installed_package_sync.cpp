@@ -166,8 +166,13 @@ class InventoryRead {
     }
     if (first < rows.size()) {
       if (auto st = add_pending(); !st) return st;
-      for (std::size_t i = first; i + 1 < rows.size(); ++i) {
-        if (auto st = m_batch.add(std::move(rows[i]), mapped.hashes[i]); !st) return st;
+      // Written from the mapped batch as it is (not moved row by row into another):
+      // the pipeline frees the batch on its worker.
+      const std::size_t n = rows.size() - 1 - first;
+      if (auto st = m_batch.write(std::span(rows).subspan(first, n),
+                                  std::span(mapped.hashes).subspan(first, n));
+          !st) {
+        return st;
       }
       m_pending = std::move(rows.back());
     }

@@ -125,7 +125,6 @@ class MapPipeline {
     // that the store does not on the calling thread).
     std::vector<model::RowHash> hashes;
     ObjectSummary tally;
-    Links links;
   };
   using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
   using ConsumeFn = std::function<util::Status(Mapped& mapped)>;
@@ -175,10 +174,15 @@ class MapPipeline {
     }
     return take(std::move(previous));
   }
+  // Consumes a mapped batch on the calling thread, then hands it back to the worker to
+  // be freed there: a batch's thousands of rows and strings took the calling thread
+  // (the one that writes the store, the busiest) most of a second per sync to free.
   util::Status take(std::future<Mapped> future) {
     if (!future.valid()) return {};
     Mapped mapped = future.get();
-    return m_consume(mapped);
+    auto st = m_consume(mapped);
+    m_worker.run([done = std::move(mapped)]() mutable { const Mapped freed = std::move(done); });
+    return st;
   }
 
   MapFn m_map;
