@@ -225,19 +225,44 @@ std::string_view uid_suffix(std::string_view uid, std::string_view targets, std:
   return scratch;
 }
 
-}  // namespace
+// The XXH3-128 digest of a content key.
+NarrowKeys::Digest digest_of(std::string_view key) noexcept {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return {h.low64, h.high64};
+}
 
-// The id in `table` of the row `fields` writes, inserted when new: `fields(writer)`
-// writes the row's fields once as its content key and, for a new row, again as the
-// insert's parameters.
+// The digest of the content key `fields(writer)` writes; `key` is scratch.
 template <typename Fields>
-util::Result<std::int64_t> Interner::intern_fields(Db& db, std::string& key, const Fields& fields) {
+NarrowKeys::Digest digest_fields(std::string& key, const Fields& fields) {
   {
     KeyWriter w(key);
     fields(w);
   }
-  return intern(db, key, [&](ParamWriter& p) { fields(p); });
+  return digest_of(key);
 }
+
+// The four content digests of a row, written by the same field lists as the rows they
+// stand for are (Layout), so that a digest computed here finds the row Interner::load
+// read back from its table.
+template <typename Row>
+NarrowKeys keys_of(const Row& row) {
+  using L = Layout<Row>;
+  thread_local std::string key;
+  thread_local std::string scratch;
+  thread_local std::string json[4];
+  NarrowKeys k;
+  k.target = digest_fields(key, [&](auto& w) { w.text(row.targets); });
+  const std::string_view suffix = uid_suffix(row.uid, row.targets, scratch);
+  k.item = digest_fields(key, [&](auto& w) {
+    w.text(suffix);
+    w.text(row.type);
+  });
+  k.host_context = digest_fields(key, [&](auto& w) { L::host_fields(w, row, json); });
+  k.item_context = digest_fields(key, [&](auto& w) { L::item_fields(w, row, json); });
+  return k;
+}
+
+}  // namespace
 
 // --- Interner ---------------------------------------------------------------------------
 
@@ -275,11 +300,6 @@ void Interner::Ids::insert(const Digest& d, std::int64_t id) {
   }
 }
 
-Interner::Digest Interner::digest(std::string_view key) noexcept {
-  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  return Digest{h.low64, h.high64};
-}
-
 util::Status Interner::load(Db& db) {
   forget();
   auto st = db.prepare(fmt::format("SELECT id, {} FROM {}", m_columns, m_table));
@@ -291,13 +311,12 @@ util::Status Interner::load(Db& db) {
     if (!*more) return {};
     KeyWriter w(key);
     for (int c = 1; c <= m_count; ++c) w.column(*st, c);
-    m_ids.insert(digest(key), st->int64(0));
+    m_ids.insert(digest_of(key), st->int64(0));
   }
 }
 
 template <typename Bind>
-util::Result<std::int64_t> Interner::intern(Db& db, std::string_view key, const Bind& bind) {
-  const Digest d = digest(key);
+util::Result<std::int64_t> Interner::intern(Db& db, const Digest& d, const Bind& bind) {
   if (m_last_id != 0 && d == m_last) return m_last_id;
   if (const std::int64_t found = m_ids.find(d); found != 0) {
     m_last = d;
@@ -354,16 +373,16 @@ util::Status NarrowDims<Row>::load(Db& db) {
 }
 
 template <typename Row>
-util::Status NarrowDims<Row>::key_refs(Db& db, const Row& row, NarrowRefs& out) {
+util::Status NarrowDims<Row>::key_refs(Db& db, const Row& row, const NarrowKeys& keys,
+                                       NarrowRefs& out) {
   if (!m_loaded) {
     if (auto st = load(db); !st) return st;
   }
-  auto host = m_targets.intern_fields(db, m_key, [&](auto& w) { w.text(row.targets); });
+  auto host = m_targets.intern(db, keys.target, [&](ParamWriter& w) { w.text(row.targets); });
   if (!host) return fail(host.error());
   out.host = *host;
-  const std::string_view suffix = uid_suffix(row.uid, row.targets, m_scratch);
-  auto item = m_items.intern_fields(db, m_key, [&](auto& w) {
-    w.text(suffix);
+  auto item = m_items.intern(db, keys.item, [&](ParamWriter& w) {
+    w.text(uid_suffix(row.uid, row.targets, m_scratch));
     w.text(row.type);
   });
   if (!item) return fail(item.error());
@@ -372,17 +391,18 @@ util::Status NarrowDims<Row>::key_refs(Db& db, const Row& row, NarrowRefs& out) 
 }
 
 template <typename Row>
-util::Status NarrowDims<Row>::context_refs(Db& db, const Row& row, NarrowRefs& out) {
+util::Status NarrowDims<Row>::context_refs(Db& db, const Row& row, const NarrowKeys& keys,
+                                           NarrowRefs& out) {
   if (!m_loaded) {
     if (auto st = load(db); !st) return st;
   }
   using L = Layout<Row>;
-  auto host =
-      m_host_contexts.intern_fields(db, m_key, [&](auto& w) { L::host_fields(w, row, m_json); });
+  auto host = m_host_contexts.intern(db, keys.host_context,
+                                     [&](ParamWriter& w) { L::host_fields(w, row, m_json); });
   if (!host) return fail(host.error());
   out.host_context = *host;
-  auto item =
-      m_item_contexts.intern_fields(db, m_key, [&](auto& w) { L::item_fields(w, row, m_json); });
+  auto item = m_item_contexts.intern(db, keys.item_context,
+                                     [&](ParamWriter& w) { L::item_fields(w, row, m_json); });
   if (!item) return fail(item.error());
   out.item_context = *item;
   out.literal_source_uid = L::literal_source_uid(row);
@@ -393,3 +413,14 @@ template class NarrowDims<model::Vulnerability>;
 template class NarrowDims<model::InstalledPackage>;
 
 }  // namespace mdesync::store::sqlite
+
+namespace mdesync::store {
+
+NarrowKeys narrow_keys(const model::Vulnerability& row) {
+  return sqlite::keys_of(row);
+}
+NarrowKeys narrow_keys(const model::InstalledPackage& row) {
+  return sqlite::keys_of(row);
+}
+
+}  // namespace mdesync::store

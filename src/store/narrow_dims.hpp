@@ -18,6 +18,7 @@
 #include "model/installed_package.hpp"
 #include "model/vulnerability.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/store.hpp"
 #include "util/result.hpp"
 
 namespace mdesync::store::sqlite {
@@ -37,16 +38,14 @@ struct NarrowRefs {
 // contents with one digest are not a risk at tens of thousands of rows.
 class Interner final {
  public:
+  using Digest = NarrowKeys::Digest;
   Interner(std::string_view table, std::string_view columns, int count);
   // Loads every row: its content (columns 1.. of `SELECT id, columns`).
   util::Status load(Db& db);
-  // The id of the row whose content key is `key`; `bind` fills a new row's parameters.
+  // The id of the row whose content has the digest `d` (narrow_keys); `bind` fills a new
+  // row's parameters.
   template <typename Bind>
-  util::Result<std::int64_t> intern(Db& db, std::string_view key, const Bind& bind);
-  // The same for a row written by `fields(writer)`, once into `key` as its content and,
-  // when new, once as the insert's parameters (narrow_dims.cpp).
-  template <typename Fields>
-  util::Result<std::int64_t> intern_fields(Db& db, std::string& key, const Fields& fields);
+  util::Result<std::int64_t> intern(Db& db, const Digest& d, const Bind& bind);
   void forget() noexcept {
     m_ids.clear();
     m_last_id = 0;
@@ -54,11 +53,6 @@ class Interner final {
   void finalize() noexcept { m_insert = {}; }
 
  private:
-  struct Digest {
-    std::uint64_t low = 0;
-    std::uint64_t high = 0;
-    friend bool operator==(const Digest&, const Digest&) = default;
-  };
   // Digest -> id, open addressing with linear probing in one array: a lookup is one
   // cache line, where a node-based map took several (millions of lookups per sync).
   // Ids are rowids, never 0: 0 marks an empty slot.
@@ -79,7 +73,6 @@ class Interner final {
     std::vector<Slot> m_slots;  // size a power of two, at most half full
     std::size_t m_size = 0;
   };
-  static Digest digest(std::string_view key) noexcept;
 
   std::string m_table;
   std::string m_columns;
@@ -95,10 +88,11 @@ template <typename Row>
 class NarrowDims final {
  public:
   NarrowDims();
-  // Fills item and host, inserting the rows when new. Needs an open transaction.
-  util::Status key_refs(Db& db, const Row& row, NarrowRefs& out);
+  // Fills item and host, inserting the rows when new; `keys` are narrow_keys(row). Needs
+  // an open transaction.
+  util::Status key_refs(Db& db, const Row& row, const NarrowKeys& keys, NarrowRefs& out);
   // Fills host_context, item_context (and literal_source_uid), inserting when new.
-  util::Status context_refs(Db& db, const Row& row, NarrowRefs& out);
+  util::Status context_refs(Db& db, const Row& row, const NarrowKeys& keys, NarrowRefs& out);
   // Drops what is in memory; the next call loads it again.
   void forget() noexcept;
   // Finalizes the prepared statements (before the connection closes).
@@ -112,7 +106,6 @@ class NarrowDims final {
   Interner m_items;
   Interner m_host_contexts;
   Interner m_item_contexts;
-  std::string m_key;
   std::string m_scratch;
   std::string m_json[4];
 };

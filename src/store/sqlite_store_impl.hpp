@@ -608,6 +608,7 @@ class SqliteStore final : public Store {
   NarrowDims<Vulnerability> m_finding_dims;
   NarrowDims<InstalledPackage> m_installed_dims;
   NarrowRefs m_refs;  // of the narrow row being written
+  NarrowKeys m_keys;  // of the narrow row being written: narrow_keys(row)
 
   template <typename Row>
   NarrowDims<Row>& dims() {

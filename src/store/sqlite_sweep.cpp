@@ -149,7 +149,10 @@ Result<DeltaCounts> SqliteStore::apply_events(const WriteContext& ctx,
       ++counts.paired;
       continue;
     }
-    if (auto st = m_finding_dims.key_refs(*m_db, ev, m_refs); !st) return fail(st.error());
+    m_keys = narrow_keys(ev);
+    if (auto st = m_finding_dims.key_refs(*m_db, ev, m_keys, m_refs); !st) {
+      return fail(st.error());
+    }
     const std::uint64_t key = state.keys ? narrow_key(m_refs) : 0;
     bool fast = false;
     auto found = lookup<Vulnerability>(s, state, ev.uid, key, true, fast);
@@ -170,6 +173,7 @@ Result<DeltaCounts> SqliteStore::apply_events(const WriteContext& ctx,
       ++counts.unchanged;
       continue;
     }
+    m_keys = narrow_keys(row);  // its contexts are those of the row as written
     if (auto st = write_row(s, state, ctx, row, key, found_row, hash, row_id); !st) {
       return fail(st.error());
     }

@@ -115,7 +115,7 @@ util::Status SqliteStore::write_row(TableStatements& s, ObjectState& state, cons
                                     const Row& row, std::uint64_t key, const Stored& existing,
                                     RowHash hash, std::int64_t& id_out) {
   if constexpr (is_narrow<Row>) {
-    if (auto st = dims<Row>().context_refs(*m_db, row, m_refs); !st) return st;
+    if (auto st = dims<Row>().context_refs(*m_db, row, m_keys, m_refs); !st) return st;
   }
   auto bind_all = [&](Statement& st, BindCompare* compare) {
     m_bind_buffers.clear();
@@ -209,6 +209,7 @@ Result<UpsertCounts> SqliteStore::upsert_rows(const WriteContext& ctx, std::span
   SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& in = rows[i];
+    if constexpr (is_narrow<Row>) m_keys = i < ctx.keys.size() ? ctx.keys[i] : narrow_keys(in);
     if (!state.bulk) {
       if (auto st = upsert_one(ctx, in, hash_of(ctx, in, i), seen, counts); !st) {
         return fail(st.error());
@@ -217,7 +218,9 @@ Result<UpsertCounts> SqliteStore::upsert_rows(const WriteContext& ctx, std::span
     }
     std::int64_t row_id = 0;
     if constexpr (is_narrow<Row>) {
-      if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return fail(st.error());
+      if (auto st = dims<Row>().key_refs(*m_db, in, m_keys, m_refs); !st) {
+        return fail(st.error());
+      }
     }
     if (auto st = write_row(s, state, ctx, in, 0, Stored{}, hash_of(ctx, in, i), row_id); !st) {
       return fail(st.error());
@@ -237,7 +240,9 @@ util::Status SqliteStore::upsert_one(const WriteContext& ctx, const Row& in, Row
   auto& state = m_state[object];
   std::uint64_t key = 0;
   if constexpr (is_narrow<Row>) {
-    if (auto st = dims<Row>().key_refs(*m_db, in, m_refs); !st) return st;
+    // m_keys: set by upsert_rows. A merged row (below) differs only in its lifecycle,
+    // which no narrow key holds.
+    if (auto st = dims<Row>().key_refs(*m_db, in, m_keys, m_refs); !st) return st;
     if (state.keys) key = narrow_key(m_refs);
   } else if (state.keys) {
     key = uid_key(in.uid);

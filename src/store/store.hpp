@@ -48,6 +48,25 @@ struct OpenOptions {
 };
 
 // Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
+// The content digests (XXH3-128) of the four rows a finding or an installed package
+// refers to in a narrow store (ADR 0062): its target, its item, its host context and
+// its item context. A pure function of the row (narrow_keys), so the engine computes it
+// on its mapping thread beside the content hash and the store, on the writing thread,
+// only looks the digests up (ADR 0070).
+struct NarrowKeys {
+  struct Digest {
+    std::uint64_t low = 0;
+    std::uint64_t high = 0;
+    friend bool operator==(const Digest&, const Digest&) = default;
+  };
+  Digest target;
+  Digest item;
+  Digest host_context;
+  Digest item_context;
+};
+NarrowKeys narrow_keys(const model::Vulnerability& row);
+NarrowKeys narrow_keys(const model::InstalledPackage& row);
+
 struct WriteContext {
   RunId run_id = 0;
   Timestamp now{};
@@ -59,6 +78,9 @@ struct WriteContext {
   // model::content_hash of each row of the upsert, in order, when the caller computed
   // them (on another thread, say); empty: the store computes them. Must match the rows.
   std::span<const model::RowHash> hashes{};
+  // narrow_keys() of each row (findings and installed packages), when the caller
+  // computed them; empty: the store does. Must match the rows.
+  std::span<const NarrowKeys> keys{};
 };
 
 struct UpsertCounts {

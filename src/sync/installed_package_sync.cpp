@@ -125,7 +125,8 @@ class InventoryRead {
 
   // Mapping, the merge of adjacent rows of one uid (several versions of one software on
   // one machine) and the content hashes run on the pipeline's worker. The last row of a
-  // batch may continue in the next batch: it gets its hash on this thread, once final.
+  // batch may continue in the next batch: it gets its hash on this thread, once final,
+  // and its narrow keys from the store.
   Pipeline::MapFn map_rows(bool non_cpe) {
     return [this, non_cpe](std::vector<defender::InventoryRow>& rows, Pipeline::Mapped& out) {
       const auto& wanted = m_ctx.filters("installed_package");
@@ -147,8 +148,10 @@ class InventoryRead {
         out.rows.push_back(std::move(*mapped.row));
       }
       out.hashes.reserve(out.rows.size());
+      out.keys.reserve(out.rows.size());
       for (std::size_t i = 0; i + 1 < out.rows.size(); ++i) {
         out.hashes.push_back(model::content_hash(out.rows[i]));
+        out.keys.push_back(store::narrow_keys(out.rows[i]));
       }
     };
   }
@@ -170,7 +173,8 @@ class InventoryRead {
       // the pipeline frees the batch on its worker.
       const std::size_t n = rows.size() - 1 - first;
       if (auto st = m_batch.write(std::span(rows).subspan(first, n),
-                                  std::span(mapped.hashes).subspan(first, n));
+                                  std::span(mapped.hashes).subspan(first, n),
+                                  std::span(mapped.keys).subspan(first, n));
           !st) {
         return st;
       }

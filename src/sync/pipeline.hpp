@@ -124,6 +124,8 @@ class MapPipeline {
     // Content hashes of `rows` when the map function computed them (on the worker, so
     // that the store does not on the calling thread).
     std::vector<model::RowHash> hashes;
+    // store::narrow_keys of `rows` (findings, installed packages), likewise.
+    std::vector<store::NarrowKeys> keys;
     ObjectSummary tally;
   };
   using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
@@ -205,11 +207,12 @@ class Batch {
     if (m_rows.size() >= k_batch_rows) return flush();
     return {};
   }
-  // Rows with their content hashes (one each), written as they are, after the rows
-  // collected before them.
-  util::Status write(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+  // Rows with their content hashes (one each) and, for narrow rows, their narrow keys
+  // (one each, or none), written as they are, after the rows collected before them.
+  util::Status write(std::span<const Row> rows, std::span<const model::RowHash> hashes,
+                     std::span<const store::NarrowKeys> keys = {}) {
     if (auto st = flush(); !st) return st;
-    return upsert(rows, hashes);
+    return upsert(rows, hashes, keys);
   }
   // A row with its content hash, computed by the caller; a batch takes either kind only.
   util::Status add(Row&& row, model::RowHash hash) {
@@ -226,11 +229,13 @@ class Batch {
   }
 
  private:
-  util::Status upsert(std::span<const Row> rows, std::span<const model::RowHash> hashes) {
+  util::Status upsert(std::span<const Row> rows, std::span<const model::RowHash> hashes,
+                      std::span<const store::NarrowKeys> keys = {}) {
     if (rows.empty()) return {};
     const auto t0 = std::chrono::steady_clock::now();
     store::WriteContext write = m_write;
     write.hashes = hashes;
+    write.keys = keys;
     auto counts = m_ctx.store.upsert(write, rows);
     m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
     if (!counts) return tl::unexpected(counts.error());

@@ -186,6 +186,83 @@ TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
   EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::fixed);
 }
 
+// The narrow keys the engine computes from model rows (ADR 0070) find the rows the store
+// wrote, after a reopen too, where the store knows them only by their columns: the same
+// content gives the same digest whichever side wrote it (NULL and empty told apart).
+TEST_F(StoreTest, NarrowKeysOfRowsFindTheRowsReadBackFromTheTables) {
+  std::vector<model::Vulnerability> findings;
+  for (int i = 0; i < 4; ++i) {
+    findings.push_back(
+        vuln("dev1_sw_" + std::to_string(i), VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
+  }
+  findings[0].hostnames = {"a", "b"};
+  findings[0].source.cvss_score = 7.5;
+  findings[0].source.is_onboarded = true;
+  findings[0].source_uid = "dev1_rest";
+  findings[1].source.rbac_group_name = "";  // empty, not absent
+  findings[1].source.is_onboarded = false;
+  findings[1].source_uid = "elsewhere";  // not after targets: kept whole
+  findings[2].results = "Path: x";
+  findings[3].uid = "other_uid";  // a uid that does not start with targets
+  std::vector<model::InstalledPackage> installed(2);
+  for (std::size_t i = 0; i < installed.size(); ++i) {
+    auto& p = installed[i];
+    p.uid = "dev1_sw" + std::to_string(i);
+    p.type = "sw" + std::to_string(i);
+    p.targets = "dev1";
+    p.version = {"1.0"};
+    p.dns_names = {"a"};
+  }
+  installed[0].end_of_support_date = at("2026-01-01T00:00:00Z");
+  installed[0].source.disk_paths = {"C:\\x"};
+  installed[1].source.number_of_weaknesses = 3;
+  installed[1].name = "";
+  const std::vector<std::string> tables = {
+      "vulnerability_target",           "vulnerability_item",
+      "vulnerability_host_context",     "vulnerability_item_context",
+      "installed_package_target",       "installed_package_item",
+      "installed_package_host_context", "installed_package_item_context"};
+  auto counts = [&] {
+    std::vector<int> out;
+    for (const auto& t : tables) out.push_back(count_rows(m_path, t.c_str()));
+    return out;
+  };
+  {
+    auto s = open();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(findings)));
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::InstalledPackage>(installed)));
+  }
+  const auto before = counts();
+  // Three host contexts (two set apart, two rows alike); three item contexts (rows 1 and
+  // 3 share one: a whole source_uid is kept in the row, not in the context).
+  EXPECT_EQ(before, (std::vector<int>{1, 4, 3, 3, 1, 2, 1, 2}));
+  // Reopened: the interned rows are known only by their columns now. The same rows,
+  // changed where no context is (so they are written), with keys from the caller.
+  for (auto& f : findings) f.last_found = at("2025-06-01T05:00:00Z");
+  for (auto& p : installed) p.version = {"2.0"};
+  std::vector<NarrowKeys> finding_keys;
+  for (const auto& f : findings) finding_keys.push_back(narrow_keys(f));
+  std::vector<NarrowKeys> installed_keys;
+  for (const auto& p : installed) installed_keys.push_back(narrow_keys(p));
+  auto s = open();
+  auto with_keys = ctx(2);
+  with_keys.keys = finding_keys;
+  EXPECT_EQ(s->upsert(with_keys, std::span<const model::Vulnerability>(findings))->written, 4);
+  with_keys.keys = installed_keys;
+  EXPECT_EQ(s->upsert(with_keys, std::span<const model::InstalledPackage>(installed))->written, 2);
+  EXPECT_EQ(counts(), before);
+  EXPECT_EQ(s->find_vulnerability("dev1_sw_1").value()->source_uid, "elsewhere");
+  EXPECT_EQ(s->find_vulnerability("dev1_sw_1").value()->source.rbac_group_name, "");
+  EXPECT_EQ(s->find_vulnerability("dev1_sw_0").value()->source.is_onboarded, true);
+  // A changed context is a new context row, found by its new key.
+  findings[2].results = "Path: y";
+  finding_keys[2] = narrow_keys(findings[2]);
+  with_keys.keys = finding_keys;
+  EXPECT_EQ(s->upsert(with_keys, std::span<const model::Vulnerability>(findings))->written, 1);
+  EXPECT_EQ(count_rows(m_path, "vulnerability_item_context"), before[3] + 1);
+  EXPECT_EQ(s->find_vulnerability("dev1_sw_2").value()->results, "Path: y");
+}
+
 // row_hash is persisted: a change of content_hash makes every stored row look changed
 // once. These values were computed by the byte-at-a-time original implementation.
 TEST(RowHash, IsStableAcrossVersions) {
