@@ -79,7 +79,16 @@ class SqliteStore final : public Store {
     }
   }
 
-  void set_first_sync(bool first) { m_first_sync = first; }
+  // A first sync only appends to empty tables (their indexes dropped until the commit)
+  // and keeps its lookups in memory: its page cache only holds dirty pages until they
+  // are written, so a smaller one costs nothing and keeps the peak memory down.
+  void set_first_sync(bool first) {
+    m_first_sync = first;
+    if (first) (void)m_db->exec(fmt::format("PRAGMA cache_size = -{}", cache_kib()));
+  }
+  [[nodiscard]] int cache_kib() const noexcept {
+    return m_first_sync ? k_first_sync_cache_kib : k_cache_kib;
+  }
 
   // Starts the integrity check of a sync's store on a connection of its own, so that it
   // overlaps what the sync does before its first commit (sqlite_open.cpp): every page for
@@ -625,6 +634,9 @@ class SqliteStore final : public Store {
   std::map<ObjectType, ObjectState> m_state;
   bool m_tx_open = false;
   bool m_first_sync = false;
+  // Page cache sizes in KiB (PRAGMA cache_size): sqlite_open.cpp sets the usual one.
+  static constexpr int k_cache_kib = 40960;
+  static constexpr int k_first_sync_cache_kib = 16384;
   // The integrity check started at open, and its outcome once known.
   std::future<util::Status> m_check;
   std::optional<util::Status> m_checked;

@@ -30,7 +30,9 @@ util::Status SqliteStore::restore_indexes() {
       break;
     }
   }
-  if (auto st = m_db->exec("PRAGMA cache_size = -40960"); !st && result) result = st;
+  if (auto st = m_db->exec(fmt::format("PRAGMA cache_size = -{}", cache_kib())); !st && result) {
+    result = st;
+  }
   return result;
 }
 
