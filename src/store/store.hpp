@@ -52,7 +52,7 @@ struct OpenOptions {
 // refers to in a narrow store (ADR 0062): its target, its item, its host context and
 // its item context. A pure function of the row (narrow_keys), so the engine computes it
 // on its mapping thread beside the content hash and the store, on the writing thread,
-// only looks the digests up (ADR 0070).
+// only looks the digests up (ADR 0071).
 struct NarrowKeys {
   struct Digest {
     std::uint64_t low = 0;

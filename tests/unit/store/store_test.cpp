@@ -186,7 +186,7 @@ TEST_F(StoreTest, FirstLoadRebuildsIndexesAndRollbackRestoresThem) {
   EXPECT_EQ(s->find_vulnerability("v1").value()->status, VulnerabilityStatus::fixed);
 }
 
-// The narrow keys the engine computes from model rows (ADR 0070) find the rows the store
+// The narrow keys the engine computes from model rows (ADR 0071) find the rows the store
 // wrote, after a reopen too, where the store knows them only by their columns: the same
 // content gives the same digest whichever side wrote it (NULL and empty told apart).
 TEST_F(StoreTest, NarrowKeysOfRowsFindTheRowsReadBackFromTheTables) {
