@@ -350,6 +350,14 @@ CREATE TABLE finding_digest (
 );
 )sql";
 
+// The context rows are interned in the client (ADR 0070): no content digest on the server.
+constexpr std::string_view k_v3 = R"sql(
+ALTER TABLE vulnerability_host_context DROP COLUMN digest;
+ALTER TABLE vulnerability_item_context DROP COLUMN digest;
+ALTER TABLE installed_package_host_context DROP COLUMN digest;
+ALTER TABLE installed_package_item_context DROP COLUMN digest;
+)sql";
+
 }  // namespace
 
 std::string time_text(std::string_view column) {
@@ -369,6 +377,7 @@ const std::vector<PgMigration>& migrations() {
       {1, "the tables and views of SQLite schema v5 (narrow findings and installed packages)",
        k_v1},
       {2, "finding_digest: unchanged finding lines are not decoded again", k_v2},
+      {3, "context rows interned in the client: no digest column", k_v3},
   };
   return k_migrations;
 }

@@ -63,6 +63,35 @@ std::string text_array(std::span<const std::string> values) {
 
 }  // namespace
 
+bool KeySet::insert(std::int64_t item, std::int64_t host) {
+  constexpr std::int64_t k_limit = std::int64_t{1} << 32;
+  if (item <= 0 || host <= 0 || item >= k_limit || host >= k_limit) {
+    return m_wide.emplace(item, host).second;
+  }
+  return insert_packed(static_cast<std::uint64_t>(item) << 32 | static_cast<std::uint64_t>(host));
+}
+
+bool KeySet::insert_packed(std::uint64_t key) {
+  if (2 * (m_size + 1) > m_slots.size()) {
+    std::vector<std::uint64_t> old = std::move(m_slots);
+    m_slots.assign(std::max<std::size_t>(1 << 16, 2 * old.size()), 0);
+    m_size = 0;
+    for (const auto k : old) {
+      if (k != 0) insert_packed(k);
+    }
+  }
+  const std::size_t mask = m_slots.size() - 1;
+  // Fibonacci hashing: ids are dense and sequential.
+  for (std::size_t i = (key * 0x9E3779B97F4A7C15ULL) >> 20 & mask;; i = (i + 1) & mask) {
+    if (m_slots[i] == key) return false;
+    if (m_slots[i] == 0) {
+      m_slots[i] = key;
+      ++m_size;
+      return true;
+    }
+  }
+}
+
 util::Status PgStore::ready() {
   if (m_tx_open) return {};
   auto reconnected = m_conn->ensure_alive();
@@ -87,12 +116,23 @@ util::Status PgStore::do_commit() {
   m_tx_open = false;
   m_empty_at_begin.clear();
   m_first_loads_in_tx.clear();
-  return m_conn->exec("COMMIT");
+  m_bulk_keys.clear();
+  m_bulk_ended.clear();
+  m_streaming.reset();
+  // The open COPY of a first load and the interned rows go first.
+  auto st = m_conn->exec("COMMIT");
+  if (!m_exclusive || !st) forget_dims();
+  return st;
 }
 
 void PgStore::do_rollback() noexcept {
   m_tx_open = false;
+  m_conn->abandon();
+  forget_dims();
   if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
+  m_bulk_keys.clear();
+  m_bulk_ended.clear();
+  m_streaming.reset();
   m_stages.clear();
   m_empty_at_begin.clear();
   forget_pending();

@@ -21,6 +21,7 @@
 
 #include "store/lifecycle.hpp"
 #include "store/pg_conn.hpp"
+#include "store/pg_dims.hpp"
 #include "store/pg_store.hpp"
 #include "store/sqlite_statements.hpp"
 #include "store/sqlite_tables.hpp"
@@ -46,6 +47,20 @@ util::Status take_sync_lock(Conn& conn);
 inline std::string micros_text(util::Timestamp t) {
   return std::to_string(t.time_since_epoch().count());
 }
+
+// A set of (item, host) pairs of a first load: open addressing in one array, 8 bytes a
+// key while ids fit 32 bits (a million findings: 16-32 MB for the load's duration).
+class KeySet final {
+ public:
+  // Whether the pair was new.
+  bool insert(std::int64_t item, std::int64_t host);
+
+ private:
+  bool insert_packed(std::uint64_t key);
+  std::vector<std::uint64_t> m_slots;  // 0: empty (ids start at 1)
+  std::size_t m_size = 0;
+  std::set<std::pair<std::int64_t, std::int64_t>> m_wide;  // ids past 32 bits
+};
 
 class PgStore final : public Store {
  public:
@@ -148,31 +163,49 @@ class PgStore final : public Store {
     }
     if (auto st = m_conn->exec(own ? "BEGIN" : "SAVEPOINT op"); !st) return fail(st.error());
     auto result = op();
-    if (result) {
-      if (auto st = m_conn->exec(own ? "COMMIT" : "RELEASE op"); !st) {
-        if (own) (void)m_conn->exec("ROLLBACK");
-        return fail(st.error());
-      }
-    } else {
+    util::Status end;
+    // Pending interned rows go to the server before the RELEASE or COMMIT.
+    if (result) end = m_conn->exec(own ? "COMMIT" : "RELEASE op");
+    if (!result || !end) {
+      m_conn->abandon();
+      forget_dims();  // ids given to rows that are rolled back
       (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
       m_stages.clear();  // a staging table created by the operation is gone
+      if (!end) return fail(end.error());
+    } else if (own && !m_exclusive) {
+      forget_dims();  // another writer may intern next
     }
     return result;
   }
 
   template <typename Row>
   Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows);
-  // COPYs rows (seq, hash, the object's columns) into the object's staging table.
+  // COPYs rows into the object's staging table: (seq, hash, the object's columns), or for
+  // a narrow object (hash, the narrow table's columns) with the ids of m_refs.
   template <typename Row>
   util::Status stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes);
+  // Interns and stages a batch of narrow rows (the last of each key; findings merged
+  // with their stored lifecycle unless `first`): how many staged.
   template <typename Row>
-  util::Status stage_one(std::int64_t seq, RowHash hash, const Row& row);
-  // Interns what the staged rows of a narrow object refer to and fills their ids.
+  Result<std::size_t> stage_narrow(std::span<const Row> rows, const std::vector<RowHash>& hashes,
+                                   bool first);
+  // The ids each row refers to, into `out` (pg_dims.hpp).
   template <typename Row>
-  util::Status resolve_refs();
-  // The finding lifecycle of a full read's staged rows against the stored ones.
-  util::Status merge_lifecycles(std::span<const Vulnerability> rows,
-                                std::span<const RowHash> hashes);
+  util::Status narrow_refs(std::span<const Row> rows, std::vector<sqlite::NarrowRefs>& out,
+                           bool contexts = true);
+  template <typename Row>
+  PgDims<Row>& dims();
+  util::Status flush_dims();
+  void forget_dims() noexcept;
+  // A first load of a narrow object (ADR 0070): rows appended by a COPY left open.
+  template <typename Row>
+  Result<UpsertCounts> bulk_append(const WriteContext& ctx, std::span<const Row> rows,
+                                   const std::vector<RowHash>& hashes);
+  // Another operation writes the object: the rest of its read is merged, not appended.
+  util::Status end_bulk(ObjectType object) {
+    if (m_bulk_keys.erase(object) > 0) m_bulk_ended.insert(object);
+    return {};
+  }
   // Merges the staged rows into the table: written rows (inserted or changed).
   template <typename Row>
   Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
@@ -190,6 +223,15 @@ class PgStore final : public Store {
   util::Status scan_rows(const RowVisitor<Row>& visit);
 
   std::unique_ptr<Conn> m_conn;
+  PgDims<Vulnerability> m_finding_dims;
+  PgDims<InstalledPackage> m_installed_dims;
+  std::vector<sqlite::NarrowRefs> m_refs;
+  // Objects in a first load in the open transaction: the keys it wrote; then those
+  // that another operation wrote meanwhile (merged from then on).
+  std::map<ObjectType, KeySet> m_bulk_keys;
+  std::set<ObjectType> m_bulk_ended;
+  // The object whose first load the open COPY takes (when Conn::copy_open()).
+  std::optional<ObjectType> m_streaming;
   bool m_exclusive;
   bool m_read_only;
   bool m_tx_open = false;
