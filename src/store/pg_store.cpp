@@ -112,6 +112,7 @@ util::Status PgStore::do_begin() {
 
 util::Status PgStore::do_commit() {
   if (auto st = flush_pending_seen(); !st) return st;
+  if (auto st = flush_pending(); !st) return st;
   forget_pending();
   m_tx_open = false;
   m_empty_at_begin.clear();
@@ -302,29 +303,28 @@ Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view 
   return std::optional<std::string>{from_hex(r->text(0))};
 }
 
-util::Status PgStore::stage_digests(std::span<const InventoryDigest> digests) {
+void PgStore::copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out) {
+  for (const auto& d : digests) {
+    out.integer(m_digest_seq++);
+    out.text(d.device_id);
+    out.text(to_hex(d.digest));
+    if (d.versions) {
+      out.text(to_hex(*d.versions));
+    } else {
+      out.null();
+    }
+    out.end_row();
+  }
+}
+
+util::Status PgStore::stage_digests(const CopyBuffer& rows) {
   if (auto st = m_conn->exec(
           "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
           "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
       !st) {
     return st;
   }
-  m_copy.clear();
-  std::int64_t seq = 0;
-  for (const auto& d : digests) {
-    m_copy.integer(seq++);
-    m_copy.text(d.device_id);
-    m_copy.text(to_hex(d.digest));
-    if (d.versions) {
-      m_copy.text(to_hex(*d.versions));
-    } else {
-      m_copy.null();
-    }
-    m_copy.end_row();
-  }
-  auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", m_copy);
-  m_copy.clear();
-  if (!st) return st;
+  if (auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", rows); !st) return st;
   return m_conn->exec(
       "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
       "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
@@ -334,8 +334,22 @@ util::Status PgStore::stage_digests(std::span<const InventoryDigest> digests) {
 
 util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
+  if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+  copy_digests(digests, m_digests);
+  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device).
+  constexpr std::size_t k_max_waiting = 8 << 20;
+  if (m_tx_open && m_digests.data().size() < k_max_waiting) {
+    schedule_flush();
+    return {};
+  }
+  return flush_digests();
+}
+
+util::Status PgStore::flush_digests() {
+  if (m_digests.data().empty()) return {};
+  CopyBuffer rows = std::exchange(m_digests, CopyBuffer{});
   return write_op([&]() -> util::Status {
-    if (auto st = stage_digests(digests); !st) return st;
+    if (auto st = stage_digests(rows); !st) return st;
     return m_conn->exec(
         "INSERT INTO inventory_digest (device_id, digest, has_versions) SELECT device_id, "
         "digest, versions IS NOT NULL FROM mdesync_stage_digest_last ON CONFLICT (device_id) "
@@ -388,7 +402,9 @@ util::Status PgStore::scan_finding_digests(
 util::Status PgStore::put_finding_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
   return write_op([&]() -> util::Status {
-    if (auto st = stage_digests(digests); !st) return st;
+    CopyBuffer rows;
+    copy_digests(digests, rows);
+    if (auto st = stage_digests(rows); !st) return st;
     return m_conn->exec(
         "INSERT INTO finding_digest (device_id, digest) SELECT device_id, digest FROM "
         "mdesync_stage_digest_last ON CONFLICT (device_id) DO UPDATE SET digest = "

@@ -171,6 +171,7 @@ class PgStore final : public Store {
       forget_dims();  // ids given to rows that are rolled back
       (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
       m_stages.clear();  // a staging table created by the operation is gone
+      schedule_flush();  // what waited before the operation
       if (!end) return fail(end.error());
     } else if (own && !m_exclusive) {
       forget_dims();  // another writer may intern next
@@ -195,7 +196,12 @@ class PgStore final : public Store {
                            bool contexts = true);
   template <typename Row>
   PgDims<Row>& dims();
-  util::Status flush_dims();
+  // Writes what waits in the client (new interned rows, inventory digests); run by the
+  // connection before its next statement (schedule_flush), so it reaches the server
+  // before anything reads it, and before the commit.
+  util::Status flush_pending();
+  void schedule_flush();
+  util::Status flush_digests();
   void forget_dims() noexcept;
   // A first load of a narrow object (ADR 0070): rows appended by a COPY left open.
   template <typename Row>
@@ -214,8 +220,11 @@ class PgStore final : public Store {
   // Whether the object's table was empty when this transaction first wrote it.
   Result<bool> first_load(ObjectType object);
 
-  // COPYs digests into mdesync_stage_digest_last, the last one of each device.
-  util::Status stage_digests(std::span<const InventoryDigest> digests);
+  // Appends digests to `out` as rows of mdesync_stage_digest.
+  void copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out);
+  // COPYs the rows of `rows` into mdesync_stage_digest, then mdesync_stage_digest_last
+  // keeps the last one of each device.
+  util::Status stage_digests(const CopyBuffer& rows);
 
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid);
@@ -252,12 +261,18 @@ class PgStore final : public Store {
   std::optional<std::unordered_map<std::string, std::int64_t>> m_installed_counts;
   std::unordered_set<std::string> m_installed_dirty;
   std::map<RunId, std::vector<std::string>> m_pending_seen;
+  // Inventory digests put in the open transaction, written in one go (flush_digests)
+  // before the next statement or once they pass a size: a first load's COPY is not
+  // ended for them after every batch.
+  CopyBuffer m_digests;
+  std::int64_t m_digest_seq = 0;
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
   void forget_pending() noexcept {
     m_installed_counts.reset();
     m_installed_dirty.clear();
     m_pending_seen.clear();
+    m_digests.clear();
   }
 };
 

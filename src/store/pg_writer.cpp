@@ -196,9 +196,16 @@ PgDims<InstalledPackage>& PgStore::dims<InstalledPackage>() {
   return m_installed_dims;
 }
 
-util::Status PgStore::flush_dims() {
+util::Status PgStore::flush_pending() {
   if (auto st = m_finding_dims.flush(*m_conn); !st) return st;
-  return m_installed_dims.flush(*m_conn);
+  if (auto st = m_installed_dims.flush(*m_conn); !st) return st;
+  return flush_digests();
+}
+
+void PgStore::schedule_flush() {
+  if (m_finding_dims.pending() || m_installed_dims.pending() || !m_digests.data().empty()) {
+    m_conn->before_next([this] { return flush_pending(); });
+  }
 }
 
 void PgStore::forget_dims() noexcept {
@@ -215,7 +222,7 @@ util::Status PgStore::narrow_refs(std::span<const Row> rows, std::vector<sqlite:
     if (auto st = d.refs(*m_conn, rows[i], out[i], contexts); !st) return st;
   }
   // New interned rows go to the server before the next statement (or the commit).
-  if (d.pending()) m_conn->before_next([this] { return flush_dims(); });
+  if (d.pending()) schedule_flush();
   return {};
 }
 
