@@ -138,9 +138,10 @@ class PgStore final : public Store {
   Result<std::vector<Checkpoint>> checkpoints() override;
   Result<std::vector<StatusCount>> count_by_status() override;
   Result<int> schema_version() override;
-  // PostgreSQL checks its own pages (data checksums, when the cluster has them): there
-  // is nothing like SQLite's quick_check to run from here.
-  util::Status check() override { return ready(); }
+  // PostgreSQL checks its own pages (data checksums, when the cluster has them): this
+  // checks that the server answers and that the schema holds a store this mdesync
+  // knows, with every table, view and unique index of its version.
+  util::Status check() override;
 
  protected:
   util::Status do_begin() override;
