@@ -112,7 +112,10 @@ util::Status PgStore::do_begin() {
 
 util::Status PgStore::do_commit() {
   if (auto st = flush_pending_seen(); !st) return st;
+  // The open COPY of a first load and what waits in the client go first.
   if (auto st = flush_pending(); !st) return st;
+  // On failure Transaction::commit rolls back (do_rollback): the state stays till then.
+  if (auto st = m_conn->exec("COMMIT"); !st) return st;
   forget_pending();
   m_tx_open = false;
   m_empty_at_begin.clear();
@@ -120,10 +123,8 @@ util::Status PgStore::do_commit() {
   m_bulk_keys.clear();
   m_bulk_ended.clear();
   m_streaming.reset();
-  // The open COPY of a first load and the interned rows go first.
-  auto st = m_conn->exec("COMMIT");
-  if (!m_exclusive || !st) forget_dims();
-  return st;
+  if (!m_exclusive) forget_dims();
+  return {};
 }
 
 void PgStore::do_rollback() noexcept {

@@ -208,9 +208,11 @@ class PgStore final : public Store {
   template <typename Row>
   Result<UpsertCounts> bulk_append(const WriteContext& ctx, std::span<const Row> rows,
                                    const std::vector<RowHash>& hashes);
-  // Another operation writes the object: the rest of its read is merged, not appended.
+  // Another operation writes the object: the rest of the transaction merges its rows
+  // (an append could repeat a key that operation wrote).
   util::Status end_bulk(ObjectType object) {
-    if (m_bulk_keys.erase(object) > 0) m_bulk_ended.insert(object);
+    m_bulk_keys.erase(object);
+    m_bulk_ended.insert(object);
     return {};
   }
   // Merges the staged rows into the table: written rows (inserted or changed).

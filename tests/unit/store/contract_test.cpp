@@ -934,6 +934,31 @@ TEST_P(StoreContract, AFirstLoadRolledBackLeavesThePreviousState) {
   EXPECT_EQ(s->upsert(ctx(4, true), all)->unchanged, 30);
 }
 
+// Rows written into an empty table by another operation (delta events, an upsert that
+// is not a full read), then a full read of them in the same transaction: the read
+// merges, it does not append those keys a second time.
+TEST_P(StoreContract, AReadAfterOtherWritesInTheSameTransactionIsNotAppended) {
+  auto s = open();
+  auto a = vuln("dev1_a_CVE-1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto b = vuln("dev1_b_CVE-2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto c = vuln("dev1_c_CVE-3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  std::vector<model::Vulnerability> plain = {a};
+  std::vector<model::Vulnerability> events = {b};
+  std::vector<model::Vulnerability> read = {a, b, c};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(plain)));
+    ASSERT_TRUE(s->apply_vulnerability_events(ctx(1), std::span<const model::Vulnerability>(events),
+                                              std::nullopt));
+    auto counts = s->upsert(ctx(1, true), std::span<const model::Vulnerability>(read));
+    ASSERT_TRUE(counts) << counts.error().message;
+    auto committed = tx.commit();
+    ASSERT_TRUE(committed) << committed.error().message;
+  }
+  EXPECT_EQ(findings_of(*s).size(), 3U);
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_finding"), "3");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& p) { return p.param; });
 
