@@ -257,6 +257,7 @@ const bool k_registered = register_command(
     {"export", "Write the stored rows of one object as NDJSON or CSV", [](CLI::App& sub) {
        auto flags = std::make_shared<ExportFlags>();
        config::add_flags(sub, flags->overrides, {false, true, false});
+       add_tenant_flag(sub, flags->overrides);
        sub.add_option("object", flags->object,
                       "host, package, installed_package, vulnerability or vulnerability_definition")
            ->required();

@@ -128,6 +128,7 @@ const bool k_registered = register_command(
     {"status", "Show recent sync runs, checkpoints and row counts of the store", [](CLI::App& sub) {
        auto flags = std::make_shared<StatusFlags>();
        config::add_flags(sub, flags->overrides, {false, true, false});
+       add_tenant_flag(sub, flags->overrides);
        sub.add_flag("--json", flags->json, "Print as JSON");
        sub.add_option("--runs", flags->runs, "How many recent runs to show")
            ->check(CLI::Range(1, 1000));

@@ -53,4 +53,11 @@ int report(const util::Error& error, const std::string& what) {
   return exit_code_for(error.code);
 }
 
+void add_tenant_flag(CLI::App& app, config::Overrides& overrides) {
+  app.add_option_function<std::string>(
+      "--tenant-id", [&overrides](const std::string& v) { overrides.values["tenant_id"] = v; },
+      "Tenant whose store to read: a PostgreSQL store keeps it in the schema "
+      "mdesync_<tenant id> (env AZURE_TENANT_ID)");
+}
+
 }  // namespace mdesync::cli

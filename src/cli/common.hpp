@@ -3,6 +3,8 @@
 // Helpers shared by the subcommands: logging set-up, configuration loading with
 // user-facing errors, and the mapping from error codes to exit statuses.
 
+#include <CLI/CLI.hpp>
+
 #include <string>
 
 #include "cli/exit_codes.hpp"
@@ -22,5 +24,9 @@ int exit_code_for(util::ErrorCode code);
 int report(const util::Error& error, const std::string& what);
 
 bool stderr_is_terminal();
+
+// --tenant-id for the commands that only read the store (status, export): it names the
+// PostgreSQL schema (mdesync_<tenant id>) without a configuration file.
+void add_tenant_flag(CLI::App& app, config::Overrides& overrides);
 
 }  // namespace mdesync::cli

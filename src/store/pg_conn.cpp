@@ -230,12 +230,13 @@ util::Status Conn::prepare_session() {
       quote_ident(m_target.schema), m_target.schema));
 }
 
-util::Error Conn::error(const PGresult* res, std::string_view what) const {
+util::Error Conn::error(const PGresult* res, std::string_view what) {
   std::string msg = res != nullptr ? PQresultErrorMessage(res) : "";
   if (msg.empty()) msg = PQerrorMessage(m_conn);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const std::string_view code = state != nullptr ? state : "";
+  m_last_state = code;
   // lock_not_available, deadlock_detected, serialization_failure: another writer.
   const bool locked = code == "55P03" || code == "40P01" || code == "40001";
   return util::Error{
@@ -258,7 +259,22 @@ std::string_view first_words(std::string_view sql) {
 }
 }  // namespace
 
+util::Status Conn::settle() {
+  if (copy_open()) {
+    if (auto st = finish_copy(); !st) {
+      m_before = nullptr;
+      return st;
+    }
+  }
+  if (m_before) {
+    auto fn = std::exchange(m_before, nullptr);
+    return fn();
+  }
+  return {};
+}
+
 util::Status Conn::exec(std::string_view sql) {
+  if (auto st = settle(); !st) return st;
   const std::string text(sql);
   PgResult res(PQexec(m_conn, text.c_str()));
   if (!ok(res.raw())) return fail(error(res.raw(), first_words(sql)));
@@ -266,6 +282,7 @@ util::Status Conn::exec(std::string_view sql) {
 }
 
 util::Result<PgResult> Conn::query(std::string_view sql, std::initializer_list<OptText> params) {
+  if (auto st = settle(); !st) return fail(st.error());
   const std::string text(sql);
   std::vector<std::string> values;
   values.reserve(params.size());
@@ -291,27 +308,58 @@ util::Result<PgResult> Conn::query(std::string_view sql, std::initializer_list<O
 }
 
 util::Status Conn::copy_rows(std::string_view copy_sql, const CopyBuffer& buffer) {
-  const std::string text(copy_sql);
-  {
-    PgResult res(PQexec(m_conn, text.c_str()));
-    if (PQresultStatus(res.raw()) != PGRES_COPY_IN)
-      return fail(error(res.raw(), first_words(copy_sql)));
+  if (auto st = begin_copy(copy_sql); !st) return st;
+  if (auto st = put_copy(buffer); !st) {
+    abandon();
+    return st;
   }
-  const std::string& data = buffer.data();
+  return finish_copy();
+}
+
+util::Status Conn::begin_copy(std::string_view copy_sql) {
+  if (auto st = settle(); !st) return st;
+  const std::string text(copy_sql);
+  PgResult res(PQexec(m_conn, text.c_str()));
+  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return fail(error(res.raw(), first_words(text)));
+  m_copy_sql = text;
+  return {};
+}
+
+util::Status Conn::put(std::string_view data, std::string_view what) {
   constexpr std::size_t k_chunk = 1 << 20;
   for (std::size_t off = 0; off < data.size(); off += k_chunk) {
     const auto n = std::min(k_chunk, data.size() - off);
     if (PQputCopyData(m_conn, data.data() + off, static_cast<int>(n)) != 1) {
-      return fail(error(nullptr, first_words(copy_sql)));
+      return fail(error(nullptr, what));
     }
   }
-  if (PQputCopyEnd(m_conn, nullptr) != 1) return fail(error(nullptr, first_words(copy_sql)));
+  return {};
+}
+
+util::Status Conn::put_copy(const CopyBuffer& buffer) {
+  if (!copy_open()) return fail(ErrorCode::internal, "put_copy without an open COPY");
+  return put(buffer.data(), first_words(m_copy_sql));
+}
+
+util::Status Conn::finish_copy() {
+  if (!copy_open()) return {};
+  const std::string sql = std::exchange(m_copy_sql, {});
+  if (PQputCopyEnd(m_conn, nullptr) != 1) return fail(error(nullptr, first_words(sql)));
   util::Status result;
   while (PGresult* r = PQgetResult(m_conn)) {
     PgResult res(r);
-    if (result && !ok(res.raw())) result = fail(error(res.raw(), first_words(copy_sql)));
+    if (result && !ok(res.raw())) result = fail(error(res.raw(), first_words(sql)));
   }
   return result;
+}
+
+void Conn::abandon() noexcept {
+  m_before = nullptr;
+  if (!copy_open()) return;
+  m_copy_sql.clear();
+  if (PQputCopyEnd(m_conn, "abandoned by mdesync") == 1) {
+    while (PGresult* r = PQgetResult(m_conn)) PQclear(r);
+  }
 }
 
 bool Conn::in_transaction() const noexcept {
@@ -320,6 +368,8 @@ bool Conn::in_transaction() const noexcept {
 
 util::Result<bool> Conn::ensure_alive() {
   if (PQstatus(m_conn) == CONNECTION_OK) return false;
+  m_copy_sql.clear();
+  m_before = nullptr;
   PQreset(m_conn);
   if (PQstatus(m_conn) != CONNECTION_OK) {
     return fail(ErrorCode::store,

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -103,6 +104,21 @@ class Conn final {
   util::Result<PgResult> query(std::string_view sql, std::initializer_list<OptText> params = {});
   // COPY `copy_sql` (... FROM STDIN) with the rows of `buffer`.
   util::Status copy_rows(std::string_view copy_sql, const CopyBuffer& buffer);
+
+  // A COPY ... FROM STDIN left open across calls: a first load streams its rows while
+  // the client maps the next batch (ADR 0070). Any other statement ends it first; its
+  // errors (the server's, on any row) surface there or at finish_copy.
+  util::Status begin_copy(std::string_view copy_sql);
+  util::Status put_copy(const CopyBuffer& buffer);
+  util::Status finish_copy();
+  [[nodiscard]] bool copy_open() const noexcept { return !m_copy_sql.empty(); }
+  // Runs `fn` once before the next statement (after an open COPY ends): the writes the
+  // store keeps pending in the client. Replaces any earlier one.
+  void before_next(std::function<util::Status()> fn) { m_before = std::move(fn); }
+  // Forgets the pending writes and ends an open COPY as failed (before a rollback).
+  void abandon() noexcept;
+  // SQLSTATE of the last failed statement ("" when unknown).
+  [[nodiscard]] const std::string& last_state() const noexcept { return m_last_state; }
   // Makes the connection usable: after a loss, reconnects once (call it outside a
   // transaction only: the caller's transaction is gone with the old connection).
   // Returns whether it reconnected (session state such as advisory locks is gone).
@@ -112,11 +128,17 @@ class Conn final {
 
  private:
   Conn(PGconn* conn, PgTarget target) : m_conn(conn), m_target(std::move(target)) {}
-  util::Error error(const PGresult* res, std::string_view what) const;
+  util::Error error(const PGresult* res, std::string_view what);
   util::Status prepare_session();
+  // Ends an open COPY and runs the pending writes: before every statement.
+  util::Status settle();
+  util::Status put(std::string_view data, std::string_view what);
 
   PGconn* m_conn;
   PgTarget m_target;
+  std::string m_copy_sql;  // of the open COPY, "" when none
+  std::function<util::Status()> m_before;
+  std::string m_last_state;
 };
 
 // A string literal / identifier safe to splice into SQL (schema names only).

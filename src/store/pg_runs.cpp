@@ -1,6 +1,7 @@
 // Sync runs, checkpoints, counts and the schema version of the PostgreSQL store.
 
 #include "store/codec.hpp"
+#include "store/pg_schema.hpp"
 #include "store/pg_store_impl.hpp"
 #include "store/sqlite_runs.hpp"
 
@@ -137,6 +138,39 @@ Result<std::optional<Checkpoint>> PgStore::checkpoint(ObjectType object) {
     if (cp.object == object) return std::optional<Checkpoint>{std::move(cp)};
   }
   return std::optional<Checkpoint>{};
+}
+
+util::Status PgStore::check() {
+  if (auto st = ready(); !st) return st;
+  const auto& target = m_conn->target();
+  auto version = schema_version();
+  if (!version) return fail(version.error());
+  const int latest = migrations().back().version;
+  if (*version < 1 || *version > latest) {
+    return fail(ErrorCode::store,
+                fmt::format("schema {} of {} is at version {}, which this mdesync does not know "
+                            "(1 to {})",
+                            target.schema, target.redacted, *version, latest));
+  }
+  std::string names = "{";
+  for (const auto name : expected_relations(*version)) {
+    names += (names.size() > 1 ? "," : "") + std::string(name);
+  }
+  names += '}';
+  auto r = m_conn->query(
+      "SELECT string_agg(n, ', ' ORDER BY n) FROM unnest($1::text[]) n WHERE NOT EXISTS "
+      "(SELECT 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE "
+      "s.nspname = $2 AND c.relname = n)",
+      {names, target.schema});
+  if (!r) return fail(r.error());
+  if (!r->is_null(0)) {
+    return fail(ErrorCode::store,
+                fmt::format("schema {} of {} (version {}) lacks {}: it is not a whole mdesync "
+                            "store; restore it from a backup, or sync into a new schema "
+                            "(?schema=NAME)",
+                            target.schema, target.redacted, *version, r->text(0)));
+  }
+  return {};
 }
 
 Result<std::vector<StatusCount>> PgStore::count_by_status() {

@@ -350,6 +350,14 @@ CREATE TABLE finding_digest (
 );
 )sql";
 
+// The context rows are interned in the client (ADR 0070): no content digest on the server.
+constexpr std::string_view k_v3 = R"sql(
+ALTER TABLE vulnerability_host_context DROP COLUMN digest;
+ALTER TABLE vulnerability_item_context DROP COLUMN digest;
+ALTER TABLE installed_package_host_context DROP COLUMN digest;
+ALTER TABLE installed_package_item_context DROP COLUMN digest;
+)sql";
+
 }  // namespace
 
 std::string time_text(std::string_view column) {
@@ -363,12 +371,47 @@ std::string time_micros(std::string_view column) {
   return fmt::format("(extract(epoch FROM ({})::timestamptz) * 1000000)::bigint", column);
 }
 
+std::vector<std::string_view> expected_relations(int version) {
+  std::vector<std::string_view> out = {"schema_version",
+                                       "sync_run",
+                                       "checkpoint",
+                                       "host",
+                                       "host_uid_idx",
+                                       "package",
+                                       "package_uid_idx",
+                                       "vulnerability_definition",
+                                       "vulnerability_definition_uid_idx",
+                                       "inventory_digest",
+                                       "inventory_versions",
+                                       "vulnerability_target",
+                                       "vulnerability_target_idx",
+                                       "vulnerability_item",
+                                       "vulnerability_item_key_idx",
+                                       "vulnerability_host_context",
+                                       "vulnerability_item_context",
+                                       "vulnerability_finding",
+                                       "vulnerability_key_idx",
+                                       "vulnerability",
+                                       "installed_package_target",
+                                       "installed_package_target_idx",
+                                       "installed_package_item",
+                                       "installed_package_item_key_idx",
+                                       "installed_package_host_context",
+                                       "installed_package_item_context",
+                                       "installed_package_entry",
+                                       "installed_package_key_idx",
+                                       "installed_package"};
+  if (version >= 2) out.emplace_back("finding_digest");
+  return out;
+}
+
 const std::vector<PgMigration>& migrations() {
   static const std::string k_v1 = std::string(k_v1_tables) + views();
   static const std::vector<PgMigration> k_migrations = {
       {1, "the tables and views of SQLite schema v5 (narrow findings and installed packages)",
        k_v1},
       {2, "finding_digest: unchanged finding lines are not decoded again", k_v2},
+      {3, "context rows interned in the client: no digest column", k_v3},
   };
   return k_migrations;
 }

@@ -17,6 +17,9 @@ struct PgMigration {
 // In order; version 1 is the shape of SQLite schema v5.
 const std::vector<PgMigration>& migrations();
 
+// The tables, views and unique indexes a store at `version` holds (check()).
+std::vector<std::string_view> expected_relations(int version);
+
 // SQL text of an integer microseconds column as the store writes times
 // ("2025-06-01T08:30:12.000000Z"), and the reverse.
 std::string time_text(std::string_view column);

@@ -63,6 +63,35 @@ std::string text_array(std::span<const std::string> values) {
 
 }  // namespace
 
+bool KeySet::insert(std::int64_t item, std::int64_t host) {
+  constexpr std::int64_t k_limit = std::int64_t{1} << 32;
+  if (item <= 0 || host <= 0 || item >= k_limit || host >= k_limit) {
+    return m_wide.emplace(item, host).second;
+  }
+  return insert_packed(static_cast<std::uint64_t>(item) << 32 | static_cast<std::uint64_t>(host));
+}
+
+bool KeySet::insert_packed(std::uint64_t key) {
+  if (2 * (m_size + 1) > m_slots.size()) {
+    std::vector<std::uint64_t> old = std::move(m_slots);
+    m_slots.assign(std::max<std::size_t>(1 << 16, 2 * old.size()), 0);
+    m_size = 0;
+    for (const auto k : old) {
+      if (k != 0) insert_packed(k);
+    }
+  }
+  const std::size_t mask = m_slots.size() - 1;
+  // Fibonacci hashing: ids are dense and sequential.
+  for (std::size_t i = (key * 0x9E3779B97F4A7C15ULL) >> 20 & mask;; i = (i + 1) & mask) {
+    if (m_slots[i] == key) return false;
+    if (m_slots[i] == 0) {
+      m_slots[i] = key;
+      ++m_size;
+      return true;
+    }
+  }
+}
+
 util::Status PgStore::ready() {
   if (m_tx_open) return {};
   auto reconnected = m_conn->ensure_alive();
@@ -83,16 +112,29 @@ util::Status PgStore::do_begin() {
 
 util::Status PgStore::do_commit() {
   if (auto st = flush_pending_seen(); !st) return st;
+  // The open COPY of a first load and what waits in the client go first.
+  if (auto st = flush_pending(); !st) return st;
+  // On failure Transaction::commit rolls back (do_rollback): the state stays till then.
+  if (auto st = m_conn->exec("COMMIT"); !st) return st;
   forget_pending();
   m_tx_open = false;
   m_empty_at_begin.clear();
   m_first_loads_in_tx.clear();
-  return m_conn->exec("COMMIT");
+  m_bulk_keys.clear();
+  m_bulk_ended.clear();
+  m_streaming.reset();
+  if (!m_exclusive) forget_dims();
+  return {};
 }
 
 void PgStore::do_rollback() noexcept {
   m_tx_open = false;
+  m_conn->abandon();
+  forget_dims();
   if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
+  m_bulk_keys.clear();
+  m_bulk_ended.clear();
+  m_streaming.reset();
   m_stages.clear();
   m_empty_at_begin.clear();
   forget_pending();
@@ -262,29 +304,28 @@ Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view 
   return std::optional<std::string>{from_hex(r->text(0))};
 }
 
-util::Status PgStore::stage_digests(std::span<const InventoryDigest> digests) {
+void PgStore::copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out) {
+  for (const auto& d : digests) {
+    out.integer(m_digest_seq++);
+    out.text(d.device_id);
+    out.text(to_hex(d.digest));
+    if (d.versions) {
+      out.text(to_hex(*d.versions));
+    } else {
+      out.null();
+    }
+    out.end_row();
+  }
+}
+
+util::Status PgStore::stage_digests(const CopyBuffer& rows) {
   if (auto st = m_conn->exec(
           "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
           "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
       !st) {
     return st;
   }
-  m_copy.clear();
-  std::int64_t seq = 0;
-  for (const auto& d : digests) {
-    m_copy.integer(seq++);
-    m_copy.text(d.device_id);
-    m_copy.text(to_hex(d.digest));
-    if (d.versions) {
-      m_copy.text(to_hex(*d.versions));
-    } else {
-      m_copy.null();
-    }
-    m_copy.end_row();
-  }
-  auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", m_copy);
-  m_copy.clear();
-  if (!st) return st;
+  if (auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", rows); !st) return st;
   return m_conn->exec(
       "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
       "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
@@ -294,8 +335,22 @@ util::Status PgStore::stage_digests(std::span<const InventoryDigest> digests) {
 
 util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
+  if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+  copy_digests(digests, m_digests);
+  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device).
+  constexpr std::size_t k_max_waiting = 8 << 20;
+  if (m_tx_open && m_digests.data().size() < k_max_waiting) {
+    schedule_flush();
+    return {};
+  }
+  return flush_digests();
+}
+
+util::Status PgStore::flush_digests() {
+  if (m_digests.data().empty()) return {};
+  CopyBuffer rows = std::exchange(m_digests, CopyBuffer{});
   return write_op([&]() -> util::Status {
-    if (auto st = stage_digests(digests); !st) return st;
+    if (auto st = stage_digests(rows); !st) return st;
     return m_conn->exec(
         "INSERT INTO inventory_digest (device_id, digest, has_versions) SELECT device_id, "
         "digest, versions IS NOT NULL FROM mdesync_stage_digest_last ON CONFLICT (device_id) "
@@ -348,7 +403,9 @@ util::Status PgStore::scan_finding_digests(
 util::Status PgStore::put_finding_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
   return write_op([&]() -> util::Status {
-    if (auto st = stage_digests(digests); !st) return st;
+    CopyBuffer rows;
+    copy_digests(digests, rows);
+    if (auto st = stage_digests(rows); !st) return st;
     return m_conn->exec(
         "INSERT INTO finding_digest (device_id, digest) SELECT device_id, digest FROM "
         "mdesync_stage_digest_last ON CONFLICT (device_id) DO UPDATE SET digest = "

@@ -21,6 +21,7 @@
 
 #include "store/lifecycle.hpp"
 #include "store/pg_conn.hpp"
+#include "store/pg_dims.hpp"
 #include "store/pg_store.hpp"
 #include "store/sqlite_statements.hpp"
 #include "store/sqlite_tables.hpp"
@@ -46,6 +47,20 @@ util::Status take_sync_lock(Conn& conn);
 inline std::string micros_text(util::Timestamp t) {
   return std::to_string(t.time_since_epoch().count());
 }
+
+// A set of (item, host) pairs of a first load: open addressing in one array, 8 bytes a
+// key while ids fit 32 bits (a million findings: 16-32 MB for the load's duration).
+class KeySet final {
+ public:
+  // Whether the pair was new.
+  bool insert(std::int64_t item, std::int64_t host);
+
+ private:
+  bool insert_packed(std::uint64_t key);
+  std::vector<std::uint64_t> m_slots;  // 0: empty (ids start at 1)
+  std::size_t m_size = 0;
+  std::set<std::pair<std::int64_t, std::int64_t>> m_wide;  // ids past 32 bits
+};
 
 class PgStore final : public Store {
  public:
@@ -123,9 +138,10 @@ class PgStore final : public Store {
   Result<std::vector<Checkpoint>> checkpoints() override;
   Result<std::vector<StatusCount>> count_by_status() override;
   Result<int> schema_version() override;
-  // PostgreSQL checks its own pages (data checksums, when the cluster has them): there
-  // is nothing like SQLite's quick_check to run from here.
-  util::Status check() override { return ready(); }
+  // PostgreSQL checks its own pages (data checksums, when the cluster has them): this
+  // checks that the server answers and that the schema holds a store this mdesync
+  // knows, with every table, view and unique index of its version.
+  util::Status check() override;
 
  protected:
   util::Status do_begin() override;
@@ -148,31 +164,57 @@ class PgStore final : public Store {
     }
     if (auto st = m_conn->exec(own ? "BEGIN" : "SAVEPOINT op"); !st) return fail(st.error());
     auto result = op();
-    if (result) {
-      if (auto st = m_conn->exec(own ? "COMMIT" : "RELEASE op"); !st) {
-        if (own) (void)m_conn->exec("ROLLBACK");
-        return fail(st.error());
-      }
-    } else {
+    util::Status end;
+    // Pending interned rows go to the server before the RELEASE or COMMIT.
+    if (result) end = m_conn->exec(own ? "COMMIT" : "RELEASE op");
+    if (!result || !end) {
+      m_conn->abandon();
+      forget_dims();  // ids given to rows that are rolled back
       (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
       m_stages.clear();  // a staging table created by the operation is gone
+      schedule_flush();  // what waited before the operation
+      if (!end) return fail(end.error());
+    } else if (own && !m_exclusive) {
+      forget_dims();  // another writer may intern next
     }
     return result;
   }
 
   template <typename Row>
   Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows);
-  // COPYs rows (seq, hash, the object's columns) into the object's staging table.
+  // COPYs rows into the object's staging table: (seq, hash, the object's columns), or for
+  // a narrow object (hash, the narrow table's columns) with the ids of m_refs.
   template <typename Row>
   util::Status stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes);
+  // Interns and stages a batch of narrow rows (the last of each key; findings merged
+  // with their stored lifecycle unless `first`): how many staged.
   template <typename Row>
-  util::Status stage_one(std::int64_t seq, RowHash hash, const Row& row);
-  // Interns what the staged rows of a narrow object refer to and fills their ids.
+  Result<std::size_t> stage_narrow(std::span<const Row> rows, const std::vector<RowHash>& hashes,
+                                   bool first);
+  // The ids each row refers to, into `out` (pg_dims.hpp).
   template <typename Row>
-  util::Status resolve_refs();
-  // The finding lifecycle of a full read's staged rows against the stored ones.
-  util::Status merge_lifecycles(std::span<const Vulnerability> rows,
-                                std::span<const RowHash> hashes);
+  util::Status narrow_refs(std::span<const Row> rows, std::vector<sqlite::NarrowRefs>& out,
+                           bool contexts = true);
+  template <typename Row>
+  PgDims<Row>& dims();
+  // Writes what waits in the client (new interned rows, inventory digests); run by the
+  // connection before its next statement (schedule_flush), so it reaches the server
+  // before anything reads it, and before the commit.
+  util::Status flush_pending();
+  void schedule_flush();
+  util::Status flush_digests();
+  void forget_dims() noexcept;
+  // A first load of a narrow object (ADR 0070): rows appended by a COPY left open.
+  template <typename Row>
+  Result<UpsertCounts> bulk_append(const WriteContext& ctx, std::span<const Row> rows,
+                                   const std::vector<RowHash>& hashes);
+  // Another operation writes the object: the rest of the transaction merges its rows
+  // (an append could repeat a key that operation wrote).
+  util::Status end_bulk(ObjectType object) {
+    m_bulk_keys.erase(object);
+    m_bulk_ended.insert(object);
+    return {};
+  }
   // Merges the staged rows into the table: written rows (inserted or changed).
   template <typename Row>
   Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
@@ -181,8 +223,11 @@ class PgStore final : public Store {
   // Whether the object's table was empty when this transaction first wrote it.
   Result<bool> first_load(ObjectType object);
 
-  // COPYs digests into mdesync_stage_digest_last, the last one of each device.
-  util::Status stage_digests(std::span<const InventoryDigest> digests);
+  // Appends digests to `out` as rows of mdesync_stage_digest.
+  void copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out);
+  // COPYs the rows of `rows` into mdesync_stage_digest, then mdesync_stage_digest_last
+  // keeps the last one of each device.
+  util::Status stage_digests(const CopyBuffer& rows);
 
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid);
@@ -190,6 +235,15 @@ class PgStore final : public Store {
   util::Status scan_rows(const RowVisitor<Row>& visit);
 
   std::unique_ptr<Conn> m_conn;
+  PgDims<Vulnerability> m_finding_dims;
+  PgDims<InstalledPackage> m_installed_dims;
+  std::vector<sqlite::NarrowRefs> m_refs;
+  // Objects in a first load in the open transaction: the keys it wrote; then those
+  // that another operation wrote meanwhile (merged from then on).
+  std::map<ObjectType, KeySet> m_bulk_keys;
+  std::set<ObjectType> m_bulk_ended;
+  // The object whose first load the open COPY takes (when Conn::copy_open()).
+  std::optional<ObjectType> m_streaming;
   bool m_exclusive;
   bool m_read_only;
   bool m_tx_open = false;
@@ -210,12 +264,18 @@ class PgStore final : public Store {
   std::optional<std::unordered_map<std::string, std::int64_t>> m_installed_counts;
   std::unordered_set<std::string> m_installed_dirty;
   std::map<RunId, std::vector<std::string>> m_pending_seen;
+  // Inventory digests put in the open transaction, written in one go (flush_digests)
+  // before the next statement or once they pass a size: a first load's COPY is not
+  // ended for them after every batch.
+  CopyBuffer m_digests;
+  std::int64_t m_digest_seq = 0;
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
   void forget_pending() noexcept {
     m_installed_counts.reset();
     m_installed_dirty.clear();
     m_pending_seen.clear();
+    m_digests.clear();
   }
 };
 

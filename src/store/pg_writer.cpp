@@ -1,6 +1,11 @@
-// Upserts and delta events of the PostgreSQL store: rows are COPYed into a temporary
-// staging table per object and merged in a few set-based statements per batch (ADR
-// 0067). Narrow objects (ADR 0062) intern their target, item and context rows in SQL.
+// Upserts and delta events of the PostgreSQL store (ADR 0067, 0070). Narrow objects
+// (findings, installed packages; ADR 0062) intern their target, item and context rows in
+// the client (pg_dims.cpp) and send only their narrow rows: a first load (the table empty
+// when the transaction reached it) streams them with one COPY straight into the table,
+// its indexes dropped until the commit; any other read COPYs them into a staging table
+// merged with one INSERT ... ON CONFLICT. The other objects stage their wide rows.
+
+#include <unordered_map>
 
 #include "store/codec.hpp"
 #include "store/pg_schema.hpp"
@@ -13,82 +18,22 @@ namespace {
 template <typename Row>
 constexpr bool is_narrow = sqlite::is_narrow<Row>;
 
-// What the SQL of a narrow object needs beyond its columns.
-struct NarrowSpec {
-  std::string_view host_cols;
-  std::string_view item_cols;
-  std::string_view item_extra_col;   // ", source_uid_rest" or empty
-  std::string_view item_extra_expr;  // its value from a staged row
-  std::string entry_cols;            // of the narrow table, the key first
-  std::string entry_exprs;           // their values from a keyed staged row, named as they
-  std::string_view key;              // of the unique index
-};
-
-constexpr std::string_view k_source_uid_rest =
-    ", CASE WHEN source_uid IS NOT NULL AND left(source_uid, length(targets)) = targets THEN "
-    "substr(source_uid, length(targets) + 1) END";
-
-template <typename Row>
-const NarrowSpec& narrow_spec() {
-  if constexpr (std::is_same_v<Row, Vulnerability>) {
-    static const NarrowSpec k{
-        "hostnames, rbac_group_id, rbac_group_name, os_platform, os_version, os_architecture, "
-        "is_onboarded",
-        "source_severity, results, cvss_score, exploitability_level, recommendation_reference, "
-        "recommended_security_update, recommended_security_update_id, "
-        "recommended_security_update_url, security_update_available, software_vendor, "
-        "software_name, software_version",
-        ", source_uid_rest",
-        k_source_uid_rest,
-        "item, host, host_context, item_context, source_uid, first_found, last_found, "
-        "source_last_modified, last_fixed, status, status_category, source_status, severity, "
-        "state_time",
-        fmt::format("item_id AS item, host_id AS host, hc_id AS host_context, ic_id AS "
-                    "item_context, CASE WHEN source_uid IS NOT NULL AND left(source_uid, "
-                    "length(targets)) = targets THEN NULL ELSE source_uid END AS source_uid, {} "
-                    "AS first_found, {} AS last_found, {} AS source_last_modified, {} AS "
-                    "last_fixed, status, status_category, source_status, severity, {} AS "
-                    "state_time",
-                    time_micros("first_found"), time_micros("last_found"),
-                    time_micros("source_last_modified"), time_micros("last_fixed"),
-                    time_micros("state_time")),
-        "item, host"};
-    return k;
-  } else {
-    static const NarrowSpec k{
-        "dns_names, os, rbac_group_id, rbac_group_name",
-        "name, end_of_support_status, end_of_support_date, disk_paths, registry_paths, "
-        "number_of_weaknesses",
-        "",
-        "",
-        "item, host, host_context, item_context, version, status, first_seen",
-        fmt::format("item_id AS item, host_id AS host, hc_id AS host_context, ic_id AS "
-                    "item_context, version, status, {} AS first_seen",
-                    time_micros("first_seen")),
-        "host, item"};
-    return k;
-  }
-}
-
 template <typename Row>
 std::string stage_name() {
   return fmt::format("mdesync_stage_{}", Table<Row>::name);
 }
 
-// The staged rows of a narrow object with the ids of their target and item (item_id,
-// host_id) and, `with_contexts`, of their context rows (hc_id, ic_id): after
-// resolve_sql, every staged row has them.
 template <typename Row>
-std::string keyed_sql(bool with_contexts) {
-  return fmt::format(
-      "(SELECT s.*, i.id AS item_id, t.id AS host_id{3} FROM {0} s JOIN {1}_target t ON "
-      "t.targets = s.targets JOIN {1}_item i ON i.uid_suffix = s.suffix AND i.type = s.type{2})",
-      stage_name<Row>(), Table<Row>::name,
-      with_contexts ? fmt::format(" JOIN {0}_host_context hc ON hc.digest = s.hcd JOIN "
-                                  "{0}_item_context ic ON ic.digest = s.icd",
-                                  Table<Row>::name)
-                    : "",
-      with_contexts ? ", hc.id AS hc_id, ic.id AS ic_id" : "");
+std::string write_cols() {
+  std::string out;
+  for (const auto& c : Table<Row>::write_cols) out += (out.empty() ? "" : ", ") + std::string(c);
+  return out;
+}
+
+// The unique key of a narrow table, in its index's order.
+template <typename Row>
+constexpr std::string_view narrow_key_cols() {
+  return std::is_same_v<Row, Vulnerability> ? "item, host" : "host, item";
 }
 
 // "(a, b) = (EXCLUDED.a, EXCLUDED.b)" for each column of `cols` but the first `skip`.
@@ -114,89 +59,59 @@ std::vector<std::string> split_cols(std::string_view list) {
   return out;
 }
 
-// md5 of the columns' text, NULL told from empty: the content key of a context row.
-std::string content_digest(std::string_view cols, std::string_view extra) {
-  std::string out;
-  for (const auto& c : split_cols(cols)) {
-    out += fmt::format("{}coalesce('v' || {}::text, 'n')", out.empty() ? "" : " || chr(1) || ", c);
-  }
-  if (!extra.empty()) out += fmt::format(" || chr(1) || coalesce('v' || ({}), 'n')", extra);
-  return fmt::format("md5({})::uuid", out);
-}
-
-// The staging table of an object: its columns, the row's position and content hash; for
-// a narrow object also the uid suffix and context digests, computed by the server as
-// the COPY stores each row (generated columns).
+// The staging table of an object: the row's position and content hash, then its wide
+// columns, or for a narrow object the hash and the narrow table's columns.
 template <typename Row>
 std::string create_stage_sql() {
-  std::string sql = fmt::format(
-      "CREATE TEMP TABLE IF NOT EXISTS {0} AS SELECT 0::bigint AS seq, 0::bigint AS hash, {1} "
-      "FROM {2} WITH NO DATA",
-      stage_name<Row>(), sqlite::column_list<Row>(), Table<Row>::name);
   if constexpr (is_narrow<Row>) {
-    const auto& n = narrow_spec<Row>();
-    sql += fmt::format(
-        "; ALTER TABLE {} ADD COLUMN IF NOT EXISTS suffix text GENERATED ALWAYS AS (CASE WHEN "
-        "left(uid, length(targets)) = targets THEN substr(uid, length(targets) + 1) ELSE "
-        "chr(1) || uid END) STORED, ADD COLUMN IF NOT EXISTS hcd uuid GENERATED ALWAYS AS "
-        "({}) STORED, ADD COLUMN IF NOT EXISTS icd uuid GENERATED ALWAYS AS ({}) STORED",
-        stage_name<Row>(), content_digest(n.host_cols, ""),
-        content_digest(n.item_cols, n.item_extra_expr.empty() ? std::string_view{}
-                                                              : n.item_extra_expr.substr(2)));
+    return fmt::format(
+        "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT 0::bigint AS hash, {} FROM {} WITH NO DATA",
+        stage_name<Row>(), write_cols<Row>(), sqlite::write_table<Row>());
+  } else {
+    return fmt::format(
+        "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT 0::bigint AS seq, 0::bigint AS hash, {} "
+        "FROM {} WITH NO DATA",
+        stage_name<Row>(), sqlite::column_list<Row>(), Table<Row>::name);
   }
-  return sql;
 }
 
 template <typename Row>
-std::string resolve_sql() {
-  const auto& n = narrow_spec<Row>();
-  return fmt::format(
-      R"sql(
-INSERT INTO {p}_target (targets) SELECT DISTINCT targets FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_target t WHERE t.targets = s.targets);
-INSERT INTO {p}_item (uid_suffix, type) SELECT DISTINCT suffix, type FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_item i WHERE i.uid_suffix = s.suffix AND i.type = s.type);
-INSERT INTO {p}_host_context (digest, {h}) SELECT DISTINCT ON (hcd) hcd, {h} FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_host_context c WHERE c.digest = s.hcd);
-INSERT INTO {p}_item_context (digest, {i}{xc}) SELECT DISTINCT ON (icd) icd, {i}{xe} FROM {s} s
-  WHERE NOT EXISTS (SELECT 1 FROM {p}_item_context c WHERE c.digest = s.icd);
-)sql",
-      fmt::arg("s", stage_name<Row>()), fmt::arg("p", Table<Row>::name), fmt::arg("h", n.host_cols),
-      fmt::arg("i", n.item_cols), fmt::arg("xc", n.item_extra_col),
-      fmt::arg("xe", n.item_extra_expr));
+std::string stage_copy_sql() {
+  if constexpr (is_narrow<Row>) {
+    return fmt::format("COPY {} (hash, {}) FROM STDIN", stage_name<Row>(), write_cols<Row>());
+  } else {
+    return fmt::format("COPY {} (seq, hash, {}) FROM STDIN", stage_name<Row>(),
+                       sqlite::column_list<Row>());
+  }
 }
 
+// Merges the staged rows: $1 now, $2 the run. Returns the rows written and the rows
+// staged (narrow rows are staged once per key: the client keeps the last of a batch).
 template <typename Row>
 std::string merge_sql(bool only_changed) {
   const std::string_view cond =
       only_changed ? "f.row_hash IS DISTINCT FROM EXCLUDED.row_hash" : "true";
-  std::string src, cols, exprs, key, sets, now;
+  std::string src, cols, key, sets, now;
   if constexpr (is_narrow<Row>) {
-    const auto& n = narrow_spec<Row>();
-    // Only the narrow row's columns go through the sort of DISTINCT ON, not the wide row.
-    src = "DISTINCT ON (k.item_id, k.host_id) " + n.entry_exprs + ", hash FROM " +
-          keyed_sql<Row>(true) + " k ORDER BY k.item_id, k.host_id, k.seq DESC";
-    cols = n.entry_cols;
-    exprs = cols;
-    key = n.key;
+    cols = write_cols<Row>();
+    src = cols + ", hash FROM " + stage_name<Row>();
+    key = narrow_key_cols<Row>();
     sets = set_excluded(split_cols(cols), 2);
     now = "$1::bigint";
   } else {
     src = "DISTINCT ON (uid) * FROM " + stage_name<Row>() + " ORDER BY uid, seq DESC";
     cols = sqlite::column_list<Row>();
-    exprs = cols;
     key = "uid";
     sets = set_excluded(split_cols(cols), 1);
     now = "$1::text";
   }
   return fmt::format(
       "WITH src AS (SELECT {src}), up AS (INSERT INTO {t} AS f ({cols}, first_synced_at, "
-      "last_changed_at, last_run_id, row_hash) SELECT {exprs}, {now}, {now}, $2::bigint, hash "
+      "last_changed_at, last_run_id, row_hash) SELECT {cols}, {now}, {now}, $2::bigint, hash "
       "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
       "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
       fmt::arg("src", src), fmt::arg("t", sqlite::write_table<Row>()), fmt::arg("cols", cols),
-      fmt::arg("exprs", exprs), fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets),
-      fmt::arg("cond", cond));
+      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
 }
 
 template <typename Row>
@@ -235,41 +150,174 @@ constexpr std::string_view k_seen_table =
     "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
     "PRIMARY KEY (object, run, id))";
 
+using Key = std::pair<std::int64_t, std::int64_t>;  // item, host
+
+struct KeyHash {
+  std::size_t operator()(const Key& k) const noexcept {
+    return static_cast<std::size_t>(k.first) * 0x9E3779B97F4A7C15ULL ^
+           static_cast<std::size_t>(k.second);
+  }
+};
+
+// Array literals of the items and hosts of `keys`, for unnest($1::bigint[], $2::bigint[]).
+std::pair<std::string, std::string> key_arrays(const std::vector<Key>& keys) {
+  std::string items = "{";
+  std::string hosts = "{";
+  for (const auto& [item, host] : keys) {
+    if (items.size() > 1) {
+      items += ',';
+      hosts += ',';
+    }
+    items += std::to_string(item);
+    hosts += std::to_string(host);
+  }
+  items += '}';
+  hosts += '}';
+  return {items, hosts};
+}
+
+// The stored lifecycle and hash of findings by key: ord (1-based in `keys`), status,
+// last_fixed, state_time, row_hash.
+constexpr std::string_view k_stored_lifecycles =
+    "SELECT k.ord, f.status, f.last_fixed, f.state_time, f.row_hash FROM "
+    "unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(item, host, ord) JOIN "
+    "vulnerability_finding f ON f.item = k.item AND f.host = k.host";
+
 }  // namespace
 
+// --- interned rows, first loads -----------------------------------------------------------
+
+template <>
+PgDims<Vulnerability>& PgStore::dims<Vulnerability>() {
+  return m_finding_dims;
+}
+template <>
+PgDims<InstalledPackage>& PgStore::dims<InstalledPackage>() {
+  return m_installed_dims;
+}
+
+util::Status PgStore::flush_pending() {
+  if (auto st = m_finding_dims.flush(*m_conn); !st) return st;
+  if (auto st = m_installed_dims.flush(*m_conn); !st) return st;
+  return flush_digests();
+}
+
+void PgStore::schedule_flush() {
+  if (m_finding_dims.pending() || m_installed_dims.pending() || !m_digests.data().empty()) {
+    m_conn->before_next([this] { return flush_pending(); });
+  }
+}
+
+void PgStore::forget_dims() noexcept {
+  m_finding_dims.forget();
+  m_installed_dims.forget();
+}
+
 template <typename Row>
-util::Status PgStore::stage_one(std::int64_t seq, RowHash hash, const Row& row) {
-  m_copy.integer(seq);
-  m_copy.integer(hash);
-  sqlite::Binder b(m_copy);
-  Table<Row>::bind(b, row);
-  Table<Row>::bind_source(b, row);
-  m_copy.end_row();
+util::Status PgStore::narrow_refs(std::span<const Row> rows, std::vector<sqlite::NarrowRefs>& out,
+                                  bool contexts) {
+  out.resize(rows.size());
+  auto& d = dims<Row>();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (auto st = d.refs(*m_conn, rows[i], out[i], contexts); !st) return st;
+  }
+  // New interned rows go to the server before the next statement (or the commit).
+  if (d.pending()) schedule_flush();
   return {};
 }
+
+// A first load: the rows appended to the table by one COPY that stays open while the
+// next batches come (any other statement ends it), the table's indexes kept (readers
+// never wait for a sync: a DROP INDEX would lock them out until the commit). A key the
+// load wrote already (a uid repeated in the read) is not COPYed again but merged after
+// the batch, the last row winning. Every row counts as written, as in the SQLite store.
+template <typename Row>
+Result<UpsertCounts> PgStore::bulk_append(const WriteContext& ctx, std::span<const Row> rows,
+                                          const std::vector<RowHash>& hashes) {
+  constexpr auto object = Table<Row>::object;
+  static const std::string k_copy = fmt::format(
+      "COPY {} ({}, first_synced_at, last_changed_at, last_run_id, row_hash) FROM STDIN",
+      sqlite::write_table<Row>(), write_cols<Row>());
+  if (auto st = narrow_refs(rows, m_refs); !st) return fail(st.error());
+  auto& loaded = m_bulk_keys[object];
+  std::vector<std::size_t> again;
+  m_copy.clear();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!loaded.insert(m_refs[i].item, m_refs[i].host)) {
+      again.push_back(i);
+      continue;
+    }
+    sqlite::Binder b(m_copy);
+    Table<Row>::bind_narrow(b, rows[i], m_refs[i]);
+    b.micros(ctx.now);
+    b.micros(ctx.now);
+    b.i64(ctx.run_id);
+    b.i64(hashes[i]);
+    m_copy.end_row();
+  }
+  if (!m_copy.data().empty()) {
+    // New interned rows go first when the COPY begins, else when it ends.
+    if (!m_conn->copy_open() || m_streaming != object) {
+      if (auto st = m_conn->begin_copy(k_copy); !st) return fail(st.error());
+      m_streaming = object;
+    }
+    if (auto st = m_conn->put_copy(m_copy); !st) return fail(st.error());
+    m_copy.clear();
+  }
+  if (!again.empty()) {
+    // The last row of each repeated key, over what the load wrote (the COPY ends first).
+    std::unordered_map<Key, std::size_t, KeyHash> last;
+    for (const auto i : again) last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
+    std::vector<Row> out;
+    std::vector<RowHash> out_hashes;
+    std::vector<sqlite::NarrowRefs> out_refs;
+    for (const auto i : again) {
+      if (last.at(Key{m_refs[i].item, m_refs[i].host}) != i) continue;
+      out.push_back(rows[i]);
+      out_hashes.push_back(hashes[i]);
+      out_refs.push_back(m_refs[i]);
+    }
+    m_refs = std::move(out_refs);
+    if (auto st = stage_rows<Row>(std::span<const Row>(out), out_hashes); !st) {
+      return fail(st.error());
+    }
+    std::int64_t distinct = 0;
+    if (auto w = merge<Row>(ctx, false, distinct); !w) return fail(w.error());
+  }
+  const std::pair key{object, ctx.run_id};
+  if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
+  UpsertCounts counts;
+  counts.written = static_cast<std::int64_t>(rows.size());
+  return counts;
+}
+
+// --- staging and merging ------------------------------------------------------------------
 
 template <typename Row>
 util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes) {
   static const std::string k_create = create_stage_sql<Row>();
-  static const std::string k_copy = fmt::format("COPY {} (seq, hash, {}) FROM STDIN",
-                                                stage_name<Row>(), sqlite::column_list<Row>());
+  static const std::string k_copy = stage_copy_sql<Row>();
   static const std::string k_truncate = "TRUNCATE " + stage_name<Row>();
   const bool created = m_stages.contains(Table<Row>::object);
   if (auto st = m_conn->exec(created ? k_truncate : k_create + "; " + k_truncate); !st) return st;
   m_stages.insert(Table<Row>::object);
   m_copy.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    (void)stage_one(static_cast<std::int64_t>(i), hashes[i], rows[i]);
+    sqlite::Binder b(m_copy);
+    if constexpr (is_narrow<Row>) {
+      m_copy.integer(hashes[i]);
+      Table<Row>::bind_narrow(b, rows[i], m_refs[i]);
+    } else {
+      m_copy.integer(static_cast<std::int64_t>(i));
+      m_copy.integer(hashes[i]);
+      Table<Row>::bind(b, rows[i]);
+      Table<Row>::bind_source(b, rows[i]);
+    }
+    m_copy.end_row();
   }
   auto st = m_conn->copy_rows(k_copy, m_copy);
   m_copy.clear();
   return st;
-}
-
-template <typename Row>
-util::Status PgStore::resolve_refs() {
-  static const std::string k_sql = resolve_sql<Row>();
-  return m_conn->exec(k_sql);
 }
 
 template <typename Row>
@@ -290,8 +338,8 @@ util::Status PgStore::mark_seen(const WriteContext& ctx) {
   static const std::string k_sql = fmt::format(
       "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, f.id FROM {} s "
       "JOIN {} f ON {} ON CONFLICT DO NOTHING",
-      is_narrow<Row> ? keyed_sql<Row>(false) : stage_name<Row>(), sqlite::write_table<Row>(),
-      is_narrow<Row> ? "f.item = s.item_id AND f.host = s.host_id" : "f.uid = s.uid");
+      stage_name<Row>(), sqlite::write_table<Row>(),
+      is_narrow<Row> ? "f.item = s.item AND f.host = s.host" : "f.uid = s.uid");
   if (auto st = m_conn->exec(k_seen_table); !st) return st;
   const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
   const std::string run = std::to_string(ctx.run_id);
@@ -300,55 +348,67 @@ util::Status PgStore::mark_seen(const WriteContext& ctx) {
   return {};
 }
 
-// The lifecycle of each staged finding that is stored already (merge_full_row): where
-// it changes what is written, the staged row gets the merged status, times and hash.
-util::Status PgStore::merge_lifecycles(std::span<const Vulnerability> rows,
-                                       std::span<const RowHash> hashes) {
-  static const std::string k_sql =
-      "SELECT s.seq, f.status, f.last_fixed, f.state_time, f.row_hash FROM " +
-      keyed_sql<Vulnerability>(false) +
-      " s JOIN vulnerability_finding f ON f.item = s.item_id AND f.host = s.host_id";
-  auto found = m_conn->query(k_sql);
-  if (!found) return fail(found.error());
-  m_copy.clear();
-  bool any = false;
-  Vulnerability scratch;
-  for (int i = 0; i < found->rows(); ++i) {
-    found->set_row(i);
-    const auto seq = static_cast<std::size_t>(found->int64(0));
-    if (seq >= rows.size()) continue;
-    const Lifecycle stored = read_lifecycle(*found, 1);
-    const bool has_hash = !found->is_null(4);
-    const std::int64_t stored_hash = has_hash ? found->int64(4) : 0;
-    const Vulnerability* merged = merge_full_row(rows[seq], stored, scratch);
-    if (merged == &rows[seq]) continue;
-    const RowHash hash = content_hash(*merged);
-    // Not written either way: the stored row stays as it is, stateTime included.
-    if (has_hash && stored_hash == hash && stored_hash == hashes[seq]) continue;
-    sqlite::Binder b(m_copy);
-    m_copy.integer(static_cast<std::int64_t>(seq));
-    b.lit(to_string(merged->status));
-    b.lit(to_string(merged->status_category));
-    b.opt(merged->last_fixed);
-    b.opt(merged->state_time);
-    m_copy.integer(hash);
-    m_copy.end_row();
-    any = true;
+// A batch of narrow rows through the staging table: interned, the last row of each key
+// kept, findings merged with their stored lifecycle (merge_full_row) unless `first`.
+// Leaves the rows staged; returns how many distinct keys.
+template <typename Row>
+Result<std::size_t> PgStore::stage_narrow(std::span<const Row> rows,
+                                          const std::vector<RowHash>& hashes, bool first) {
+  if (auto st = narrow_refs(rows, m_refs); !st) return fail(st.error());
+  std::unordered_map<Key, std::size_t, KeyHash> last;
+  last.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
   }
-  if (!any) return {};
-  if (auto st = m_conn->exec(
-          "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_life (seq bigint, status text, "
-          "status_category text, last_fixed text, state_time text, hash bigint); "
-          "TRUNCATE mdesync_stage_life");
-      !st) {
-    return st;
+  std::vector<std::size_t> keep;
+  keep.reserve(last.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (last.at(Key{m_refs[i].item, m_refs[i].host}) == i) keep.push_back(i);
   }
-  if (auto st = m_conn->copy_rows("COPY mdesync_stage_life FROM STDIN", m_copy); !st) return st;
-  m_copy.clear();
-  return m_conn->exec(
-      "UPDATE mdesync_stage_vulnerability s SET status = l.status, status_category = "
-      "l.status_category, last_fixed = l.last_fixed, state_time = l.state_time, hash = l.hash "
-      "FROM mdesync_stage_life l WHERE l.seq = s.seq");
+  std::vector<Row> out;
+  std::vector<RowHash> out_hashes;
+  std::vector<sqlite::NarrowRefs> out_refs;
+  out.reserve(keep.size());
+  out_hashes.reserve(keep.size());
+  out_refs.reserve(keep.size());
+  for (const auto i : keep) {
+    out.push_back(rows[i]);
+    out_hashes.push_back(hashes[i]);
+    out_refs.push_back(m_refs[i]);
+  }
+  if constexpr (std::is_same_v<Row, Vulnerability>) {
+    if (!first) {
+      std::vector<Key> keys;
+      keys.reserve(out.size());
+      for (const auto& r : out_refs) keys.emplace_back(r.item, r.host);
+      const auto [items, hosts] = key_arrays(keys);
+      auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+      if (!found) return fail(found.error());
+      Vulnerability scratch;
+      for (int i = 0; i < found->rows(); ++i) {
+        found->set_row(i);
+        const auto k = static_cast<std::size_t>(found->int64(0) - 1);
+        if (k >= out.size()) continue;
+        // Equal hashes mean equal status and lastFixed (stateTime is not hashed): the
+        // stored row stays as it is.
+        if (!found->is_null(4) && found->int64(4) == out_hashes[k]) continue;
+        const Vulnerability& in = out[k];
+        const Vulnerability* merged = merge_full_row(in, read_lifecycle(*found, 1), scratch);
+        if (merged == &in) continue;
+        const bool life_changed = merged->status != in.status ||
+                                  merged->status_category != in.status_category ||
+                                  merged->last_fixed != in.last_fixed;
+        Vulnerability copy = *merged;
+        out[k] = std::move(copy);
+        if (life_changed) out_hashes[k] = content_hash(out[k]);
+      }
+    }
+  }
+  m_refs = std::move(out_refs);
+  if (auto st = stage_rows<Row>(std::span<const Row>(out), out_hashes); !st) {
+    return fail(st.error());
+  }
+  return out.size();
 }
 
 template <typename Row>
@@ -359,22 +419,36 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
       for (const auto& r : rows) m_installed_dirty.insert(r.targets);
     }
   }
-  return write_op([&]() -> Result<UpsertCounts> {
-    const std::vector<RowHash> hashes = hashes_of(ctx, rows);
-    if (auto st = stage_rows<Row>(rows, hashes); !st) return fail(st.error());
-    if constexpr (is_narrow<Row>) {
-      if (auto st = resolve_refs<Row>(); !st) return fail(st.error());
+  const std::vector<RowHash> hashes = hashes_of(ctx, rows);
+  if constexpr (is_narrow<Row>) {
+    // A full read into a table that was empty when this transaction reached it, and
+    // that no other operation of the transaction wrote since: appended (bulk_append).
+    if (m_tx_open && ctx.track_seen && !m_read_only && !m_bulk_ended.contains(Table<Row>::object)) {
+      auto first = first_load(Table<Row>::object);
+      if (!first) return fail(first.error());
+      if (*first) {
+        auto counts = bulk_append<Row>(ctx, rows, hashes);
+        if (!counts) {
+          m_conn->abandon();
+          forget_dims();
+        }
+        return counts;
+      }
     }
+    if (auto st = end_bulk(Table<Row>::object); !st) return fail(st.error());
+  }
+  return write_op([&]() -> Result<UpsertCounts> {
     // A first load (the table was empty when this transaction reached it) has no stored
     // lifecycle to merge and nothing to sweep: its read sees every row.
     auto first = first_load(Table<Row>::object);
     if (!first) return fail(first.error());
-    if constexpr (std::is_same_v<Row, Vulnerability>) {
-      if (!*first) {
-        if (auto st = merge_lifecycles(rows, hashes); !st) return fail(st.error());
-      }
-    }
     std::int64_t distinct = 0;
+    if constexpr (is_narrow<Row>) {
+      auto staged = stage_narrow<Row>(rows, hashes, *first);
+      if (!staged) return fail(staged.error());
+    } else if (auto st = stage_rows<Row>(rows, hashes); !st) {
+      return fail(st.error());
+    }
     auto written = merge<Row>(ctx, true, distinct);
     if (!written) return fail(written.error());
     if (ctx.track_seen && *first) {
@@ -392,8 +466,6 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
 
 namespace {
 
-using Key = std::pair<std::int64_t, std::int64_t>;  // item, host
-
 // A finding's state while the events of one call are applied.
 struct EventState {
   bool exists = false;
@@ -408,31 +480,29 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
                                                         std::span<const Vulnerability> events,
                                                         std::optional<Timestamp> baseline) {
   if (events.empty()) return DeltaCounts{};
+  if (auto st = end_bulk(ObjectType::vulnerability); !st) return fail(st.error());
   return write_op([&]() -> Result<DeltaCounts> {
-    const std::vector<RowHash> none(events.size(), 0);
-    if (auto st = stage_rows<Vulnerability>(events, none); !st) return fail(st.error());
-    if (auto st = resolve_refs<Vulnerability>(); !st) return fail(st.error());
-    static const std::string k_sql =
-        "SELECT s.seq, s.item_id, s.host_id, f.id IS NOT NULL, f.status, f.last_fixed, "
-        "f.state_time, f.row_hash FROM " +
-        keyed_sql<Vulnerability>(false) +
-        " s LEFT JOIN vulnerability_finding f ON f.item = s.item_id AND f.host = s.host_id";
-    auto found = m_conn->query(k_sql);
-    if (!found) return fail(found.error());
+    // Context rows only for the rows written, below.
+    if (auto st = narrow_refs(events, m_refs, false); !st) return fail(st.error());
     std::vector<Key> key_of(events.size());
-    std::map<Key, EventState> state;
+    std::unordered_map<Key, EventState, KeyHash> state;
+    std::vector<Key> keys;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      key_of[i] = Key{m_refs[i].item, m_refs[i].host};
+      if (state.try_emplace(key_of[i]).second) keys.push_back(key_of[i]);
+    }
+    const auto [items, hosts] = key_arrays(keys);
+    auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+    if (!found) return fail(found.error());
     for (int i = 0; i < found->rows(); ++i) {
       found->set_row(i);
-      const auto seq = static_cast<std::size_t>(found->int64(0));
-      const Key key{found->int64(1), found->int64(2)};
-      if (seq < key_of.size()) key_of[seq] = key;
-      auto& s = state[key];
-      if (found->int64(3) != 0) {
-        s.exists = true;
-        s.life = read_lifecycle(*found, 4);
-        s.has_hash = !found->is_null(7);
-        s.hash = s.has_hash ? found->int64(7) : 0;
-      }
+      const auto k = static_cast<std::size_t>(found->int64(0) - 1);
+      if (k >= keys.size()) continue;
+      auto& s = state[keys[k]];
+      s.exists = true;
+      s.life = read_lifecycle(*found, 1);
+      s.has_hash = !found->is_null(4);
+      s.hash = s.has_hash ? found->int64(4) : 0;
     }
     DeltaCounts counts;
     std::map<Key, std::pair<Vulnerability, RowHash>> out;
@@ -466,8 +536,10 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
       rows.push_back(std::move(rh.first));
       hashes.push_back(rh.second);
     }
+    if (auto st = narrow_refs(std::span<const Vulnerability>(rows), m_refs); !st) {
+      return fail(st.error());
+    }
     if (auto st = stage_rows<Vulnerability>(rows, hashes); !st) return fail(st.error());
-    if (auto st = resolve_refs<Vulnerability>(); !st) return fail(st.error());
     std::int64_t distinct = 0;
     if (auto w = merge<Vulnerability>(ctx, false, distinct); !w) return fail(w.error());
     return counts;

@@ -856,6 +856,16 @@ TEST_F(CliE2E, StatusAndExportShowWhatTheSyncStored) {
             m_sim->truth().machines + 1);  // header line
   EXPECT_EQ(csv.out.rfind("aadDeviceId,", 0), 0U) << csv.out.substr(0, 80);
 
+  // --tenant-id names a PostgreSQL store's schema without a configuration (a SQLite
+  // file is one tenant's): both readers take it.
+  const auto tenant_status =
+      cli({MDESYNC_BINARY, "status", "--store", "sqlite:" + path, "--tenant-id", "contoso"}, "");
+  EXPECT_EQ(tenant_status.status, 0) << tenant_status.err;
+  const auto tenant_export = cli(
+      {MDESYNC_BINARY, "export", "package", "--store", "sqlite:" + path, "--tenant-id", "contoso"},
+      "");
+  EXPECT_EQ(tenant_export.status, 0) << tenant_export.err;
+
   const auto bad = cli({MDESYNC_BINARY, "export", "alerts", "--store", "sqlite:" + path}, "");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown object 'alerts'"), std::string::npos) << bad.err;

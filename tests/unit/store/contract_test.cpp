@@ -121,11 +121,16 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     if (!pg()) return test_rows::scalar(m_path, sql);
     return pg_scalar(m_base, "SET search_path = " + m_schema + "; " + sql);
   }
+  // The same on the store tenant_url("merged") names.
+  std::string merged_scalar(const std::string& sql) const {
+    if (!pg()) return test_rows::scalar((m_dir / "merged.db").string(), sql);
+    return pg_scalar(m_base, "SET search_path = " + m_schema + "_merged; " + sql);
+  }
   std::string admin(const std::string& sql) const {
     return pg_scalar(m_base, "SET client_min_messages = warning; " + sql);
   }
 
-  int latest_version() const { return pg() ? 2 : 6; }
+  int latest_version() const { return pg() ? 3 : 6; }
 
   std::unique_ptr<Store> open(OpenOptions options = {}) {
     auto s = open_store(url(), options);
@@ -765,6 +770,195 @@ TEST_P(StoreContract, TwoTenantsSyncConcurrentlyAndTheSameTenantIsRefused) {
   }
 }
 
+// Findings whose context rows differ in every way the interning must tell apart: NULL
+// from empty, doubles, booleans, lists, a source_uid that starts with its device and
+// one that does not.
+std::vector<model::Vulnerability> varied_findings(int devices, int per_device) {
+  std::vector<model::Vulnerability> out;
+  for (int d = 0; d < devices; ++d) {
+    for (int i = 0; i < per_device; ++i) {
+      const std::string dev = "dev" + std::to_string(d);
+      auto v = vuln(dev + "_sw_" + std::to_string(i) + "_CVE-2025-" + std::to_string(i),
+                    i % 5 == 4 ? VulnerabilityStatus::fixed : VulnerabilityStatus::active,
+                    "2025-06-01T00:00:00Z");
+      v.targets = dev;
+      v.type = "CVE-2025-" + std::to_string(i);
+      v.hostnames = d % 3 == 0 ? model::Strings{} : model::Strings{dev + ".corp", dev + ".lan"};
+      v.first_found = at("2025-05-01T10:00:00.123456Z");
+      v.last_found = at("2025-06-01T00:00:00Z");
+      v.source_uid = i % 4 == 0   ? std::optional<std::string>(v.uid + "_x")
+                     : i % 4 == 1 ? std::optional<std::string>("other-" + std::to_string(i))
+                                  : std::nullopt;
+      v.results = i % 2 == 0 ? std::optional<std::string>("") : std::nullopt;
+      v.source.cvss_score = i % 3 == 0 ? std::optional<double>(0.1 + 0.2 * i) : std::nullopt;
+      v.source.is_onboarded = d % 2 == 0 ? std::optional<bool>(true) : std::optional<bool>(false);
+      v.source.security_update_available = i % 3 == 1 ? std::optional<bool>(false) : std::nullopt;
+      v.source.os_platform = d % 2 == 0 ? std::optional<std::string>("Windows11") : std::nullopt;
+      v.source.software_version = std::to_string(i % 7) + ".0";
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+// Every stored finding by uid: its content hash, state time and meta.
+std::map<std::string, std::string> findings_of(Store& s) {
+  std::map<std::string, std::string> out;
+  EXPECT_TRUE(s.scan(RowVisitor<model::Vulnerability>([&](const model::Vulnerability& r) {
+    out[r.uid] = std::to_string(model::content_hash(r)) + " " +
+                 std::to_string(r.state_time ? r.state_time->time_since_epoch().count() : -1) +
+                 " " + std::to_string(r.meta.last_run_id.value_or(-1));
+    return true;
+  })));
+  return out;
+}
+
+// A first load (bulk: appended, PostgreSQL's streamed COPY) and the same rows merged
+// into the table give the same findings, and the same interned rows.
+TEST_P(StoreContract, FirstLoadAndMergeStoreTheSameFindings) {
+  const auto rows = varied_findings(12, 40);
+  const std::span<const model::Vulnerability> all(rows);
+  auto loaded = open();
+  ASSERT_TRUE(loaded);
+  {
+    auto tx = loaded->begin().value();
+    EXPECT_EQ(loaded->upsert(ctx(1, true), all.subspan(0, 200))->written, 200);
+    EXPECT_EQ(loaded->upsert(ctx(1, true), all.subspan(200))->written, 280);
+    ASSERT_TRUE(tx.commit());
+  }
+  auto merged_opened = open_store(tenant_url("merged"), {});
+  ASSERT_TRUE(merged_opened);
+  auto& merged = *merged_opened;
+  {
+    // A row first, so that the read below is not a first load.
+    std::vector<model::Vulnerability> one(rows.begin(), rows.begin() + 1);
+    ASSERT_TRUE(merged->upsert(ctx(1, true), std::span<const model::Vulnerability>(one)));
+    auto tx = merged->begin().value();
+    EXPECT_EQ(merged->upsert(ctx(1, true), all.subspan(0, 200))->written, 199);
+    EXPECT_EQ(merged->upsert(ctx(1, true), all.subspan(200))->written, 280);
+    ASSERT_TRUE(tx.commit());
+  }
+  const auto a = findings_of(*loaded);
+  EXPECT_EQ(a.size(), rows.size());
+  EXPECT_EQ(a, findings_of(*merged));
+  // Interned once each: 12 devices, 40 items; both stores hold the same context rows.
+  for (const char* table : {"vulnerability_target", "vulnerability_item",
+                            "vulnerability_host_context", "vulnerability_item_context"}) {
+    const std::string sql = std::string("SELECT count(*) FROM ") + table;
+    EXPECT_EQ(scalar(sql), merged_scalar(sql)) << table;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_target"), "12");
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_item"), "40");
+  // A second read of the same rows, maps loaded again from the tables: nothing written,
+  // no interned row added.
+  const std::string contexts = scalar("SELECT count(*) FROM vulnerability_item_context");
+  const std::string hosts = scalar("SELECT count(*) FROM vulnerability_host_context");
+  loaded.reset();
+  loaded = open();
+  {
+    auto tx = loaded->begin().value();
+    auto again = loaded->upsert(ctx(2, true), all).value();
+    EXPECT_EQ(again.written, 0);
+    EXPECT_EQ(again.unchanged, static_cast<std::int64_t>(rows.size()));
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_item_context"), contexts);
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_host_context"), hosts);
+}
+
+// A uid repeated in a first load, within a batch and across batches: one row, the last.
+TEST_P(StoreContract, AUidRepeatedInAFirstLoadKeepsItsLastRow) {
+  auto s = open();
+  auto a1 = vuln("dev1_a_CVE-1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto b = vuln("dev1_b_CVE-2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto a2 = a1;
+  a2.results = "changed";
+  a2.source.cvss_score = 9.1;
+  auto c1 = vuln("dev1_c_CVE-3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto c2 = c1;
+  c2.severity = model::Severity::low;
+  auto c3 = c1;
+  c3.severity = model::Severity::critical;
+  std::vector<model::Vulnerability> first = {a1, b};
+  std::vector<model::Vulnerability> second = {c1, a2, c2, c3};
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(first))->written, 2);
+    EXPECT_EQ(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(second))->written, 4);
+    ASSERT_TRUE(tx.commit());
+  }
+  const auto stored = findings_of(*s);
+  ASSERT_EQ(stored.size(), 3U);
+  EXPECT_EQ(model::content_hash(*s->find_vulnerability("dev1_a_CVE-1").value()),
+            model::content_hash(a2));
+  EXPECT_EQ(s->find_vulnerability("dev1_c_CVE-3").value()->severity, model::Severity::critical);
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_finding"), "3");
+  // The stored hashes are the last rows': a read of them changes nothing.
+  std::vector<model::Vulnerability> last = {a2, b, c3};
+  auto again = s->upsert(ctx(2, true), std::span<const model::Vulnerability>(last)).value();
+  EXPECT_EQ(again.unchanged, 3);
+}
+
+// A first load rolled back leaves the store as it was, indexes included; the next one
+// commits.
+TEST_P(StoreContract, AFirstLoadRolledBackLeavesThePreviousState) {
+  auto s = open();
+  const std::string index_sql =
+      pg() ? "SELECT count(*) FROM pg_indexes WHERE tablename = 'vulnerability_finding' AND "
+             "schemaname = current_schema()"
+           : "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+             "'vulnerability_finding'";
+  const std::string indexes = scalar(index_sql);
+  std::vector<model::Host> hosts = {host("dev0")};
+  ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(hosts)));
+  const auto rows = varied_findings(3, 10);
+  const std::span<const model::Vulnerability> all(rows);
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(2, true), all.subspan(0, 12)));
+    ASSERT_TRUE(s->upsert(ctx(2, true), all.subspan(12)));
+    tx.rollback();
+  }
+  EXPECT_TRUE(findings_of(*s).empty());
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_finding"), "0");
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_item_context"), "0");
+  EXPECT_EQ(scalar(index_sql), indexes);
+  EXPECT_TRUE(s->find_host("dev0").value().has_value());
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->upsert(ctx(3, true), all)->written, 30);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(findings_of(*s).size(), 30U);
+  EXPECT_EQ(scalar(index_sql), indexes);
+  EXPECT_EQ(s->upsert(ctx(4, true), all)->unchanged, 30);
+}
+
+// Rows written into an empty table by another operation (delta events, an upsert that
+// is not a full read), then a full read of them in the same transaction: the read
+// merges, it does not append those keys a second time.
+TEST_P(StoreContract, AReadAfterOtherWritesInTheSameTransactionIsNotAppended) {
+  auto s = open();
+  auto a = vuln("dev1_a_CVE-1", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto b = vuln("dev1_b_CVE-2", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  auto c = vuln("dev1_c_CVE-3", VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+  std::vector<model::Vulnerability> plain = {a};
+  std::vector<model::Vulnerability> events = {b};
+  std::vector<model::Vulnerability> read = {a, b, c};
+  {
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(plain)));
+    ASSERT_TRUE(s->apply_vulnerability_events(ctx(1), std::span<const model::Vulnerability>(events),
+                                              std::nullopt));
+    auto counts = s->upsert(ctx(1, true), std::span<const model::Vulnerability>(read));
+    ASSERT_TRUE(counts) << counts.error().message;
+    auto committed = tx.commit();
+    ASSERT_TRUE(committed) << committed.error().message;
+  }
+  EXPECT_EQ(findings_of(*s).size(), 3U);
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_finding"), "3");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& p) { return p.param; });
 
@@ -851,6 +1045,31 @@ TEST_P(PgStoreTest, SchemaDocsExampleQueriesRun) {
   }
   EXPECT_GE(n, 9);
   EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability v JOIN host h ON h.uid = v.targets"), "1");
+}
+
+// check() finds a store that lacks a table, view or unique index of its version, and one
+// at a version this mdesync does not know; a whole store passes.
+TEST_P(PgStoreTest, CheckFindsAnIncompleteStore) {
+  {
+    auto s = open(OpenOptions{.exclusive = true});
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->check());
+  }
+  admin("DROP INDEX " + m_schema + ".vulnerability_key_idx; DROP VIEW " + m_schema +
+        ".installed_package");
+  auto s = open(OpenOptions{.read_only = true});
+  ASSERT_TRUE(s);
+  auto damaged = s->check();
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code, util::ErrorCode::store);
+  EXPECT_NE(damaged.error().message.find("lacks installed_package, vulnerability_key_idx"),
+            std::string::npos)
+      << damaged.error().message;
+  admin("DELETE FROM " + m_schema + ".schema_version");
+  auto unknown = s->check();
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("version 0"), std::string::npos)
+      << unknown.error().message;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
