@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace mdesync::store::pg {
@@ -200,6 +202,66 @@ void CopyBuffer::end_row() {
   m_first = true;
 }
 
+// --- BinaryCopyBuffer --------------------------------------------------------------------
+
+namespace {
+template <typename T>
+void append_be(std::string& out, T v) {
+  using U = std::make_unsigned_t<T>;
+  auto u = static_cast<U>(v);
+  char bytes[sizeof(U)];
+  for (std::size_t i = sizeof(U); i-- > 0;) {
+    bytes[i] = static_cast<char>(u & 0xff);
+    u = static_cast<U>(u >> 8);
+  }
+  out.append(bytes, sizeof(U));
+}
+}  // namespace
+
+std::string_view BinaryCopyBuffer::header() {
+  static constexpr char k_header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+  return {k_header, sizeof k_header - 1};
+}
+
+void BinaryCopyBuffer::field(std::int32_t length) {
+  if (m_row_start == std::string::npos) {
+    m_row_start = m_data.size();
+    m_data.append(2, '\0');  // the field count, set by end_row
+  }
+  ++m_fields;
+  append_be(m_data, length);
+}
+
+void BinaryCopyBuffer::text(std::string_view v) {
+  field(static_cast<std::int32_t>(v.size()));
+  m_data.append(v);
+}
+
+void BinaryCopyBuffer::integer(std::int64_t v) {
+  field(8);
+  append_be(m_data, v);
+}
+
+void BinaryCopyBuffer::real(double v) {
+  field(8);
+  std::uint64_t bits = 0;
+  static_assert(sizeof bits == sizeof v);
+  std::memcpy(&bits, &v, sizeof bits);
+  append_be(m_data, bits);
+}
+
+void BinaryCopyBuffer::null() {
+  field(-1);
+}
+
+void BinaryCopyBuffer::end_row() {
+  if (m_row_start == std::string::npos) field(-1);  // never a row without fields
+  m_data[m_row_start] = static_cast<char>(m_fields >> 8);
+  m_data[m_row_start + 1] = static_cast<char>(m_fields & 0xff);
+  m_fields = 0;
+  m_row_start = std::string::npos;
+}
+
 // --- Conn --------------------------------------------------------------------------------
 
 util::Result<std::unique_ptr<Conn>> Conn::connect(const PgTarget& target) {
@@ -337,8 +399,12 @@ util::Status Conn::put(std::string_view data, std::string_view what) {
 }
 
 util::Status Conn::put_copy(const CopyBuffer& buffer) {
+  return put_copy(std::string_view(buffer.data()));
+}
+
+util::Status Conn::put_copy(std::string_view data) {
   if (!copy_open()) return fail(ErrorCode::internal, "put_copy without an open COPY");
-  return put(buffer.data(), first_words(m_copy_sql));
+  return put(data, first_words(m_copy_sql));
 }
 
 util::Status Conn::finish_copy() {

@@ -248,6 +248,7 @@ class PgStore final : public Store {
   bool m_read_only;
   bool m_tx_open = false;
   CopyBuffer m_copy;
+  BinaryCopyBuffer m_binary;
   // Objects whose staging table exists in this session (a rollback may drop it: then
   // forgotten).
   std::set<ObjectType> m_stages;

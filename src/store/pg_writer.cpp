@@ -236,33 +236,38 @@ Result<UpsertCounts> PgStore::bulk_append(const WriteContext& ctx, std::span<con
                                           const std::vector<RowHash>& hashes) {
   constexpr auto object = Table<Row>::object;
   static const std::string k_copy = fmt::format(
-      "COPY {} ({}, first_synced_at, last_changed_at, last_run_id, row_hash) FROM STDIN",
+      "COPY {} ({}, first_synced_at, last_changed_at, last_run_id, row_hash) FROM STDIN WITH "
+      "(FORMAT binary)",
       sqlite::write_table<Row>(), write_cols<Row>());
   if (auto st = narrow_refs(rows, m_refs); !st) return fail(st.error());
   auto& loaded = m_bulk_keys[object];
   std::vector<std::size_t> again;
-  m_copy.clear();
+  // Every column of a narrow table is a bigint or a text: binary rows.
+  m_binary.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (!loaded.insert(m_refs[i].item, m_refs[i].host)) {
       again.push_back(i);
       continue;
     }
-    sqlite::Binder b(m_copy);
+    sqlite::Binder b(m_binary);
     Table<Row>::bind_narrow(b, rows[i], m_refs[i]);
     b.micros(ctx.now);
     b.micros(ctx.now);
     b.i64(ctx.run_id);
     b.i64(hashes[i]);
-    m_copy.end_row();
+    m_binary.end_row();
   }
-  if (!m_copy.data().empty()) {
+  if (!m_binary.data().empty()) {
     // New interned rows go first when the COPY begins, else when it ends.
     if (!m_conn->copy_open() || m_streaming != object) {
       if (auto st = m_conn->begin_copy(k_copy); !st) return fail(st.error());
       m_streaming = object;
+      if (auto st = m_conn->put_copy(BinaryCopyBuffer::header()); !st) return fail(st.error());
     }
-    if (auto st = m_conn->put_copy(m_copy); !st) return fail(st.error());
-    m_copy.clear();
+    if (auto st = m_conn->put_copy(std::string_view(m_binary.data())); !st) {
+      return fail(st.error());
+    }
+    m_binary.clear();
   }
   if (!again.empty()) {
     // The last row of each repeated key, over what the load wrote (the COPY ends first).

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -869,6 +870,60 @@ TEST_F(CliE2E, StatusAndExportShowWhatTheSyncStored) {
   const auto bad = cli({MDESYNC_BINARY, "export", "alerts", "--store", "sqlite:" + path}, "");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown object 'alerts'"), std::string::npos) << bad.err;
+}
+
+// The same history synced into SQLite and into PostgreSQL (a schema of the test
+// cluster, CTest fixture pg_cluster) exports byte-identical rows: a full sync (a first
+// load on PostgreSQL), then a delta after the tenant changed, then a second full sync.
+TEST_F(CliE2E, SqliteAndPostgresqlExportTheSameRowsForTheSameHistory) {
+  std::string base;
+  if (const char* env = std::getenv("MDESYNC_TEST_PG_URL"); env != nullptr && *env != '\0') {
+    base = env;
+  } else {
+    std::ifstream f(std::string(MDESYNC_BINARY_DIR) + "/pg-cluster/url");
+    std::getline(f, base);
+  }
+  ASSERT_FALSE(base.empty()) << "no PostgreSQL test cluster (ctest fixture pg_cluster)";
+  const std::string schema = "e2e_" + std::to_string(::getpid());
+  auto drop = [&] {
+    PGconn* c = PQconnectdb(base.c_str());
+    PQclear(PQexec(
+        c, ("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE")
+               .c_str()));
+    PQfinish(c);
+  };
+  drop();
+  const std::string pg =
+      base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+  const std::string lite = "sqlite:" + db("same");
+  start();
+  auto sync = [&](const std::string& store, const char* mode) {
+    auto args = base_args(db("same"));
+    *(std::find(args.begin(), args.end(), "--store") + 1) = store;
+    args.insert(args.end(), {"--mode", mode});
+    const auto p = cli(args, m_sim->credentials().client_secret);
+    ASSERT_EQ(p.status, 0) << store << " " << mode << ": " << p.err;
+  };
+  auto same_exports = [&](const char* when) {
+    for (const char* object :
+         {"host", "package", "installed_package", "vulnerability", "vulnerability_definition"}) {
+      const auto a = cli({MDESYNC_BINARY, "export", object, "--store", lite}, "");
+      const auto b = cli({MDESYNC_BINARY, "export", object, "--store", pg}, "");
+      ASSERT_EQ(a.status, 0) << a.err;
+      ASSERT_EQ(b.status, 0) << b.err;
+      EXPECT_FALSE(a.out.empty()) << when << " " << object;
+      EXPECT_TRUE(a.out == b.out) << when << ": " << object << " exports differ";
+    }
+  };
+  for (const auto& store : {lite, pg}) sync(store, "full");
+  same_exports("after the first full sync");
+  ASSERT_GT(m_sim->advance(12).events, 0U);
+  for (const auto& store : {lite, pg}) sync(store, "delta");
+  same_exports("after a delta");
+  ASSERT_GT(m_sim->advance(12).events, 0U);
+  for (const auto& store : {lite, pg}) sync(store, "full");
+  same_exports("after a second full sync");
+  drop();
 }
 
 // While a writer holds the store (as the first sync of a new store does while it
