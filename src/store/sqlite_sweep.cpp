@@ -184,7 +184,8 @@ Result<DeltaCounts> SqliteStore::apply_events(const WriteContext& ctx,
       ++counts.unchanged;
       continue;
     }
-    m_keys = narrow_keys(row);  // its contexts are those of the row as written
+    // m_keys stand for `row` too: apply_event changes only its lifecycle, which no
+    // narrow key holds.
     if (auto st = write_row(s, state, ctx, row, key, found_row, hash, row_id); !st) {
       return fail(st.error());
     }

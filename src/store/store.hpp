@@ -47,7 +47,6 @@ struct OpenOptions {
   std::string tenant{};
 };
 
-// Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
 // The content digests (XXH3-128) of the four rows a finding or an installed package
 // refers to in a narrow store (ADR 0062): its target, its item, its host context and
 // its item context. A pure function of the row (narrow_keys), so the engine computes it
@@ -67,6 +66,7 @@ struct NarrowKeys {
 NarrowKeys narrow_keys(const model::Vulnerability& row);
 NarrowKeys narrow_keys(const model::InstalledPackage& row);
 
+// Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
 struct WriteContext {
   RunId run_id = 0;
   Timestamp now{};
