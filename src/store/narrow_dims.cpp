@@ -1,7 +1,6 @@
 #include "store/narrow_dims.hpp"
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include <optional>
 
@@ -64,12 +63,6 @@ class ParamWriter {
   Statement& m_st;
   int m_index = 1;
 };
-
-// The XXH3-128 digest of a content key.
-NarrowKeys::Digest digest_of(std::string_view key) noexcept {
-  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  return {h.low64, h.high64};
-}
 
 // The digest of the content key `fields(writer)` writes; `key` is scratch.
 template <typename Fields>

@@ -10,9 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include <xxhash.h>
+
 #include "model/installed_package.hpp"
 #include "model/vulnerability.hpp"
 #include "store/codec.hpp"
+#include "store/store.hpp"
 
 namespace mdesync::store::narrow {
 
@@ -170,6 +173,12 @@ struct Layout<model::InstalledPackage> {
   }
   static bool literal_source_uid(const model::InstalledPackage&) { return false; }
 };
+
+// The XXH3-128 digest of a content key (KeyWriter), as narrow_keys() computes them.
+inline NarrowKeys::Digest digest_of(std::string_view key) noexcept {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return {h.low64, h.high64};
+}
 
 // The part of `uid` after `targets`, or char(1) + the whole uid when it does not start
 // with them (schema v4).

@@ -1,7 +1,6 @@
 #include "store/pg_dims.hpp"
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include <cstdlib>
 
@@ -40,11 +39,6 @@ class CopyFields {
 PgInterner::PgInterner(std::string_view table, std::string_view columns)
     : m_table(table), m_columns(columns) {}
 
-PgInterner::Digest PgInterner::digest(std::string_view key) noexcept {
-  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  return Digest{h.low64, h.high64};
-}
-
 void PgInterner::forget() noexcept {
   m_ids.clear();
   m_last_id = 0;
@@ -82,19 +76,14 @@ util::Status PgInterner::load(Conn& conn) {
       }
     }
     const std::int64_t id = r->int64(0);
-    m_ids.emplace(digest(key), id);
+    m_ids.emplace(digest_of(key), id);
     m_max_id = std::max(m_max_id, id);
   }
   return {};
 }
 
 template <typename Fields>
-std::int64_t PgInterner::intern(std::string& key, const Fields& fields) {
-  {
-    KeyWriter w(key);
-    fields(w);
-  }
-  const Digest d = digest(key);
+std::int64_t PgInterner::intern(const Digest& d, const Fields& fields) {
   if (m_last_id != 0 && d == m_last) return m_last_id;
   auto [it, added] = m_ids.try_emplace(d, m_max_id + 1);
   if (added) {
@@ -154,7 +143,8 @@ util::Status PgDims<Row>::flush(Conn& conn) {
 }
 
 template <typename Row>
-util::Status PgDims<Row>::refs(Conn& conn, const Row& row, sqlite::NarrowRefs& out, bool contexts) {
+util::Status PgDims<Row>::refs(Conn& conn, const Row& row, const NarrowKeys& keys,
+                               sqlite::NarrowRefs& out, bool contexts) {
   using L = Layout<Row>;
   if (!m_loaded) {
     for (PgInterner* i : {&m_targets, &m_items, &m_host_contexts, &m_item_contexts}) {
@@ -165,17 +155,16 @@ util::Status PgDims<Row>::refs(Conn& conn, const Row& row, sqlite::NarrowRefs& o
     }
     m_loaded = true;
   }
-  out.host = m_targets.intern(m_key, [&](auto& w) { w.text(row.targets); });
-  const std::string_view suffix = uid_suffix(row.uid, row.targets, m_scratch);
-  out.item = m_items.intern(m_key, [&](auto& w) {
-    w.text(suffix);
+  out.host = m_targets.intern(keys.target, [&](auto& w) { w.text(row.targets); });
+  out.item = m_items.intern(keys.item, [&](auto& w) {
+    w.text(uid_suffix(row.uid, row.targets, m_scratch));
     w.text(row.type);
   });
   if (!contexts) return {};
   out.host_context =
-      m_host_contexts.intern(m_key, [&](auto& w) { L::host_fields(w, row, m_json); });
+      m_host_contexts.intern(keys.host_context, [&](auto& w) { L::host_fields(w, row, m_json); });
   out.item_context =
-      m_item_contexts.intern(m_key, [&](auto& w) { L::item_fields(w, row, m_json); });
+      m_item_contexts.intern(keys.item_context, [&](auto& w) { L::item_fields(w, row, m_json); });
   out.literal_source_uid = L::literal_source_uid(row);
   return {};
 }

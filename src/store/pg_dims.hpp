@@ -27,24 +27,20 @@ class PgInterner final {
   // Loads every row (`SELECT id, columns`); the content key of a stored row follows the
   // column types the server reports.
   util::Status load(Conn& conn);
-  // The id of the row `fields(writer)` writes (narrow_layout.hpp), a new one when unknown.
+  using Digest = NarrowKeys::Digest;
+  // The id of the row whose content has the digest `d` (narrow_keys), a new one written
+  // by `fields(writer)` (narrow_layout.hpp) when unknown.
   template <typename Fields>
-  std::int64_t intern(std::string& key, const Fields& fields);
+  std::int64_t intern(const Digest& d, const Fields& fields);
   [[nodiscard]] bool pending() const noexcept { return !m_new.data().empty(); }
   // COPYs the new rows into the table and moves its identity sequence past them.
   util::Status flush(Conn& conn);
   void forget() noexcept;
 
  private:
-  struct Digest {
-    std::uint64_t low = 0;
-    std::uint64_t high = 0;
-    friend bool operator==(const Digest&, const Digest&) = default;
-  };
   struct DigestHash {
     std::size_t operator()(const Digest& d) const noexcept { return d.low; }
   };
-  static Digest digest(std::string_view key) noexcept;
 
   std::string m_table;
   std::string m_columns;
@@ -60,8 +56,10 @@ class PgDims final {
  public:
   PgDims();
   // The ids of `row`'s target and item and, with `contexts`, of its context rows (new
-  // ones pending until flush); loads the maps first when needed.
-  util::Status refs(Conn& conn, const Row& row, sqlite::NarrowRefs& out, bool contexts = true);
+  // ones pending until flush), found by `keys` = narrow_keys(row); loads the maps first
+  // when needed.
+  util::Status refs(Conn& conn, const Row& row, const NarrowKeys& keys, sqlite::NarrowRefs& out,
+                    bool contexts = true);
   [[nodiscard]] bool pending() const noexcept;
   util::Status flush(Conn& conn);
   // Drops the maps and any pending rows; the next refs() loads them again.
@@ -73,7 +71,6 @@ class PgDims final {
   PgInterner m_items;
   PgInterner m_host_contexts;
   PgInterner m_item_contexts;
-  std::string m_key;
   std::string m_scratch;
   std::string m_json[4];
 };

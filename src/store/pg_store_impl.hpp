@@ -190,11 +190,12 @@ class PgStore final : public Store {
   // with their stored lifecycle unless `first`): how many staged.
   template <typename Row>
   Result<std::size_t> stage_narrow(std::span<const Row> rows, const std::vector<RowHash>& hashes,
-                                   bool first);
-  // The ids each row refers to, into `out` (pg_dims.hpp).
+                                   std::span<const NarrowKeys> given_keys, bool first);
+  // The ids each row refers to, into `out` (pg_dims.hpp); `keys`: narrow_keys() of the
+  // rows when the caller computed them (WriteContext::keys), else computed here.
   template <typename Row>
   util::Status narrow_refs(std::span<const Row> rows, std::vector<sqlite::NarrowRefs>& out,
-                           bool contexts = true);
+                           bool contexts = true, std::span<const NarrowKeys> keys = {});
   template <typename Row>
   PgDims<Row>& dims();
   // Writes what waits in the client (new interned rows, inventory digests); run by the

@@ -215,11 +215,12 @@ void PgStore::forget_dims() noexcept {
 
 template <typename Row>
 util::Status PgStore::narrow_refs(std::span<const Row> rows, std::vector<sqlite::NarrowRefs>& out,
-                                  bool contexts) {
+                                  bool contexts, std::span<const NarrowKeys> keys) {
   out.resize(rows.size());
   auto& d = dims<Row>();
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (auto st = d.refs(*m_conn, rows[i], out[i], contexts); !st) return st;
+    const NarrowKeys k = i < keys.size() ? keys[i] : narrow_keys(rows[i]);
+    if (auto st = d.refs(*m_conn, rows[i], k, out[i], contexts); !st) return st;
   }
   // New interned rows go to the server before the next statement (or the commit).
   if (d.pending()) schedule_flush();
@@ -239,7 +240,7 @@ Result<UpsertCounts> PgStore::bulk_append(const WriteContext& ctx, std::span<con
       "COPY {} ({}, first_synced_at, last_changed_at, last_run_id, row_hash) FROM STDIN WITH "
       "(FORMAT binary)",
       sqlite::write_table<Row>(), write_cols<Row>());
-  if (auto st = narrow_refs(rows, m_refs); !st) return fail(st.error());
+  if (auto st = narrow_refs(rows, m_refs, true, ctx.keys); !st) return fail(st.error());
   auto& loaded = m_bulk_keys[object];
   std::vector<std::size_t> again;
   // Every column of a narrow table is a bigint or a text: binary rows.
@@ -358,8 +359,9 @@ util::Status PgStore::mark_seen(const WriteContext& ctx) {
 // Leaves the rows staged; returns how many distinct keys.
 template <typename Row>
 Result<std::size_t> PgStore::stage_narrow(std::span<const Row> rows,
-                                          const std::vector<RowHash>& hashes, bool first) {
-  if (auto st = narrow_refs(rows, m_refs); !st) return fail(st.error());
+                                          const std::vector<RowHash>& hashes,
+                                          std::span<const NarrowKeys> given_keys, bool first) {
+  if (auto st = narrow_refs(rows, m_refs, true, given_keys); !st) return fail(st.error());
   std::unordered_map<Key, std::size_t, KeyHash> last;
   last.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -449,7 +451,7 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
     if (!first) return fail(first.error());
     std::int64_t distinct = 0;
     if constexpr (is_narrow<Row>) {
-      auto staged = stage_narrow<Row>(rows, hashes, *first);
+      auto staged = stage_narrow<Row>(rows, hashes, ctx.keys, *first);
       if (!staged) return fail(staged.error());
     } else if (auto st = stage_rows<Row>(rows, hashes); !st) {
       return fail(st.error());
