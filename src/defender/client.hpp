@@ -31,10 +31,17 @@ namespace mdesync::defender {
 // A record callback. An error stops the listing and is returned unchanged.
 template <class T>
 using RecordSink = std::function<util::Status(T&&)>;
-// Receives the rows of a file export a batch at a time (a few hundred rows, in file
-// order), to be moved from.
+// What the calling thread does with one batch of a file export, once its turn comes.
+using BatchStep = std::function<util::Status()>;
+// Work on one batch of a file export's rows (a few hundred rows of one file, in file
+// order, to be moved from), run on the download thread that decoded them, concurrently
+// with the other files' threads: it returns the step the calling thread then runs for
+// the batch, so that the work that does not need the calling thread (mapping, hashing)
+// is spread over the download threads. The steps of one file run in file order. A batch
+// never ends between two consecutive rows of one device: rows that continue each other
+// (the versions of one software on a device) are always in one batch.
 template <class T>
-using BatchSink = std::function<util::Status(std::vector<T>&&)>;
+using BatchStage = std::function<BatchStep(std::vector<T>&&)>;
 
 // Options of an OData list (machines, software, vulnerabilities, ...).
 struct ODataQuery {
@@ -200,13 +207,14 @@ class Client final {
   util::Result<ListResult> stream_inventory_files(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
       const RecordSink<InventoryRow>& sink, InventoryGate* gate = nullptr);
-  // The same, a batch of rows at a time: no per-row hand-off on the calling thread.
+  // The same, a batch of rows at a time, each batch first given to `stage` on its
+  // download thread (BatchStage).
   util::Result<ListResult> stream_vulnerability_batches(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-      const BatchSink<VulnerabilityRow>& sink, VulnerabilityGate* gate = nullptr);
+      const BatchStage<VulnerabilityRow>& stage, VulnerabilityGate* gate = nullptr);
   util::Result<ListResult> stream_inventory_batches(
       const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-      const BatchSink<InventoryRow>& sink, InventoryGate* gate = nullptr);
+      const BatchStage<InventoryRow>& stage, InventoryGate* gate = nullptr);
 
   // --- Counters -----------------------------------------------------------------------
   // A snapshot of the counters since construction. Thread-safe.

@@ -25,14 +25,17 @@ using util::ErrorCode;
 
 constexpr std::size_t k_batch_rows = 512;
 
-// A batch sink that hands each row to a record sink.
+// A stage that does nothing on the download thread: the calling thread hands each row
+// to a record sink.
 template <class T>
-BatchSink<T> each_of(const RecordSink<T>& sink) {
-  return [&sink](std::vector<T>&& rows) -> util::Status {
-    for (auto& row : rows) {
-      if (auto st = sink(std::move(row)); !st) return st;
-    }
-    return {};
+BatchStage<T> each_of(const RecordSink<T>& sink) {
+  return [&sink](std::vector<T>&& rows) -> BatchStep {
+    return [&sink, batch = std::move(rows)]() mutable -> util::Status {
+      for (auto& row : batch) {
+        if (auto st = sink(std::move(row)); !st) return st;
+      }
+      return {};
+    };
   };
 }
 
@@ -54,9 +57,9 @@ util::Result<ExportFiles> Client::Impl::export_files(const std::string& family,
 }
 
 template <class T>
-util::Status Client::Impl::download_one(const std::string& url, const std::atomic<bool>& cancel,
-                                        const std::function<util::Status(std::vector<T>&&)>& push,
-                                        DeviceGate<T>* gate) {
+util::Status Client::Impl::download_one(
+    const std::string& url, const std::atomic<bool>& cancel, const BatchStage<T>& stage,
+    const std::function<util::Status(BatchStep&&, std::size_t)>& push, DeviceGate<T>* gate) {
   const std::string name = http::redact_url(url);
   util::GzipLineDecoder gz;
   LineDecoder<T> decoder;
@@ -75,16 +78,25 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     }
     return {};
   };
+  // The batch is staged on this thread, then its step queued for the calling thread
+  // (waiting while the queue is full).
+  const auto send = [&]() -> util::Status {
+    const std::size_t rows = batch.size();
+    const auto p0 = Steady::now();
+    BatchStep step = stage(std::move(batch));
+    batch.clear();
+    batch.reserve(k_batch_rows);
+    auto pushed = push(std::move(step), rows);
+    push_ns += ns_since(p0);
+    return pushed;
+  };
+  // A full batch is sent before the next device's first row: a device's consecutive
+  // rows stay in one batch (BatchStage).
   const auto deliver = [&](T&& row) -> util::Status {
-    batch.push_back(std::move(row));
-    if (batch.size() >= k_batch_rows) {
-      const auto p0 = Steady::now();
-      auto pushed = push(std::move(batch));
-      push_ns += ns_since(p0);
-      batch.clear();
-      batch.reserve(k_batch_rows);
-      if (!pushed) return pushed;
+    if (batch.size() >= k_batch_rows && row.device_id != batch.back().device_id) {
+      if (auto st = send(); !st) return st;
     }
+    batch.push_back(std::move(row));
     return {};
   };
   std::unique_ptr<DeviceBlockSplitter<T>> blocks;
@@ -188,14 +200,14 @@ util::Status Client::Impl::download_one(const std::string& url, const std::atomi
     }
   }
   util::Status last{};
-  if (!batch.empty()) last = push(std::move(batch));
+  if (!batch.empty()) last = send();
   account();
   return last;
 }
 
 template <class T>
 util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
-                                        const BatchSink<T>& sink, ListResult& out,
+                                        const BatchStage<T>& stage, ListResult& out,
                                         std::vector<std::string>& expired, DeviceGate<T>* gate) {
   if (urls.empty()) return {};
   // Every URL before the first download: a refused one must not leave others half-read.
@@ -209,19 +221,20 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
   std::mutex mutex;
   std::condition_variable can_push;
   std::condition_variable can_pop;
-  std::deque<std::vector<T>> queue;
+  // Staged batches: the step for the calling thread and the batch's row count.
+  std::deque<std::pair<BatchStep, std::size_t>> queue;
   std::atomic<bool> cancel{false};
   std::size_t next = 0;
   std::size_t active = workers;
   std::optional<util::Error> worker_error;
   std::uint64_t files_done = 0;
 
-  const std::function<util::Status(std::vector<T> &&)> push =
-      [&](std::vector<T>&& rows) -> util::Status {
+  const std::function<util::Status(BatchStep&&, std::size_t)> push =
+      [&](BatchStep&& step, std::size_t rows) -> util::Status {
     std::unique_lock lock(mutex);
     can_push.wait(lock, [&] { return queue.size() < capacity || cancel.load(); });
     if (cancel.load()) return util::fail(ErrorCode::cancelled, "download cancelled");
-    queue.push_back(std::move(rows));
+    queue.emplace_back(std::move(step), rows);
     can_pop.notify_one();
     return {};
   };
@@ -233,7 +246,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
         if (cancel.load() || next >= urls.size()) break;
         url = urls[next++];
       }
-      auto st = download_one<T>(url, cancel, push, gate);
+      auto st = download_one<T>(url, cancel, stage, push, gate);
       std::lock_guard lock(mutex);
       if (st) {
         ++files_done;
@@ -257,18 +270,19 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 
   std::optional<util::Error> sink_error;
   for (;;) {
-    std::vector<T> rows;
+    BatchStep step;
+    std::size_t count = 0;
     {
       std::unique_lock lock(mutex);
       can_pop.wait(lock, [&] { return !queue.empty() || active == 0; });
       if (queue.empty()) break;
-      rows = std::move(queue.front());
+      step = std::move(queue.front().first);
+      count = queue.front().second;
       queue.pop_front();
       can_push.notify_one();
     }
     if (sink_error) continue;  // draining after a failure
-    const std::size_t count = rows.size();
-    if (auto st = sink(std::move(rows)); !st) {
+    if (auto st = step(); !st) {
       sink_error = std::move(st.error());
       std::lock_guard lock(mutex);
       cancel.store(true);
@@ -287,14 +301,14 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 template <class T>
 util::Result<ListResult> Client::Impl::stream_files(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const BatchSink<T>& sink, DeviceGate<T>* gate) {
+    const BatchStage<T>& stage, DeviceGate<T>* gate) {
   ListResult out;
   out.generated_time = files.generated_time;
   std::vector<std::string> pending = files.urls;
   bool refreshed = false;
   for (;;) {
     std::vector<std::string> expired;
-    if (auto st = download_all<T>(pending, sink, out, expired, gate); !st) {
+    if (auto st = download_all<T>(pending, stage, out, expired, gate); !st) {
       return util::fail(st.error());
     }
     if (expired.empty()) break;
@@ -392,8 +406,8 @@ util::Result<ListResult> Client::stream_vulnerability_files(
 
 util::Result<ListResult> Client::stream_vulnerability_batches(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const BatchSink<VulnerabilityRow>& sink, VulnerabilityGate* gate) {
-  return m_impl->stream_files<VulnerabilityRow>(files, refresh, sink, gate);
+    const BatchStage<VulnerabilityRow>& stage, VulnerabilityGate* gate) {
+  return m_impl->stream_files<VulnerabilityRow>(files, refresh, stage, gate);
 }
 
 util::Result<ListResult> Client::stream_inventory_files(
@@ -404,8 +418,8 @@ util::Result<ListResult> Client::stream_inventory_files(
 
 util::Result<ListResult> Client::stream_inventory_batches(
     const ExportFiles& files, const std::function<util::Result<ExportFiles>()>& refresh,
-    const BatchSink<InventoryRow>& sink, InventoryGate* gate) {
-  return m_impl->stream_files<InventoryRow>(files, refresh, sink, gate);
+    const BatchStage<InventoryRow>& stage, InventoryGate* gate) {
+  return m_impl->stream_files<InventoryRow>(files, refresh, stage, gate);
 }
 
 }  // namespace mdesync::defender

@@ -52,14 +52,15 @@ struct Client::Impl {
   template <class T>
   util::Result<ListResult> stream_files(const ExportFiles& files,
                                         const std::function<util::Result<ExportFiles>()>& refresh,
-                                        const BatchSink<T>& sink, DeviceGate<T>* gate = nullptr);
+                                        const BatchStage<T>& stage, DeviceGate<T>* gate = nullptr);
   template <class T>
-  util::Status download_all(const std::vector<std::string>& urls, const BatchSink<T>& sink,
+  util::Status download_all(const std::vector<std::string>& urls, const BatchStage<T>& stage,
                             ListResult& out, std::vector<std::string>& expired,
                             DeviceGate<T>* gate);
   template <class T>
   util::Status download_one(const std::string& url, const std::atomic<bool>& cancel,
-                            const std::function<util::Status(std::vector<T>&&)>& push,
+                            const BatchStage<T>& stage,
+                            const std::function<util::Status(BatchStep&&, std::size_t)>& push,
                             DeviceGate<T>* gate);
 };
 

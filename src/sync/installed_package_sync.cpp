@@ -36,7 +36,7 @@ std::uint64_t inventory_seed(const SyncContext& ctx) {
 // Sets `conflict` (and commits nothing) when skipped blocks turn out unsafe.
 class InventoryRead {
  public:
-  using Pipeline = MapPipeline<defender::InventoryRow, model::InstalledPackage>;
+  using Staged = StagedMap<defender::InventoryRow, model::InstalledPackage>;
 
   InventoryRead(SyncContext& ctx, ObjectSummary& s, bool write, bool allow_skip)
       : m_ctx(ctx),
@@ -49,8 +49,8 @@ class InventoryRead {
         m_gate(inventory_seed(ctx), allow_skip && (m_digests_kept || !write), m_aggregate),
         // Skipped blocks never reach the store: then it sees only the changed devices' rows.
         m_batch(ctx, s, ctx.write_context(true, !allow_skip)),
-        m_cpe(map_rows(false), [this](Pipeline::Mapped& m) { return consume(m); }),
-        m_non_cpe(map_rows(true), [this](Pipeline::Mapped& m) { return consume(m); }) {}
+        m_cpe(map_rows(false), [this](Staged::Mapped& m) { return consume(m); }),
+        m_non_cpe(map_rows(true), [this](Staged::Mapped& m) { return consume(m); }) {}
 
   Status run(bool& conflict) {
     std::optional<store::Transaction> tx;
@@ -64,17 +64,18 @@ class InventoryRead {
     auto files = m_ctx.client.inventory_export_files(false);
     if (!files) return tl::unexpected(files.error());
     const util::Timestamp snapshot = files->generated_time;
+    // Only counting versions: the gate sees the decoded blocks; the rows are dropped.
+    const defender::BatchStage<defender::InventoryRow> count_only =
+        [this](std::vector<defender::InventoryRow>&& rows) -> defender::BatchStep {
+      return [this, n = rows.size()]() -> Status {
+        m_s.read += static_cast<std::int64_t>(n);
+        return m_ctx.check_cancel();
+      };
+    };
     auto streamed = m_ctx.client.stream_inventory_batches(
         *files, [&] { return m_ctx.client.inventory_export_files(false); },
-        [this](std::vector<defender::InventoryRow>&& rows) -> Status {
-          if (auto st = m_ctx.check_cancel(); !st) return st;
-          m_s.read += static_cast<std::int64_t>(rows.size());
-          if (!m_write) return {};
-          return m_cpe.add_batch(std::move(rows));
-        },
-        &m_gate);
+        m_write ? m_cpe.stage() : count_only, &m_gate);
     if (!streamed) return tl::unexpected(streamed.error());
-    if (auto st = m_cpe.finish(); !st) return st;
     if (auto st = absorb(); !st) return st;
     if (m_gate.conflict()) {
       conflict = true;
@@ -82,12 +83,14 @@ class InventoryRead {
     }
     if (auto st = reuse_skipped(); !st) return st;
     if (m_write && m_ctx.config.include_non_cpe) {
-      auto more = m_ctx.client.stream_inventory_export(true, non_cpe_sink());
+      auto more_files = m_ctx.client.inventory_export_files(true);
+      if (!more_files) return tl::unexpected(more_files.error());
+      auto more = m_ctx.client.stream_inventory_batches(
+          *more_files, [&] { return m_ctx.client.inventory_export_files(true); },
+          m_non_cpe.stage());
       if (!more) return tl::unexpected(more.error());
-      if (auto st = m_non_cpe.finish(); !st) return st;
     }
     if (!m_write) return {};
-    if (auto st = add_pending(); !st) return st;
     if (auto st = m_batch.flush(); !st) return st;
     if (auto st = erase_digests_not_kept(); !st) return st;
     return m_ctx.finish_full(m_s, model::ObjectType::installed_package, snapshot, *tx);
@@ -124,12 +127,13 @@ class InventoryRead {
   }
 
   // Mapping, the merge of adjacent rows of one uid (several versions of one software on
-  // one machine) and the content hashes run on the pipeline's worker. The last row of a
-  // batch may continue in the next batch: it gets its hash on this thread, once final,
-  // and its narrow keys from the store.
-  Pipeline::MapFn map_rows(bool non_cpe) {
-    return [this, non_cpe](std::vector<defender::InventoryRow>& rows, Pipeline::Mapped& out) {
+  // one machine), the content hashes and the narrow keys, on the download threads. A
+  // batch holds a device's consecutive rows whole (BatchStage): no row continues in
+  // another batch.
+  Staged::MapFn map_rows(bool non_cpe) {
+    return [this, non_cpe](std::vector<defender::InventoryRow>& rows, Staged::Mapped& out) {
       const auto& wanted = m_ctx.filters("installed_package");
+      out.tally.read += static_cast<std::int64_t>(rows.size());
       for (auto& row : rows) {
         const auto t0 = std::chrono::steady_clock::now();
         auto mapped =
@@ -149,56 +153,19 @@ class InventoryRead {
       }
       out.hashes.reserve(out.rows.size());
       out.keys.reserve(out.rows.size());
-      for (std::size_t i = 0; i + 1 < out.rows.size(); ++i) {
-        out.hashes.push_back(model::content_hash(out.rows[i]));
-        out.keys.push_back(store::narrow_keys(out.rows[i]));
+      for (const auto& r : out.rows) {
+        out.hashes.push_back(model::content_hash(r));
+        out.keys.push_back(store::narrow_keys(r));
       }
     };
   }
 
-  // The rows of a batch in order: the previous batch's last row first, merged with this
-  // batch's first row when they share a uid.
-  Status consume(Pipeline::Mapped& mapped) {
+  // A mapped batch, written as it is: its rows are freed on a download thread.
+  Status consume(Staged::Mapped& mapped) {
     merge_tally(m_s, mapped.tally);
     if (auto st = absorb(); !st) return st;
-    auto& rows = mapped.rows;
-    std::size_t first = 0;
-    if (m_pending && !rows.empty() && m_pending->uid == rows.front().uid) {
-      mapping::merge_into(*m_pending, rows.front());
-      first = 1;
-    }
-    if (first < rows.size()) {
-      if (auto st = add_pending(); !st) return st;
-      // Written from the mapped batch as it is (not moved row by row into another):
-      // the pipeline frees the batch on its worker.
-      const std::size_t n = rows.size() - 1 - first;
-      if (auto st = m_batch.write(std::span(rows).subspan(first, n),
-                                  std::span(mapped.hashes).subspan(first, n),
-                                  std::span(mapped.keys).subspan(first, n));
-          !st) {
-        return st;
-      }
-      m_pending = std::move(rows.back());
-    }
+    if (auto st = m_batch.write(mapped.rows, mapped.hashes, mapped.keys); !st) return st;
     return m_ctx.check_cancel();
-  }
-
-  // The row held back for a merge with the next batch, now final.
-  Status add_pending() {
-    if (!m_pending) return {};
-    const model::RowHash hash = model::content_hash(*m_pending);
-    auto st = m_batch.add(std::move(*m_pending), hash);
-    m_pending.reset();
-    return st;
-  }
-
-  // The non-CPE inventory is read only when writing (include_non_cpe).
-  std::function<Status(defender::InventoryRow&&)> non_cpe_sink() {
-    return [this](defender::InventoryRow&& row) -> Status {
-      if (auto st = m_ctx.check_cancel(); !st) return st;
-      ++m_s.read;
-      return m_non_cpe.add(std::move(row));
-    };
   }
 
   // Unchanged devices: their stored rows stay, seen by this run; their stored version
@@ -250,10 +217,9 @@ class InventoryRead {
   const bool m_digests_kept;
   InventoryDigests m_gate;
   Batch<model::InstalledPackage> m_batch;
-  std::optional<model::InstalledPackage> m_pending;
   std::vector<std::string> m_put_devices;
-  Pipeline m_cpe;
-  Pipeline m_non_cpe;
+  Staged m_cpe;
+  Staged m_non_cpe;
 };
 
 Status sync_installed_api(SyncContext& ctx, ObjectSummary& s) {

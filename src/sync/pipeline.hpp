@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "defender/client.hpp"
 #include "mapping/filters.hpp"
 #include "mapping/mapping.hpp"
 #include "model/hash.hpp"
@@ -112,22 +114,113 @@ class TaskThread {
   std::thread m_thread;  // last: starts when the rest is ready
 };
 
+// The rows mapped from one batch of source records, with what the store needs of them.
+template <class Row>
+struct MappedBatch {
+  std::vector<Row> rows;
+  // Content hashes of `rows` when the map function computed them (off the calling
+  // thread, so that the store does not on it).
+  std::vector<model::RowHash> hashes;
+  // store::narrow_keys of `rows` (findings, installed packages), likewise.
+  std::vector<store::NarrowKeys> keys;
+  ObjectSummary tally;
+
+  // Empties the batch for reuse; its rows are freed by the thread that calls this.
+  void clear() {
+    rows.clear();
+    hashes.clear();
+    keys.clear();
+    tally = {};
+  }
+};
+
+// One T per thread that asks for it: state of a map function that runs on several
+// threads at once (the links a findings read collects). Read with for_each once no
+// thread uses it any more.
+template <class T>
+class PerThread {
+ public:
+  // This thread's T; one lock per call (call it once per batch, not per row).
+  T& local() {
+    std::lock_guard lock(m_mutex);
+    return m_items[std::this_thread::get_id()];  // std::map: references stay valid
+  }
+  template <class F>
+  void for_each(F&& f) {
+    std::lock_guard lock(m_mutex);
+    for (auto& [thread, item] : m_items) f(item);
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::map<std::thread::id, T> m_items;
+};
+
+// Maps the batches of a file export on the download threads that decoded them, while
+// they are still in those threads' caches, and consumes them on the calling thread
+// (defender::BatchStage). The map function runs on several threads at once: it may
+// touch only its batch, its output and per-thread state. Consumed batches go back to a
+// spare list; a download thread that takes one empties it, so that the calling thread,
+// the one that writes the store, never frees rows.
+template <class Record, class Row>
+class StagedMap {
+ public:
+  using Mapped = MappedBatch<Row>;
+  using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
+  using ConsumeFn = std::function<util::Status(Mapped& mapped)>;
+
+  StagedMap(MapFn map, ConsumeFn consume) : m_map(std::move(map)), m_consume(std::move(consume)) {}
+  StagedMap(const StagedMap&) = delete;
+  StagedMap& operator=(const StagedMap&) = delete;
+
+  // For Client::stream_*_batches. Valid while this object lives.
+  defender::BatchStage<Record> stage() {
+    return [this](std::vector<Record>&& records) -> defender::BatchStep {
+      std::shared_ptr<Mapped> out = spare();
+      out->clear();
+      out->rows.reserve(records.size());
+      m_map(records, *out);
+      return [this, out]() -> util::Status {
+        auto st = m_consume(*out);
+        give_back(out);
+        return st;
+      };
+    };
+  }
+
+ private:
+  std::shared_ptr<Mapped> spare() {
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_spare.empty()) {
+        auto out = std::move(m_spare.back());
+        m_spare.pop_back();
+        return out;
+      }
+    }
+    return std::make_shared<Mapped>();
+  }
+  void give_back(const std::shared_ptr<Mapped>& mapped) {
+    std::lock_guard lock(m_mutex);
+    m_spare.push_back(mapped);
+  }
+
+  MapFn m_map;
+  ConsumeFn m_consume;
+  std::mutex m_mutex;
+  // At most one per batch in flight (the client's queue and its threads' batches).
+  std::vector<std::shared_ptr<Mapped>> m_spare;
+};
+
 // Maps batches of source records on a worker thread while the calling thread keeps
 // receiving records and writing the previous batch, so mapping and the store use both
-// cores. Batches are consumed in arrival order, on the calling thread; the map function
-// touches only its batch.
+// cores: for records that arrive on the calling thread (JSON pages). Batches are
+// consumed in arrival order, on the calling thread; the map function touches only its
+// batch.
 template <class Record, class Row>
 class MapPipeline {
  public:
-  struct Mapped {
-    std::vector<Row> rows;
-    // Content hashes of `rows` when the map function computed them (on the worker, so
-    // that the store does not on the calling thread).
-    std::vector<model::RowHash> hashes;
-    // store::narrow_keys of `rows` (findings, installed packages), likewise.
-    std::vector<store::NarrowKeys> keys;
-    ObjectSummary tally;
-  };
+  using Mapped = MappedBatch<Row>;
   using MapFn = std::function<void(std::vector<Record>& batch, Mapped& out)>;
   using ConsumeFn = std::function<util::Status(Mapped& mapped)>;
 
@@ -144,15 +237,6 @@ class MapPipeline {
     m_in.push_back(std::move(record));
     if (m_in.size() >= k_map_batch_rows) return submit();
     return {};
-  }
-  // A whole batch of records (as the client delivers them): mapped as one batch, after
-  // the records added one at a time before it.
-  util::Status add_batch(std::vector<Record>&& records) {
-    if (!m_in.empty()) {
-      if (auto st = submit(); !st) return st;
-    }
-    m_in = std::move(records);
-    return submit();
   }
   // Maps and consumes what is left; call once after the last record.
   util::Status finish() {

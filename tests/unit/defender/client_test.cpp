@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -445,6 +446,74 @@ TEST(ClientExportFiles, ConcurrentDownloadsSerializedCallbacksOnCallerThread) {
   const auto s = f.client->stats();
   EXPECT_EQ(s.export_lines, 4500U);
   EXPECT_GT(s.download_bytes_decompressed, s.download_bytes_compressed);
+}
+
+// Lines of `devices` devices with `per_device` consecutive rows each; the row's cveId
+// numbers the lines of the file.
+std::string device_lines(int file, int devices, int per_device) {
+  std::string out;
+  int line = 0;
+  for (int d = 0; d < devices; ++d) {
+    for (int i = 0; i < per_device; ++i, ++line) {
+      out += R"({"DeviceId":"f)" + std::to_string(file) + "-d" + std::to_string(d) +
+             R"(","cveId":"CVE-)" + std::to_string(line) + "\"}\n";
+    }
+  }
+  return out;
+}
+
+// Batches are staged on the download threads and their steps run on the caller's thread
+// in file order; a batch never splits a device's consecutive rows, so that rows that
+// continue each other are mapped together (ADR 0072).
+TEST(ClientExportFiles, StagedBatchesKeepEachDevicesRowsTogether) {
+  Fixture f(3);
+  ExportServer server;
+  // 7 rows per device: no multiple of 7 is the 512 rows of a full batch.
+  for (int i = 0; i < server.files; ++i) {
+    server.override_body["https://blob.test/c/part-" + std::to_string(i) + ".json.gz"] =
+        gzip(device_lines(i, 400, 7));
+  }
+  f.fake.set_handler(std::ref(server));
+  f.fake.set_chunk_size(333);
+  auto& c = f.make();
+  auto files = c.vulnerability_export_files();
+  ASSERT_TRUE(files) << files.error().message;
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> staged_on_caller{0};
+  bool step_off_caller = false;
+  std::map<std::string, int> batch_of_device;  // device -> the step that saw it
+  std::map<std::string, int> last_line;        // file -> last line number stepped
+  bool split = false;
+  bool out_of_order = false;
+  int steps = 0;
+  std::size_t rows = 0;
+  auto r = c.stream_vulnerability_batches(
+      *files, nullptr, [&](std::vector<VulnerabilityRow>&& batch) -> BatchStep {
+        if (std::this_thread::get_id() == caller) ++staged_on_caller;
+        return [&, mine = std::move(batch)]() -> util::Status {
+          if (std::this_thread::get_id() != caller) step_off_caller = true;
+          const int step = steps++;
+          for (const auto& row : mine) {
+            ++rows;
+            auto [it, fresh] = batch_of_device.emplace(row.device_id, step);
+            if (!fresh && it->second != step) split = true;
+            const std::string file = row.device_id.substr(0, row.device_id.find('-'));
+            const int line = std::stoi(row.cve_id->substr(4));
+            auto [at, first] = last_line.emplace(file, line);
+            if (!first && line != at->second + 1) out_of_order = true;
+            at->second = line;
+          }
+          return {};
+        };
+      });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(staged_on_caller.load(), 0);
+  EXPECT_FALSE(step_off_caller);
+  EXPECT_FALSE(split) << "a device's rows were split between two batches";
+  EXPECT_FALSE(out_of_order);
+  EXPECT_EQ(rows, 3U * 400 * 7);
+  EXPECT_EQ(batch_of_device.size(), 3U * 400);
+  EXPECT_GT(steps, 3 * 5);  // 2,800 rows per file: several batches each
 }
 
 // The SAS query is a credential and the body the tenant's data: a plain-http file URL
