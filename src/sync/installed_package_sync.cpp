@@ -132,13 +132,12 @@ class InventoryRead {
   // another batch.
   Staged::MapFn map_rows(bool non_cpe) {
     return [this, non_cpe](std::vector<defender::InventoryRow>& rows, Staged::Mapped& out) {
+      const auto t0 = std::chrono::steady_clock::now();
       const auto& wanted = m_ctx.filters("installed_package");
       out.tally.read += static_cast<std::int64_t>(rows.size());
       for (auto& row : rows) {
-        const auto t0 = std::chrono::steady_clock::now();
         auto mapped =
             mapping::map_installed_package(std::move(row), {non_cpe, m_ctx.config.include_non_cpe});
-        out.tally.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
         note(out.tally, mapped);
         if (mapped.skipped()) continue;
         if (!mapping::matches(*mapped.row, wanted)) {
@@ -157,6 +156,7 @@ class InventoryRead {
         out.hashes.push_back(model::content_hash(r));
         out.keys.push_back(store::narrow_keys(r));
       }
+      out.tally.map_seconds += seconds_between(t0, std::chrono::steady_clock::now());
     };
   }
 
