@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -10,6 +11,12 @@
 
 #include "cli/command.hpp"
 #include "cli/exit_codes.hpp"
+
+#if defined(MDESYNC_WITH_JEMALLOC)
+#include <jemalloc/jemalloc.h>
+#endif
+
+#include "util/memory.hpp"
 
 #if defined(MDESYNC_WITH_JEMALLOC)
 // jemalloc (docs/adr/0050) reads its options from this symbol: two arenas for a process
@@ -35,11 +42,26 @@ void bound_heap_growth() {
 #endif
 }
 
+// How util::release_free_memory hands free pages back: jemalloc purges every arena's
+// unused dirty pages at once (they would otherwise go within dirty_decay_ms); glibc trims
+// its heaps.
+void register_memory_release() {
+#if defined(MDESYNC_WITH_JEMALLOC)
+  mdesync::util::set_free_memory_releaser([] {
+    const std::string purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+    (void)mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
+  });
+#elif defined(__GLIBC__)
+  mdesync::util::set_free_memory_releaser([] { (void)malloc_trim(0); });
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace mdesync::cli;
   bound_heap_growth();
+  register_memory_release();
   CLI::App app{
       "mdesync: keeps Microsoft Defender for Endpoint vulnerability data in your own database"};
   app.set_version_flag("--version", std::string("mdesync ") + MDESYNC_VERSION);

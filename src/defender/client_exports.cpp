@@ -23,7 +23,7 @@ namespace {
 
 using util::ErrorCode;
 
-constexpr std::size_t k_batch_rows = 512;
+constexpr std::size_t k_batch_rows = 256;
 
 // A stage that does nothing on the download thread: the calling thread hands each row
 // to a record sink.
@@ -216,7 +216,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
   }
   const std::size_t workers = std::clamp<std::size_t>(
       static_cast<std::size_t>(std::max(1, config.download_concurrency)), 1, urls.size());
-  const std::size_t capacity = 2 * workers;
+  const std::size_t capacity = workers;
 
   std::mutex mutex;
   std::condition_variable can_push;

@@ -636,7 +636,7 @@ class SqliteStore final : public Store {
   bool m_first_sync = false;
   // Page cache sizes in KiB (PRAGMA cache_size): sqlite_open.cpp sets the usual one.
   static constexpr int k_cache_kib = 40960;
-  static constexpr int k_first_sync_cache_kib = 16384;
+  static constexpr int k_first_sync_cache_kib = 8192;
   // The integrity check started at open, and its outcome once known.
   std::future<util::Status> m_check;
   std::optional<util::Status> m_checked;

@@ -2,6 +2,7 @@
 // the lifecycle rules (lifecycle.cpp), and the index drop and rebuild of a first load.
 
 #include "store/sqlite_store_impl.hpp"
+#include "util/memory.hpp"
 
 namespace mdesync::store::sqlite {
 
@@ -23,6 +24,8 @@ util::Status SqliteStore::restore_indexes() {
     return fail(m_db->error(rc, "could not write the page cache before the index builds"));
   }
   sqlite3_db_release_memory(m_db->handle());
+  // And the rows the read freed, which the allocator would keep for a while yet.
+  util::release_free_memory();
   util::Status result;
   for (auto& [object, state] : m_state) {
     if (auto st = restore_indexes(object); !st) {

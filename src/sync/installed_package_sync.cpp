@@ -76,6 +76,7 @@ class InventoryRead {
         *files, [&] { return m_ctx.client.inventory_export_files(false); },
         m_write ? m_cpe.stage() : count_only, &m_gate);
     if (!streamed) return tl::unexpected(streamed.error());
+    m_gate.release_counted();
     if (auto st = absorb(); !st) return st;
     if (m_gate.conflict()) {
       conflict = true;

@@ -256,6 +256,12 @@ std::vector<std::string> DeviceDigests<Row>::stale_stored() const {
   return out;
 }
 
+template <class Row>
+void DeviceDigests<Row>::release_counted() {
+  std::lock_guard lock(m_mutex);
+  for (auto& [id, d] : m_devices) std::vector<std::uint64_t>().swap(d.counted);
+}
+
 template class DeviceDigests<defender::InventoryRow>;
 template class DeviceDigests<defender::VulnerabilityRow>;
 

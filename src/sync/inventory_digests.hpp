@@ -90,6 +90,9 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   [[nodiscard]] bool keep(const std::string& device_id) const;
   // After streaming: the stored devices whose digest must go (not kept).
   [[nodiscard]] std::vector<std::string> stale_stored() const;
+  // After streaming: frees the version pairs each device counted (about 1 KB a device),
+  // which only decoding needs, before the commit builds its indexes.
+  void release_counted();
 
  private:
   struct Device {

@@ -160,10 +160,10 @@ class PerThread {
 // they are still in those threads' caches, and consumes them on the calling thread
 // (defender::BatchStage). The map function runs on several threads at once: it may
 // touch only its batch, its output and per-thread state. A consumed batch goes back to
-// the spare list of the thread that mapped it, which empties it when it takes it for
-// a later batch: the calling thread, the one that writes the store, never frees rows,
-// and each row's strings are freed by the thread that allocated them (the allocator's
-// fast path; a free from another thread is several times slower).
+// the thread that mapped it, which empties it (and any other of its batches consumed
+// meanwhile) at its next batch: the calling thread, the one that writes the store,
+// never frees rows, each row's strings are freed by the thread that allocated them (the
+// allocator's fast path), and no consumed rows are kept beyond that.
 template <class Record, class Row>
 class StagedMap {
  public:
@@ -178,8 +178,7 @@ class StagedMap {
   // For Client::stream_*_batches. Valid while this object lives.
   defender::BatchStage<Record> stage() {
     return [this](std::vector<Record>&& records) -> defender::BatchStep {
-      std::shared_ptr<Owned> out = spare();
-      out->mapped.clear();
+      std::shared_ptr<Owned> out = reclaim();
       out->mapped.rows.reserve(records.size());
       m_map(records, out->mapped);
       return [this, out]() -> util::Status {
@@ -196,32 +195,33 @@ class StagedMap {
     Mapped mapped;
   };
 
-  std::shared_ptr<Owned> spare() {
+  // This thread's batches consumed since its last call, emptied here; one is kept for
+  // the next batch, the others are freed.
+  std::shared_ptr<Owned> reclaim() {
     const auto me = std::this_thread::get_id();
+    std::vector<std::shared_ptr<Owned>> consumed;
     {
       std::lock_guard lock(m_mutex);
-      auto& mine = m_spare[me];
-      if (!mine.empty()) {
-        auto out = std::move(mine.back());
-        mine.pop_back();
-        return out;
-      }
+      consumed.swap(m_consumed[me]);
     }
-    auto out = std::make_shared<Owned>();
-    out->owner = me;
-    return out;
+    if (consumed.empty()) {
+      auto out = std::make_shared<Owned>();
+      out->owner = me;
+      return out;
+    }
+    for (auto& c : consumed) c->mapped.clear();
+    return consumed.front();
   }
   void give_back(const std::shared_ptr<Owned>& owned) {
     std::lock_guard lock(m_mutex);
-    m_spare[owned->owner].push_back(owned);
+    m_consumed[owned->owner].push_back(owned);
   }
 
   MapFn m_map;
   ConsumeFn m_consume;
   std::mutex m_mutex;
-  // Per mapping thread, at most one per batch of that thread in flight (the client's
-  // queue and the batch being mapped).
-  std::map<std::thread::id, std::vector<std::shared_ptr<Owned>>> m_spare;
+  // Per mapping thread: its batches consumed since its last batch.
+  std::map<std::thread::id, std::vector<std::shared_ptr<Owned>>> m_consumed;
 };
 
 // Maps batches of source records on a worker thread while the calling thread keeps
@@ -295,10 +295,11 @@ template <class Row>
 class Batch {
  public:
   Batch(SyncContext& ctx, ObjectSummary& s, store::WriteContext write)
-      : m_ctx(ctx), m_s(s), m_write(write), m_started(std::chrono::steady_clock::now()) {
-    m_rows.reserve(k_batch_rows);
-  }
+      : m_ctx(ctx), m_s(s), m_write(write), m_started(std::chrono::steady_clock::now()) {}
   util::Status add(Row&& row) {
+    // Reserved at the first row: a batch that only writes mapped batches (write) never
+    // holds rows, and 5,000 findings are 5 MB.
+    if (m_rows.capacity() == 0) m_rows.reserve(k_batch_rows);
     m_rows.push_back(std::move(row));
     if (m_rows.size() >= k_batch_rows) return flush();
     return {};

@@ -468,7 +468,7 @@ std::string device_lines(int file, int devices, int per_device) {
 TEST(ClientExportFiles, StagedBatchesKeepEachDevicesRowsTogether) {
   Fixture f(3);
   ExportServer server;
-  // 7 rows per device: no multiple of 7 is the 512 rows of a full batch.
+  // 7 rows per device: a full batch (256 rows) never ends on a device boundary by chance.
   for (int i = 0; i < server.files; ++i) {
     server.override_body["https://blob.test/c/part-" + std::to_string(i) + ".json.gz"] =
         gzip(device_lines(i, 400, 7));
