@@ -301,7 +301,7 @@ const std::vector<KeySpec>& specs() {
           c.low_speed_timeout_seconds = static_cast<int>(*r);
           return {};
         });
-    add("download_concurrency", "Export files downloaded at once (1-16)", "4",
+    add("download_concurrency", "Export files read at once, one thread each (1-16)", "4",
         [](Config& c, const Value& v, const Source& s) -> Status {
           auto r = as_int("download_concurrency", v, s, 1, 16);
           if (!r) return tl::unexpected(r.error());
