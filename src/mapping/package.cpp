@@ -21,7 +21,7 @@ Mapped<model::Package> map_package(const defender::Software& sw,
   s.active_alert = sw.active_alert;
   s.exposed_machines = sw.exposed_machines;
   s.impact_score = sw.impact_score;
-  report_rejected(sw.rejected, "software " + sw.id, out.diagnostics);
+  report_rejected(sw.rejected, "software", sw.id, out.diagnostics);
   for (const auto& d : distributions) {
     s.versions.push_back({d.version, d.installations, d.vulnerabilities});
   }
