@@ -48,7 +48,7 @@ void bound_heap_growth() {
 void register_memory_release() {
 #if defined(MDESYNC_WITH_JEMALLOC)
   mdesync::util::set_free_memory_releaser([] {
-    const std::string purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+    static const std::string purge = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
     (void)mallctl(purge.c_str(), nullptr, nullptr, nullptr, 0);
   });
 #elif defined(__GLIBC__)

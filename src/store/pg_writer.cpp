@@ -219,7 +219,7 @@ util::Status PgStore::narrow_refs(std::span<const Row> rows, std::vector<sqlite:
   out.resize(rows.size());
   auto& d = dims<Row>();
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const NarrowKeys k = i < keys.size() ? keys[i] : narrow_keys(rows[i]);
+    const NarrowKeys k = narrow_keys_at(keys, i, rows[i]);
     if (auto st = d.refs(*m_conn, rows[i], k, out[i], contexts); !st) return st;
   }
   // New interned rows go to the server before the next statement (or the commit).

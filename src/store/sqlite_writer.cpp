@@ -209,7 +209,7 @@ Result<UpsertCounts> SqliteStore::upsert_rows(const WriteContext& ctx, std::span
   SeenSet* seen = ctx.track_seen ? &seen_set(object, ctx.run_id) : nullptr;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& in = rows[i];
-    if constexpr (is_narrow<Row>) m_keys = i < ctx.keys.size() ? ctx.keys[i] : narrow_keys(in);
+    if constexpr (is_narrow<Row>) m_keys = narrow_keys_at(ctx.keys, i, in);
     if (!state.bulk) {
       if (auto st = upsert_one(ctx, in, hash_of(ctx, in, i), seen, counts); !st) {
         return fail(st.error());

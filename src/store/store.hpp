@@ -65,6 +65,12 @@ struct NarrowKeys {
 };
 NarrowKeys narrow_keys(const model::Vulnerability& row);
 NarrowKeys narrow_keys(const model::InstalledPackage& row);
+// The narrow keys of rows[i] of a write: the caller's (WriteContext::keys) when it gave
+// them, else computed here.
+template <class Row>
+NarrowKeys narrow_keys_at(std::span<const NarrowKeys> given, std::size_t i, const Row& row) {
+  return i < given.size() ? given[i] : narrow_keys(row);
+}
 
 // Who writes and when: every upsert/sweep/apply stamps rows it changes with these.
 struct WriteContext {

@@ -92,7 +92,6 @@ class InventoryRead {
       if (!more) return tl::unexpected(more.error());
     }
     if (!m_write) return {};
-    if (auto st = m_batch.flush(); !st) return st;
     if (auto st = erase_digests_not_kept(); !st) return st;
     return m_ctx.finish_full(m_s, model::ObjectType::installed_package, snapshot, *tx);
   }
