@@ -60,6 +60,10 @@ struct Install {
   std::uint32_t product = 0;
   std::uint16_t version = 0;
   std::int64_t first_seen = 0;
+  // The version before the last patch and the time of that patch (0: never patched):
+  // what a rollback reinstalls.
+  std::uint16_t previous_version = 0;
+  std::int64_t patched_at = 0;
 };
 
 struct NonCpe {
@@ -202,6 +206,7 @@ class World {
   void install_one(Rng& rng, std::uint32_t nm);
   void move_group(Rng& rng, std::uint32_t nm);
   void onboard_machine();
+  void roll_back_one(Rng& rng, std::uint32_t nm);
   void emit(std::uint32_t m, const Install& in, std::uint32_t cve, DeltaStatus s);
   void emit_install(std::uint32_t m, const Install& in, DeltaStatus s);
   void emit_cve(std::uint32_t cve, std::uint32_t nm, DeltaStatus s);

@@ -1,5 +1,6 @@
 // The world's evolution: one 6-hour step of patches, upgrades, new and re-scored CVEs,
-// new installs, group moves, machines going quiet and new machines, each recorded as
+// new installs, group moves, machines going quiet, new machines and patches rolled back
+// (findings that open again), each recorded as
 // delta events; events older than 14 days are dropped.
 
 #include <algorithm>
@@ -45,6 +46,10 @@ std::uint64_t World::step() {
     if (auto mi = random_live_machine(rng, nm)) machines[*mi].inactive_since = m_now - 3600;
   }
   if (rng.chance(0.4)) onboard_machine();
+  // Drawn from a generator of its own, so that the events above stay those of a world
+  // without rollbacks.
+  Rng rollbacks(hash_combine(m_params.seed, 0xb000000ULL + m_steps));
+  if (rollbacks.chance(0.5)) roll_back_one(rollbacks, nm);
   // Keep 14 days and one bucket of events.
   const std::int64_t horizon = floor6h(m_now - 14 * k_day) - k_step;
   const auto keep = std::find_if(events.begin(), events.end(),
@@ -76,9 +81,31 @@ void World::patch_one(Rng& rng, std::uint32_t nm) {
   Install& in = m.installs[vulnerable_installs[rng.below(vulnerable_installs.size())]];
   const auto nv = static_cast<std::uint16_t>(products[in.product].versions.size());
   emit_install(*mi, in, DeltaStatus::fixed);
+  in.previous_version = in.version;
+  in.patched_at = m_now;
   in.version = rng.chance(0.5) ? static_cast<std::uint16_t>(nv - 1)
                                : static_cast<std::uint16_t>(std::min<int>(in.version + 1, nv - 1));
   emit_install(*mi, in, DeltaStatus::added);
+}
+
+// A patch rolled back in a later step: Fixed for the installed version, New for the one
+// before the patch, whose findings (closed by the patch) open again.
+void World::roll_back_one(Rng& rng, std::uint32_t nm) {
+  for (int tries = 0; tries < 40; ++tries) {
+    auto mi = random_live_machine(rng, nm);
+    if (!mi) return;
+    Machine& m = machines[*mi];
+    for (Install& in : m.installs) {
+      if (in.patched_at == 0 || in.patched_at >= m_now || in.previous_version == in.version) {
+        continue;
+      }
+      emit_install(*mi, in, DeltaStatus::fixed);
+      in.version = in.previous_version;
+      in.patched_at = 0;
+      emit_install(*mi, in, DeltaStatus::added);
+      return;
+    }
+  }
 }
 
 // A new CVE against the older versions of an installed product.

@@ -28,6 +28,16 @@ class Secret {
 // Operation options (data-model.md section 7): key -> accepted values, per object.
 using Filters = std::map<std::string, std::vector<std::string>>;
 
+// `mdesync report` settings: the `[report]` table of the config file.
+struct ReportSettings {
+  int stale_after_hours = 48;  // a last good sync older than this is flagged stale
+  // Remediation deadlines in days ([report.sla_days]).
+  int sla_critical = 15;
+  int sla_high = 30;
+  int sla_medium = 90;
+  int sla_low = 180;
+};
+
 struct Config {
   // Connection and credentials.
   std::string api_url = "https://api.securitycenter.microsoft.com";
@@ -61,6 +71,9 @@ struct Config {
   std::string strategy = "export";  // export | api
   bool include_non_cpe = false;
   std::map<std::string, Filters> filters;  // object name -> operation options
+
+  // Report.
+  ReportSettings report;
 };
 
 }  // namespace mdesync::config

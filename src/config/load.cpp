@@ -382,6 +382,48 @@ std::string env_name(const std::string& key) {
   return e;
 }
 
+// The [report] table: stale_after_hours and [report.sla_days] critical/high/medium/low.
+Status report_settings(const toml::node& node, const Source& src, ReportSettings& out) {
+  const auto* table = node.as_table();
+  if (table == nullptr) return bad("report", src, "a table: [report]");
+  auto whole = [&](const std::string& name, const toml::node& n, int lo,
+                   int hi) -> util::Result<int> {
+    const auto v = n.value<std::int64_t>();
+    if (!n.is_integer() || !v || *v < lo || *v > hi) {
+      return bad(name, src, fmt::format("a whole number from {} to {}", lo, hi));
+    }
+    return static_cast<int>(*v);
+  };
+  for (const auto& [k, n] : *table) {
+    const std::string key(k.str());
+    if (key == "stale_after_hours") {
+      auto v = whole("report.stale_after_hours", n, 1, 24 * 365);
+      if (!v) return tl::unexpected(v.error());
+      out.stale_after_hours = *v;
+    } else if (key == "sla_days") {
+      const auto* sla = n.as_table();
+      if (sla == nullptr) return bad("report.sla_days", src, "a table: [report.sla_days]");
+      for (const auto& [sk, sn] : *sla) {
+        const std::string sev(sk.str());
+        int* into = sev == "critical" ? &out.sla_critical
+                    : sev == "high"   ? &out.sla_high
+                    : sev == "medium" ? &out.sla_medium
+                    : sev == "low"    ? &out.sla_low
+                                      : nullptr;
+        if (into == nullptr) {
+          return bad("report.sla_days." + sev, src, "one of critical, high, medium, low");
+        }
+        auto v = whole("report.sla_days." + sev, sn, 1, 3650);
+        if (!v) return tl::unexpected(v.error());
+        *into = *v;
+      }
+    } else {
+      return bad("report." + key, src, "stale_after_hours or sla_days");
+    }
+  }
+  return {};
+}
+
 util::Result<Value> toml_value(const std::string& key, const toml::node& node, const Source& src) {
   if (auto s = node.as_string()) return Value{s->get()};
   if (auto i = node.as_integer()) return Value{i->get()};
@@ -474,18 +516,22 @@ Status apply_file(Config& config, const std::string& path) {
       }
       continue;
     }
+    if (key == "report") {
+      if (auto st = report_settings(node, src, config.report); !st) return st;
+      continue;
+    }
     const KeySpec* spec = find_spec(key);
     if (spec == nullptr) {
-      return fail(
-          ErrorCode::config,
-          fmt::format("config file {}: unknown key '{}' (known keys: {}, filters)", path, key,
-                      fmt::join(
-                          [] {
-                            std::vector<std::string> names;
-                            for (const auto& s : specs()) names.push_back(s.info.name);
-                            return names;
-                          }(),
-                          ", ")));
+      return fail(ErrorCode::config,
+                  fmt::format("config file {}: unknown key '{}' (known keys: {}, filters, report)",
+                              path, key,
+                              fmt::join(
+                                  [] {
+                                    std::vector<std::string> names;
+                                    for (const auto& s : specs()) names.push_back(s.info.name);
+                                    return names;
+                                  }(),
+                                  ", ")));
     }
     auto value = toml_value(key, node, src);
     if (!value) return tl::unexpected(value.error());

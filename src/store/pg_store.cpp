@@ -513,6 +513,62 @@ util::Status PgStore::scan_rows(const RowVisitor<Row>& visit) {
   return finish({});
 }
 
+namespace {
+// A fetched row as a QueryRow (Store::read_query).
+class ResultRow final : public QueryRow {
+ public:
+  explicit ResultRow(const PgResult& r) : m_r(r) {}
+  [[nodiscard]] bool is_null(int column) const override { return m_r.is_null(column); }
+  [[nodiscard]] std::string_view text(int column) const override { return m_r.text(column); }
+  [[nodiscard]] std::int64_t int64(int column) const override { return m_r.int64(column); }
+  [[nodiscard]] double real(int column) const override { return m_r.real(column); }
+
+ private:
+  const PgResult& m_r;
+};
+}  // namespace
+
+// Through a cursor too: a query over every finding streams.
+util::Status PgStore::read_query(std::string_view sql, const QueryVisitor& visit) {
+  if (auto st = ready(); !st) return st;
+  const bool own = !m_tx_open && !m_read_tx;
+  if (own) {
+    if (auto st = m_conn->exec("BEGIN READ ONLY"); !st) return st;
+  }
+  auto finish = [&](util::Status st) {
+    (void)m_conn->exec("CLOSE mdesync_read");
+    if (own) (void)m_conn->exec(st ? "COMMIT" : "ROLLBACK");
+    return st;
+  };
+  if (auto st = m_conn->exec(fmt::format("DECLARE mdesync_read NO SCROLL CURSOR FOR {}", sql));
+      !st) {
+    if (own) (void)m_conn->exec("ROLLBACK");
+    return st;
+  }
+  for (;;) {
+    auto r = m_conn->query("FETCH 10000 FROM mdesync_read");
+    if (!r) return finish(fail(r.error()));
+    if (r->rows() == 0) break;
+    const ResultRow row(*r);
+    for (int i = 0; i < r->rows(); ++i) {
+      r->set_row(i);
+      if (!visit(row)) return finish({});
+    }
+  }
+  return finish({});
+}
+
+util::Status PgStore::read_snapshot(const std::function<util::Status()>& body) {
+  if (m_tx_open || m_read_tx) return body();
+  if (auto st = ready(); !st) return st;
+  if (auto st = m_conn->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !st) return st;
+  m_read_tx = true;
+  auto st = body();
+  m_read_tx = false;
+  (void)m_conn->exec(st ? "COMMIT" : "ROLLBACK");
+  return st;
+}
+
 template Result<std::optional<Host>> PgStore::find<Host>(std::string_view);
 template Result<std::optional<Vulnerability>> PgStore::find<Vulnerability>(std::string_view);
 template util::Status PgStore::scan_rows<Host>(const RowVisitor<Host>&);

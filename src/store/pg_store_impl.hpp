@@ -127,6 +127,8 @@ class PgStore final : public Store {
   util::Status scan(const RowVisitor<VulnerabilityDefinition>& visit) override {
     return scan_rows<VulnerabilityDefinition>(visit);
   }
+  util::Status read_query(std::string_view sql, const QueryVisitor& visit) override;
+  util::Status read_snapshot(const std::function<util::Status()>& body) override;
 
   Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                           Timestamp started_at) override;
@@ -248,6 +250,7 @@ class PgStore final : public Store {
   bool m_exclusive;
   bool m_read_only;
   bool m_tx_open = false;
+  bool m_read_tx = false;  // inside read_snapshot
   CopyBuffer m_copy;
   BinaryCopyBuffer m_binary;
   // Objects whose staging table exists in this session (a rollback may drop it: then

@@ -600,6 +600,167 @@ CREATE TABLE finding_digest (
 ) WITHOUT ROWID;
 )sql";
 
+// The history of each finding's state (ADR 0074): what changed it and when, written by
+// triggers in the transaction of the change, whichever write path made it (upserts,
+// sweeps, delta events, a sync's or a user's UPDATE), from the lifecycle columns alone,
+// so that a write of one event at a time and one of several at once record the same. A finding's
+// first state is the finding itself (New at first_found), so a first load writes no history. Fixed
+// at last_fixed (a sweep's snapshot time or the event's time); Reopened at state_time; a
+// device-group move while open at state_time when the event moved it, else last_found
+// (a full read sees the move, not its time). A Fixed undone by the New half of a pair
+// at the same timestamp (a group move split across calls) is taken back.
+constexpr std::string_view k_v7_tables = R"sql(
+CREATE TABLE vulnerability_event (
+  id                 INTEGER PRIMARY KEY,
+  finding            INTEGER NOT NULL,
+  event              TEXT NOT NULL,
+  event_time         INTEGER,
+  severity           TEXT NOT NULL,
+  host_context       INTEGER NOT NULL,
+  from_host_context  INTEGER,
+  run_id             INTEGER NOT NULL
+);
+CREATE INDEX vulnerability_event_finding_idx ON vulnerability_event(finding, event_time);
+CREATE INDEX vulnerability_event_time_idx ON vulnerability_event(event_time);
+
+CREATE TRIGGER vulnerability_event_created_closed AFTER INSERT ON vulnerability_finding
+WHEN new.status_category = 'Closed'
+BEGIN
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+  VALUES (new.id, 'Fixed', coalesce(new.last_fixed, new.state_time), new.severity,
+          new.host_context, new.last_run_id);
+END;
+
+CREATE TRIGGER vulnerability_event_fixed AFTER UPDATE ON vulnerability_finding
+WHEN old.status_category = 'Open' AND new.status_category = 'Closed'
+BEGIN
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+  VALUES (new.id, 'Fixed', coalesce(new.last_fixed, new.state_time), new.severity,
+          new.host_context, new.last_run_id);
+END;
+
+CREATE TRIGGER vulnerability_event_reopened AFTER UPDATE ON vulnerability_finding
+WHEN old.status_category = 'Closed' AND new.status_category = 'Open'
+  AND new.status = 'Reopened'
+BEGIN
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+  VALUES (new.id, 'Reopened', new.state_time, new.severity, new.host_context, new.last_run_id);
+END;
+
+CREATE TRIGGER vulnerability_event_unfixed AFTER UPDATE ON vulnerability_finding
+WHEN old.status_category = 'Closed' AND new.status_category = 'Open'
+  AND new.status <> 'Reopened'
+BEGIN
+  DELETE FROM vulnerability_event
+  WHERE finding = new.id AND event = 'Fixed' AND event_time IS new.state_time;
+END;
+
+-- A write that applies several events at once (PostgreSQL's set-based merges) shows a
+-- fix and the reopening after it as an open finding with a later last_fixed: both.
+CREATE TRIGGER vulnerability_event_fixed_and_reopened AFTER UPDATE ON vulnerability_finding
+WHEN old.status_category = 'Open' AND new.status_category = 'Open'
+  AND new.status = 'Reopened' AND new.last_fixed IS NOT NULL
+  AND (old.last_fixed IS NULL OR new.last_fixed > old.last_fixed)
+BEGIN
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+  VALUES (new.id, 'Fixed', new.last_fixed, new.severity, new.host_context, new.last_run_id);
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+  VALUES (new.id, 'Reopened', new.state_time, new.severity, new.host_context, new.last_run_id);
+END;
+
+CREATE TRIGGER vulnerability_event_moved AFTER UPDATE ON vulnerability_finding
+WHEN old.host_context <> new.host_context
+  AND (old.status_category = 'Open' OR new.status_category = 'Open')
+  AND (SELECT rbac_group_name FROM vulnerability_host_context WHERE id = old.host_context)
+      IS NOT (SELECT rbac_group_name FROM vulnerability_host_context WHERE id = new.host_context)
+BEGIN
+  INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context,
+                                   from_host_context, run_id)
+  VALUES (new.id, 'Moved',
+          CASE WHEN new.state_time > old.state_time THEN new.state_time
+               WHEN new.last_found IS NULL THEN new.state_time
+               WHEN new.state_time IS NULL OR new.last_found > new.state_time THEN new.last_found
+               ELSE new.state_time END,
+          new.severity, new.host_context, old.host_context, new.last_run_id);
+END;
+)sql";
+
+// The user-facing history: one row per state change, New included.
+std::string history_view() {
+  return fmt::format(
+      R"sql(
+CREATE VIEW vulnerability_history AS
+SELECT f.id AS vulnerability_id,
+  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
+       ELSE t.targets || i.uid_suffix END AS uid,
+  i.type AS type, t.targets AS targets, 'New' AS event, {0} AS event_time,
+  f.severity AS severity, hc.rbac_group_name AS rbac_group_name, NULL AS run_id
+FROM vulnerability_finding f
+JOIN vulnerability_target t ON t.id = f.host
+JOIN vulnerability_item i ON i.id = f.item
+JOIN vulnerability_host_context hc ON hc.id = coalesce(
+  (SELECT m.from_host_context FROM vulnerability_event m
+   WHERE m.finding = f.id AND m.event = 'Moved' ORDER BY m.event_time, m.id LIMIT 1),
+  f.host_context)
+UNION ALL
+SELECT f.id,
+  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
+       ELSE t.targets || i.uid_suffix END,
+  i.type, t.targets, e.event, {1}, e.severity, hc.rbac_group_name, e.run_id
+FROM vulnerability_event e
+JOIN vulnerability_finding f ON f.id = e.finding
+JOIN vulnerability_target t ON t.id = f.host
+JOIN vulnerability_item i ON i.id = f.item
+JOIN vulnerability_host_context hc ON hc.id = e.host_context;
+)sql",
+      time_text("coalesce(f.first_found, f.state_time)"), time_text("e.event_time"));
+}
+
+// What an existing store already knows of its history: each finding's last fix and its
+// reopening (earlier fixes and reopenings were not kept before schema v7).
+constexpr std::string_view k_v7_backfill = R"sql(
+INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+SELECT id, 'Fixed', coalesce(last_fixed, state_time), severity, host_context, last_run_id
+FROM vulnerability_finding
+WHERE status_category = 'Closed' OR (status = 'Reopened' AND last_fixed IS NOT NULL);
+INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+SELECT id, 'Reopened', state_time, severity, host_context, last_run_id
+FROM vulnerability_finding WHERE status = 'Reopened';
+)sql";
+
+// Per object, the snapshot time of its first complete full read in this store (of the
+// migration, for an older store): the history of findings is complete from there on.
+// Not INSERT OR IGNORE: checkpoints are written with INSERT OR REPLACE, whose conflict
+// policy SQLite applies to the statements of the triggers it fires.
+std::string v7_history_start() {
+  return fmt::format(R"sql(
+CREATE TABLE history_start (
+  object         TEXT PRIMARY KEY,
+  snapshot_time  INTEGER NOT NULL
+);
+CREATE TRIGGER history_start_on_insert AFTER INSERT ON checkpoint
+WHEN new.full_snapshot_time IS NOT NULL
+BEGIN
+  INSERT INTO history_start (object, snapshot_time) SELECT new.object, {0}
+  WHERE NOT EXISTS (SELECT 1 FROM history_start WHERE object = new.object);
+END;
+CREATE TRIGGER history_start_on_update AFTER UPDATE ON checkpoint
+WHEN new.full_snapshot_time IS NOT NULL
+BEGIN
+  INSERT INTO history_start (object, snapshot_time) SELECT new.object, {0}
+  WHERE NOT EXISTS (SELECT 1 FROM history_start WHERE object = new.object);
+END;
+INSERT INTO history_start (object, snapshot_time)
+SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
+)sql",
+                     time_micros("new.full_snapshot_time"), time_micros("full_snapshot_time"));
+}
+
+std::string v7() {
+  return std::string(k_v7_tables) + std::string(k_v7_backfill) + history_view() +
+         v7_history_start();
+}
+
 }  // namespace
 
 // The connector columns and the joins that end the view of a narrow table `table` (alias
@@ -625,6 +786,7 @@ JOIN {0}_item_context ic ON ic.id = {2}.item_context;
 const std::vector<Migration>& migrations() {
   static const std::string k_v4_sql = v4();
   static const std::string k_v5_sql = v5();
+  static const std::string k_v7_sql = v7();
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
       {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
@@ -637,6 +799,10 @@ const std::vector<Migration>& migrations() {
        "installed_package is a view",
        k_v5_sql},
       {6, "finding_digest: unchanged finding lines are not decoded again", k_v6},
+      {7,
+       "vulnerability_event: each finding's state changes, written by triggers; "
+       "vulnerability_history view",
+       k_v7_sql},
   };
   return k_migrations;
 }

@@ -59,6 +59,19 @@ inline Lifecycle read_lifecycle(const Statement& st, int first) {
   return l;
 }
 
+// A prepared statement's current row as a QueryRow (Store::read_query).
+class StatementRow final : public QueryRow {
+ public:
+  explicit StatementRow(const Statement& st) : m_st(st) {}
+  [[nodiscard]] bool is_null(int column) const override { return m_st.is_null(column); }
+  [[nodiscard]] std::string_view text(int column) const override { return m_st.text(column); }
+  [[nodiscard]] std::int64_t int64(int column) const override { return m_st.int64(column); }
+  [[nodiscard]] double real(int column) const override { return m_st.real(column); }
+
+ private:
+  const Statement& m_st;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<FileLock> lock, bool read_only)
@@ -322,6 +335,27 @@ class SqliteStore final : public Store {
     return sqlite::count_by_status(*m_db);
   }
   Result<int> schema_version() override { return sqlite::schema_version(*m_db); }
+
+  // --- read queries (reports) ---
+
+  util::Status read_query(std::string_view sql, const QueryVisitor& visit) override {
+    auto st = m_db->prepare(sql);
+    if (!st) return fail(st.error());
+    const StatementRow row(*st);
+    for (;;) {
+      auto more = st->step();
+      if (!more) return fail(more.error());
+      if (!*more || !visit(row)) return {};
+    }
+  }
+  util::Status read_snapshot(const std::function<util::Status()>& body) override {
+    if (m_tx_open) return body();
+    // A deferred transaction: its first read fixes the snapshot every later read sees.
+    if (auto st = m_db->exec("BEGIN"); !st) return st;
+    auto st = body();
+    (void)m_db->exec(st ? "COMMIT" : "ROLLBACK");
+    return st;
+  }
 
  protected:
   util::Status do_begin() override {

@@ -149,6 +149,19 @@ struct StatusCount {
   std::int64_t count = 0;
 };
 
+// One row of a read query (Store::read_query): its columns by 0-based index.
+class QueryRow {
+ public:
+  virtual ~QueryRow() = default;
+  [[nodiscard]] virtual bool is_null(int column) const = 0;
+  [[nodiscard]] virtual std::string_view text(int column) const = 0;
+  // Integers, and booleans as 1/0.
+  [[nodiscard]] virtual std::int64_t int64(int column) const = 0;
+  [[nodiscard]] virtual double real(int column) const = 0;
+};
+// Return false to stop a query early.
+using QueryVisitor = std::function<bool(const QueryRow&)>;
+
 // Return false to stop a scan early.
 template <typename Row>
 using RowVisitor = std::function<bool(const Row&)>;
@@ -260,6 +273,13 @@ class Store {
   virtual Status scan(const RowVisitor<model::InstalledPackage>& visit) = 0;
   virtual Status scan(const RowVisitor<model::Vulnerability>& visit) = 0;
   virtual Status scan(const RowVisitor<model::VulnerabilityDefinition>& visit) = 0;
+
+  // Read queries over the store's tables for reports (src/report). `sql` is one SELECT
+  // in the SQL both backends understand alike (no parameters, no dialect functions);
+  // its rows are streamed to `visit`, never held whole. Within read_snapshot, every
+  // query sees the same committed state, whatever a sync commits meanwhile.
+  virtual Status read_query(std::string_view sql, const QueryVisitor& visit) = 0;
+  virtual Status read_snapshot(const std::function<Status()>& body) = 0;
 
   // Sync runs: begin_run inserts a row (committed at once) and returns its id.
   virtual Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
