@@ -428,6 +428,9 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   ASSERT_EQ(sqlite3_open(m_path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
       sqlite3_exec(db,
+                   "DROP VIEW vulnerability_history; DROP TABLE vulnerability_event; "
+                   "DROP TRIGGER history_start_on_insert; DROP TRIGGER history_start_on_update; "
+                   "DROP TABLE history_start; "
                    "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
                    "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
                    "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
@@ -459,9 +462,17 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 6);
+    EXPECT_EQ(s->schema_version().value(), 7);
     EXPECT_TRUE(s->find_host("a").value().has_value());
   }
+  // The history starts with what the rows know: each closed finding's fix, each
+  // reopened one's fix and reopening (schema v7).
+  EXPECT_EQ(scalar(m_path, "SELECT count(*) FROM vulnerability_history WHERE event <> 'New'"),
+            scalar(m_path,
+                   "SELECT sum(CASE WHEN status_category = 'Closed' THEN 1 WHEN status = "
+                   "'Reopened' THEN 1 + (last_fixed IS NOT NULL) ELSE 0 END) FROM vulnerability"));
+  EXPECT_EQ(scalar(m_path, "SELECT count(*) FROM vulnerability_history WHERE event = 'New'"),
+            scalar(m_path, "SELECT count(*) FROM vulnerability"));
   EXPECT_EQ(count_rows(m_path, "inventory_digest"), 0);
   EXPECT_EQ(count_rows(m_path, "inventory_versions"), 0);
   const auto after = stored();
@@ -525,7 +536,8 @@ TEST_F(StoreTest, DamagedPagesAreRefusedBeforeAnyObjectCommits) {
     const auto size = fs::file_size(m_path);
     ASSERT_GT(size, 16384U * 4);
     std::fstream f(m_path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>((size / 16384 / 2) * 16384));
+    // Three quarters in: a page of findings, past the schema's pages.
+    f.seekp(static_cast<std::streamoff>((size / 16384 * 3 / 4) * 16384));
     const std::string garbage(16384, '\x5A');
     f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
   }
