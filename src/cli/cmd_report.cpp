@@ -208,8 +208,8 @@ const bool k_registered = register_command(
        sub.add_option("--days", flags->days, "Days of history in trends and remediation (1-3650)")
            ->check(CLI::Range(1, 3650));
        sub.add_option("--group", flags->groups,
-                      "Report on this device group only (repeatable; \"(no group)\" for hosts "
-                      "without one)");
+                      "Report on this device group only (repeatable; \"Unassigned\" for hosts "
+                      "in none)");
        sub.add_option("--stale-after-hours", flags->stale_after_hours,
                       "Flag a last good sync older than this as stale (default 48, or "
                       "[report] stale_after_hours)")

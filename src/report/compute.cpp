@@ -68,12 +68,12 @@ std::string group_filter(const std::vector<std::string>& groups) {
   std::string list;
   for (const auto& g : groups) {
     if (!list.empty()) list += ", ";
-    list += quote(g == k_no_group ? std::string_view{} : std::string_view{g});
+    list += quote(g);
   }
   return fmt::format(
       "f.host_context IN (SELECT id FROM vulnerability_host_context WHERE "
-      "coalesce(rbac_group_name, '') IN ({}))",
-      list);
+      "coalesce(nullif(rbac_group_name, ''), {}) IN ({}))",
+      quote(k_no_group), list);
 }
 
 // Median of durations in microseconds, as days; nullopt when empty. Reorders `v`.

@@ -14,14 +14,15 @@
 
 namespace mdesync::report {
 
-// The device groups the store knows (hosts' rbacGroupName; "(no group)" for none),
-// sorted. For `--group` validation.
+// The device groups the store knows (hosts' and findings' rbacGroupName; "Unassigned"
+// for none), sorted. For `--group` validation.
 util::Result<std::vector<std::string>> known_groups(store::Store& store);
 
 // Every figure of the report. ErrorCode::store when a read fails.
 util::Result<Figures> compute(store::Store& store, const ReportOptions& options);
 
-// The name a host without a device group is shown and chosen by.
-inline constexpr std::string_view k_no_group = "(no group)";
+// The group of a device in none: Defender's exports name it so, its machine list leaves
+// the group empty; both are shown and chosen by this name.
+inline constexpr std::string_view k_no_group = "Unassigned";
 
 }  // namespace mdesync::report

@@ -111,7 +111,8 @@ class Browser:
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-extensions", "--mute-audio",
              f"--user-data-dir={profile}", "about:blank"],
-            pass_fds=(to_chrome_r, from_chrome_w), preexec_fn=fds,
+            # The child's descriptors 3 and 4 (after fds()) are what it keeps open.
+            pass_fds=(3, 4), preexec_fn=fds,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)

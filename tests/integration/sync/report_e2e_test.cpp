@@ -253,14 +253,14 @@ TEST_F(ReportE2E, FiguresMatchPlainSqlAndTheGroundTruthOnBothStores) {
     EXPECT_EQ(n, testing_support::query_int(
                      path,
                      "SELECT count(*) FROM vulnerability WHERE status_category = 'Open' AND "
-                     "coalesce(rbac_group_name, '') = '" +
-                         (name == "(no group)" ? std::string() : name) + "'"))
+                     "coalesce(nullif(rbac_group_name, ''), 'Unassigned') = '" +
+                         name + "'"))
         << name;
     EXPECT_EQ(g["hosts"].get<long long>(),
               testing_support::query_int(path,
                                          "SELECT count(*) FROM host WHERE status <> 'Removed' AND "
-                                         "coalesce(rbac_group_name, '') = '" +
-                                             (name == "(no group)" ? std::string() : name) + "'"))
+                                         "coalesce(nullif(rbac_group_name, ''), 'Unassigned') = '" +
+                                             name + "'"))
         << name;
   }
   // Software with the most open findings.
