@@ -27,7 +27,8 @@
 //   first cell a <td> whose text is the row's key: objects, top-vulnerabilities, top-hosts,
 //   groups, software, runs, oldest-critical, remediation (5), ageing-deadlines (5),
 //   trend-open (one per day), trend-flow (one per bucket), and ageing-buckets (6, the
-//   numbers of the ageing chart). Totals and "none" messages are in the <tfoot>.
+//   numbers of the ageing chart). Rows keep the figures' order (trend tables oldest
+//   first, runs newest first). Totals and "none" messages are in the <tfoot>.
 //   Numeric cells carry their raw value in data-v (for sorting).
 
 #include "report/html.hpp"
@@ -58,8 +59,8 @@ constexpr std::string_view k_dash = svg::k_missing;
 // axis that those viewers keep; Unknown is also hatched, and every use names the severity.
 constexpr std::array<std::string_view, 5> k_sev_colour = {"#8e0152", "#e66100", "#f0c22b",
                                                           "#5b9bd5", "#a8a8a8"};
-constexpr std::array<std::string_view, 5> k_sev_ink = {"#ffffff", "#1f2328", "#1f2328",
-                                                       "#1f2328", "#1f2328"};
+constexpr std::array<std::string_view, 5> k_sev_ink = {"#ffffff", "#1f2328", "#1f2328", "#1f2328",
+                                                       "#1f2328"};
 constexpr std::array<std::string_view, 5> k_sev_class = {"critical", "high", "medium", "low",
                                                          "unknown"};
 
@@ -73,14 +74,16 @@ constexpr std::string_view k_css = R"CSS(
 :root{--bg:#f3f5f8;--card:#fff;--ink:#1f2328;--muted:#57606a;--faint:#8b949e;--line:#d8dee4;
 --line-soft:#eaeef2;--head:#f0f3f6;--accent:#0a5cad;--over:#b42318;
 --critical:#8e0152;--high:#e66100;--medium:#f0c22b;--low:#5b9bd5;--unknown:#a8a8a8;
---hatch-unknown:repeating-linear-gradient(45deg,#a8a8a8 0 3px,#6e6e6e 3px 4.5px);}
+--hatch:repeating-linear-gradient(45deg,transparent 0 3px,rgba(0,0,0,.45) 3px 4.5px);}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--ink);
-font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Liberation Sans",sans-serif;
+font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans",
+"Liberation Sans",sans-serif;
 font-variant-numeric:tabular-nums}
 .page{max-width:1200px;margin:0 auto;padding:28px 24px 40px}
-section{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:22px 28px 26px;
+section{background:var(--card);border:1px solid var(--line);border-radius:12px;
+padding:22px 28px 26px;
 margin:0 0 18px;box-shadow:0 1px 2px rgba(31,35,40,.05)}
 h1{font-size:30px;line-height:1.15;margin:0;letter-spacing:-.015em}
 h2{font-size:21px;line-height:1.25;margin:0 0 4px;letter-spacing:-.01em}
@@ -88,45 +91,60 @@ h3{font-size:15px;line-height:1.3;margin:26px 0 8px}
 .section-body>h3:first-child,.lede+h3{margin-top:14px}
 p{margin:0 0 8px}
 .lede{color:var(--muted);margin:0 0 14px;max-width:80ch}
-.note{background:#eef5fc;border:1px solid #c4dcf3;border-radius:8px;padding:9px 13px;color:#193b5c}
-code,.mono{font-family:ui-monospace,SFMono-Regular,"Cascadia Mono",Menlo,Consolas,"DejaVu Sans Mono","Liberation Mono",monospace}
-code{background:#eef1f4;border:1px solid var(--line);border-radius:5px;padding:1px 6px;font-size:.92em}
+.note{background:#eef5fc;border:1px solid #c4dcf3;border-radius:8px;padding:9px 13px;
+color:#193b5c}
+code,.mono{font-family:ui-monospace,SFMono-Regular,"Cascadia Mono",Menlo,Consolas,
+"DejaVu Sans Mono","Liberation Mono",monospace}
+code{background:#eef1f4;border:1px solid var(--line);border-radius:5px;padding:1px 6px;
+font-size:.92em}
 .mono{font-size:12.5px}
 a{color:var(--accent)}
 /* header */
 .masthead{padding-top:24px}
-.title-row{display:flex;justify-content:space-between;align-items:flex-start;gap:24px;flex-wrap:wrap}
-.eyebrow{margin:0 0 4px;font-size:12px;font-weight:600;letter-spacing:.06em;text-transform:uppercase;color:var(--accent)}
+.title-row{display:flex;justify-content:space-between;align-items:flex-start;gap:24px;
+flex-wrap:wrap}
+.eyebrow{margin:0 0 4px;font-size:12px;font-weight:600;letter-spacing:.06em;
+text-transform:uppercase;color:var(--accent)}
 .tenant{margin:6px 0 0;font-size:16px;color:var(--muted)}
-.asof{display:flex;flex-direction:column;align-items:flex-end;text-align:right;background:var(--head);
+.asof{display:flex;flex-direction:column;align-items:flex-end;text-align:right;
+background:var(--head);
 border:1px solid var(--line);border-radius:10px;padding:10px 16px;min-width:220px}
 .asof span{font-size:12px;color:var(--muted)}
 .asof strong{font-size:17px;line-height:1.35}
-.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px 28px;margin:20px 0 6px;
+.facts{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:12px 28px;margin:20px 0 6px;
 padding:16px 0 4px;border-top:1px solid var(--line-soft)}
 .facts div{min-width:0}
-.facts dt{font-size:11.5px;font-weight:600;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
+.facts .span2{grid-column:span 2}
+.caption-note{font-weight:400;color:var(--muted);margin-left:8px}
+.facts dt{font-size:11.5px;font-weight:600;color:var(--muted);text-transform:uppercase;
+letter-spacing:.05em}
 .facts dd{margin:2px 0 0;font-weight:500;overflow-wrap:anywhere}
-.alert{display:flex;gap:12px;align-items:flex-start;border:1px solid #e9c46a;border-left:6px solid #b26b00;
+.alert{display:flex;gap:12px;align-items:flex-start;border:1px solid #e9c46a;
+border-left:6px solid #b26b00;
 background:#fff8e5;color:#3d2a00;border-radius:8px;padding:11px 14px;margin:14px 0 0}
 .alert p{margin:0}
 .alert.danger{border-color:#eeb0aa;border-left-color:#b42318;background:#fef0ef;color:#55130d}
-.alert-icon{flex:none;width:22px;height:22px;border-radius:50%;background:#b26b00;color:#fff;font-weight:800;
+.alert-icon{flex:none;width:22px;height:22px;border-radius:50%;background:#b26b00;color:#fff;
+font-weight:800;
 display:inline-flex;align-items:center;justify-content:center;font-size:14px;line-height:1}
 .alert.danger .alert-icon{background:#b42318}
-.empty-state{margin:16px 0 0;border:2px dashed #b6c2cf;border-radius:12px;padding:20px 24px;background:#f8fafc}
+.empty-state{margin:16px 0 0;border:2px dashed #b6c2cf;border-radius:12px;padding:20px 24px;
+background:#f8fafc}
 .empty-state h2{font-size:22px;margin-bottom:8px}
 /* navigation */
 nav.toc{margin:-4px 0 18px}
 nav.toc ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:6px}
-nav.toc a{display:inline-block;padding:5px 12px;border-radius:999px;background:var(--card);border:1px solid var(--line);
+nav.toc a{display:inline-block;padding:5px 12px;border-radius:999px;background:var(--card);
+border:1px solid var(--line);
 color:var(--ink);text-decoration:none;font-size:13px;font-weight:500}
 nav.toc a:hover,nav.toc a:focus-visible{border-color:var(--accent);color:var(--accent)}
 /* cards */
 .cards{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:14px}
-.card{border:1px solid var(--line);border-radius:10px;padding:14px 18px 16px;background:#fbfcfd;min-width:0}
+.card{border:1px solid var(--line);border-radius:10px;padding:14px 18px 16px;background:#fbfcfd;
+min-width:0}
 .card.wide{grid-column:span 2;grid-row:span 2}
-.card h3{margin:0 0 6px;font-size:12px;font-weight:600;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
+.card h3{margin:0 0 6px;font-size:12px;font-weight:600;color:var(--muted);
+text-transform:uppercase;letter-spacing:.05em}
 .big{font-size:32px;font-weight:700;line-height:1.1;margin:0 0 6px;letter-spacing:-.01em}
 .card.wide .big{font-size:40px}
 .unit{font-size:15px;font-weight:500;color:var(--muted);margin-left:6px}
@@ -146,7 +164,8 @@ padding:4px 0;border-bottom:1px solid var(--line-soft)}
 svg.share-bar{display:block;width:100%;height:12px;border-radius:3px;margin:8px 0 2px}
 /* severity labels: a swatch of the colour (hatched for Unknown) and the name */
 .sev{display:inline-flex;align-items:center;gap:7px;white-space:nowrap;font-weight:600}
-.sev::before,.sev-cell::before,.swatch{content:"";display:inline-block;width:11px;height:11px;border-radius:2px;
+.sev::before,.sev-cell::before,.swatch{content:"";display:inline-block;width:11px;height:11px;
+border-radius:2px;
 background:var(--c);box-shadow:inset 0 0 0 1px rgba(0,0,0,.18);flex:none}
 .sev-cell{white-space:nowrap;font-weight:600}
 .sev-cell::before{margin-right:8px;vertical-align:-1px}
@@ -155,15 +174,17 @@ background:var(--c);box-shadow:inset 0 0 0 1px rgba(0,0,0,.18);flex:none}
 .sev-medium,.sw-medium{--c:var(--medium)}
 .sev-low,.sw-low{--c:var(--low)}
 .sev-unknown,.sw-unknown{--c:var(--unknown)}
-.sev-unknown::before,.sw-unknown{background:var(--hatch-unknown)}
+.sev-unknown::before,.sw-unknown{background-color:var(--unknown);background-image:var(--hatch)}
 .sw-flow-0{--c:#e69f00}
 .sw-flow-1{--c:#0072b2}
-.sw-flow-2{--c:#cc79a7;background:repeating-linear-gradient(45deg,#cc79a7 0 3px,#8a5272 3px 4.5px)}
+.sw-flow-2{--c:#cc79a7;background-color:#cc79a7;background-image:var(--hatch)}
 .sw-bar{--c:#8b949e}
-.swatch-dot{display:inline-block;width:11px;height:11px;border-radius:50%;border:2px solid var(--ink);background:#fff}
+.swatch-dot{display:inline-block;width:11px;height:11px;border-radius:50%;
+border:2px solid var(--ink);background:#fff}
 .swatch-dash{display:inline-block;width:16px;height:0;border-top:2px dashed var(--ink)}
 /* legends and charts */
-.legend{display:flex;flex-wrap:wrap;align-items:center;gap:6px 18px;list-style:none;margin:2px 0 4px;padding:0;
+.legend{display:flex;flex-wrap:wrap;align-items:center;gap:6px 18px;list-style:none;
+margin:2px 0 4px;padding:0;
 font-size:13px;color:#3a434c}
 .legend li{display:inline-flex;align-items:center;gap:7px}
 .legend .legend-note{margin-left:auto;color:var(--muted)}
@@ -196,16 +217,20 @@ svg .value-col.muted{font-style:italic;fill:#57606a}
 svg .over-note{font-size:11px;font-weight:600;fill:#b42318}
 svg .empty-note{font-size:15px;fill:#57606a}
 details.numbers{margin:4px 0 10px}
-details.numbers>summary{cursor:pointer;color:var(--accent);font-size:13px;font-weight:500;padding:2px 0;width:max-content}
+details.numbers>summary{cursor:pointer;color:var(--accent);font-size:13px;font-weight:500;
+padding:2px 0;width:max-content}
 details.numbers[open]>summary{margin-bottom:4px}
 /* tables */
 .table-wrap{margin:6px 0 4px;border:1px solid var(--line);border-radius:8px}
 .table-wrap.scroll{max-height:420px;overflow:auto}
 table{width:100%;border-collapse:separate;border-spacing:0;font-size:13px}
-caption{caption-side:top;text-align:left;font-weight:600;font-size:13px;padding:8px 12px;color:#3a434c;
+caption{caption-side:top;text-align:left;font-weight:600;font-size:13px;padding:8px 12px;
+color:#3a434c;
 background:#fafbfc;border-bottom:1px solid var(--line);border-radius:8px 8px 0 0}
-th,td{padding:7px 12px;text-align:left;vertical-align:top;border-bottom:1px solid var(--line-soft)}
-thead th{position:sticky;top:0;z-index:1;background:var(--head);font-size:12px;font-weight:600;color:#3a434c;
+th,td{padding:7px 12px;text-align:left;vertical-align:top;
+border-bottom:1px solid var(--line-soft)}
+thead th{position:sticky;top:0;z-index:1;background:var(--head);font-size:12px;font-weight:600;
+color:#3a434c;
 border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:bottom}
 .table-wrap>table>thead>tr>th:first-child{border-top-left-radius:8px}
 .table-wrap>table>thead>tr>th:last-child{border-top-right-radius:8px}
@@ -228,14 +253,17 @@ td.small{font-size:12px;color:#3a434c;line-height:1.45}
 table.fixed{table-layout:fixed}
 table.fixed th{white-space:normal}
 th.c-cve{width:10.5%}th.c-name{width:24%}th.c-sev{width:8%}th.c-cvss{width:5%}th.c-epss{width:6%}
-th.c-ex{width:9.5%}th.c-patch{width:5.5%}th.c-hosts{width:6.5%}th.c-open{width:6.5%}th.c-rec{width:18.5%}
+th.c-ex{width:9.5%}th.c-patch{width:5.5%}th.c-hosts{width:6.5%}th.c-open{width:6.5%}
+th.c-rec{width:18.5%}
 .nowrap{white-space:nowrap}
 tfoot td{font-weight:700;background:#f6f8fa;border-top:1px solid var(--line);border-bottom:0}
-tfoot td.none{font-weight:400;font-style:italic;color:var(--muted);text-align:center;padding:16px;background:#fff}
+tfoot td.none{font-weight:400;font-style:italic;color:var(--muted);text-align:center;padding:16px;
+background:#fff}
 tr.failed>td:first-child{box-shadow:inset 4px 0 0 #b42318}
 tr.partial>td:first-child{box-shadow:inset 4px 0 0 #b26b00}
 tr.stale>td:first-child{box-shadow:inset 4px 0 0 #b26b00}
-.badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:600;border:1px solid;
+.badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:600;
+border:1px solid;
 white-space:nowrap;line-height:1.6}
 .badge.ok{color:#14532d;background:#e7f5ec;border-color:#a9d8b8}
 .badge.ok::before{content:"\2713\00a0"}
@@ -245,25 +273,32 @@ white-space:nowrap;line-height:1.6}
 .badge.bad::before{content:"\2715\00a0"}
 .badge.neutral{color:#3a434c;background:#eef1f4;border-color:#d0d7de}
 .exploit{font-weight:600;color:#7a1610}
-.meter{display:inline-block;width:56px;height:7px;border-radius:4px;background:#e4e8ec;margin-right:8px;
+.meter{display:inline-block;width:56px;height:7px;border-radius:4px;background:#e4e8ec;
+margin-right:8px;
 vertical-align:1px;overflow:hidden}
 .meter>span{display:block;height:100%;background:#3f7f5a}
 /* interactive bits (added by the script) */
-th button.sort{all:unset;cursor:pointer;display:inline-flex;align-items:center;gap:4px;border-radius:3px}
+th button.sort{all:unset;cursor:pointer;display:inline-flex;align-items:center;gap:4px;
+border-radius:3px}
 th button.sort::after{content:"\2195";font-size:11px;opacity:.35}
 th[aria-sort=ascending] button.sort::after{content:"\25B2";opacity:.85;font-size:9px}
 th[aria-sort=descending] button.sort::after{content:"\25BC";opacity:.85;font-size:9px}
 th button.sort:focus-visible{outline:2px solid var(--accent);outline-offset:2px}
 .table-tools{display:flex;align-items:center;gap:12px;margin:4px 0 6px}
-.table-tools input{font:inherit;font-size:13px;padding:6px 10px;border:1px solid var(--line);border-radius:6px;
+.table-tools input{font:inherit;font-size:13px;padding:6px 10px;border:1px solid var(--line);
+border-radius:6px;
 width:280px;max-width:100%;background:#fff}
-.table-tools input:focus{outline:2px solid var(--accent);outline-offset:0;border-color:var(--accent)}
-.table-tools label{font-size:13px;color:var(--muted);display:inline-flex;align-items:center;gap:8px}
+.table-tools input:focus{outline:2px solid var(--accent);outline-offset:0;
+border-color:var(--accent)}
+.table-tools label{font-size:13px;color:var(--muted);display:inline-flex;align-items:center;
+gap:8px}
 .filter-count{font-size:12.5px;color:var(--muted)}
 .page-footer{color:var(--muted);font-size:12.5px;text-align:center;padding:8px 0 0}
 :focus-visible{outline:2px solid var(--accent);outline-offset:2px}
-@media (max-width:1020px){.cards{grid-template-columns:repeat(3,minmax(0,1fr))}.table-wrap{overflow-x:auto}}
-@media (max-width:560px){.cards{grid-template-columns:1fr}.card.wide{grid-column:auto}section{padding:16px}}
+@media (max-width:1020px){.cards,.facts{grid-template-columns:repeat(3,minmax(0,1fr))}
+.table-wrap{overflow-x:auto}}
+@media (max-width:560px){.cards,.facts{grid-template-columns:1fr}.card.wide,
+.facts .span2{grid-column:auto}section{padding:16px}}
 @page{size:A4;margin:12mm}
 @media print{
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
@@ -271,7 +306,8 @@ body{background:#fff;font-size:10.5px}
 .page{max-width:none;padding:0}
 nav.toc,.table-tools,details.numbers>summary{display:none!important}
 details.numbers::details-content{content-visibility:visible;display:contents}
-section{border:0;box-shadow:none;border-radius:0;padding:0 0 6px;margin:0 0 14px;break-inside:avoid}
+section{border:0;box-shadow:none;border-radius:0;padding:0 0 6px;margin:0 0 14px;
+break-inside:avoid}
 section+section{border-top:1px solid #c9d1d9;padding-top:10px}
 h2{font-size:16px}h3{font-size:12px;margin:12px 0 6px}
 h2,h3,.legend,caption{break-after:avoid}
@@ -408,11 +444,17 @@ svg::Paint severity_paint(std::size_t i) {
   return {std::string(k_sev_colour[i]), i == 4, std::string(k_sev_ink[i])};
 }
 
-svg::Paint flow_paint(std::size_t i) { return {std::string(k_flow_colour[i]), i == 2}; }
+svg::Paint flow_paint(std::size_t i) {
+  return {std::string(k_flow_colour[i]), i == 2};
+}
 
-std::string count(std::int64_t n) { return svg::count(n); }
+std::string count(std::int64_t n) {
+  return svg::count(n);
+}
 
-bool finite(const std::optional<double>& v) { return v && std::isfinite(*v); }
+bool finite(const std::optional<double>& v) {
+  return v && std::isfinite(*v);
+}
 
 std::string days(const std::optional<double>& v) {
   return finite(v) ? svg::number(*v, 1) : std::string(k_dash);
@@ -511,7 +553,7 @@ struct TableSpec {
   std::vector<Column> columns;
   bool sortable = false;
   bool filterable = false;
-  bool scroll = false;  // a long list: scrolls inside a box of limited height
+  bool scroll = false;        // a long list: scrolls inside a box of limited height
   std::string_view cls = {};  // of the <table>
 };
 
@@ -539,8 +581,8 @@ void table_close(std::string& out, const TableSpec& t, std::size_t rows, std::st
   if (rows == 0 || !foot.empty()) {
     out += "<tfoot>";
     if (rows == 0) {
-      out += fmt::format(R"(<tr><td class="none" colspan="{}">{}</td></tr>)", t.columns.size(),
-                         none);
+      out +=
+          fmt::format(R"(<tr><td class="none" colspan="{}">{}</td></tr>)", t.columns.size(), none);
     }
     out += foot;
     out += "</tfoot>";
@@ -571,13 +613,16 @@ void td_num(std::string& out, std::string_view html, const std::optional<double>
 void td_count(std::string& out, std::int64_t n, std::string_view extra_cls = {}) {
   td_num(out, count(n), static_cast<double>(n), extra_cls);
 }
-void td_days(std::string& out, const std::optional<double>& v) { td_num(out, days(v), v); }
+void td_days(std::string& out, const std::optional<double>& v) {
+  td_num(out, days(v), v);
+}
 // The first cell of a row: its key as plain text.
 void td_key(std::string& out, std::string_view key, std::string_view cls = {}) {
   td(out, escape(key), cls.empty() ? std::string("key") : fmt::format("key {}", cls));
 }
 void td_severity_key(std::string& out, std::size_t severity) {
-  td(out, escape(k_severities[severity]), fmt::format("key sev-cell sev-{}", k_sev_class[severity]));
+  td(out, escape(k_severities[severity]),
+     fmt::format("key sev-cell sev-{}", k_sev_class[severity]));
 }
 
 // --- pieces ----------------------------------------------------------------------------
@@ -592,9 +637,10 @@ std::string severity_legend() {
 }
 
 std::string section_open(std::string_view id, std::string_view title, std::string_view lede) {
-  return fmt::format(
-      R"(<section id="{}" aria-labelledby="{}-title"><h2 id="{}-title">{}</h2>{}<div class="section-body">)",
-      id, id, id, title, lede.empty() ? std::string() : fmt::format(R"(<p class="lede">{}</p>)", lede));
+  return fmt::format(R"(<section id="{}" aria-labelledby="{}-title"><h2 id="{}-title">{}</h2>)"
+                     R"({}<div class="section-body">)",
+                     id, id, id, title,
+                     lede.empty() ? std::string() : fmt::format(R"(<p class="lede">{}</p>)", lede));
 }
 constexpr std::string_view k_section_close = "</div></section>";
 
@@ -610,6 +656,12 @@ std::string deadline_text(const SlaDays& sla) {
 
 // --- sections --------------------------------------------------------------------------
 
+// Nothing may be fetched: no script, style, font, image, frame or connection from anywhere;
+// only the page's own inline <style> and <script> (and data: images, of which it has none).
+constexpr std::string_view k_csp =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'";
+
 std::string head(const Figures& f) {
   const std::string title =
       f.header.tenant.empty()
@@ -619,7 +671,7 @@ std::string head(const Figures& f) {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
+<meta http-equiv="Content-Security-Policy" content="{}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <meta name="generator" content="mdesync report">
@@ -629,7 +681,7 @@ std::string head(const Figures& f) {
 <style>{}</style>
 </head>
 )",
-                     title, k_css);
+                     k_csp, title, k_css);
 }
 
 std::string facts(const Header& h) {
@@ -643,7 +695,7 @@ std::string facts(const Header& h) {
   } else {
     window = fmt::format("{} days", h.days);
   }
-  std::string groups = "Whole tenant";
+  std::string groups = "The whole tenant";
   if (!h.groups.empty()) {
     groups.clear();
     for (std::size_t i = 0; i < h.groups.size(); ++i) {
@@ -653,15 +705,15 @@ std::string facts(const Header& h) {
   }
   std::string out = R"(<dl class="facts">)";
   out += fact("Tenant", h.tenant.empty() ? std::string(k_dash) : escape(h.tenant));
-  out += fact("Store", h.store.empty() ? std::string(k_dash)
-                                       : fmt::format(R"(<span class="mono">{}</span>)",
-                                                     escape(h.store)));
+  out += fmt::format(R"(<div class="span2"><dt>Store</dt><dd>{}</dd></div>)",
+                     h.store.empty()
+                         ? std::string(k_dash)
+                         : fmt::format(R"(<span class="mono">{}</span>)", escape(h.store)));
   out += fact("Data as of", when(h.as_of));
   out += fact("Generated at", svg::time_text(h.generated_at));
   out += fact("Window", window);
   out += fact("Groups reported on", groups);
   out += fact("Remediation deadlines", deadline_text(h.sla));
-  out += fact("Sync considered stale after", fmt::format("{} hours", h.stale_after_hours));
   return out + "</dl>";
 }
 
@@ -669,7 +721,8 @@ std::string header_section(const Figures& f) {
   const Header& h = f.header;
   std::string out = R"(<section id="header" class="masthead" aria-labelledby="header-title">)";
   out += R"(<div class="title-row"><div>)";
-  out += R"(<p class="eyebrow">Microsoft Defender for Endpoint &middot; Vulnerability management</p>)";
+  out +=
+      R"(<p class="eyebrow">Microsoft Defender for Endpoint &middot; Vulnerability management</p>)";
   out += R"(<h1 id="header-title">Defender vulnerability report</h1>)";
   if (!h.tenant.empty()) {
     out += fmt::format(R"(<p class="tenant">{}</p>)", escape(h.tenant));
@@ -677,14 +730,14 @@ std::string header_section(const Figures& f) {
   out += "</div>";
   out += fmt::format(
       R"(<div class="asof"><span>Data as of</span><strong>{}</strong><span>{}</span></div>)",
-      when(h.as_of),
-      h.as_of ? fmt::format("{}-day window", h.days) : std::string("no data yet"));
+      when(h.as_of), h.as_of ? fmt::format("{}-day window", h.days) : std::string("no data yet"));
   out += "</div>";
 
   for (const std::string& w : h.warnings) {
     const bool danger = lower(w).find("fail") != std::string::npos;
     out += fmt::format(
-        R"(<div class="alert{}" role="alert"><span class="alert-icon" aria-hidden="true">!</span><p><strong>{}</strong> {}</p></div>)",
+        R"(<div class="alert{}" role="alert"><span class="alert-icon" aria-hidden="true">!</span>)"
+        R"(<p><strong>{}</strong> {}</p></div>)",
         danger ? " danger" : "", danger ? "Problem:" : "Warning:", escape(w));
   }
 
@@ -697,7 +750,8 @@ std::string header_section(const Figures& f) {
            R"(<code>mdesync report</code> again.</p>)";
     if (!f.runs.empty()) {
       out += fmt::format(
-          R"(<p>{} sync run{} recorded, none of which stored data: see <a href="#runs">Recent syncs</a>.</p>)",
+          R"(<p>{} sync run{} recorded, none of which stored data: see <a href="#runs">)"
+          R"(Recent syncs</a>.</p>)",
           count(static_cast<std::int64_t>(f.runs.size())), f.runs.size() == 1 ? " is" : "s are");
     }
     out += "</div>";
@@ -705,17 +759,15 @@ std::string header_section(const Figures& f) {
 
   out += facts(h);
 
-  const TableSpec t{"objects",
-                    "Last good sync per object",
-                    {{"Object"},
-                     {"Mode"},
-                     {"Completed at"},
-                     {"Service snapshot"},
-                     {"Age", true},
-                     {"Status"}},
-                    false,
-                    false,
-                    false};
+  const TableSpec t{
+      "objects",
+      fmt::format(R"(Last good sync per object <span class="caption-note">)"
+                  R"(a sync older than {} hours is stale</span>)",
+                  h.stale_after_hours),
+      {{"Object"}, {"Mode"}, {"Completed at"}, {"Service snapshot"}, {"Age", true}, {"Status"}},
+      false,
+      false,
+      false};
   table_open(out, t);
   for (const ObjectSync& o : h.objects) {
     out += o.stale ? R"(<tr class="stale">)" : "<tr>";
@@ -735,7 +787,7 @@ std::string header_section(const Figures& f) {
   return out;
 }
 
-std::string nav(bool no_data) {
+std::string nav() {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> k_links = {{
       {"headline", "Headline"},
       {"trend", "Trend"},
@@ -749,7 +801,6 @@ std::string nav(bool no_data) {
   }};
   std::string out = R"(<nav class="toc" aria-label="Sections"><ul>)";
   for (const auto& [id, text] : k_links) {
-    if (no_data && id != "runs") continue;
     out += fmt::format(R"(<li><a href="#{}">{}</a></li>)", id, text);
   }
   return out + "</ul></nav>";
@@ -768,8 +819,8 @@ std::string headline_section(const Figures& f) {
   std::vector<svg::Series> parts;
   std::string mix_label = "Open findings by severity:";
   for (std::size_t i = 0; i < k_severities.size(); ++i) {
-    parts.push_back({std::string(k_severities[i]), severity_paint(i),
-                     {static_cast<double>(h.open[i])}});
+    parts.push_back(
+        {std::string(k_severities[i]), severity_paint(i), {static_cast<double>(h.open[i])}});
     mix_label += fmt::format(" {} {} ({}){}", k_severities[i], count(h.open[i]),
                              percent(share_of(h.open[i], h.open_total)),
                              i + 1 < k_severities.size() ? "," : ".");
@@ -777,10 +828,9 @@ std::string headline_section(const Figures& f) {
   out += svg::share_bar("severity-mix", mix_label, parts);
   out += R"(<ul class="sev-counts">)";
   for (std::size_t i = 0; i < k_severities.size(); ++i) {
-    out += fmt::format(
-        R"(<li>{}<span class="n">{}</span><span class="pct">{}</span></li>)",
-        severity_label(k_severities[i]), count(h.open[i]),
-        percent(share_of(h.open[i], h.open_total)));
+    out += fmt::format(R"(<li>{}<span class="n">{}</span><span class="pct">{}</span></li>)",
+                       severity_label(k_severities[i]), count(h.open[i]),
+                       percent(share_of(h.open[i], h.open_total)));
   }
   out += "</ul></div>";
 
@@ -789,9 +839,9 @@ std::string headline_section(const Figures& f) {
   out += fmt::format(R"(<p class="big">{}</p>)", count(h.with_exploit));
   out += fmt::format(R"(<p class="sub">{} of open findings</p>)",
                      percent(share_of(h.with_exploit, h.open_total)));
-  out += fmt::format(
-      R"(<dl class="mini"><div><dt>Exploit verified</dt><dd>{}</dd></div><div><dt>In an exploit kit</dt><dd>{}</dd></div></dl>)",
-      count(h.exploit_verified), count(h.exploit_in_kit));
+  out += fmt::format(R"(<dl class="mini"><div><dt>Exploit verified</dt><dd>{}</dd></div><div><dt>)"
+                     R"(In an exploit kit</dt><dd>{}</dd></div></dl>)",
+                     count(h.exploit_verified), count(h.exploit_in_kit));
   out += "</div>";
 
   // Hosts.
@@ -811,9 +861,9 @@ std::string headline_section(const Figures& f) {
   // Deadlines.
   out += R"(<div class="card"><h3>Within remediation deadline</h3>)";
   out += fmt::format(R"(<p class="big">{}</p>)", percent(h.within_deadline_share));
-  out += fmt::format(R"(<p class="sub">{} within &middot; <span class="{}">{} past deadline</span></p>)",
-                     count(h.within_deadline), h.past_deadline > 0 ? "over" : "",
-                     count(h.past_deadline));
+  out += fmt::format(
+      R"(<p class="sub">{} within &middot; <span class="{}">{} past deadline</span></p>)",
+      count(h.within_deadline), h.past_deadline > 0 ? "over" : "", count(h.past_deadline));
   out += "</div>";
 
   // The backlog's change over the trend.
@@ -826,14 +876,15 @@ std::string headline_section(const Figures& f) {
     out += fmt::format(
         R"(<p class="big"><span class="{}">{}{}</span></p>)",
         delta < 0 ? "better" : (delta > 0 ? "over" : ""),
-        arrow.empty() ? std::string() : fmt::format(R"(<span class="arrow" aria-hidden="true">{}</span>)", arrow),
+        arrow.empty() ? std::string()
+                      : fmt::format(R"(<span class="arrow" aria-hidden="true">{}</span>)", arrow),
         (delta > 0 ? "+" : "") + count(delta));
-    out += fmt::format(R"(<p class="sub">{} since {} (from {} to {}){}</p>)",
-                       delta < 0 ? "down" : (delta > 0 ? "up" : "unchanged"),
-                       escape(f.trend.open.front().date), count(first), count(last),
-                       first > 0 ? fmt::format(", {}{}", delta > 0 ? "+" : "",
-                                               percent(share_of(delta, first)))
-                                 : std::string());
+    out += fmt::format(
+        R"(<p class="sub">{} since {} (from {} to {}){}</p>)",
+        delta < 0 ? "down" : (delta > 0 ? "up" : "unchanged"), escape(f.trend.open.front().date),
+        count(first), count(last),
+        first > 0 ? fmt::format(", {}{}", delta > 0 ? "+" : "", percent(share_of(delta, first)))
+                  : std::string());
   } else {
     out += fmt::format(R"(<p class="big">{}</p><p class="sub">not enough daily figures yet</p>)",
                        k_dash);
@@ -860,15 +911,15 @@ std::string trend_section(const Figures& f) {
                                  "How the backlog of open findings moved over the window, and "
                                  "what came in and went out.");
   const bool short_history =
-      (h.history_start && h.history_start > h.window_start) ||
+      (h.as_of && h.history_start && h.history_start > h.window_start) ||
       (!t.open.empty() && t.open.size() < static_cast<std::size_t>(std::max(h.days, 0)));
   if (short_history) {
     const std::string start =
         h.history_start ? day_text(*h.history_start) : (t.open.empty() ? "" : t.open.front().date);
     out += fmt::format(
-        R"(<p class="note"><strong>History starts {}.</strong> The store holds no complete )"
-        R"(full read of findings before that day, so the trend covers less than the {}-day )"
-        R"(window.</p>)",
+        R"(<p class="note"><strong>The trend's history starts {}.</strong> The store holds no )"
+        R"(complete full read of findings before that day, so the trend covers less than the )"
+        R"({}-day window.</p>)",
         escape(start), h.days);
   }
 
@@ -912,17 +963,16 @@ std::string trend_section(const Figures& f) {
                          false,
                          true};
     table_open(table, spec);
-    for (auto it = t.open.rbegin(); it != t.open.rend(); ++it) {
+    for (const DayOpen& d : t.open) {
       table += "<tr>";
-      td_key(table, it->date, "nowrap");
-      for (const std::int64_t v : it->open) td_count(table, v);
-      td_count(table, sum(it->open), "strong");
+      td_key(table, d.date, "nowrap");
+      for (const std::int64_t v : d.open) td_count(table, v);
+      td_count(table, sum(d.open), "strong");
       table += "</tr>";
     }
     table_close(table, spec, t.open.size(), "No daily figures in the window yet.");
     out += numbers_details(
-        fmt::format("Numbers per day ({} days, newest first)", count(static_cast<std::int64_t>(
-                                                                   t.open.size()))),
+        fmt::format("Numbers per day ({} days)", count(static_cast<std::int64_t>(t.open.size()))),
         table);
   }
 
@@ -959,7 +1009,8 @@ std::string trend_section(const Figures& f) {
     out += fmt::format(R"(<li><span class="swatch sw-flow-{}"></span>{}</li>)", s, k_flow_names[s]);
   }
   out += fmt::format(
-      R"(<li class="legend-note">In the window: <strong>{}</strong> new &middot; <strong>{}</strong> fixed &middot; <strong>{}</strong> reopened</li></ul>)",
+      R"(<li class="legend-note">In the window: <strong>{}</strong> new &middot; <strong>)"
+      R"({}</strong> fixed &middot; <strong>{}</strong> reopened</li></ul>)",
       count(total_new), count(total_fixed), count(total_reopened));
   out += R"(<div class="chart-box">)" + svg::grouped_columns(flow) + "</div>";
   {
@@ -975,13 +1026,13 @@ std::string trend_section(const Figures& f) {
                          false,
                          true};
     table_open(table, spec);
-    for (auto it = t.flow.rbegin(); it != t.flow.rend(); ++it) {
+    for (const FlowBucket& b : t.flow) {
       table += "<tr>";
-      td_key(table, it->start, "nowrap");
-      td_count(table, it->opened);
-      td_count(table, it->fixed);
-      td_count(table, it->reopened);
-      const std::int64_t net = it->opened + it->reopened - it->fixed;
+      td_key(table, b.start, "nowrap");
+      td_count(table, b.opened);
+      td_count(table, b.fixed);
+      td_count(table, b.reopened);
+      const std::int64_t net = b.opened + b.reopened - b.fixed;
       td_num(table, (net > 0 ? "+" : "") + count(net), static_cast<double>(net),
              net > 0 ? "up" : (net < 0 ? "down" : ""));
       table += "</tr>";
@@ -990,12 +1041,13 @@ std::string trend_section(const Figures& f) {
     if (!t.flow.empty()) {
       const std::int64_t net = total_new + total_reopened - total_fixed;
       foot = fmt::format(
-          R"(<tr><td>Window</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}{}</td></tr>)",
+          R"(<tr><td>Window</td><td class="num">{}</td><td class="num">{}</td><td class="num">)"
+          R"({}</td><td class="num">{}{}</td></tr>)",
           count(total_new), count(total_fixed), count(total_reopened), net > 0 ? "+" : "",
           count(net));
     }
     table_close(table, spec, t.flow.size(), "No changes in the window yet.", foot);
-    out += numbers_details(fmt::format("Numbers per {} (newest first)", bucket_word), table);
+    out += numbers_details(fmt::format("Numbers per {}", bucket_word), table);
   }
   out += k_section_close;
   return out;
@@ -1022,7 +1074,8 @@ std::string remediation_section(const Figures& f) {
                                days(r.median_days[i]), days(r.mean_days[i]),
                                sla.of(i) ? fmt::format("{} days", *sla.of(i)) : "none");
   }
-  out += R"(<ul class="legend"><li><span class="swatch sw-bar"></span>Bar: median days to remediate</li>)"
+  out += R"(<ul class="legend"><li><span class="swatch sw-bar"></span>)"
+         R"(Bar: median days to remediate</li>)"
          R"(<li><span class="swatch-dot"></span>Dot: mean</li>)"
          R"(<li><span class="swatch-dash"></span>Dashed line: deadline</li></ul>)";
   out += R"(<div class="chart-box">)" + svg::deadline_bars(chart) + "</div>";
@@ -1050,9 +1103,10 @@ std::string remediation_section(const Figures& f) {
     td_num(out, days(r.median_days[i]), r.median_days[i], over ? "over" : "");
     out += "</tr>";
   }
-  const std::string foot = fmt::format(
-      R"(<tr><td>All severities</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>)",
-      k_dash, count(r.fixed_total), days(r.mean_days_total), days(r.median_days_total));
+  const std::string foot =
+      fmt::format(R"(<tr><td>All severities</td><td class="num">{}</td><td class="num">{}</td>)"
+                  R"(<td class="num">{}</td><td class="num">{}</td></tr>)",
+                  k_dash, count(r.fixed_total), days(r.mean_days_total), days(r.median_days_total));
   table_close(out, t, k_severities.size(), "", foot);
   out += k_section_close;
   return out;
@@ -1072,7 +1126,8 @@ std::string ageing_section(const Figures& f) {
     chart.categories.push_back(std::string(k_age_buckets[b]));
     chart.labels.push_back(age_bucket_text(k_age_buckets[b]));
     chart.titles.push_back(fmt::format("Open {}", age_bucket_text(k_age_buckets[b])));
-    chart.label += fmt::format(" {} {};", age_bucket_text(k_age_buckets[b]), count(sum(a.buckets[b])));
+    chart.label +=
+        fmt::format(" {} {};", age_bucket_text(k_age_buckets[b]), count(sum(a.buckets[b])));
   }
   for (std::size_t s = 0; s < k_severities.size(); ++s) {
     svg::Series series{std::string(k_severities[s]), severity_paint(s), {}};
@@ -1151,18 +1206,20 @@ std::string ageing_section(const Figures& f) {
     out += "</tr>";
   }
   const std::string foot = fmt::format(
-      R"(<tr><td>All with a deadline</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>)",
+      R"(<tr><td>All with a deadline</td><td class="num">{}</td><td class="num">{}</td>)"
+      R"(<td class="num">{}</td><td class="num">{}</td></tr>)",
       k_dash, count(within_total), count(past_total),
       percent(share_of(within_total, within_total + past_total)));
   table_close(out, t, k_severities.size(), "", foot);
 
   out += R"(<h3>Oldest open critical findings</h3>)";
-  const TableSpec o{"oldest-critical",
-                    "",
-                    {{"CVE"}, {"Host"}, {"Device group"}, {"Software"}, {"Open since"}, {"Age (days)", true}},
-                    true,
-                    false,
-                    false};
+  const TableSpec o{
+      "oldest-critical",
+      "",
+      {{"CVE"}, {"Host"}, {"Device group"}, {"Software"}, {"Open since"}, {"Age (days)", true}},
+      true,
+      false,
+      false};
   table_open(out, o);
   for (const Ageing::Finding& x : a.oldest_critical) {
     out += "<tr>";
@@ -1220,7 +1277,8 @@ std::string top_vulnerabilities_section(const Figures& f) {
     }
     td_num(out, epss, finite(v.epss) ? std::optional<double>(*v.epss * 100) : std::nullopt);
     const std::string ex = lower(v.exploitability);
-    const bool hot = ex.find("kit") != std::string::npos || ex.find("verified") != std::string::npos;
+    const bool hot =
+        ex.find("kit") != std::string::npos || ex.find("verified") != std::string::npos;
     td(out,
        v.exploitability.empty()
            ? std::string(k_dash)
@@ -1240,9 +1298,8 @@ std::string top_vulnerabilities_section(const Figures& f) {
 }
 
 std::string top_hosts_section(const Figures& f) {
-  std::string out =
-      section_open("top-hosts", "Top hosts",
-                   "The devices with the most critical and high open findings.");
+  std::string out = section_open("top-hosts", "Top hosts",
+                                 "The devices with the most critical and high open findings.");
   const TableSpec t{"top-hosts",
                     "",
                     {{"Host"},
@@ -1263,8 +1320,8 @@ std::string top_hosts_section(const Figures& f) {
     if (h.id.empty()) {
       td_key(out, key);
     } else {
-      out += fmt::format(R"(<td class="key" title="Device id {}">{}</td>)", escape(h.id),
-                         escape(key));
+      out +=
+          fmt::format(R"(<td class="key" title="Device id {}">{}</td>)", escape(h.id), escape(key));
     }
     td_text(out, h.group);
     td_text(out, h.os);
@@ -1386,9 +1443,9 @@ std::string runs_section(const Figures& f) {
   table_open(out, t);
   for (const RunFigures& r : f.runs) {
     const std::string o = lower(r.outcome);
-    out += o == "failed" ? R"(<tr class="failed">)"
-                         : (o == "partial" || o == "interrupted" ? R"(<tr class="partial">)"
-                                                                 : "<tr>");
+    out += o == "failed"
+               ? R"(<tr class="failed">)"
+               : (o == "partial" || o == "interrupted" ? R"(<tr class="partial">)" : "<tr>");
     td_key(out, fmt::format("{}", r.id));
     td_text(out, r.mode);
     td(out, outcome_badge(r.outcome));
@@ -1406,7 +1463,8 @@ std::string runs_section(const Figures& f) {
 
 std::string footer(const Figures& f) {
   return fmt::format(
-      R"(<footer class="page-footer"><p>Generated by mdesync report &middot; data as of {} &middot; generated at {}</p></footer>)",
+      R"(<footer class="page-footer"><p>)"
+      R"(Generated by mdesync report &middot; data as of {} &middot; generated at {}</p></footer>)",
       when(f.header.as_of), svg::time_text(f.header.generated_at));
 }
 
@@ -1418,7 +1476,7 @@ std::string render_html(const Figures& f) {
   out += head(f);
   out += "<body>\n<div class=\"page\">\n";
   out += header_section(f);
-  out += nav(f.header.no_data);
+  if (!f.header.no_data) out += nav();
   out += "<main>\n";
   if (!f.header.no_data) {
     out += headline_section(f);

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -107,12 +106,11 @@ std::string defs(std::string_view chart, const std::vector<Series>& series) {
   std::string out;
   for (std::size_t i = 0; i < series.size(); ++i) {
     if (!series[i].paint.hatch) continue;
-    out += fmt::format(
-        R"(<pattern id="{}" width="6" height="6" patternUnits="userSpaceOnUse" )"
-        R"~(patternTransform="rotate(45)"><rect width="6" height="6" fill="{}"/>)~"
-        R"(<line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-opacity="0.38" )"
-        R"(stroke-width="2.2"/></pattern>)",
-        pattern_id(chart, i), escape(series[i].paint.colour));
+    out += fmt::format(R"(<pattern id="{}" width="6" height="6" patternUnits="userSpaceOnUse" )"
+                       R"~(patternTransform="rotate(45)"><rect width="6" height="6" fill="{}"/>)~"
+                       R"(<line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-opacity="0.38" )"
+                       R"(stroke-width="2.2"/></pattern>)",
+                       pattern_id(chart, i), escape(series[i].paint.colour));
   }
   return out.empty() ? out : "<defs>" + out + "</defs>";
 }
@@ -168,7 +166,8 @@ void date_labels(std::string& out, const std::vector<std::string>& dates,
   const auto max_labels =
       std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(plot_width / 66)));
   std::size_t stride = 0;
-  for (const std::size_t s : {1UL, 2UL, 3UL, 7UL, 14UL, 28UL, 56UL, 91UL, 182UL, 364UL, 728UL, 1456UL}) {
+  for (const std::size_t s :
+       {1UL, 2UL, 3UL, 7UL, 14UL, 28UL, 56UL, 91UL, 182UL, 364UL, 728UL, 1456UL}) {
     if ((n + s - 1) / s <= max_labels) {
       stride = s;
       break;
@@ -187,10 +186,10 @@ void date_labels(std::string& out, const std::vector<std::string>& dates,
     const double x = x_of(i);
     out += fmt::format(R"(<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>)", c1(x), c1(x),
                        c1(y - 14), c1(y - 10));
-    out += fmt::format(R"(<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>)",
-                       c1(x), c1(y), escape(short_date(dates[i])));
-    const std::string_view year = dates[i].size() >= 10 ? std::string_view(dates[i]).substr(0, 4)
-                                                        : std::string_view();
+    out += fmt::format(R"(<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>)", c1(x),
+                       c1(y), escape(short_date(dates[i])));
+    const std::string_view year =
+        dates[i].size() >= 10 ? std::string_view(dates[i]).substr(0, 4) : std::string_view();
     if (!year.empty() && year != last_year) {
       out += fmt::format(R"(<text class="tick year" x="{}" y="{}" text-anchor="middle">{}</text>)",
                          c1(x), c1(y + 14), escape(year));
@@ -230,14 +229,26 @@ std::string escape(std::string_view text) {
       continue;
     }
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       case '\t':
       case '\n':
-      case '\r': out += static_cast<char>(c); break;
+      case '\r':
+        out += static_cast<char>(c);
+        break;
       default:
         if (c < 0x20U || c == 0x7FU) {
           out += k_replacement;
@@ -317,16 +328,15 @@ std::string axis_number(double v) {
 std::string time_text(util::Timestamp t) {
   const auto day = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::seconds>(t - day)};
-  return fmt::format("{} {:02}:{:02} UTC", day_text(t), hms.hours().count(),
-                     hms.minutes().count());
+  return fmt::format("{} {:02}:{:02} UTC", day_text(t), hms.hours().count(), hms.minutes().count());
 }
 
 std::string short_date(std::string_view ymd) {
   static constexpr std::array<std::string_view, 12> k_months = {
       "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   const auto digit = [&](std::size_t i) { return ymd[i] >= '0' && ymd[i] <= '9'; };
-  if (ymd.size() != 10 || ymd[4] != '-' || ymd[7] != '-' || !digit(5) || !digit(6) ||
-      !digit(8) || !digit(9)) {
+  if (ymd.size() != 10 || ymd[4] != '-' || ymd[7] != '-' || !digit(5) || !digit(6) || !digit(8) ||
+      !digit(9)) {
     return std::string(ymd);
   }
   const int month = (ymd[5] - '0') * 10 + (ymd[6] - '0');
@@ -392,7 +402,8 @@ std::string stacked_area(const AreaChart& chart) {
       d += "Z";
     }
     out += fmt::format(
-        R"(<path class="area" data-series="{}" data-points="{}" d="{}" fill="{}"><title>{}</title></path>)",
+        R"(<path class="area" data-series="{}" data-points="{}" d="{}" fill="{}"><title>)"
+        R"({}</title></path>)",
         escape(chart.series[s].name), n, d, fill_of(chart.name, s, chart.series[s].paint),
         escape(chart.series[s].name));
   }
@@ -486,9 +497,7 @@ std::string grouped_columns(const BarChart& chart) {
   const double group_w = band * (band < 8 ? 0.92 : 0.78);
   const double bar_w = group_w / static_cast<double>(std::max<std::size_t>(s_count, 1));
   const double gap = bar_w > 5 ? 1 : 0;
-  const auto x_center = [&](std::size_t i) {
-    return left + band * (static_cast<double>(i) + 0.5);
-  };
+  const auto x_center = [&](std::size_t i) { return left + band * (static_cast<double>(i) + 0.5); };
 
   // Values above the bars only when every one fits (labels on some bars only would read as
   // if the others had none).
@@ -519,8 +528,9 @@ std::string grouped_columns(const BarChart& chart) {
           escape(title), escape(chart.series[s].name), number(v, 0));
       const std::string text = number(v, 0);
       if (label_values) {
-        out += fmt::format(R"(<text class="value small" x="{}" y="{}" text-anchor="middle">{}</text>)",
-                           c1(x + (bar_w - gap) / 2), c1(bottom - h - 3), text);
+        out +=
+            fmt::format(R"(<text class="value small" x="{}" y="{}" text-anchor="middle">{}</text>)",
+                        c1(x + (bar_w - gap) / 2), c1(bottom - h - 3), text);
       }
     }
   }
@@ -584,7 +594,8 @@ std::string stacked_columns(const BarChart& chart) {
       const double y1 = bottom - plot_h * (base + v) / scale.top;
       base += v;
       out += fmt::format(
-          R"(<rect class="segment" data-series="{}" x="{}" y="{}" width="{}" height="{}" fill="{}"/>)",
+          R"(<rect class="segment" data-series="{}" x="{}" y="{}" width="{}" height="{}")"
+          R"( fill="{}"/>)",
           escape(chart.series[s].name), c1(x), c1(y1), c1(bar_w), c1(y0 - y1),
           fill_of(chart.name, s, chart.series[s].paint));
       const std::string text = number(v, 0);
@@ -595,11 +606,11 @@ std::string stacked_columns(const BarChart& chart) {
             escape(chart.series[s].paint.ink), text);
       }
     }
-    out += fmt::format(R"(<text class="total" x="{}" y="{}" text-anchor="middle">{}</text>)",
-                       c1(cx), c1(bottom - plot_h * totals[i] / scale.top - 6),
-                       number(totals[i], 0));
-    out += fmt::format(R"(<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>)",
-                       c1(cx), c1(bottom + 18), escape(label_of(chart, i)));
+    out +=
+        fmt::format(R"(<text class="total" x="{}" y="{}" text-anchor="middle">{}</text>)", c1(cx),
+                    c1(bottom - plot_h * totals[i] / scale.top - 6), number(totals[i], 0));
+    out += fmt::format(R"(<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>)", c1(cx),
+                       c1(bottom + 18), escape(label_of(chart, i)));
     out += "</g>";
   }
   if (n == 0) empty_note(out, left + plot_w / 2, top + plot_h / 2, chart.empty_text);
@@ -637,9 +648,9 @@ std::string stacked_rows(const BarChart& chart) {
     title += fmt::format("\nTotal: {}", number(totals[i], 0));
     out += fmt::format(R"(<g data-bar data-category="{}"><title>{}</title>)",
                        escape(chart.categories[i]), title);
-    out += fmt::format(R"(<text class="row-label" x="{}" y="{}" text-anchor="end">{}</text>)",
-                       c1(left - 10), c1(y + bar_h / 2 + 4),
-                       escape(truncate(label_of(chart, i), 28)));
+    out +=
+        fmt::format(R"(<text class="row-label" x="{}" y="{}" text-anchor="end">{}</text>)",
+                    c1(left - 10), c1(y + bar_h / 2 + 4), escape(truncate(label_of(chart, i), 28)));
     double base = 0;
     for (std::size_t s = 0; s < s_count; ++s) {
       const double v = value_at(chart.series[s], i);
@@ -648,7 +659,8 @@ std::string stacked_rows(const BarChart& chart) {
       const double x1 = left + plot_w * (base + v) / scale.top;
       base += v;
       out += fmt::format(
-          R"(<rect class="segment" data-series="{}" x="{}" y="{}" width="{}" height="{}" fill="{}"/>)",
+          R"(<rect class="segment" data-series="{}" x="{}" y="{}" width="{}" height="{}")"
+          R"( fill="{}"/>)",
           escape(chart.series[s].name), c1(x0), c1(y), c1(x1 - x0), c1(bar_h),
           fill_of(chart.name, s, chart.series[s].paint));
       const std::string text = number(v, 0);
@@ -709,7 +721,8 @@ std::string deadline_bars(const DeadlineChart& chart) {
         known ? number(*r.value, 1) : std::string(k_missing));
     if (r.secondary && std::isfinite(*r.secondary)) {
       out += fmt::format(
-          R"(<circle class="marker" cx="{}" cy="{}" r="4.5"><title>{}: {} {} days</title></circle>)",
+          R"(<circle class="marker" cx="{}" cy="{}" r="4.5"><title>{}: {} {} days</title>)"
+          R"(</circle>)",
           c1(x_of(*r.secondary)), c1(bar_y + bar_h / 2), escape(r.label),
           escape(chart.secondary_name), number(*r.secondary, 1));
     }
@@ -718,28 +731,27 @@ std::string deadline_bars(const DeadlineChart& chart) {
       const std::string text = fmt::format("deadline {} d", *r.deadline);
       // Right of the marker, or left of it when it would run into the value column.
       const bool before = dx + 4 + text_width(text, 11) > left + plot_w + 8;
-      out += fmt::format(
-          R"(<line class="deadline" x1="{}" x2="{}" y1="{}" y2="{}"/>)"
-          R"(<text class="deadline-label" x="{}" y="{}"{}>{}</text>)",
-          c1(dx), c1(dx), c1(y0 + 4), c1(bar_y + bar_h + 4), c1(before ? dx - 4 : dx + 4),
-          c1(y0 + 13), before ? R"( text-anchor="end")" : "", text);
+      out += fmt::format(R"(<line class="deadline" x1="{}" x2="{}" y1="{}" y2="{}"/>)"
+                         R"(<text class="deadline-label" x="{}" y="{}"{}>{}</text>)",
+                         c1(dx), c1(dx), c1(y0 + 4), c1(bar_y + bar_h + 4),
+                         c1(before ? dx - 4 : dx + 4), c1(y0 + 13),
+                         before ? R"( text-anchor="end")" : "", text);
     }
     // The values, in a column right of the plot: "median 9.5 d · mean 13.8 d".
     const bool has_secondary = r.secondary && std::isfinite(*r.secondary);
-    std::string text =
-        known ? fmt::format(R"({} <tspan class="strong">{} d</tspan>)", escape(chart.value_name),
-                            number(*r.value, 1))
-              : escape(r.missing_text);
+    std::string text = known ? fmt::format(R"({} <tspan class="strong">{} d</tspan>)",
+                                           escape(chart.value_name), number(*r.value, 1))
+                             : escape(r.missing_text);
     if (has_secondary) {
-      text += fmt::format(" \u00b7 {} {} d", escape(chart.secondary_name),
-                          number(*r.secondary, 1));
+      text += fmt::format(" \u00b7 {} {} d", escape(chart.secondary_name), number(*r.secondary, 1));
     }
     const double tx = left + plot_w + 16;
     out += fmt::format(R"(<text class="value-col{}" x="{}" y="{}">{}</text>)",
                        known ? "" : " muted", c1(tx), c1(bar_y + bar_h / 2 + 4), text);
     if (known && r.deadline && *r.value > *r.deadline) {
-      out += fmt::format(R"(<text class="over-note" x="{}" y="{}">&#x25B2; over the {}-day deadline</text>)",
-                         c1(tx), c1(bar_y + bar_h + 10), *r.deadline);
+      out += fmt::format(
+          R"(<text class="over-note" x="{}" y="{}">&#x25B2; over the {}-day deadline</text>)",
+          c1(tx), c1(bar_y + bar_h + 10), *r.deadline);
     }
   }
   out += "</svg>";
@@ -762,9 +774,9 @@ std::string share_bar(std::string_view name, std::string_view label,
   for (std::size_t i = 0; i < parts.size() && total > 0; ++i) {
     const double w = width * value_at(parts[i], 0) / total;
     if (w <= 0) continue;
-    out += fmt::format(R"(<rect x="{}" y="0" width="{}" height="{}" fill="{}"><title>{}</title></rect>)",
-                       c1(x), c1(w), c1(height), fill_of(name, i, parts[i].paint),
-                       escape(parts[i].name));
+    out += fmt::format(
+        R"(<rect x="{}" y="0" width="{}" height="{}" fill="{}"><title>{}</title></rect>)", c1(x),
+        c1(w), c1(height), fill_of(name, i, parts[i].paint), escape(parts[i].name));
     x += w;
   }
   out += "</svg>";

@@ -76,12 +76,12 @@ std::string stacked_area(const AreaChart& chart);
 
 // Bars over categories.
 struct BarChart {
-  std::string name;   // data-chart
-  std::string label;  // aria-label
+  std::string name;                     // data-chart
+  std::string label;                    // aria-label
   std::vector<std::string> categories;  // keys (data-category), and axis labels by default
   std::vector<std::string> labels;      // axis labels per category (optional)
   std::vector<std::string> titles;      // hover titles per category (optional)
-  bool date_categories = false;  // categories are YYYY-MM-DD: shown as "Mar 4", thinned
+  bool date_categories = false;         // categories are YYYY-MM-DD: shown as "Mar 4", thinned
   std::vector<Series> series;
   std::string empty_text = "No data";
 };
@@ -99,9 +99,9 @@ std::string stacked_rows(const BarChart& chart);
 struct DeadlineRow {
   std::string label;
   Paint paint;
-  std::optional<double> value;      // the bar (e.g. median days)
-  std::optional<double> secondary;  // a dot on the bar (e.g. mean days)
-  std::optional<int> deadline;      // days
+  std::optional<double> value;                          // the bar (e.g. median days)
+  std::optional<double> secondary;                      // a dot on the bar (e.g. mean days)
+  std::optional<int> deadline;                          // days
   std::string missing_text = "no fixes in the window";  // shown when `value` is unknown
 };
 struct DeadlineChart {

@@ -126,8 +126,8 @@ Figures sample() {
                 {26, 310, 1050, 540, 6}}};
   a.within = {58, 1040, 6300, 1923, 0};
   a.past = {194, 1370, 2000, 97, 0};
-  const char* cves[] = {"CVE-2024-38063", "CVE-2024-30078", "CVE-2023-4863", "CVE-2024-21412",
-                        "CVE-2023-36884", "CVE-2024-3400"};
+  const char* cves[] = {"CVE-2024-38063", "CVE-2024-30078", "CVE-2023-4863",
+                        "CVE-2024-21412", "CVE-2023-36884", "CVE-2024-3400"};
   for (std::size_t i = 0; i < 6; ++i) {
     Ageing::Finding x;
     x.cve = cves[i];
@@ -190,8 +190,8 @@ Figures sample() {
   };
 
   const char* vendors[] = {"microsoft", "google", "mozilla", "oracle", "adobe", "7-zip"};
-  const char* names[] = {"windows_server_2019", "chrome", "firefox", "jre", "acrobat_reader_dc",
-                         "7-zip"};
+  const char* names[] = {"windows_server_2019", "chrome", "firefox", "jre",
+                         "acrobat_reader_dc",   "7-zip"};
   for (std::size_t i = 0; i < 12; ++i) {
     SoftwareFigures s;
     s.vendor = vendors[i % 6];
@@ -344,13 +344,15 @@ TEST_F(RenderHtml, IsOneHtml5DocumentWithAPolicyThatForbidsEveryFetch) {
   EXPECT_EQ(html().find("url(http"), std::string::npos);
   EXPECT_EQ(html().find("rel=\"stylesheet\""), std::string::npos);
   EXPECT_EQ(html().find("xmlns"), std::string::npos);
+  // A print stylesheet.
+  EXPECT_NE(html().find("@media print{"), std::string::npos);
 }
 
 TEST_F(RenderHtml, HasItsSectionsInOrder) {
   std::size_t last = 0;
   for (const std::string_view id :
-       {"header", "headline", "trend", "remediation", "ageing", "top-vulnerabilities",
-        "top-hosts", "groups", "software", "runs"}) {
+       {"header", "headline", "trend", "remediation", "ageing", "top-vulnerabilities", "top-hosts",
+        "groups", "software", "runs"}) {
     const std::size_t at = html().find("<section id=\"" + std::string(id) + "\"");
     ASSERT_NE(at, std::string::npos) << id;
     EXPECT_GT(at, last) << id;
@@ -450,7 +452,8 @@ TEST_F(RenderHtml, FirstCellOfEachRowIsItsKey) {
   EXPECT_EQ(first_cells(html(), "ageing-deadlines"), sev);
   const auto days = first_cells(html(), "trend-open");
   ASSERT_EQ(days.size(), f.trend.open.size());
-  EXPECT_EQ(days.front(), f.trend.open.back().date);  // newest first
+  EXPECT_EQ(days.front(), f.trend.open.front().date);  // in the figures' order
+  EXPECT_EQ(days.back(), f.trend.open.back().date);
   const auto objects = first_cells(html(), "objects");
   ASSERT_EQ(objects.size(), f.header.objects.size());
   EXPECT_EQ(objects[1], "package");
@@ -474,8 +477,7 @@ TEST_F(RenderHtml, FormatsNumbersWithSeparatorsOneDecimalAndADashForUnknown) {
   // Unknown values: an en dash, never nan or a made-up zero.
   EXPECT_NE(table(html(), "remediation").find("<td class=\"num\">\u2013</td></tr>"),
             std::string::npos);  // Unknown's median
-  EXPECT_NE(table(html(), "groups").find("<td class=\"num\">\u2013</td></tr>"),
-            std::string::npos);
+  EXPECT_NE(table(html(), "groups").find("<td class=\"num\">\u2013</td></tr>"), std::string::npos);
   EXPECT_FALSE(has_word(html(), "nan"));
   EXPECT_FALSE(has_word(html(), "inf"));
   EXPECT_FALSE(has_word(html(), "NaN"));
@@ -486,16 +488,62 @@ TEST_F(RenderHtml, ShowsWarningsAsAlertsAndTheHistoryStart) {
   EXPECT_NE(html().find("the Defender API answered 503"), std::string::npos);
   EXPECT_NE(html().find("class=\"alert danger\""), std::string::npos);
   // The history starts before the window: no note.
-  EXPECT_EQ(html().find("History starts"), std::string::npos);
+  EXPECT_EQ(html().find("history starts"), std::string::npos);
 
   Figures f = figures();
   f.header.history_start = utc(2025, 4, 20);
   f.trend.open.erase(f.trend.open.begin(), f.trend.open.begin() + 47);
   const std::string page = render_html(f);
-  EXPECT_NE(page.find("History starts 2025-04-20."), std::string::npos);
+  EXPECT_NE(page.find("history starts 2025-04-20."), std::string::npos);
   const std::string svg = chart(page, "trend-open");
   EXPECT_EQ(occurrences(svg, "data-points=\"44\""), 5U);
   EXPECT_EQ(body_rows(page, "trend-open"), 44U);
+}
+
+// Daily flow buckets over a short history, many device groups with long names, medians past
+// their deadline: the counts hold, and the page is written for a look too.
+TEST(RenderHtmlVariant, DailyBucketsManyGroupsAndLateRemediation) {
+  Figures f = sample();
+  f.header.flow_bucket = "day";
+  f.header.history_start = utc(2025, 4, 20);
+  f.header.groups = {"Servers - Datacenter", "Workstations - HQ & Branch <EMEA>"};
+  f.header.warnings.clear();
+  f.trend.open.erase(f.trend.open.begin(), f.trend.open.begin() + 47);
+  f.trend.flow.clear();
+  for (std::size_t i = 0; i < f.trend.open.size(); ++i) {
+    FlowBucket b;
+    b.start = f.trend.open[i].date;
+    b.opened = around(90, 60, i, 0.3);
+    b.fixed = i % 7 == 5 ? 0 : around(110, 70, i, 1.1);
+    b.reopened = around(5, 5, i, 2.2);
+    f.trend.flow.push_back(b);
+  }
+  f.remediation.median_days = {19.5, 41.0, 44.9, 77.0, 12.0};
+  f.groups.clear();
+  for (std::size_t i = 0; i < 14; ++i) {
+    GroupFigures g;
+    g.name = i == 3 ? "Workstations - HQ & Branch <EMEA> - Finance and Controlling department"
+                    : "Group " + std::to_string(i + 1) + " - Site " +
+                          std::string(1, static_cast<char>('A' + i % 5));
+    g.hosts = 120 + static_cast<std::int64_t>(i) * 17;
+    g.open = {20 - static_cast<std::int64_t>(i), 300 - static_cast<std::int64_t>(i) * 9,
+              900 - static_cast<std::int64_t>(i) * 40, 200, static_cast<std::int64_t>(i % 3)};
+    g.past_deadline = 100;
+    g.fixed = 400;
+    g.mean_days_to_remediate = 30.5;
+    f.groups.push_back(g);
+  }
+  const std::string page = render_html(f);
+  std::ofstream(MDESYNC_BINARY_DIR "/report-sample-variant.html", std::ios::binary) << page;
+  EXPECT_EQ(occurrences(chart(page, "trend-flow"), "<rect data-bar"), 3 * f.trend.flow.size());
+  EXPECT_EQ(occurrences(chart(page, "groups"), "<g data-bar"), 14U);
+  EXPECT_EQ(body_rows(page, "groups"), 14U);
+  EXPECT_EQ(body_rows(page, "trend-flow"), f.trend.flow.size());
+  EXPECT_NE(page.find("over the 15-day deadline"), std::string::npos);
+  EXPECT_NE(page.find("over the 30-day deadline"), std::string::npos);
+  EXPECT_NE(page.find("Workstations - HQ &amp; Branch &lt;EMEA&gt;"), std::string::npos);
+  EXPECT_EQ(page.find("<EMEA>"), std::string::npos);
+  EXPECT_EQ(page.find("The whole tenant"), std::string::npos);
 }
 
 TEST(RenderHtmlNoData, SaysNoSyncHasRunAndHowToRunOne) {
@@ -534,9 +582,9 @@ TEST(RenderHtmlEmpty, EmptyListsKeepTheirTablesWithANoneMessage) {
   f.trend.flow.clear();
   f.header.objects.clear();
   const std::string page = render_html(f);
-  for (const std::string_view name : {"top-vulnerabilities", "top-hosts", "groups", "software",
-                                      "runs", "oldest-critical", "trend-open", "trend-flow",
-                                      "objects"}) {
+  for (const std::string_view name :
+       {"top-vulnerabilities", "top-hosts", "groups", "software", "runs", "oldest-critical",
+        "trend-open", "trend-flow", "objects"}) {
     const std::string t = table(page, name);
     ASSERT_FALSE(t.empty()) << name;
     EXPECT_NE(t.find("<tbody></tbody>"), std::string::npos) << name;
@@ -585,7 +633,11 @@ TEST(SvgText, EscapesMarkupAndRepairsBrokenUtf8) {
   EXPECT_EQ(svg::escape("<a href=\"x\">Tom & 'Jerry'</a>"),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;");
   EXPECT_EQ(svg::escape("Zürich – 東京"), "Zürich – 東京");
-  EXPECT_EQ(svg::escape(std::string("a\xff" "b\x01" "c", 5)), "a\uFFFDb\uFFFDc");
+  EXPECT_EQ(svg::escape(std::string("a\xff"
+                                    "b\x01"
+                                    "c",
+                                    5)),
+            "a\uFFFDb\uFFFDc");
   EXPECT_EQ(svg::escape("\xe2\x82"), "\uFFFD\uFFFD");  // a cut sequence
   EXPECT_EQ(svg::truncate("Workstations - Headquarters", 12), "Workstation\u2026");
   EXPECT_EQ(svg::truncate("東京東京", 3), "東京\u2026");
