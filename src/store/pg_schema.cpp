@@ -472,32 +472,10 @@ SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
 }
 
 std::string v4() {
-  constexpr std::string_view uid =
-      "CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN substr(i.uid_suffix, 2) "
-      "ELSE t.targets || i.uid_suffix END";
   return std::string(k_v4_tables) +
-         fmt::format(
-             R"sql(
-CREATE VIEW vulnerability_history AS
-SELECT f.id AS vulnerability_id, {0} AS uid, i.type AS type, t.targets AS targets,
-  'New'::text AS event, {1} AS event_time, f.severity AS severity,
-  hc.rbac_group_name AS rbac_group_name, NULL::bigint AS run_id
-FROM vulnerability_finding f
-JOIN vulnerability_target t ON t.id = f.host
-JOIN vulnerability_item i ON i.id = f.item
-JOIN vulnerability_host_context hc ON hc.id = coalesce(
-  (SELECT m.from_host_context FROM vulnerability_event m
-   WHERE m.finding = f.id AND m.event = 'Moved' ORDER BY m.event_time, m.id LIMIT 1),
-  f.host_context)
-UNION ALL
-SELECT f.id, {0}, i.type, t.targets, e.event, {2}, e.severity, hc.rbac_group_name, e.run_id
-FROM vulnerability_event e
-JOIN vulnerability_finding f ON f.id = e.finding
-JOIN vulnerability_target t ON t.id = f.host
-JOIN vulnerability_item i ON i.id = f.item
-JOIN vulnerability_host_context hc ON hc.id = e.host_context;
-)sql",
-             uid, time_text("coalesce(f.first_found, f.state_time)"), time_text("e.event_time")) +
+         sqlite::history_view("CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN "
+                              "substr(i.uid_suffix, 2) ELSE t.targets || i.uid_suffix END",
+                              time_text) +
          v4_history_start();
 }
 

@@ -685,37 +685,6 @@ BEGIN
 END;
 )sql";
 
-// The user-facing history: one row per state change, New included.
-std::string history_view() {
-  return fmt::format(
-      R"sql(
-CREATE VIEW vulnerability_history AS
-SELECT f.id AS vulnerability_id,
-  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
-       ELSE t.targets || i.uid_suffix END AS uid,
-  i.type AS type, t.targets AS targets, 'New' AS event, {0} AS event_time,
-  f.severity AS severity, hc.rbac_group_name AS rbac_group_name, NULL AS run_id
-FROM vulnerability_finding f
-JOIN vulnerability_target t ON t.id = f.host
-JOIN vulnerability_item i ON i.id = f.item
-JOIN vulnerability_host_context hc ON hc.id = coalesce(
-  (SELECT m.from_host_context FROM vulnerability_event m
-   WHERE m.finding = f.id AND m.event = 'Moved' ORDER BY m.event_time, m.id LIMIT 1),
-  f.host_context)
-UNION ALL
-SELECT f.id,
-  CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2)
-       ELSE t.targets || i.uid_suffix END,
-  i.type, t.targets, e.event, {1}, e.severity, hc.rbac_group_name, e.run_id
-FROM vulnerability_event e
-JOIN vulnerability_finding f ON f.id = e.finding
-JOIN vulnerability_target t ON t.id = f.host
-JOIN vulnerability_item i ON i.id = f.item
-JOIN vulnerability_host_context hc ON hc.id = e.host_context;
-)sql",
-      time_text("coalesce(f.first_found, f.state_time)"), time_text("e.event_time"));
-}
-
 // What an existing store already knows of its history: each finding's last fix and its
 // reopening (earlier fixes and reopenings were not kept before schema v7).
 constexpr std::string_view k_v7_backfill = R"sql(
@@ -757,7 +726,11 @@ SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
 }
 
 std::string v7() {
-  return std::string(k_v7_tables) + std::string(k_v7_backfill) + history_view() +
+  return std::string(k_v7_tables) + std::string(k_v7_backfill) +
+         history_view(
+             "CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2) "
+             "ELSE t.targets || i.uid_suffix END",
+             time_text) +
          v7_history_start();
 }
 
@@ -781,6 +754,31 @@ JOIN {0}_item_context ic ON ic.id = {2}.item_context;
 )sql",
       prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
       time_text(fmt::format("{}.last_changed_at", a)));
+}
+
+std::string history_view(std::string_view uid, std::string (*time_text)(std::string_view)) {
+  return fmt::format(
+      R"sql(
+CREATE VIEW vulnerability_history AS
+SELECT f.id AS vulnerability_id, {0} AS uid, i.type AS type, t.targets AS targets,
+  CAST('New' AS TEXT) AS event, {1} AS event_time, f.severity AS severity,
+  hc.rbac_group_name AS rbac_group_name, CAST(NULL AS BIGINT) AS run_id
+FROM vulnerability_finding f
+JOIN vulnerability_target t ON t.id = f.host
+JOIN vulnerability_item i ON i.id = f.item
+JOIN vulnerability_host_context hc ON hc.id = coalesce(
+  (SELECT m.from_host_context FROM vulnerability_event m
+   WHERE m.finding = f.id AND m.event = 'Moved' ORDER BY m.event_time, m.id LIMIT 1),
+  f.host_context)
+UNION ALL
+SELECT f.id, {0}, i.type, t.targets, e.event, {2}, e.severity, hc.rbac_group_name, e.run_id
+FROM vulnerability_event e
+JOIN vulnerability_finding f ON f.id = e.finding
+JOIN vulnerability_target t ON t.id = f.host
+JOIN vulnerability_item i ON i.id = f.item
+JOIN vulnerability_host_context hc ON hc.id = e.host_context;
+)sql",
+      uid, time_text("coalesce(f.first_found, f.state_time)"), time_text("e.event_time"));
 }
 
 const std::vector<Migration>& migrations() {

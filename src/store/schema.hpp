@@ -27,4 +27,8 @@ int latest_schema_version();
 std::string narrow_view_tail(std::string_view prefix, std::string_view table, std::string_view a,
                              std::string (*time_text)(std::string_view));
 
+// The `vulnerability_history` view (docs/adr/0074) over `vulnerability_event`: `uid` is
+// the backend's expression of a finding's uid from `t.targets` and `i.uid_suffix`.
+std::string history_view(std::string_view uid, std::string (*time_text)(std::string_view));
+
 }  // namespace mdesync::store::sqlite
