@@ -317,6 +317,8 @@ h2,h3,.legend,caption{break-after:avoid}
 .table-wrap,.table-wrap.scroll{max-height:none;overflow:visible;border-color:#c9d1d9}
 thead th{position:static}
 table{font-size:9px}th,td{padding:3px 6px}
+table .mono,table .sev,table .sev-cell,td.wrap{font-size:9px}
+table.fixed{table-layout:auto}
 td.wrap{min-width:0;max-width:none}
 tbody tr[hidden]{display:table-row}
 tbody tr:hover>td{background:none}
@@ -1245,8 +1247,8 @@ std::string ageing_section(const Figures& f) {
 std::string top_vulnerabilities_section(const Figures& f) {
   std::string out = section_open(
       "top-vulnerabilities", "Top vulnerabilities",
-      "The vulnerabilities with the most open findings. Click a column header to sort; type "
-      "to filter.");
+      "The vulnerabilities open on the most devices, then with the most open findings. "
+      "Click a column header to sort; type to filter.");
   const TableSpec t{"top-vulnerabilities",
                     "",
                     {{"CVE", false, "c-cve"},
