@@ -135,6 +135,38 @@ std::unordered_map<std::uint32_t, std::string> most_common(
   return out;
 }
 
+// Values by a table's integer id. The ids are identity keys, dense from 1: a vector, so
+// that the pass over every open finding looks its context rows up by index.
+template <typename T>
+class ById {
+ public:
+  T& operator[](std::int64_t id) {
+    if (id < 0) return m_spare;
+    const auto i = static_cast<std::size_t>(id);
+    if (i >= m_values.size()) {
+      m_values.resize(i + 1);
+      m_present.resize(i + 1, false);
+    }
+    m_present[i] = true;
+    return m_values[i];
+  }
+  [[nodiscard]] const T* find(std::int64_t id) const {
+    const auto i = static_cast<std::size_t>(id);
+    return id >= 0 && i < m_values.size() && m_present[i] ? &m_values[i] : nullptr;
+  }
+  template <typename F>
+  void each(F&& f) const {
+    for (std::size_t i = 0; i < m_values.size(); ++i) {
+      if (m_present[i]) f(static_cast<std::int64_t>(i), m_values[i]);
+    }
+  }
+
+ private:
+  std::vector<T> m_values;
+  std::vector<bool> m_present;
+  T m_spare{};
+};
+
 struct ItemContext {
   std::uint8_t exploit = 0;  // 0 none, 1 public, 2 verified, 3 in kit
   std::uint32_t software = 0;
@@ -314,7 +346,7 @@ class Computer {
           ic.software = m_software.id(vendor + '\x1f' + name);
           ic.software_text = fmt::format("{} {} {}", vendor, name, text_or(r, 4));
           ic.recommendation = m_texts.id(text_or(r, 5));
-          m_ic.emplace(r.int64(0), std::move(ic));
+          m_ic[r.int64(0)] = std::move(ic);
         });
     if (!st) return st;
     st = query("SELECT id, type FROM vulnerability_item", [&](const QueryRow& r) {
@@ -350,7 +382,7 @@ class Computer {
     struct HostCounts {
       BySeverity open{};
     };
-    std::unordered_map<std::int64_t, HostCounts> per_host;
+    ById<HostCounts> per_host;
     std::array<std::vector<std::int64_t>, 5> ages;  // per severity, microseconds
     std::vector<std::uint64_t> cve_hosts;
     std::vector<std::uint64_t> software_hosts;
@@ -371,17 +403,16 @@ class Computer {
         "coalesce(f.first_found, f.state_time) "
         "FROM vulnerability_finding f WHERE f.status_category = 'Open'";
     auto st = query(sql, [&](const QueryRow& r) {
-      const auto hc = m_hc_group.find(r.int64(3));
-      const std::string& group = hc == m_hc_group.end() ? m_none : hc->second;
+      const std::string* hc = m_hc_group.find(r.int64(3));
+      const std::string& group = hc == nullptr ? m_none : *hc;
       if (!chosen(group)) return;
       const std::int64_t host = r.int64(0);
       const std::size_t sev = severity_index(r.text(2));
       const std::int64_t start = !r.is_null(5) ? r.int64(5) : r.is_null(6) ? m_as_of : r.int64(6);
       const std::int64_t age = std::max<std::int64_t>(0, m_as_of - start);
-      const auto ic_it = m_ic.find(r.int64(4));
-      const ItemContext* ic = ic_it == m_ic.end() ? nullptr : &ic_it->second;
-      const auto cve_it = m_item_cve.find(r.int64(1));
-      const std::uint32_t cve = cve_it == m_item_cve.end() ? m_cves.id("") : cve_it->second;
+      const ItemContext* ic = m_ic.find(r.int64(4));
+      const std::uint32_t* cve_id = m_item_cve.find(r.int64(1));
+      const std::uint32_t cve = cve_id == nullptr ? m_cves.id("") : *cve_id;
 
       ++hl.open[sev];
       ++hl.open_total;
@@ -423,9 +454,8 @@ class Computer {
         ++sw_rec[pair_of(ic->software, ic->recommendation)];
       }
       if (sev == 0) {
-        const auto t = m_target.find(host);
-        oldest.push_back(
-            {start, t == m_target.end() ? std::string() : t->second, cve, r.int64(4), group});
+        const std::string* t = m_target.find(host);
+        oldest.push_back({start, t == nullptr ? std::string() : *t, cve, r.int64(4), group});
         if (oldest.size() > 4 * k_oldest) trim_oldest(oldest);
       }
     });
@@ -455,8 +485,8 @@ class Computer {
       const auto h = m_hosts.find(o.host_id);
       out.host = h == m_hosts.end() ? o.host_id : h->second.name;
       out.group = o.group;
-      const auto ic = m_ic.find(o.ic);
-      out.software = ic == m_ic.end() ? std::string() : ic->second.software_text;
+      const ItemContext* ic = m_ic.find(o.ic);
+      out.software = ic == nullptr ? std::string() : ic->software_text;
       out.opened = at(o.start);
       out.age_days = days_of(std::max<std::int64_t>(0, m_as_of - o.start));
       ag.oldest_critical.push_back(std::move(out));
@@ -464,12 +494,12 @@ class Computer {
 
     // Hosts.
     std::vector<TopHost> hosts;
-    for (const auto& [id, c] : per_host) {
+    per_host.each([&](std::int64_t id, const HostCounts& c) {
       if (c.open[0] > 0) ++hl.hosts_with_open_critical;
       ++hl.hosts_with_open;
       TopHost t;
-      const auto tgt = m_target.find(id);
-      t.id = tgt == m_target.end() ? std::string() : tgt->second;
+      const std::string* tgt = m_target.find(id);
+      t.id = tgt == nullptr ? std::string() : *tgt;
       if (const auto h = m_hosts.find(t.id); h != m_hosts.end()) {
         t.name = h->second.name;
         t.group = h->second.group;
@@ -483,7 +513,7 @@ class Computer {
       t.high = c.open[1];
       for (const auto n : c.open) t.open += n;
       hosts.push_back(std::move(t));
-    }
+    });
     std::sort(hosts.begin(), hosts.end(), [](const TopHost& a, const TopHost& b) {
       return std::tie(b.critical, b.high, b.open, a.name, a.id) <
              std::tie(a.critical, a.high, a.open, b.name, b.id);
@@ -635,8 +665,8 @@ class Computer {
         [&](const QueryRow& r) {
           const std::int64_t d = r.is_null(2) ? 0 : std::max<std::int64_t>(0, r.int64(2));
           durations[severity_index(r.text(0))].push_back(d);
-          const auto hc = m_hc_group.find(r.int64(1));
-          auto& g = per_group[hc == m_hc_group.end() ? m_none : hc->second];
+          const std::string* hc = m_hc_group.find(r.int64(1));
+          auto& g = per_group[hc == nullptr ? m_none : *hc];
           ++g.first;
           g.second += static_cast<double>(d / k_second);
         });
@@ -724,10 +754,10 @@ class Computer {
   std::int64_t m_as_of = 0;
   std::int64_t m_window_start = 0;
   std::int64_t m_trend_start = 0;
-  std::unordered_map<std::int64_t, std::string> m_hc_group;
-  std::unordered_map<std::int64_t, ItemContext> m_ic;
-  std::unordered_map<std::int64_t, std::uint32_t> m_item_cve;
-  std::unordered_map<std::int64_t, std::string> m_target;
+  ById<std::string> m_hc_group;
+  ById<ItemContext> m_ic;
+  ById<std::uint32_t> m_item_cve;
+  ById<std::string> m_target;
   std::unordered_map<std::string, HostInfo> m_hosts;
   std::map<std::string, GroupFigures> m_groups;
   Interner m_cves;

@@ -192,6 +192,36 @@ TEST_F(ConfigLoad, FiltersAreReadAsTextLists) {
   EXPECT_EQ(c->filters["vulnerability_definition"]["cvssV3"], (std::vector<std::string>{"7.5"}));
 }
 
+TEST_F(ConfigLoad, ReportSettingsComeFromTheReportTable) {
+  Overrides o;
+  o.config_file = write("r.toml",
+                        "[report]\nstale_after_hours = 72\n[report.sla_days]\ncritical = 7\n"
+                        "low = 365\n");
+  auto c = load(o, env());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->report.stale_after_hours, 72);
+  EXPECT_EQ(c->report.sla_critical, 7);
+  EXPECT_EQ(c->report.sla_high, 30);  // not given: the default
+  EXPECT_EQ(c->report.sla_medium, 90);
+  EXPECT_EQ(c->report.sla_low, 365);
+}
+
+TEST_F(ConfigLoad, BadReportSettingsNameTheKey) {
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {"[report.sla_days]\nurgent = 3\n", "report.sla_days.urgent"},
+           {"[report.sla_days]\nhigh = 0\n", "report.sla_days.high"},
+           {"[report.sla_days]\nhigh = \"30\"\n", "report.sla_days.high"},
+           {"[report]\nstale_after_hours = -1\n", "report.stale_after_hours"},
+           {"[report]\nformat = \"pdf\"\n", "report.format"},
+           {"report = 3\n", "report"}}) {
+    Overrides o;
+    o.config_file = write("bad.toml", text);
+    auto c = load(o, env());
+    ASSERT_FALSE(c) << text;
+    EXPECT_NE(c.error().message.find(key), std::string::npos) << c.error().message;
+  }
+}
+
 TEST_F(ConfigLoad, MachineIsAlwaysSynced) {
   Overrides o;
   o.objects = {"vulnerability"};
