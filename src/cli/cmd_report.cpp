@@ -136,7 +136,23 @@ int run_report(ReportFlags& flags) {
   options.store = store::redact_store_url(cfg->store);
 
   report::Figures figures;
+  std::optional<util::Error> empty;  // the store holds nothing yet: why
+  std::unique_ptr<store::Store> opened;
   if (sqlite_store_missing(cfg->store)) {
+    empty.emplace();
+    empty->code = util::ErrorCode::not_found;
+    empty->message = fmt::format("the store {} does not exist", options.store);
+  } else {
+    auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
+    if (!store && store.error().code == util::ErrorCode::not_found) {
+      empty = store.error();
+    } else if (!store) {
+      return report(store.error(), "cannot open the store " + options.store);
+    } else {
+      opened = std::move(*store);
+    }
+  }
+  if (empty) {
     if (!flags.groups.empty()) {
       std::fprintf(stderr, "mdesync: unknown device group '%s': the store %s holds none yet\n",
                    flags.groups.front().c_str(), options.store.c_str());
@@ -151,13 +167,9 @@ int run_report(ReportFlags& flags) {
     figures.header.stale_after_hours = options.stale_after_hours;
     figures.header.flow_bucket = options.days > 60 ? "week" : "day";
     figures.header.no_data = true;
-    figures.header.warnings.push_back(
-        fmt::format("No sync has run yet: the store {} does not exist. Run `mdesync sync` first.",
-                    options.store));
+    figures.header.warnings.push_back(fmt::format("No sync has run yet: {}.", empty->message));
   } else {
-    auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
-    if (!store) return report(store.error(), "cannot open the store " + options.store);
-    auto& s = **store;
+    auto& s = *opened;
     if (auto ok = s.check(); !ok) return report(ok.error(), "the store is damaged");
     if (!flags.groups.empty()) {
       auto known = report::known_groups(s);

@@ -109,7 +109,8 @@ Result<std::unique_ptr<Store>> open_postgres(std::string_view url, const OpenOpt
     auto v = stored_version(**conn);
     if (!v) return fail(v.error());
     if (*v == 0) {
-      return fail(ErrorCode::store,
+      // not_found: a reader may treat it as an empty store (`mdesync report` does).
+      return fail(ErrorCode::not_found,
                   fmt::format("schema {} of {} holds no mdesync data yet; run `mdesync sync` "
                               "first (the schema is mdesync_<tenant id>: set the same tenant_id "
                               "as the sync, or name the schema with ?schema=NAME)",

@@ -101,11 +101,11 @@ TEST_F(ReportE2E, FiguresMatchPlainSqlAndTheGroundTruthOnBothStores) {
   ASSERT_TRUE(j.is_object());
   const Json p = report_json(pg);
   ASSERT_TRUE(p.is_object());
-  const std::string a = figures_only(j).dump(1);
-  const std::string b = figures_only(p).dump(1);
-  if (a != b) {
-    std::ofstream(m_dir / "sqlite.json") << a;
-    std::ofstream(m_dir / "postgresql.json") << b;
+  const std::string from_sqlite = figures_only(j).dump(1);
+  const std::string from_pg = figures_only(p).dump(1);
+  if (from_sqlite != from_pg) {
+    std::ofstream(m_dir / "sqlite.json") << from_sqlite;
+    std::ofstream(m_dir / "postgresql.json") << from_pg;
     ADD_FAILURE() << "SQLite and PostgreSQL reports of one history differ: "
                   << Json::diff(figures_only(j), figures_only(p)).dump().substr(0, 2000);
   }
@@ -156,8 +156,8 @@ TEST_F(ReportE2E, FiguresMatchPlainSqlAndTheGroundTruthOnBothStores) {
           "WHEN 'Medium' THEN 90 WHEN 'Low' THEN 180 ELSE 1e9 END");
   EXPECT_EQ(hl["pastDeadline"].get<long long>(), past);
   long long aged = 0;
-  for (const auto& b : j["ageing"]["buckets"]) {
-    for (const auto& [sev, n] : b["open"].items()) aged += n.get<long long>();
+  for (const auto& bucket : j["ageing"]["buckets"]) {
+    for (const auto& [sev, n] : bucket["open"].items()) aged += n.get<long long>();
   }
   EXPECT_EQ(aged, hl["openTotal"].get<long long>());
 
@@ -337,6 +337,18 @@ TEST_F(ReportE2E, BadInputIsRefusedClearlyAndAReportIsNeverHalfWritten) {
   const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(html.find("No sync has run yet"), std::string::npos);
   EXPECT_FALSE(fs::exists(db("none"))) << "a report must not create a store";
+  // A PostgreSQL schema no sync has written is as empty.
+  const std::string base = test_pg_url();
+  ASSERT_FALSE(base.empty()) << "no PostgreSQL test cluster (ctest fixture pg_cluster)";
+  const auto pg_none =
+      report(base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=report_none",
+             {"--format", "json", "--out", "-"});
+  EXPECT_EQ(pg_none.status, 0) << pg_none.err;
+  const Json empty = Json::parse(pg_none.out, nullptr, false);
+  ASSERT_TRUE(empty.is_object()) << pg_none.out;
+  EXPECT_TRUE(empty["header"]["noData"].get<bool>());
+  EXPECT_NE(empty["header"]["warnings"][0].get<std::string>().find("No sync has run yet"),
+            std::string::npos);
 
   start();
   const std::string path = db("bad");
