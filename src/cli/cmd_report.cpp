@@ -170,7 +170,9 @@ int run_report(ReportFlags& flags) {
     figures.header.warnings.push_back(fmt::format("No sync has run yet: {}.", empty->message));
   } else {
     auto& s = *opened;
-    if (auto ok = s.check(); !ok) return report(ok.error(), "the store is damaged");
+    // The large tables the report needs it reads whole, and a damaged page fails that
+    // read: checking their every page first would double the report's time.
+    if (auto ok = s.check_small_tables(); !ok) return report(ok.error(), "the store is damaged");
     if (!flags.groups.empty()) {
       auto known = report::known_groups(s);
       if (!known) return report(known.error(), "cannot read the store");

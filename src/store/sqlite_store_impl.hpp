@@ -114,6 +114,9 @@ class SqliteStore final : public Store {
     if (m_check.valid()) return await_check();
     return check_file(m_db->path(), CheckScope::every_page);
   }
+  util::Status check_small_tables() override {
+    return check_file(m_db->path(), CheckScope::small_tables);
+  }
 
   util::Status init() {
     if (m_read_only) return {};

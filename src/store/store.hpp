@@ -305,6 +305,10 @@ class Store {
   // own connection from the open on and waits for it before its first write. The
   // PostgreSQL store checks that the server answers (its pages are the server's).
   virtual Status check() = 0;
+  // check() for a reader that goes on to read whole the large tables it needs (`mdesync
+  // report`): SQLite checks every table but the four large ones, whose damaged pages the
+  // read itself meets and fails on; PostgreSQL as check().
+  virtual Status check_small_tables() = 0;
 
  protected:
   virtual Status do_begin() = 0;

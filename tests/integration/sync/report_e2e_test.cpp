@@ -364,18 +364,35 @@ TEST_F(ReportE2E, BadInputIsRefusedClearlyAndAReportIsNeverHalfWritten) {
   EXPECT_NE(unwritable.err.find("/nonexistent-dir/report.html"), std::string::npos)
       << unwritable.err;
 
-  // A good report stays whole when a later one fails; no temporary file is left.
+  // A damaged page fails the report with the store's error (exit 6), whether the check
+  // before the read finds it (a small table) or the read of a large table meets it; the
+  // good report stays whole and no temporary file is left.
   ASSERT_EQ(report("sqlite:" + path, {"--out", out}).status, 0);
   const auto good_size = fs::file_size(out);
   {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(path) / 2));
-    const std::string junk(4096 * 8, '\x5a');
-    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    sqlite3* db = nullptr;  // every page in the main file, none in the WAL
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
   }
-  const auto damaged = report("sqlite:" + path, {"--out", out});
-  EXPECT_EQ(damaged.status, 6) << damaged.err;
-  EXPECT_EQ(fs::file_size(out), good_size);
+  const long long page_size = testing_support::query_int(path, "PRAGMA page_size");
+  for (const char* table : {"host", "vulnerability_finding"}) {
+    const std::string copy = db(std::string("damaged-") + table);
+    fs::copy_file(path, copy);
+    const long long root = testing_support::query_int(
+        copy, std::string("SELECT rootpage FROM sqlite_master WHERE name = '") + table + "'");
+    {
+      std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>((root - 1) * page_size));
+      const std::string junk(static_cast<std::size_t>(page_size), '\x5a');
+      f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    const auto damaged = report("sqlite:" + copy, {"--out", out});
+    EXPECT_EQ(damaged.status, 6) << table << ": " << damaged.err;
+    EXPECT_NE(damaged.err.find("malformed"), std::string::npos) << table << ": " << damaged.err;
+    EXPECT_EQ(fs::file_size(out), good_size) << table;
+  }
   for (const auto& e : fs::directory_iterator(m_dir)) {
     EXPECT_EQ(e.path().filename().string().rfind(".report.html.", 0), std::string::npos)
         << e.path();
