@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -62,20 +64,6 @@ std::string group_of(const QueryRow& r, int c) {
   return std::string(r.text(c));
 }
 
-// A finding alias `f` whose device group is one of `groups` (all when empty).
-std::string group_filter(const std::vector<std::string>& groups) {
-  if (groups.empty()) return "1 = 1";
-  std::string list;
-  for (const auto& g : groups) {
-    if (!list.empty()) list += ", ";
-    list += quote(g);
-  }
-  return fmt::format(
-      "f.host_context IN (SELECT id FROM vulnerability_host_context WHERE "
-      "coalesce(nullif(rbac_group_name, ''), {}) IN ({}))",
-      quote(k_no_group), list);
-}
-
 // Median of durations in microseconds, as days; nullopt when empty. Reorders `v`.
 std::optional<double> median_days(std::vector<std::int64_t>& v) {
   if (v.empty()) return std::nullopt;
@@ -105,9 +93,24 @@ class Interner {
   std::vector<std::string> m_names;
 };
 
+// Sorts 64-bit keys in four passes of 16 bits (LSD radix): a pass over every open finding's
+// pairs costs a tenth of a comparison sort.
+void radix_sort(std::vector<std::uint64_t>& v) {
+  std::vector<std::uint64_t> tmp(v.size());
+  std::vector<std::size_t> count(std::size_t{1} << 16);
+  for (unsigned shift = 0; shift < 64; shift += 16) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const auto x : v) ++count[(x >> shift) & 0xffffU];
+    std::size_t sum = 0;
+    for (auto& c : count) sum += std::exchange(c, sum);
+    for (const auto x : v) tmp[count[(x >> shift) & 0xffffU]++] = x;
+    v.swap(tmp);
+  }
+}
+
 // Distinct (key, host) pairs counted per key.
 std::unordered_map<std::uint32_t, std::int64_t> distinct_hosts(std::vector<std::uint64_t>& pairs) {
-  std::sort(pairs.begin(), pairs.end());
+  radix_sort(pairs);
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   std::unordered_map<std::uint32_t, std::int64_t> out;
   for (const auto p : pairs) ++out[static_cast<std::uint32_t>(p >> 32)];
@@ -149,6 +152,12 @@ class ById {
     }
     m_present[i] = true;
     return m_values[i];
+  }
+  // Room for ids up to `max_id` without growing.
+  void reserve(std::int64_t max_id) {
+    if (max_id < 0) return;
+    m_values.reserve(static_cast<std::size_t>(max_id) + 1);
+    m_present.reserve(static_cast<std::size_t>(max_id) + 1);
   }
   [[nodiscard]] const T* find(std::int64_t id) const {
     const auto i = static_cast<std::size_t>(id);
@@ -219,8 +228,9 @@ class Computer {
       m_trend_start = as_of_day + k_day;  // nothing known: no trend
     }
     using Step = Status (Computer::*)(Figures&);
-    for (const Step step : {&Computer::dimensions, &Computer::open_findings, &Computer::trend,
-                            &Computer::remediation, &Computer::definitions, &Computer::groups}) {
+    for (const Step step :
+         {&Computer::dimensions, &Computer::events, &Computer::open_findings, &Computer::trend,
+          &Computer::remediation, &Computer::definitions, &Computer::groups}) {
       if (auto st = (this->*step)(f); !st) return st;
     }
     return {};
@@ -376,6 +386,25 @@ class Computer {
            std::find(m_opt.groups.begin(), m_opt.groups.end(), group) != m_opt.groups.end();
   }
 
+  // --- the history: every fix and reopening ---------------------------------------------
+
+  Status events(Figures&) {
+    return query(
+        "SELECT finding, event, event_time FROM vulnerability_event WHERE event IN ('Fixed', "
+        "'Reopened')",
+        [&](const QueryRow& r) {
+          Event e;
+          e.finding = r.int64(0);
+          e.fixed = r.text(1) == "Fixed";
+          if (!r.is_null(2)) e.time = r.int64(2);
+          if (!e.fixed && e.time) {
+            std::int64_t& last = m_last_reopened[e.finding];
+            last = std::max(last, *e.time);
+          }
+          m_events.push_back(e);
+        });
+  }
+
   // --- open findings: one streamed pass ------------------------------------------------
 
   Status open_findings(Figures& f) {
@@ -396,19 +425,38 @@ class Computer {
     Headline& hl = f.headline;
     Ageing& ag = f.ageing;
 
+    // Every finding once, in table order (a scan, no index): the closed ones only count
+    // towards the days they were first found on (the trend), the open ones towards
+    // everything. A GROUP BY of the first-found days in SQL cost a sort of every finding.
     const std::string sql =
-        "SELECT f.host, f.item, f.severity, f.host_context, f.item_context, "
-        "CASE WHEN f.status = 'Reopened' THEN (SELECT max(r.event_time) FROM vulnerability_event "
-        "r WHERE r.finding = f.id AND r.event = 'Reopened') END, "
-        "coalesce(f.first_found, f.state_time) "
-        "FROM vulnerability_finding f WHERE f.status_category = 'Open'";
+        "SELECT f.host, f.item, f.severity, f.host_context, f.item_context, f.status, "
+        "coalesce(f.first_found, f.state_time), f.status_category, f.id, f.first_found "
+        "FROM vulnerability_finding f";
+    const auto days = static_cast<std::size_t>(m_opt.days);
+    m_new_by_day.assign(days + 1, BySeverity{});
+    if (auto st = query("SELECT max(id) FROM vulnerability_finding",
+                        [&](const QueryRow& r) {
+                          if (!r.is_null(0)) m_findings.reserve(r.int64(0));
+                        });
+        !st) {
+      return st;
+    }
     auto st = query(sql, [&](const QueryRow& r) {
       const std::string* hc = m_hc_group.find(r.int64(3));
       const std::string& group = hc == nullptr ? m_none : *hc;
       if (!chosen(group)) return;
-      const std::int64_t host = r.int64(0);
       const std::size_t sev = severity_index(r.text(2));
-      const std::int64_t start = !r.is_null(5) ? r.int64(5) : r.is_null(6) ? m_as_of : r.int64(6);
+      const std::int64_t id = r.int64(8);
+      m_findings[id] = {r.is_null(9) ? FindingFacts::k_unknown : r.int64(9), m_group_ids.id(group),
+                        static_cast<std::uint8_t>(sev)};
+      m_new_by_day[day_slot(r.is_null(6) ? std::nullopt : std::optional(r.int64(6)))][sev] += 1;
+      if (r.text(7) != "Open") return;
+      const std::int64_t host = r.int64(0);
+      // The open episode began at the last reopening, else when first found.
+      const std::int64_t* reopened = r.text(5) == "Reopened" ? m_last_reopened.find(id) : nullptr;
+      const std::int64_t start = reopened != nullptr ? *reopened
+                                 : r.is_null(6)      ? m_as_of
+                                                     : r.int64(6);
       const std::int64_t age = std::max<std::int64_t>(0, m_as_of - start);
       const ItemContext* ic = m_ic.find(r.int64(4));
       const std::uint32_t* cve_id = m_item_cve.find(r.int64(1));
@@ -587,44 +635,30 @@ class Computer {
 
   // --- trend ------------------------------------------------------------------------------
 
-  // Day index of a time within the window, -1 before it, clamped to the last day.
-  [[nodiscard]] std::string day_column(std::string_view expr) const {
-    return fmt::format("CASE WHEN {0} IS NULL OR {0} < {1} THEN -1 ELSE ({0} - {1}) / {2} END",
-                       expr, m_window_start, k_day);
+  // The slot of a time among the window's days: 0 before the window (or unknown), day
+  // d at d + 1, clamped to the last day.
+  [[nodiscard]] std::size_t day_slot(std::optional<std::int64_t> t) const {
+    if (!t || *t < m_window_start) return 0;
+    const auto d = static_cast<std::size_t>((*t - m_window_start) / k_day);
+    return std::min(d + 1, static_cast<std::size_t>(m_opt.days));
   }
 
   Status trend(Figures& f) {
     const auto days = static_cast<std::size_t>(m_opt.days);
     // Per day of the window (index 0 = before it): the change of the open count per
-    // severity, and the flow.
-    std::vector<BySeverity> delta(days + 1, BySeverity{});
+    // severity, and the flow. Findings first found: from the pass over them.
+    std::vector<BySeverity> delta = m_new_by_day;
     std::vector<std::array<std::int64_t, 3>> flow(days + 1, {0, 0, 0});
-    auto slot = [&](std::int64_t d) {
-      return d < 0 ? std::size_t{0} : std::min<std::size_t>(static_cast<std::size_t>(d) + 1, days);
-    };
-    const std::string filter = group_filter(m_opt.groups);
-    auto st =
-        query(fmt::format("SELECT f.severity, {0}, count(*) FROM vulnerability_finding f WHERE {1} "
-                          "GROUP BY f.severity, {0}",
-                          day_column("coalesce(f.first_found, f.state_time)"), filter),
-              [&](const QueryRow& r) {
-                const std::size_t s = slot(r.int64(1));
-                delta[s][severity_index(r.text(0))] += r.int64(2);
-                flow[s][0] += r.int64(2);
-              });
-    if (!st) return st;
-    st = query(
-        fmt::format("SELECT f.severity, e.event, {0}, count(*) FROM vulnerability_event e JOIN "
-                    "vulnerability_finding f ON f.id = e.finding WHERE e.event IN ('Fixed', "
-                    "'Reopened') AND {1} GROUP BY f.severity, e.event, {0}",
-                    day_column("e.event_time"), filter),
-        [&](const QueryRow& r) {
-          const std::size_t s = slot(r.int64(2));
-          const bool fixed = r.text(1) == "Fixed";
-          delta[s][severity_index(r.text(0))] += fixed ? -r.int64(3) : r.int64(3);
-          flow[s][fixed ? 1 : 2] += r.int64(3);
-        });
-    if (!st) return st;
+    for (std::size_t d = 0; d < delta.size(); ++d) {
+      for (const auto n : delta[d]) flow[d][0] += n;
+    }
+    for (const Event& e : m_events) {
+      const FindingFacts* fact = m_findings.find(e.finding);
+      if (fact == nullptr) continue;  // not in the chosen groups
+      const std::size_t d = day_slot(e.time);
+      delta[d][fact->severity] += e.fixed ? -1 : 1;
+      ++flow[d][e.fixed ? 1 : 2];
+    }
 
     BySeverity open = delta[0];
     const std::size_t first = static_cast<std::size_t>(
@@ -651,26 +685,43 @@ class Computer {
 
   // --- remediation ----------------------------------------------------------------------
 
+  // Each finding's changes in time order (a reopening before a fix at the same time):
+  // a fix ends the open episode that began at the last reopening before it, else when
+  // the finding was first found.
   Status remediation(Figures& f) {
     std::array<std::vector<std::int64_t>, 5> durations;
     std::map<std::string, std::pair<std::int64_t, double>> per_group;  // fixes, seconds
-    auto st = query(
-        fmt::format(
-            "SELECT f.severity, f.host_context, e.event_time - coalesce((SELECT max(r.event_time) "
-            "FROM vulnerability_event r WHERE r.finding = e.finding AND r.event = 'Reopened' AND "
-            "r.event_time <= e.event_time), f.first_found, e.event_time) FROM vulnerability_event "
-            "e JOIN vulnerability_finding f ON f.id = e.finding WHERE e.event = 'Fixed' AND "
-            "e.event_time >= {0} AND e.event_time <= {1} AND {2}",
-            std::max(m_window_start, m_trend_start), m_as_of, group_filter(m_opt.groups)),
-        [&](const QueryRow& r) {
-          const std::int64_t d = r.is_null(2) ? 0 : std::max<std::int64_t>(0, r.int64(2));
-          durations[severity_index(r.text(0))].push_back(d);
-          const std::string* hc = m_hc_group.find(r.int64(1));
-          auto& g = per_group[hc == nullptr ? m_none : *hc];
-          ++g.first;
-          g.second += static_cast<double>(d / k_second);
-        });
-    if (!st) return st;
+    std::sort(m_events.begin(), m_events.end(), [](const Event& a, const Event& b) {
+      return std::tie(a.finding, a.time, a.fixed) < std::tie(b.finding, b.time, b.fixed);
+    });
+    const std::int64_t from = std::max(m_window_start, m_trend_start);
+    std::int64_t finding = -1;
+    bool reopened = false;
+    std::int64_t reopened_at = 0;
+    for (const Event& e : m_events) {
+      if (e.finding != finding) {
+        finding = e.finding;
+        reopened = false;
+      }
+      if (!e.fixed) {
+        if (e.time) {
+          reopened = true;
+          reopened_at = *e.time;
+        }
+        continue;
+      }
+      if (!e.time || *e.time < from || *e.time > m_as_of) continue;
+      const FindingFacts* fact = m_findings.find(e.finding);
+      if (fact == nullptr) continue;  // not in the chosen groups
+      const std::int64_t began = reopened                                       ? reopened_at
+                                 : fact->first_found != FindingFacts::k_unknown ? fact->first_found
+                                                                                : *e.time;
+      const std::int64_t d = std::max<std::int64_t>(0, *e.time - began);
+      durations[fact->severity].push_back(d);
+      auto& g = per_group[m_group_ids.name(fact->group)];
+      ++g.first;
+      g.second += static_cast<double>(d / k_second);
+    }
     Remediation& rm = f.remediation;
     std::vector<std::int64_t> all;
     double total_seconds = 0;
@@ -760,6 +811,24 @@ class Computer {
   ById<std::string> m_target;
   std::unordered_map<std::string, HostInfo> m_hosts;
   std::map<std::string, GroupFigures> m_groups;
+  std::vector<BySeverity> m_new_by_day;  // findings first found, by day_slot
+  // A fix or a reopening of a finding (vulnerability_event).
+  struct Event {
+    std::int64_t finding = 0;
+    std::optional<std::int64_t> time;
+    bool fixed = false;
+  };
+  std::vector<Event> m_events;
+  ById<std::int64_t> m_last_reopened;  // per finding id with a reopening: the last one
+  // What the history needs of each finding in the chosen groups, by id.
+  struct FindingFacts {
+    static constexpr std::int64_t k_unknown = std::numeric_limits<std::int64_t>::min();
+    std::int64_t first_found = k_unknown;
+    std::uint32_t group = 0;    // m_group_ids
+    std::uint8_t severity = 0;  // index into k_severities (current)
+  };
+  ById<FindingFacts> m_findings;
+  Interner m_group_ids;
   Interner m_cves;
   Interner m_software;
   Interner m_texts;
