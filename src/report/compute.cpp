@@ -626,9 +626,16 @@ class Computer {
     std::int64_t ic;
     std::string group;
   };
-  static void trim_oldest(std::vector<Oldest>& v) {
-    std::sort(v.begin(), v.end(), [](const Oldest& a, const Oldest& b) {
-      return std::tie(a.start, a.host_id, a.cve) < std::tie(b.start, b.host_id, b.cve);
+  // Keeps the oldest; ties by device, CVE and software text, never by an id that depends
+  // on the order the backend stored the rows in.
+  void trim_oldest(std::vector<Oldest>& v) const {
+    auto software = [&](const Oldest& o) -> const std::string& {
+      const ItemContext* ic = m_ic.find(o.ic);
+      return ic == nullptr ? m_empty : ic->software_text;
+    };
+    std::sort(v.begin(), v.end(), [&](const Oldest& a, const Oldest& b) {
+      return std::tie(a.start, a.host_id, m_cves.name(a.cve), software(a)) <
+             std::tie(b.start, b.host_id, m_cves.name(b.cve), software(b));
     });
     if (v.size() > k_oldest) v.resize(k_oldest);
   }
@@ -802,6 +809,7 @@ class Computer {
   Store& m_store;
   const ReportOptions& m_opt;
   const std::string m_none{k_no_group};
+  const std::string m_empty;
   std::int64_t m_as_of = 0;
   std::int64_t m_window_start = 0;
   std::int64_t m_trend_start = 0;

@@ -512,7 +512,10 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
       s.hash = s.has_hash ? found->int64(4) : 0;
     }
     DeltaCounts counts;
-    std::map<Key, std::pair<Vulnerability, RowHash>> out;
+    // Every state each finding takes, in order: a finding fixed and reopened in one call
+    // is merged once per state, so that the history trigger records each change
+    // (docs/adr/0074), as the SQLite store's one-event-at-a-time writes do.
+    std::map<Key, std::vector<std::pair<Vulnerability, RowHash>>> out;
     const auto order = event_order(events);
     Vulnerability row;
     for (std::size_t i = 0; i < order.size(); ++i) {
@@ -533,22 +536,27 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
         continue;
       }
       s = EventState{true, Lifecycle{row.status, row.last_fixed, row.state_time}, true, hash};
-      out.insert_or_assign(key, std::pair{row, hash});
+      out[key].emplace_back(row, hash);
       ++counts.written;
     }
-    if (out.empty()) return counts;
     std::vector<Vulnerability> rows;
     std::vector<RowHash> hashes;
-    for (auto& [key, rh] : out) {
-      rows.push_back(std::move(rh.first));
-      hashes.push_back(rh.second);
+    for (std::size_t round = 0;; ++round) {
+      rows.clear();
+      hashes.clear();
+      for (auto& [key, states] : out) {
+        if (round >= states.size()) continue;
+        rows.push_back(std::move(states[round].first));
+        hashes.push_back(states[round].second);
+      }
+      if (rows.empty()) break;
+      if (auto st = narrow_refs(std::span<const Vulnerability>(rows), m_refs); !st) {
+        return fail(st.error());
+      }
+      if (auto st = stage_rows<Vulnerability>(rows, hashes); !st) return fail(st.error());
+      std::int64_t distinct = 0;
+      if (auto w = merge<Vulnerability>(ctx, false, distinct); !w) return fail(w.error());
     }
-    if (auto st = narrow_refs(std::span<const Vulnerability>(rows), m_refs); !st) {
-      return fail(st.error());
-    }
-    if (auto st = stage_rows<Vulnerability>(rows, hashes); !st) return fail(st.error());
-    std::int64_t distinct = 0;
-    if (auto w = merge<Vulnerability>(ctx, false, distinct); !w) return fail(w.error());
     return counts;
   });
 }
