@@ -539,6 +539,24 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
       out[key].emplace_back(row, hash);
       ++counts.written;
     }
+    // Only the states the history needs: each finding's first and last, and each one that
+    // opens or closes it or moves it to another device group (a re-scored open finding's
+    // intermediate states are not merged).
+    for (auto& [key, states] : out) {
+      if (states.size() <= 2) continue;
+      std::vector<bool> keep(states.size(), true);
+      for (std::size_t i = 1; i + 1 < states.size(); ++i) {
+        const Vulnerability& before = states[i - 1].first;
+        const Vulnerability& now = states[i].first;
+        keep[i] = category_of(now.status) != category_of(before.status) ||
+                  now.source.rbac_group_name != before.source.rbac_group_name;
+      }
+      std::vector<std::pair<Vulnerability, RowHash>> kept;
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        if (keep[i]) kept.push_back(std::move(states[i]));
+      }
+      states = std::move(kept);
+    }
     std::vector<Vulnerability> rows;
     std::vector<RowHash> hashes;
     for (std::size_t round = 0;; ++round) {
