@@ -68,6 +68,42 @@ util::Error token_error(const CredentialOptions& o, const http::Response& r) {
   return util::Error{util::ErrorCode::auth, std::move(msg), r.status, std::nullopt};
 }
 
+// "temporarily_unavailable AADSTS90055" from a token service error body ("" if none).
+std::string oauth_error_code(const http::Response& r) {
+  std::string out;
+  try {
+    const auto doc = nlohmann::json::parse(r.body);
+    if (!doc.is_object()) return out;
+    if (auto it = doc.find("error"); it != doc.end() && it->is_string())
+      out = it->get<std::string>();
+    if (auto it = doc.find("error_codes"); it != doc.end() && it->is_array() && !it->empty()) {
+      if (auto code = as_integer(it->front())) {
+        out += fmt::format("{}AADSTS{}", out.empty() ? "" : " ", *code);
+      }
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  return out;
+}
+
+// A token request whose retries ran out (or that could not be sent): the error says that
+// it was the token service, and whether it was throttling, keeping the code, the status
+// and the Retry-After of `e`.
+util::Error token_service_error(const CredentialOptions& o, util::Error e) {
+  if (e.code == util::ErrorCode::rate_limited) {
+    e.message = fmt::format(
+        "the token service is throttling token requests for client {} in tenant {}; no token "
+        "was issued and none is requested again in this run: {}",
+        o.client_id, o.tenant_id, e.message);
+  } else if (e.code == util::ErrorCode::retries_exhausted) {
+    e.message = fmt::format(
+        "the token service did not issue a token for client {} in tenant {}; none is requested "
+        "again in this run: {}",
+        o.client_id, o.tenant_id, e.message);
+  }
+  return e;
+}
+
 }  // namespace
 
 CredentialOptions CredentialOptions::from_config(const config::Config& config) {
@@ -127,7 +163,10 @@ ClientSecretCredential::ClientSecretCredential(CredentialOptions options, http::
 util::Result<std::string> ClientSecretCredential::token() {
   std::lock_guard lock(m_mutex);
   if (m_token && m_clock.now() < m_refresh_at) return *m_token;
-  return fetch_locked();
+  if (m_failure) return util::fail(*m_failure);
+  auto fetched = fetch_locked();
+  if (!fetched && fetched.error().code != util::ErrorCode::config) m_failure = fetched.error();
+  return fetched;
 }
 
 void ClientSecretCredential::invalidate(const std::string& token) {
@@ -166,11 +205,13 @@ util::Result<std::string> ClientSecretCredential::fetch_locked() {
   req.timeout = std::chrono::seconds{60};
 
   const auto started = m_clock.now();
-  auto resp = http::run_with_retry(m_retry, fmt::format("POST {}", token_url(m_options)), [&] {
+  http::RetryContext retry = m_retry;
+  retry.error_code = oauth_error_code;
+  auto resp = http::run_with_retry(retry, fmt::format("POST {}", token_url(m_options)), [&] {
     ++m_fetches;
     return m_http.send(req);
   });
-  if (!resp) return util::fail(std::move(resp.error()));
+  if (!resp) return util::fail(token_service_error(m_options, std::move(resp.error())));
   if (!resp->ok()) return util::fail(token_error(m_options, *resp));
 
   std::string access_token;

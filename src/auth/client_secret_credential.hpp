@@ -34,8 +34,12 @@ std::string explain_aadsts(long long code);
 
 // OAuth 2.0 client-credentials grant against Microsoft Entra ID with a client secret.
 // The token is cached and refreshed `refresh_margin` before it expires; transient token
-// service failures (429, 5xx, transport) are retried per `retry`. Thread-safe: callers
-// arriving during a fetch wait for it instead of fetching again.
+// service failures (429, 5xx, transport) are retried per `retry`: one token request makes
+// at most 1 + max_retries attempts. A token request that failed (retries exhausted, or
+// refused) is not sent again: every later token() returns its error without a request,
+// so that callers which each ask for a token (the first check of a sync, then each
+// object) cannot multiply the attempts. Thread-safe: callers arriving during a fetch wait
+// for it instead of fetching again.
 class ClientSecretCredential final : public TokenProvider {
  public:
   ClientSecretCredential(CredentialOptions options, http::HttpClient& http, util::Clock& clock,
@@ -57,6 +61,8 @@ class ClientSecretCredential final : public TokenProvider {
   mutable std::mutex m_mutex;
   std::optional<std::string> m_token;
   util::SystemTime m_refresh_at{};
+  // The error of the token request that failed; it stands for every later token().
+  std::optional<util::Error> m_failure;
   int m_fetches = 0;
 };
 

@@ -150,6 +150,8 @@ util::Result<RunSummary> Engine::run() {
   const auto stats = ctx.client.stats();
   summary.token_requests = stats.token_requests;
   summary.http_calls = stats.api_calls + stats.downloads + stats.token_requests;
+  summary.retries = stats.retries;
+  summary.throttled = stats.throttled;
   summary.outcome = run_outcome(summary.objects);
   if (fatal) summary.error = fatal->describe();
   summary.ended_at = ctx.now();

@@ -49,6 +49,8 @@ std::string to_json(const RunSummary& s) {
                       {"seconds", s.seconds()},
                       {"tokenRequests", s.token_requests},
                       {"httpCalls", s.http_calls},
+                      {"retries", s.retries},
+                      {"throttled", s.throttled},
                       {"objects", objects}};
   return j.dump();
 }
@@ -64,8 +66,9 @@ std::string human_bytes(std::uint64_t b) {
 }  // namespace
 
 std::string to_table(const RunSummary& s) {
-  std::string out = fmt::format("sync run {} ({}): {} in {:.1f} s, {} HTTP calls\n", s.run_id,
-                                s.mode, s.outcome, s.seconds(), s.http_calls);
+  std::string out =
+      fmt::format("sync run {} ({}): {} in {:.1f} s, {} HTTP calls, {} retries, {} 429s\n",
+                  s.run_id, s.mode, s.outcome, s.seconds(), s.http_calls, s.retries, s.throttled);
   out +=
       fmt::format("{:<32} {:<11} {:>10} {:>9} {:>10} {:>8} {:>8} {:>6} {:>7} {:>5} {:>10} {:>7}\n",
                   "object", "outcome", "read", "written", "unchanged", "closed", "skipped", "calls",

@@ -53,6 +53,11 @@ struct RunSummary {
   util::Timestamp ended_at{};
   std::uint64_t token_requests = 0;
   std::uint64_t http_calls = 0;  // every API call, including the token requests
+  // Every retry and every 429 of the run, the token requests' included (also those of
+  // the token request made before the first object): the objects' own counts leave out
+  // what happened outside their work.
+  std::uint64_t retries = 0;
+  std::uint64_t throttled = 0;
   std::vector<ObjectSummary> objects;
 
   [[nodiscard]] double seconds() const;

@@ -333,6 +333,52 @@ TEST_F(ClientSim, TokenServiceOutageRecovers) {
   ASSERT_TRUE(c->for_each_machine({}, counter<Machine>(n)));
 }
 
+// max_retries bounds the token request (issue 27, item 4): five throttled answers of the
+// token service are survived with max_retries 5; after a sixth the request fails with an
+// error naming the token service and its throttling, and the next caller (a sync's first
+// object, after its check of the roles) gets that error without a seventh request.
+TEST_F(ClientSim, TokenThrottlingIsSurvivedWithinMaxRetriesAndFailsCleanlyBeyond) {
+  auto cfg = config();
+  cfg.max_retries = 5;
+  mdesim::Faults five;
+  five.errors.push_back({"token", 429, 5, 0});
+  s_sim->add_faults(five);
+  {
+    auto c = client(cfg);
+    auto roles = c->granted_roles();
+    ASSERT_TRUE(roles) << roles.error().message;
+    const auto s = c->stats();
+    EXPECT_EQ(s.token_requests, 6U);
+    EXPECT_EQ(s.retries, 5U);
+    EXPECT_EQ(s.throttled, 5U);
+  }
+
+  s_sim->reset_stats();
+  mdesim::Faults six;
+  six.errors.push_back({"token", 429, 6, 0});
+  s_sim->add_faults(six);
+  auto c = client(cfg);
+  auto roles = c->granted_roles();
+  ASSERT_FALSE(roles);
+  EXPECT_EQ(roles.error().code, util::ErrorCode::rate_limited);
+  EXPECT_EQ(roles.error().http_status, 429);
+  const std::string& message = roles.error().message;
+  EXPECT_NE(message.find("token service is throttling"), std::string::npos) << message;
+  EXPECT_NE(message.find("gave up after 6 attempts; last answer HTTP 429"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("AADSTS90055"), std::string::npos) << message;
+  std::uint64_t n = 0;
+  auto listed = c->for_each_machine({}, counter<Machine>(n));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code, util::ErrorCode::rate_limited);
+  const auto stats = s_sim->stats();
+  EXPECT_EQ(stats.at("token.v2").total, 6U);
+  EXPECT_EQ(stats.count("machines.list"), 0U);
+  EXPECT_EQ(c->stats().token_requests, 6U);
+  EXPECT_EQ(c->stats().retries, 5U);
+  EXPECT_TRUE(s_sim->pending_faults().errors.empty());
+}
+
 TEST_F(ClientSim, ExpiredTokenMidRunRefreshesOnce) {
   auto c = client();
   std::uint64_t n = 0;

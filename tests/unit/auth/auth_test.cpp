@@ -177,6 +177,55 @@ TEST(Credential, TransientTokenServiceErrorsRetry) {
                                                     std::chrono::milliseconds{3000}}));
 }
 
+// One token request makes at most 1 + max_retries attempts, and a caller that asks
+// again after it failed gets its error without a further request (issue 27, item 4).
+TEST(Credential, ThrottledTokenRequestStopsAfterMaxRetriesAndIsNotSentAgain) {
+  Fixture f;
+  f.policy.max_retries = 3;
+  f.fake.set_handler([](const http::Request&) {
+    return http::FakeHttpClient::json(
+        429, R"({"error":"temporarily_unavailable","error_codes":[90055]})",
+        {{"Retry-After", "1"}});
+  });
+  auto cred = f.make();
+  auto first = cred.token();
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().code, util::ErrorCode::rate_limited);
+  EXPECT_EQ(first.error().http_status, 429);
+  EXPECT_EQ(cred.fetch_count(), 4);
+  EXPECT_EQ(f.sleeper.delays(), std::vector<std::chrono::milliseconds>(3, seconds{1}));
+  EXPECT_NE(first.error().message.find("token service is throttling"), std::string::npos)
+      << first.error().message;
+  EXPECT_NE(first.error().message.find("client client-1 in tenant tenant-1"), std::string::npos)
+      << first.error().message;
+  EXPECT_EQ(first.error().message.find("s3cr3t"), std::string::npos);
+
+  f.clock.advance(seconds{60});
+  auto again = cred.token();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, util::ErrorCode::rate_limited);
+  EXPECT_EQ(again.error().message, first.error().message);
+  EXPECT_EQ(cred.fetch_count(), 4);
+  EXPECT_EQ(f.fake.requests().size(), 4U);
+}
+
+TEST(Credential, ExhaustedOutageNamesTheTokenService) {
+  Fixture f;
+  f.fake.set_handler([](const http::Request&) -> util::Result<http::Response> {
+    return http::FakeHttpClient::json(503, "{}");
+  });
+  auto cred = f.make();
+  auto t = cred.token();
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, util::ErrorCode::retries_exhausted);
+  EXPECT_EQ(cred.fetch_count(), 3);
+  EXPECT_NE(t.error().message.find("token service did not issue a token"), std::string::npos)
+      << t.error().message;
+  EXPECT_NE(t.error().message.find("gave up after 3 attempts; last answer HTTP 503"),
+            std::string::npos)
+      << t.error().message;
+}
+
 TEST(Credential, MissingSettingsAreConfigErrors) {
   Fixture f;
   f.options.client_secret = config::Secret();

@@ -325,6 +325,61 @@ TEST(ClientRetry, ExhaustedErrorCarriesTheBodyCode) {
   EXPECT_NE(r.error().message.find("InternalServerError"), std::string::npos);
 }
 
+// max_retries bounds the token request like any other (issue 27, item 4): a sync asks for
+// a token before its first object (granted_roles) and again in each object's first call;
+// a token request that ran out of its 1 + max_retries attempts is not sent again by the
+// next caller, and its retries are counted.
+TEST(ClientRetry, ThrottledTokenRequestMakesMaxRetriesPlusOneAttemptsThenFailsCleanly) {
+  Fixture f;
+  f.config.max_retries = 5;
+  f.config.tenant_id = "tenant-1";
+  f.config.client_id = "client-1";
+  f.config.client_secret = config::Secret("secret");
+  f.config.login_url = "https://login.test";
+  f.fake.set_handler([](const Request& r) {
+    if (r.url.find("/oauth2/") != std::string::npos) {
+      return FakeHttpClient::json(
+          429,
+          R"({"error":"temporarily_unavailable","error_description":"AADSTS90055: busy",)"
+          R"("error_codes":[90055]})",
+          {{"Retry-After", "2"}});
+    }
+    return FakeHttpClient::json(200, machines_page(0, 1));
+  });
+  ClientDeps deps;
+  deps.api = &f.fake;  // the token service answers through it too (no deps.tokens)
+  deps.clock = &f.clock;
+  deps.sleeper = &f.sleeper;
+  deps.random = [] { return 0.5; };
+  auto made = Client::create(f.config, deps);
+  ASSERT_TRUE(made);
+  Client& c = **made;
+
+  auto roles = c.granted_roles();
+  ASSERT_FALSE(roles);
+  EXPECT_EQ(roles.error().code, util::ErrorCode::rate_limited);
+  EXPECT_EQ(f.fake.count("/oauth2/v2.0/token"), 6U);
+  EXPECT_EQ(f.sleeper.delays(),
+            std::vector<std::chrono::milliseconds>(5, std::chrono::milliseconds{2000}));
+  const std::string& message = roles.error().message;
+  EXPECT_NE(message.find("token service is throttling"), std::string::npos) << message;
+  EXPECT_NE(message.find("gave up after 6 attempts"), std::string::npos) << message;
+  EXPECT_NE(message.find("HTTP 429 temporarily_unavailable AADSTS90055"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("secret"), std::string::npos) << message;
+
+  // The first object's call: the same failure, no seventh attempt, no API call.
+  auto listed = c.for_each_machine({}, [](Machine&&) { return util::Status{}; });
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code, util::ErrorCode::rate_limited);
+  EXPECT_EQ(f.fake.count("/oauth2/v2.0/token"), 6U);
+  EXPECT_EQ(f.fake.count("/api/machines"), 0U);
+  const auto s = c.stats();
+  EXPECT_EQ(s.token_requests, 6U);
+  EXPECT_EQ(s.retries, 5U);
+  EXPECT_EQ(s.throttled, 6U);
+}
+
 TEST(ClientLimiter, HealthyExportRunStaysUnderFiveAMinute) {
   Fixture f;
   f.fake.set_handler([](const Request&) {
