@@ -94,9 +94,11 @@ std::string_view Statement::text(int column) const noexcept {
           static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, column))};
 }
 
-util::Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags) {
+util::Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags,
+                                           const std::string& uri) {
   sqlite3* handle = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(uri.empty() ? path.c_str() : uri.c_str(), &handle,
+                                 flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);
@@ -108,6 +110,7 @@ util::Result<std::unique_ptr<Db>> Db::open(const std::string& path, int flags) {
 
 Db::~Db() {
   sqlite3_close_v2(m_db);
+  if (m_after_close) m_after_close();
 }
 
 util::Status Db::exec(std::string_view sql) {
@@ -138,7 +141,19 @@ std::int64_t Db::changes() const noexcept {
 
 util::Error Db::error(int rc, std::string_view what) const {
   const int primary = rc & 0xFF;
-  const std::string detail = sqlite3_errmsg(m_db);
+  // Calls such as sqlite3_db_cacheflush fail without setting the connection's message
+  // ("not an error"): then the code says what happened (e.g. "database or disk is full").
+  const std::string detail =
+      sqlite3_errcode(m_db) == SQLITE_OK ? sqlite3_errstr(rc) : sqlite3_errmsg(m_db);
+  if (rc == SQLITE_READONLY_ROLLBACK) {
+    return util::Error{ErrorCode::store,
+                       fmt::format("SQLite store {}: a sync that ended without finishing its "
+                                   "transaction left {}-journal, which only a writer can roll "
+                                   "back; the next `mdesync sync` does so (nothing of that "
+                                   "transaction is kept), readers can open the store after it",
+                                   m_path, m_path),
+                       std::nullopt, std::nullopt};
+  }
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return util::Error{ErrorCode::store_locked,
                        fmt::format("SQLite store {} is locked by another process ({}): {}; "

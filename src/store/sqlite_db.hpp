@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,8 +61,11 @@ class Statement final {
 
 class Db final {
  public:
-  // Opens the file (flags as sqlite3_open_v2). Errors name the path.
-  static util::Result<std::unique_ptr<Db>> open(const std::string& path, int flags);
+  // Opens the file (flags as sqlite3_open_v2). Errors name the path. `uri`, when given,
+  // is what SQLite opens instead (a file: URI for `path`; flags then need
+  // SQLITE_OPEN_URI): messages still name `path`.
+  static util::Result<std::unique_ptr<Db>> open(const std::string& path, int flags,
+                                                const std::string& uri = {});
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
@@ -76,10 +80,14 @@ class Db final {
   // Error for the last failed call, with the code mapped (busy/locked -> store_locked).
   [[nodiscard]] util::Error error(int rc, std::string_view what) const;
 
+  // Runs `f` once the connection is closed (the destructor).
+  void after_close(std::function<void()> f) { m_after_close = std::move(f); }
+
  private:
   Db(sqlite3* db, std::string path) : m_db(db), m_path(std::move(path)) {}
   sqlite3* m_db;
   std::string m_path;
+  std::function<void()> m_after_close;
 };
 
 }  // namespace mdesync::store::sqlite

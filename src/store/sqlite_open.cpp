@@ -1,9 +1,97 @@
 #include "store/sqlite_open.hpp"
 
+#include <cctype>
+#include <filesystem>
+#include <optional>
+
 #include "store/schema.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace mdesync::store::sqlite {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(path, ec));
+}
+
+// The file: URI of a path (SQLite decodes %XX in it; absolute, so that no path can be
+// taken for an authority or a query).
+std::string file_uri(const std::string& path) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec);
+  const std::string p = ec ? path : absolute.string();
+  std::string out = "file:";
+  for (const char ch : p) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += fmt::format("%{:02X}", static_cast<unsigned int>(c));
+    }
+  }
+  return out;
+}
+
+// Whether files can be created beside the store file (its -wal, -shm and -journal).
+bool folder_writable(const std::string& path) {
+  fs::path folder = fs::path(path).parent_path();
+  if (folder.empty()) folder = ".";
+  return ::access(folder.c_str(), W_OK) == 0;
+}
+
+// After a reader that found no -wal, -shm or -journal file: SQLite's read of a WAL store
+// made an empty -wal and a -shm that a read-only connection never removes. A connection
+// that may write (it writes nothing: query_only, and the WAL is empty) removes them as
+// SQLite does when the last connection closes, that is only if no other connection has
+// the store open (it takes the store file's exclusive lock first).
+void remove_reader_files(const std::string& path) {
+  std::error_code ec;
+  const auto wal_size = fs::file_size(path + "-wal", ec);
+  if (ec || wal_size != 0 || exists(path + "-journal")) return;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) ==
+      SQLITE_OK) {
+    (void)sqlite3_exec(db, "PRAGMA query_only = ON; SELECT count(*) FROM sqlite_master", nullptr,
+                       nullptr, nullptr);
+  }
+  sqlite3_close(db);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Db>> open_read_only(const std::string& path) {
+  // In-memory stores, and URIs the user wrote, are opened as given.
+  if (path == ":memory:" || path.rfind("file:", 0) == 0) {
+    return Db::open(path, SQLITE_OPEN_READONLY);
+  }
+  const bool wal = exists(path + "-wal");
+  const bool shm = exists(path + "-shm");
+  const bool journal = exists(path + "-journal");
+  const bool writable = folder_writable(path);
+  if (!writable && wal && !shm) {
+    return fail(ErrorCode::store,
+                fmt::format("cannot read the store {}: its folder is not writable and {}-wal "
+                            "holds changes that are not in the store file yet (the last sync "
+                            "did not end cleanly); copy the store file with its -wal file to a "
+                            "writable folder and read it there",
+                            path, path));
+  }
+  // Where the -wal and -shm files cannot be made (read-only media), and none is there, no
+  // writer can have the store open: its file is all there is, and SQLite reads it without
+  // them ("immutable": no locks, no files).
+  const bool immutable = !writable && !wal && !journal;
+  const std::string uri = file_uri(path) + "?mode=ro" + (immutable ? "&immutable=1" : "");
+  auto db = Db::open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, uri);
+  if (!db) return db;
+  if (writable && !wal && !shm && !journal) {
+    (*db)->after_close([path] { remove_reader_files(path); });
+  }
+  return db;
+}
 
 Result<bool> has_checkpoints(Db& db) {
   auto q = db.prepare("SELECT count(*) FROM checkpoint");
@@ -17,34 +105,49 @@ Result<bool> has_checkpoints(Db& db) {
 
 namespace {
 
-// The problems `PRAGMA quick_check(...)` reports (none when the pages are sound).
-void quick_check(Db& db, const std::string& sql, std::vector<std::string>& problems) {
+// The problems `PRAGMA quick_check(...)` reports (none when the pages are sound). A
+// store that stays locked (a first sync commits) is that error, not damage.
+Status quick_check(Db& db, const std::string& sql, std::vector<std::string>& problems) {
   auto q = db.prepare(sql);
   if (!q) {
+    if (q.error().code == ErrorCode::store_locked) return fail(q.error());
     problems.push_back(q.error().message);
-    return;
+    return {};
   }
   for (;;) {
     auto more = q->step();
     if (!more) {
+      if (more.error().code == ErrorCode::store_locked) return fail(more.error());
       problems.push_back(more.error().message);
-      return;
+      return {};
     }
-    if (!*more) return;
+    if (!*more) return {};
     if (q->text(0) != "ok") problems.emplace_back(q->text(0));
   }
+}
+
+// quick_check of each table (with its indexes) until five problems are known.
+Status quick_check_tables(Db& db, const std::vector<std::string>& tables,
+                          std::vector<std::string>& problems) {
+  for (const auto& t : tables) {
+    if (auto st = quick_check(db, fmt::format("PRAGMA quick_check(\"{}\")", t), problems); !st) {
+      return st;
+    }
+    if (problems.size() >= 5) break;
+  }
+  return {};
 }
 
 }  // namespace
 
 Status check_file(const std::string& path, CheckScope scope) {
   if (path == ":memory:") return {};
-  auto db = Db::open(path, SQLITE_OPEN_READONLY);
+  auto db = open_read_only(path);
   if (!db) return fail(db.error());
   sqlite3_busy_timeout((*db)->handle(), 30000);
   std::vector<std::string> problems;
   if (scope == CheckScope::every_page) {
-    quick_check(**db, "PRAGMA quick_check(5)", problems);
+    if (auto st = quick_check(**db, "PRAGMA quick_check(5)", problems); !st) return st;
   } else {
     std::vector<std::string> tables;
     auto q = (*db)->prepare(
@@ -61,10 +164,7 @@ Status check_file(const std::string& path, CheckScope scope) {
       if (!*more) break;
       tables.emplace_back(q->text(0));
     }
-    for (const auto& t : tables) {
-      quick_check(**db, fmt::format("PRAGMA quick_check(\"{}\")", t), problems);
-      if (problems.size() >= 5) break;
-    }
+    if (auto st = quick_check_tables(**db, tables, problems); !st) return st;
   }
   if (problems.empty()) return {};
   return fail(ErrorCode::store,
@@ -72,6 +172,21 @@ Status check_file(const std::string& path, CheckScope scope) {
                           "committed: restore it from a backup, or move it aside and run a full "
                           "sync into a new file",
                           path, fmt::join(problems, "; ")));
+}
+
+Status check_tables(const std::string& path, const std::vector<std::string>& tables) {
+  if (path == ":memory:") return {};
+  auto db = open_read_only(path);
+  if (!db) return fail(db.error());
+  sqlite3_busy_timeout((*db)->handle(), 30000);
+  std::vector<std::string> problems;
+  if (auto st = quick_check_tables(**db, tables, problems); !st) return st;
+  if (problems.empty()) return {};
+  return fail(ErrorCode::store,
+              fmt::format("the store {} is damaged (SQLite quick_check of {}: {}); its rows "
+                          "cannot all be read: restore it from a backup, or move it aside and "
+                          "run a full sync into a new file",
+                          path, fmt::join(tables, ", "), fmt::join(problems, "; ")));
 }
 
 namespace {
@@ -167,17 +282,54 @@ Result<Journal> choose_journal(Db& db) {
 
 }  // namespace
 
+namespace {
+
+// The files of a store that this open creates: removed again when the open fails (the disk
+// is full, say), so that a failed first sync leaves no store file that is not one.
+class NewStoreFiles final {
+ public:
+  // `lock_file`: the lock file is this open's too.
+  NewStoreFiles(const std::string& path, bool lock_file)
+      : m_path(path), m_store(!exists(path)), m_lock(lock_file) {}
+  ~NewStoreFiles() {
+    if (!m_store || m_kept) return;
+    std::error_code ec;
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"}) fs::remove(m_path + suffix, ec);
+    // The sync lock (when taken) is still held: no other sync uses these files.
+    if (m_lock) fs::remove(m_path + ".lock", ec);
+  }
+  NewStoreFiles(const NewStoreFiles&) = delete;
+  NewStoreFiles& operator=(const NewStoreFiles&) = delete;
+  void keep() { m_kept = true; }
+
+ private:
+  std::string m_path;
+  bool m_store;
+  bool m_lock;
+  bool m_kept = false;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOptions& options) {
   const bool memory = path == ":memory:";
+  const bool uri = path.rfind("file:", 0) == 0;
+  const bool lock_wanted = options.exclusive && !memory && !options.read_only;
+  const bool lock_file_existed = lock_wanted && exists(path + ".lock");
   std::unique_ptr<FileLock> lock;
-  if (options.exclusive && !memory && !options.read_only) {
+  if (lock_wanted) {
     auto l = FileLock::acquire(path);
     if (!l) return fail(l.error());
     lock = std::move(*l);
   }
-  const int flags =
-      options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  auto db = Db::open(path, flags);
+  // Declared after the lock and before the connection: a failed open removes the files it
+  // created once the connection is closed, while it still holds the lock.
+  std::optional<NewStoreFiles> created;
+  if (!memory && !uri && !options.read_only) {
+    created.emplace(path, lock_wanted && !lock_file_existed);
+  }
+  auto db = options.read_only ? open_read_only(path)
+                              : Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return fail(db.error());
   sqlite3_busy_timeout((*db)->handle(), options.busy_timeout_ms);
   auto has_schema = inspect(**db);
@@ -204,6 +356,9 @@ Result<std::unique_ptr<Store>> open_sqlite(const std::string& path, const OpenOp
     if (!journal) return fail(journal.error());
     first_sync = *journal == Journal::first_sync;
   }
+  // From here the store is migrated: a valid empty store even if what follows fails (the
+  // lock moves into the store, so its files are no longer removed).
+  if (created) created->keep();
   return make_sqlite_store(std::move(*db), std::move(lock), options.read_only, first_sync);
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "store/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -76,6 +77,20 @@ enum class CheckScope { every_page, small_tables };
 // PRAGMA quick_check of the file on a read-only connection of its own: ErrorCode::store
 // naming the damage when the pages are not sound.
 Status check_file(const std::string& path, CheckScope scope);
+
+// PRAGMA quick_check of the named tables and their indexes, on a read-only connection of
+// its own: ErrorCode::store naming the damage when their pages are not sound. For a
+// reader about to read them whole: a damaged page does not always fail the read (a leaf
+// whose cell count was overwritten reads as empty), so the pages are checked first.
+Status check_tables(const std::string& path, const std::vector<std::string>& tables);
+
+// A read-only connection to the store file that creates no file on read-only media: as
+// SQLite's `mode=ro` URI, or `immutable=1` when the folder cannot hold the -wal and -shm
+// files and none is there (then no writer can have the store open). Where the folder is
+// writable and no -wal, -shm or -journal file was there, the -wal and -shm files SQLite's
+// read makes are removed when the connection closes, unless another connection has the
+// store open. Messages name `path`.
+Result<std::unique_ptr<Db>> open_read_only(const std::string& path);
 
 // Whether any object has been synced into the store (its first sync has committed one).
 Result<bool> has_checkpoints(Db& db);

@@ -25,6 +25,7 @@
 #include "store/key_index.hpp"
 #include "store/lifecycle.hpp"
 #include "store/narrow_dims.hpp"
+#include "store/narrow_layout.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_open.hpp"
@@ -632,8 +633,27 @@ class SqliteStore final : public Store {
     return std::optional<Row>{std::move(*row)};
   }
 
+  // The tables a scan of Row reads: its table, or a narrow table and the four it refers to.
+  template <typename Row>
+  static std::vector<std::string> tables_read() {
+    if constexpr (std::is_same_v<Row, Vulnerability> || std::is_same_v<Row, InstalledPackage>) {
+      return {std::string(Table<Row>::write_name), std::string(narrow::Layout<Row>::target),
+              std::string(narrow::Layout<Row>::item),
+              std::string(narrow::Layout<Row>::host_context),
+              std::string(narrow::Layout<Row>::item_context)};
+    } else {
+      return {std::string(Table<Row>::name)};
+    }
+  }
+
   template <typename Row>
   util::Status scan_rows(const RowVisitor<Row>& visit) {
+    // A reader (export) checks the pages first: a damaged page does not always fail the
+    // read, it can also end it early without an error. A sync's own store is checked
+    // from its open on (start_check) and never commits over damage.
+    if (m_read_only) {
+      if (auto ok = check_tables(m_db->path(), tables_read<Row>()); !ok) return ok;
+    }
     auto st = m_db->prepare(scan_sql<Row>(""));
     if (!st) return fail(st.error());
     for (;;) {

@@ -2,9 +2,13 @@
 
 #include "model/hash.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -565,6 +569,179 @@ TEST_F(StoreTest, DamagedPagesAreRefusedBeforeAnyObjectCommits) {
   auto checked = reader->check();
   ASSERT_FALSE(checked);
   EXPECT_EQ(checked.error().code, util::ErrorCode::store);
+}
+
+// Store files beside `path`: the file itself and its -wal, -shm, -journal and .lock.
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Moves the WAL into the file, then halves the cell count of the last leaf page of
+// `table` (found from its root by the right-most pointers). SQLite reads that page
+// without an error, as one with fewer rows; quick_check sees the damage.
+void shorten_last_leaf(const std::string& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const auto page_size = std::stoll(scalar(path, "PRAGMA page_size"));
+  auto page_no =
+      std::stoll(scalar(path, "SELECT rootpage FROM sqlite_master WHERE name = '" + table + "'"));
+  ASSERT_GT(page_no, 1);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  auto byte_at = [&](std::streamoff at) {
+    char c = 0;
+    f.seekg(at);
+    f.read(&c, 1);
+    return static_cast<unsigned char>(c);
+  };
+  for (;;) {
+    const auto page = static_cast<std::streamoff>((page_no - 1) * page_size);
+    if (byte_at(page) == 0x0D) {  // a table leaf: its cell count, big-endian
+      const unsigned cells = (byte_at(page + 3) * 256U) + byte_at(page + 4);
+      ASSERT_GE(cells, 2U);
+      const unsigned half = cells / 2;
+      const char count[2] = {static_cast<char>(half >> 8U), static_cast<char>(half & 0xFFU)};
+      f.seekp(page + 3);
+      f.write(count, 2);
+      return;
+    }
+    ASSERT_EQ(byte_at(page), 0x05) << "not a table b-tree page";
+    page_no = (static_cast<long long>(byte_at(page + 8)) << 24) | (byte_at(page + 9) << 16) |
+              (byte_at(page + 10) << 8) | byte_at(page + 11);  // the right-most child
+  }
+}
+
+// Issue 27, item 5: a damaged page does not always fail a read (a page whose cell count
+// was overwritten reads as empty), so a reader's scan checks the pages it reads first and
+// never ends early with success.
+TEST_F(StoreTest, AReaderScanOfADamagedTableFailsInsteadOfEndingEarly) {
+  {
+    auto s = open({true, false});
+    std::vector<model::Vulnerability> rows;
+    for (int i = 0; i < 3000; ++i) {
+      rows.push_back(vuln("dev1_v_n_" + std::to_string(i) + "_CVE-2025-1",
+                          VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
+    }
+    auto tx = s->begin();
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(Checkpoint{
+        ObjectType::vulnerability, 1, "full", {}, {}, at("2025-06-01T00:00:00Z"), "{}"}));
+    ASSERT_TRUE(tx->commit());
+  }
+  ASSERT_EQ(scalar(m_path, "SELECT count(*) FROM vulnerability"), "3000");
+  shorten_last_leaf(m_path, "vulnerability_finding");
+  // What SQLite itself makes of it: fewer rows, no error.
+  const std::string counted = scalar(m_path, "SELECT count(*) FROM vulnerability");
+  ASSERT_FALSE(counted.empty()) << "SQLite fails this read: the test needs a damage it does not";
+  ASSERT_LT(std::stoi(counted), 3000) << "the damage no longer shortens a read";
+
+  auto reader = open({false, true});
+  ASSERT_TRUE(reader);
+  std::int64_t seen = 0;
+  const auto st = reader->scan(RowVisitor<model::Vulnerability>([&](const model::Vulnerability&) {
+    ++seen;
+    return true;
+  }));
+  ASSERT_FALSE(st) << seen << " rows read as if that were all of them";
+  EXPECT_EQ(st.error().code, util::ErrorCode::store);
+  EXPECT_NE(st.error().message.find("is damaged"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("vulnerability_finding"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(seen, 0);
+  // The other objects' tables are sound: they are read.
+  EXPECT_TRUE(reader->scan(RowVisitor<model::Host>([](const model::Host&) { return true; })));
+}
+
+// Issue 27, item 5: a reader (status, export, report) writes nothing: no lock file, and
+// none of the -wal and -shm files SQLite makes for a read of a WAL store is left behind.
+TEST_F(StoreTest, AReaderLeavesNoFileBehind) {
+  {
+    auto s = open({true, false});
+    std::vector<model::Host> rows = {host("a"), host("b")};
+    auto tx = s->begin();
+    ASSERT_TRUE(s->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(s->save_checkpoint(
+        Checkpoint{ObjectType::host, 1, "full", {}, {}, at("2025-06-01T00:00:00Z"), "{}"}));
+    ASSERT_TRUE(tx->commit());
+  }
+  fs::remove(m_path + ".lock");
+  ASSERT_EQ(files_in(m_dir), std::vector<std::string>{"store.db"});
+  ASSERT_EQ(scalar(m_path, "PRAGMA journal_mode"), "wal");
+  {
+    auto reader = open({false, true});
+    ASSERT_TRUE(reader);
+    ASSERT_TRUE(reader->check());
+    ASSERT_TRUE(reader->recent_runs(10));
+    int n = 0;
+    ASSERT_TRUE(reader->scan(RowVisitor<model::Host>([&](const model::Host&) { return ++n > 0; })));
+    EXPECT_EQ(n, 2);
+  }
+  EXPECT_EQ(files_in(m_dir), std::vector<std::string>{"store.db"});
+}
+
+// What a reader leaves is removed only when nobody else has the store open: a sync that
+// opened it meanwhile keeps its -wal and -shm files, and what it commits.
+TEST_F(StoreTest, AReaderClosingWhileASyncWritesLeavesTheSyncsFiles) {
+  {
+    auto s = open({true, false});  // a store with an object is in WAL mode from then on
+    ASSERT_TRUE(s->save_checkpoint(
+        Checkpoint{ObjectType::host, 1, "full", {}, {}, at("2025-06-01T00:00:00Z"), "{}"}));
+  }
+  ASSERT_EQ(scalar(m_path, "PRAGMA journal_mode"), "wal");
+  fs::remove(m_path + ".lock");
+  auto reader = open({false, true});
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->recent_runs(1));
+  auto writer = open({true, false});
+  ASSERT_TRUE(writer);
+  std::vector<model::Host> rows = {host("a")};
+  {
+    auto tx = writer->begin();
+    ASSERT_TRUE(writer->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(tx->commit());
+  }
+  reader.reset();
+  EXPECT_TRUE(fs::exists(m_path + "-wal"));
+  EXPECT_TRUE(fs::exists(m_path + "-shm"));
+  rows = {host("b")};
+  {
+    auto tx = writer->begin();
+    ASSERT_TRUE(writer->upsert(ctx(1), std::span<const model::Host>(rows)));
+    ASSERT_TRUE(tx->commit());
+  }
+  writer.reset();
+  EXPECT_EQ(scalar(m_path, "SELECT count(*) FROM host"), "2");
+  EXPECT_EQ(scalar(m_path, "PRAGMA quick_check"), "ok");
+}
+
+// Issue 27, item 5: a first sync that fails for lack of space while it creates the store
+// leaves no store file that is none (a 0-byte file `status` refuses): the open removes
+// the files it created. Lack of space is a file size limit here (RLIMIT_FSIZE).
+TEST_F(StoreTest, AFirstOpenThatRunsOutOfSpaceLeavesNoFile) {
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = before;
+  small.rlim_cur = 64 * 1024;  // the schema alone needs more
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto s = open_store("sqlite:" + m_path, {true, false});
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(s) << "the store was created within the limit: the test fails nothing";
+  EXPECT_EQ(s.error().code, util::ErrorCode::store) << s.error().message;
+  EXPECT_TRUE(files_in(m_dir).empty()) << fmt::format("{}", fmt::join(files_in(m_dir), ", "));
+
+  // With room the same open creates a store that readers accept.
+  ASSERT_TRUE(open({true, false}));
+  auto reader = open({false, true});
+  ASSERT_TRUE(reader);
+  EXPECT_TRUE(reader->check());
 }
 
 }  // namespace
