@@ -857,6 +857,20 @@ Result<std::vector<std::string>> known_groups(Store& store) {
   return std::vector<std::string>(groups.begin(), groups.end());
 }
 
+std::vector<std::string> tables_read() {
+  return {"checkpoint",
+          "sync_run",
+          "history_start",
+          "host",
+          "vulnerability_definition",
+          "vulnerability_finding",
+          "vulnerability_event",
+          "vulnerability_target",
+          "vulnerability_item",
+          "vulnerability_host_context",
+          "vulnerability_item_context"};
+}
+
 Result<Figures> compute(Store& store, const ReportOptions& options) {
   if (options.days < 1) return util::fail(ErrorCode::invalid_argument, "days must be at least 1");
   return Computer(store, options).run();

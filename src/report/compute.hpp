@@ -18,6 +18,10 @@ namespace mdesync::report {
 // for none), sorted. For `--group` validation.
 util::Result<std::vector<std::string>> known_groups(store::Store& store);
 
+// The tables compute() reads: check their pages (Store::concurrent_check) before trusting
+// the figures.
+std::vector<std::string> tables_read();
+
 // Every figure of the report. ErrorCode::store when a read fails.
 util::Result<Figures> compute(store::Store& store, const ReportOptions& options);
 

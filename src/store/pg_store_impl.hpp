@@ -144,7 +144,9 @@ class PgStore final : public Store {
   // checks that the server answers and that the schema holds a store this mdesync
   // knows, with every table, view and unique index of its version.
   util::Status check() override;
-  util::Status check_small_tables() override { return check(); }
+  std::function<util::Status()> concurrent_check(std::vector<std::string>) override {
+    return [] { return util::Status{}; };
+  }
 
  protected:
   util::Status do_begin() override;

@@ -115,8 +115,8 @@ class SqliteStore final : public Store {
     if (m_check.valid()) return await_check();
     return check_file(m_db->path(), CheckScope::every_page);
   }
-  util::Status check_small_tables() override {
-    return check_file(m_db->path(), CheckScope::small_tables);
+  std::function<util::Status()> concurrent_check(std::vector<std::string> tables) override {
+    return [path = m_db->path(), tables = std::move(tables)] { return check_tables(path, tables); };
   }
 
   util::Status init() {

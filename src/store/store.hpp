@@ -305,10 +305,12 @@ class Store {
   // own connection from the open on and waits for it before its first write. The
   // PostgreSQL store checks that the server answers (its pages are the server's).
   virtual Status check() = 0;
-  // check() for a reader that goes on to read whole the large tables it needs (`mdesync
-  // report`): SQLite checks every table but the four large ones, whose damaged pages the
-  // read itself meets and fails on; PostgreSQL as check().
-  virtual Status check_small_tables() = 0;
+  // A check of the pages of `tables` (and their indexes) that may run on another thread
+  // while this store is read, for a reader about to read them whole (`mdesync report`): a
+  // damaged page does not always fail a read, it can also end it early. SQLite: a
+  // quick_check on a connection of its own; PostgreSQL: nothing (its pages are the
+  // server's; check() tells whether it answers).
+  virtual std::function<Status()> concurrent_check(std::vector<std::string> tables) = 0;
 
  protected:
   virtual Status do_begin() = 0;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../support/sqlite_damage.hpp"
 #include "e2e_fixture.hpp"
 
 namespace mdesync {
@@ -377,6 +378,20 @@ TEST_F(ReportE2E, BadInputIsRefusedClearlyAndAReportIsNeverHalfWritten) {
     ASSERT_EQ(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
+  }
+  // A damage SQLite reads as fewer findings, without an error: the page check beside
+  // the report's reads finds it.
+  {
+    const std::string copy = db("damaged-leaf");
+    fs::copy_file(path, copy);
+    testing_support::shorten_last_leaf(copy, "vulnerability_finding");
+    const std::string rows = "SELECT count(*) FROM vulnerability_finding NOT INDEXED";
+    ASSERT_LT(testing_support::query_int(copy, rows), testing_support::query_int(path, rows))
+        << "the damage no longer shortens a read";
+    const auto damaged = report("sqlite:" + copy, {"--out", out});
+    EXPECT_EQ(damaged.status, 6) << damaged.err;
+    EXPECT_NE(damaged.err.find("vulnerability_finding"), std::string::npos) << damaged.err;
+    EXPECT_EQ(fs::file_size(out), good_size);
   }
   const long long page_size = testing_support::query_int(path, "PRAGMA page_size");
   for (const char* table : {"host", "vulnerability_finding"}) {

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 
+#include "../../support/sqlite_damage.hpp"
 #include "store_rows.hpp"
 
 namespace mdesync::store {
@@ -579,42 +580,6 @@ std::vector<std::string> files_in(const fs::path& dir) {
   return names;
 }
 
-// Moves the WAL into the file, then halves the cell count of the last leaf page of
-// `table` (found from its root by the right-most pointers). SQLite reads that page
-// without an error, as one with fewer rows; quick_check sees the damage.
-void shorten_last_leaf(const std::string& path, const std::string& table) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  const auto page_size = std::stoll(scalar(path, "PRAGMA page_size"));
-  auto page_no =
-      std::stoll(scalar(path, "SELECT rootpage FROM sqlite_master WHERE name = '" + table + "'"));
-  ASSERT_GT(page_no, 1);
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  auto byte_at = [&](std::streamoff at) {
-    char c = 0;
-    f.seekg(at);
-    f.read(&c, 1);
-    return static_cast<unsigned char>(c);
-  };
-  for (;;) {
-    const auto page = static_cast<std::streamoff>((page_no - 1) * page_size);
-    if (byte_at(page) == 0x0D) {  // a table leaf: its cell count, big-endian
-      const unsigned cells = (byte_at(page + 3) * 256U) + byte_at(page + 4);
-      ASSERT_GE(cells, 2U);
-      const unsigned half = cells / 2;
-      const char count[2] = {static_cast<char>(half >> 8U), static_cast<char>(half & 0xFFU)};
-      f.seekp(page + 3);
-      f.write(count, 2);
-      return;
-    }
-    ASSERT_EQ(byte_at(page), 0x05) << "not a table b-tree page";
-    page_no = (static_cast<long long>(byte_at(page + 8)) << 24) | (byte_at(page + 9) << 16) |
-              (byte_at(page + 10) << 8) | byte_at(page + 11);  // the right-most child
-  }
-}
 
 // Issue 27, item 5: a damaged page does not always fail a read (a page whose cell count
 // was overwritten reads as empty), so a reader's scan checks the pages it reads first and
@@ -635,7 +600,7 @@ TEST_F(StoreTest, AReaderScanOfADamagedTableFailsInsteadOfEndingEarly) {
     ASSERT_TRUE(tx->commit());
   }
   ASSERT_EQ(scalar(m_path, "SELECT count(*) FROM vulnerability"), "3000");
-  shorten_last_leaf(m_path, "vulnerability_finding");
+  testing_support::shorten_last_leaf(m_path, "vulnerability_finding");
   // What SQLite itself makes of it: fewer rows, no error.
   const std::string counted = scalar(m_path, "SELECT count(*) FROM vulnerability");
   ASSERT_FALSE(counted.empty()) << "SQLite fails this read: the test needs a damage it does not";
