@@ -240,8 +240,10 @@ class CliE2E : public SyncE2E {
     return e;
   }
 
-  // Starts the CLI with AZURE_CLIENT_SECRET=`secret`; output goes to files.
-  pid_t spawn(const std::vector<std::string>& args, const std::string& secret) {
+  // Starts the CLI with AZURE_CLIENT_SECRET=`secret`; output goes to files. `in_child`
+  // (with `arg`), when given, runs in the forked child before the exec: system calls only.
+  pid_t spawn(const std::vector<std::string>& args, const std::string& secret,
+              void (*in_child)(const void*) = nullptr, const void* arg = nullptr) {
     const auto out = (m_dir / "out.txt").string();
     const auto err = (m_dir / "err.txt").string();
     const Exec e = prepare_exec(args, secret);
@@ -251,6 +253,7 @@ class CliE2E : public SyncE2E {
     if (pid == 0) {
       ::dup2(out_fd, STDOUT_FILENO);
       ::dup2(err_fd, STDERR_FILENO);
+      if (in_child != nullptr) in_child(arg);
       exec_cli(e);
     }
     ::close(out_fd);

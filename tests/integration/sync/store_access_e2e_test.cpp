@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "../../support/sqlite_damage.hpp"
 #include "e2e_fixture.hpp"
 
 namespace mdesync {
@@ -22,42 +23,6 @@ std::vector<std::string> names_in(const fs::path& folder) {
   return names;
 }
 
-// Moves the WAL into the file, then halves the cell count of the last leaf page of
-// `table` (found from its root by the right-most pointers). SQLite reads that page
-// without an error, as one with fewer rows; quick_check sees the damage.
-void shorten_last_leaf(const std::string& path, const std::string& table) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  const auto page_size = query_int(path, "PRAGMA page_size");
-  auto page_no = query_int(path, "SELECT rootpage FROM sqlite_master WHERE name = '" + table + "'");
-  ASSERT_GT(page_no, 1);
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  auto byte_at = [&](std::streamoff at) {
-    char c = 0;
-    f.seekg(at);
-    f.read(&c, 1);
-    return static_cast<unsigned char>(c);
-  };
-  for (;;) {
-    const auto page = static_cast<std::streamoff>((page_no - 1) * page_size);
-    if (byte_at(page) == 0x0D) {  // a table leaf: its cell count, big-endian
-      const unsigned cells = (byte_at(page + 3) * 256U) + byte_at(page + 4);
-      ASSERT_GE(cells, 2U);
-      const unsigned half = cells / 2;
-      const char count[2] = {static_cast<char>(half >> 8U), static_cast<char>(half & 0xFFU)};
-      f.seekp(page + 3);
-      f.write(count, 2);
-      return;
-    }
-    ASSERT_EQ(byte_at(page), 0x05) << "not a table b-tree page";
-    page_no = (static_cast<long long>(byte_at(page + 8)) << 24) | (byte_at(page + 9) << 16) |
-              (byte_at(page + 10) << 8) | byte_at(page + 11);  // the right-most child
-  }
-}
-
 class StoreAccessE2E : public CliE2E {
  protected:
   // How a child runs: as it is, without the power to write where permissions forbid it
@@ -70,30 +35,22 @@ class StoreAccessE2E : public CliE2E {
 
   Process run_limited(const std::vector<std::string>& args, const Limits& limits,
                       const std::string& secret = "") {
-    const auto out = (m_dir / "out.txt").string();
-    const auto err = (m_dir / "err.txt").string();
-    const Exec e = prepare_exec(args, secret);
-    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const pid_t pid = fork();
-    if (pid == 0) {
-      ::dup2(out_fd, STDOUT_FILENO);
-      ::dup2(err_fd, STDERR_FILENO);
-      if (limits.obey_permissions) {
-        // Fails without CAP_SETPCAP, that is for a user who obeys permissions anyway.
-        (void)::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
-        (void)::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
-      }
-      if (limits.file_size != RLIM_INFINITY) {
-        ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails instead of killing
-        const rlimit r{limits.file_size, limits.file_size};
-        ::setrlimit(RLIMIT_FSIZE, &r);
-      }
-      exec_cli(e);
+    return wait_for(spawn(args, secret, &apply_limits, &limits));
+  }
+
+  // In the forked child, before the exec: system calls only.
+  static void apply_limits(const void* arg) {
+    const auto& limits = *static_cast<const Limits*>(arg);
+    if (limits.obey_permissions) {
+      // Fails without CAP_SETPCAP, that is for a user who obeys permissions anyway.
+      (void)::prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
+      (void)::prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0);
     }
-    ::close(out_fd);
-    ::close(err_fd);
-    return wait_for(pid);
+    if (limits.file_size != RLIM_INFINITY) {
+      ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails instead of killing
+      const rlimit r{limits.file_size, limits.file_size};
+      ::setrlimit(RLIMIT_FSIZE, &r);
+    }
   }
 };
 
@@ -172,7 +129,7 @@ TEST_F(StoreAccessE2E, ExportOfADamagedTableFailsWithTheStoreErrorAndPrintsNoRow
   const std::string path = db("damaged");
   ASSERT_EQ(cli(base_args(path), m_sim->credentials().client_secret).status, 0);
   const auto findings = query_int(path, "SELECT count(*) FROM vulnerability_finding");
-  shorten_last_leaf(path, "vulnerability_finding");
+  testing_support::shorten_last_leaf(path, "vulnerability_finding");
   // A scan of the table (as export reads it) is short, and SQLite says nothing.
   const auto scanned = query_int(path, "SELECT count(*) FROM vulnerability_finding NOT INDEXED");
   ASSERT_GE(scanned, 0) << "SQLite fails the read: the test needs a damage it does not see";
