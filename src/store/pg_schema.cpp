@@ -473,9 +473,10 @@ SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
 
 std::string v4() {
   return std::string(k_v4_tables) +
-         sqlite::history_view("CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN "
-                              "substr(i.uid_suffix, 2) ELSE t.targets || i.uid_suffix END",
-                              time_text) +
+         sqlite::history_view(
+             "CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN "
+             "substr(i.uid_suffix, 2) ELSE t.targets || i.uid_suffix END",
+             time_text) +
          v4_history_start();
 }
 

@@ -580,7 +580,6 @@ std::vector<std::string> files_in(const fs::path& dir) {
   return names;
 }
 
-
 // Issue 27, item 5: a damaged page does not always fail a read (a page whose cell count
 // was overwritten reads as empty), so a reader's scan checks the pages it reads first and
 // never ends early with success.
