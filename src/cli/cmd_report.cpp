@@ -166,7 +166,7 @@ int run_report(ReportFlags& flags) {
     figures.header.days = options.days;
     figures.header.sla = options.sla;
     figures.header.stale_after_hours = options.stale_after_hours;
-    figures.header.flow_bucket = options.days > 60 ? "week" : "day";
+    figures.header.flow_bucket = "day";
     figures.header.no_data = true;
     figures.header.warnings.push_back(fmt::format("No sync has run yet: {}.", empty->message));
   } else {

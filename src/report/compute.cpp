@@ -227,6 +227,8 @@ class Computer {
     } else {
       m_trend_start = as_of_day + k_day;  // nothing known: no trend
     }
+    // Flows per day, or per week when the trend spans more than 60 days.
+    f.header.flow_bucket = (as_of_day - m_trend_start) / k_day + 1 > 60 ? "week" : "day";
     using Step = Status (Computer::*)(Figures&);
     for (const Step step :
          {&Computer::dimensions, &Computer::events, &Computer::open_findings, &Computer::trend,
@@ -247,7 +249,7 @@ class Computer {
     h.groups = m_opt.groups;
     h.sla = m_opt.sla;
     h.stale_after_hours = m_opt.stale_after_hours;
-    h.flow_bucket = m_opt.days > 60 ? "week" : "day";
+    h.flow_bucket = "day";  // per week when the trend spans more than 60 days (compute)
     auto cps = m_store.checkpoints();
     if (!cps) return util::fail(cps.error());
     std::optional<Timestamp> latest_snapshot;
