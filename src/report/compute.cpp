@@ -108,6 +108,14 @@ void radix_sort(std::vector<std::uint64_t>& v) {
   }
 }
 
+// The first `n` of `v` in the order of `before`, sorted; the rest dropped.
+template <typename T, typename Before>
+void keep_top(std::vector<T>& v, std::size_t n, Before before) {
+  const auto end = v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size()));
+  std::partial_sort(v.begin(), end, v.end(), before);
+  v.erase(end, v.end());
+}
+
 // Distinct (key, host) pairs counted per key.
 std::unordered_map<std::uint32_t, std::int64_t> distinct_hosts(std::vector<std::uint64_t>& pairs) {
   radix_sort(pairs);
@@ -564,11 +572,10 @@ class Computer {
       for (const auto n : c.open) t.open += n;
       hosts.push_back(std::move(t));
     });
-    std::sort(hosts.begin(), hosts.end(), [](const TopHost& a, const TopHost& b) {
+    keep_top(hosts, k_top, [](const TopHost& a, const TopHost& b) {
       return std::tie(b.critical, b.high, b.open, a.name, a.id) <
              std::tie(a.critical, a.high, a.open, b.name, b.id);
     });
-    if (hosts.size() > k_top) hosts.resize(k_top);
     f.top_hosts = std::move(hosts);
 
     // Vulnerabilities by exposed hosts.
@@ -585,10 +592,9 @@ class Computer {
         v.recommendation = rec->second;
       vulns.push_back(std::move(v));
     }
-    std::sort(vulns.begin(), vulns.end(), [](const TopVulnerability& a, const TopVulnerability& b) {
+    keep_top(vulns, k_top, [](const TopVulnerability& a, const TopVulnerability& b) {
       return std::tie(b.hosts, b.open, a.cve) < std::tie(a.hosts, a.open, b.cve);
     });
-    if (vulns.size() > k_top) vulns.resize(k_top);
     f.top_vulnerabilities = std::move(vulns);
 
     // Software.
@@ -608,12 +614,10 @@ class Computer {
       if (const auto rec = sw_recs.find(sw); rec != sw_recs.end()) s.recommendation = rec->second;
       software.push_back(std::move(s));
     }
-    std::sort(software.begin(), software.end(),
-              [](const SoftwareFigures& a, const SoftwareFigures& b) {
-                return std::tie(b.open, b.critical, a.vendor, a.name) <
-                       std::tie(a.open, a.critical, b.vendor, b.name);
-              });
-    if (software.size() > k_top) software.resize(k_top);
+    keep_top(software, k_top, [](const SoftwareFigures& a, const SoftwareFigures& b) {
+      return std::tie(b.open, b.critical, a.vendor, a.name) <
+             std::tie(a.open, a.critical, b.vendor, b.name);
+    });
     f.software = std::move(software);
 
     m_groups = std::move(groups);
@@ -635,11 +639,10 @@ class Computer {
       const ItemContext* ic = m_ic.find(o.ic);
       return ic == nullptr ? m_empty : ic->software_text;
     };
-    std::sort(v.begin(), v.end(), [&](const Oldest& a, const Oldest& b) {
+    keep_top(v, k_oldest, [&](const Oldest& a, const Oldest& b) {
       return std::tie(a.start, a.host_id, m_cves.name(a.cve), software(a)) <
              std::tie(b.start, b.host_id, m_cves.name(b.cve), software(b));
     });
-    if (v.size() > k_oldest) v.resize(k_oldest);
   }
 
   // --- trend ------------------------------------------------------------------------------

@@ -438,13 +438,6 @@ FOR EACH ROW WHEN (OLD.status_category IS DISTINCT FROM NEW.status_category
                    OR OLD.last_fixed IS DISTINCT FROM NEW.last_fixed)
 EXECUTE FUNCTION vulnerability_event_record();
 
-INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
-SELECT id, 'Fixed', coalesce(last_fixed, state_time), severity, host_context, last_run_id
-FROM vulnerability_finding
-WHERE status_category = 'Closed' OR (status = 'Reopened' AND last_fixed IS NOT NULL);
-INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
-SELECT id, 'Reopened', state_time, severity, host_context, last_run_id
-FROM vulnerability_finding WHERE status = 'Reopened';
 )sql";
 
 // Per object, the snapshot time of its first complete full read (as SQLite v7).
@@ -472,7 +465,7 @@ SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
 }
 
 std::string v4() {
-  return std::string(k_v4_tables) +
+  return std::string(k_v4_tables) + std::string(sqlite::history_backfill()) +
          sqlite::history_view(
              "CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN "
              "substr(i.uid_suffix, 2) ELSE t.targets || i.uid_suffix END",

@@ -685,18 +685,6 @@ BEGIN
 END;
 )sql";
 
-// What an existing store already knows of its history: each finding's last fix and its
-// reopening (earlier fixes and reopenings were not kept before schema v7).
-constexpr std::string_view k_v7_backfill = R"sql(
-INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
-SELECT id, 'Fixed', coalesce(last_fixed, state_time), severity, host_context, last_run_id
-FROM vulnerability_finding
-WHERE status_category = 'Closed' OR (status = 'Reopened' AND last_fixed IS NOT NULL);
-INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
-SELECT id, 'Reopened', state_time, severity, host_context, last_run_id
-FROM vulnerability_finding WHERE status = 'Reopened';
-)sql";
-
 // Per object, the snapshot time of its first complete full read in this store (of the
 // migration, for an older store): the history of findings is complete from there on.
 // Not INSERT OR IGNORE: checkpoints are written with INSERT OR REPLACE, whose conflict
@@ -726,7 +714,7 @@ SELECT object, {1} FROM checkpoint WHERE full_snapshot_time IS NOT NULL;
 }
 
 std::string v7() {
-  return std::string(k_v7_tables) + std::string(k_v7_backfill) +
+  return std::string(k_v7_tables) + std::string(history_backfill()) +
          history_view(
              "CASE WHEN substr(i.uid_suffix, 1, 1) = char(1) THEN substr(i.uid_suffix, 2) "
              "ELSE t.targets || i.uid_suffix END",
@@ -754,6 +742,20 @@ JOIN {0}_item_context ic ON ic.id = {2}.item_context;
 )sql",
       prefix, table, a, time_text(fmt::format("{}.first_synced_at", a)),
       time_text(fmt::format("{}.last_changed_at", a)));
+}
+
+std::string_view history_backfill() {
+  // What an existing store already knows of its history: each finding's last fix and its
+  // reopening (earlier fixes and reopenings were not kept before the history existed).
+  return R"sql(
+INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+SELECT id, 'Fixed', coalesce(last_fixed, state_time), severity, host_context, last_run_id
+FROM vulnerability_finding
+WHERE status_category = 'Closed' OR (status = 'Reopened' AND last_fixed IS NOT NULL);
+INSERT INTO vulnerability_event (finding, event, event_time, severity, host_context, run_id)
+SELECT id, 'Reopened', state_time, severity, host_context, last_run_id
+FROM vulnerability_finding WHERE status = 'Reopened';
+)sql";
 }
 
 std::string history_view(std::string_view uid, std::string (*time_text)(std::string_view)) {

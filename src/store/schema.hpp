@@ -31,4 +31,7 @@ std::string narrow_view_tail(std::string_view prefix, std::string_view table, st
 // the backend's expression of a finding's uid from `t.targets` and `i.uid_suffix`.
 std::string history_view(std::string_view uid, std::string (*time_text)(std::string_view));
 
+// The migration's backfill of the history from what the rows know (both backends).
+std::string_view history_backfill();
+
 }  // namespace mdesync::store::sqlite
