@@ -96,14 +96,6 @@ class AtomicFile {
   std::string m_path;
 };
 
-// A `sqlite:PATH` store whose file does not exist: nothing has been synced yet.
-bool sqlite_store_missing(const std::string& url) {
-  constexpr std::string_view prefix = "sqlite:";
-  if (!url.starts_with(prefix) || url == "sqlite::memory:") return false;
-  std::error_code ec;
-  return !std::filesystem::exists(url.substr(prefix.size()), ec) && !ec;
-}
-
 int run_report(ReportFlags& flags) {
   setup_logging(false, true);
   auto cfg = config::load(flags.overrides);
@@ -139,19 +131,13 @@ int run_report(ReportFlags& flags) {
   report::Figures figures;
   std::optional<util::Error> empty;  // the store holds nothing yet: why
   std::unique_ptr<store::Store> opened;
-  if (sqlite_store_missing(cfg->store)) {
-    empty.emplace();
-    empty->code = util::ErrorCode::not_found;
-    empty->message = fmt::format("the store {} does not exist", options.store);
+  auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
+  if (!store && store.error().code == util::ErrorCode::not_found) {
+    empty = store.error();  // no file, or no schema: nothing has been synced yet
+  } else if (!store) {
+    return report(store.error(), "cannot open the store " + options.store);
   } else {
-    auto store = store::open_store(cfg->store, {.read_only = true, .tenant = cfg->tenant_id});
-    if (!store && store.error().code == util::ErrorCode::not_found) {
-      empty = store.error();
-    } else if (!store) {
-      return report(store.error(), "cannot open the store " + options.store);
-    } else {
-      opened = std::move(*store);
-    }
+    opened = std::move(*store);
   }
   if (empty) {
     if (!flags.groups.empty()) {

@@ -68,6 +68,11 @@ Result<std::unique_ptr<Db>> open_read_only(const std::string& path) {
   if (path == ":memory:" || path.rfind("file:", 0) == 0) {
     return Db::open(path, SQLITE_OPEN_READONLY);
   }
+  // not_found, as a PostgreSQL schema no sync has written: a reader may treat it as an
+  // empty store (`mdesync report` does).
+  if (!exists(path)) {
+    return fail(ErrorCode::not_found, fmt::format("the store {} does not exist", path));
+  }
   const bool wal = exists(path + "-wal");
   const bool shm = exists(path + "-shm");
   const bool journal = exists(path + "-journal");
