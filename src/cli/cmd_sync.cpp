@@ -1,4 +1,5 @@
 // `mdesync sync`: full or delta sync of the configured objects into the store.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -166,6 +167,13 @@ int run_sync(SyncFlags& flags) {
   // A run in which no object was stored is a failure, not a partial success: scripts
   // that accept 5 ("the rest was stored") must not take it for one.
   int code = summary->outcome == "failed" ? k_exit_failed : k_exit_partial;
+  // Objects held back by the removal guard were read and stored nothing on purpose: a
+  // run of no other failure is partial (5), whatever else it stored.
+  const bool only_guarded = std::all_of(
+      summary->objects.begin(), summary->objects.end(), [](const sync::ObjectSummary& o) {
+        return o.outcome == "ok" || o.error_code == "removal_guard";
+      });
+  if (only_guarded) code = k_exit_partial;
   for (const auto& o : summary->objects) {
     if (o.error_code == "auth" || o.error_code == "permission" ||
         o.error_code == "tls_certificate") {

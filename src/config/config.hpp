@@ -70,6 +70,13 @@ struct Config {
   std::string mode = "auto";        // full | delta | auto
   std::string strategy = "export";  // export | api
   bool include_non_cpe = false;
+  // The removal guard: a full read that would mark more than this share of an object's
+  // active rows Removed (hosts, packages, installed packages) or Fixed (open findings)
+  // fails that object and keeps its rows, when at least removal_guard_min_rows would go
+  // or every active row would. 1 turns it off; accept_removals lets one run through.
+  double removal_guard = 0.5;
+  std::int64_t removal_guard_min_rows = 20;
+  bool accept_removals = false;
   std::map<std::string, Filters> filters;  // object name -> operation options
 
   // Report.

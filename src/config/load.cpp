@@ -85,6 +85,20 @@ util::Result<double> as_double(const std::string& key, const Value& v, const Sou
   return d;
 }
 
+// A share from 0 to 1: a number, or text such as "50%" or "0.5".
+util::Result<double> as_share(const std::string& key, const Value& v, const Source& src) {
+  if (const auto* s = std::get_if<std::string>(&v);
+      s != nullptr && !s->empty() && s->back() == '%') {
+    const Value number = s->substr(0, s->size() - 1);
+    auto pct = as_double(key, number, Source{src.where, true}, 0.0, 100.0);
+    if (!pct) return bad(key, src, fmt::format("a share from 0 to 1 or 0% to 100%, got '{}'", *s));
+    return *pct / 100.0;
+  }
+  auto d = as_double(key, v, Source{src.where, true}, 0.0, 1.0);
+  if (!d) return bad(key, src, "a share from 0 to 1 (0.5) or a percentage (50%)");
+  return d;
+}
+
 util::Result<bool> as_bool(const std::string& key, const Value& v, const Source& src) {
   if (const auto* b = std::get_if<bool>(&v)) return *b;
   if (const auto* s = std::get_if<std::string>(&v); s != nullptr && src.is_text) {
@@ -351,6 +365,25 @@ const std::vector<KeySpec>& specs() {
           MDESYNC_ASSIGN(strategy, as_choice("strategy", v, s, {"export", "api"}));
           return {};
         });
+    add("removal_guard",
+        "Largest share (0-1, or a percentage like 50%) of an object's active rows one full read "
+        "may mark Removed or Fixed; 1 turns the guard off",
+        "0.5", [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(removal_guard, as_share("removal_guard", v, s));
+          return {};
+        });
+    add("removal_guard_min_rows",
+        "Removals below this count never trip the removal guard, unless every active row would go",
+        "20", [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(removal_guard_min_rows,
+                         as_int("removal_guard_min_rows", v, s, 0, 1'000'000'000));
+          return {};
+        });
+    add("accept_removals", "Let this run mark rows Removed or Fixed beyond the removal guard",
+        "false", [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(accept_removals, as_bool("accept_removals", v, s));
+          return {};
+        });
     add("include_non_cpe", "Also sync software without a CPE as installed packages", "false",
         [](Config& c, const Value& v, const Source& s) -> Status {
           MDESYNC_ASSIGN(include_non_cpe, as_bool("include_non_cpe", v, s));
@@ -589,7 +622,9 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
   }
   if (groups.store) add("store");
   if (groups.sync) {
-    for (const char* key : {"mode", "strategy"}) add(key);
+    for (const char* key : {"mode", "strategy", "removal_guard", "removal_guard_min_rows"}) {
+      add(key);
+    }
     app.add_option(
            "--objects", overrides.objects,
            "Objects to sync, comma-separated: machine (always), package, installed_package, "
@@ -599,6 +634,11 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
         "--include-non-cpe",
         [&overrides](std::int64_t) { overrides.values["include_non_cpe"] = "true"; },
         "Also sync software without a CPE as installed packages");
+    app.add_flag_function(
+        "--accept-removals",
+        [&overrides](std::int64_t) { overrides.values["accept_removals"] = "true"; },
+        "Let this run mark rows Removed or Fixed beyond the removal guard (after checking "
+        "that the removals are real)");
   }
 }
 

@@ -66,6 +66,12 @@ class PgStore final : public Store {
  public:
   PgStore(std::unique_ptr<Conn> conn, bool exclusive, bool read_only)
       : m_conn(std::move(conn)), m_exclusive(exclusive), m_read_only(read_only) {}
+  // The sync lock goes with the session, but the server ends a session after the client
+  // has gone: released here, a store closed and opened again at once (the next run of a
+  // process, the next tenant) never finds its own lock still held.
+  ~PgStore() override {
+    if (m_exclusive && m_conn) (void)m_conn->exec("SELECT pg_advisory_unlock_all()");
+  }
 
   Result<UpsertCounts> upsert(const WriteContext& ctx, std::span<const Host> rows) override {
     return upsert_rows<Host>(ctx, rows);

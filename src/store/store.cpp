@@ -44,6 +44,38 @@ Result<Transaction> Store::begin() {
   return Transaction(this);
 }
 
+Result<std::int64_t> count_active(Store& store, ObjectType object) {
+  // The tables the writers write (the user-facing views join the narrow ones), in SQL
+  // both backends read alike.
+  std::string sql;
+  switch (object) {
+    case ObjectType::vulnerability:
+      sql = "SELECT count(*) FROM vulnerability_finding WHERE status_category = 'Open'";
+      break;
+    case ObjectType::installed_package:
+      sql = "SELECT count(*) FROM installed_package_entry WHERE status <> 'Removed'";
+      break;
+    case ObjectType::host:
+    case ObjectType::package:
+      sql = fmt::format("SELECT count(*) FROM {} WHERE status <> 'Removed'",
+                        model::to_string(object));
+      break;
+    case ObjectType::vulnerability_definition:
+      sql = "SELECT count(*) FROM vulnerability_definition";
+      break;
+  }
+  std::int64_t n = 0;
+  if (auto st = store.read_query(sql,
+                                 [&](const QueryRow& row) {
+                                   n = row.int64(0);
+                                   return false;
+                                 });
+      !st) {
+    return fail(st.error());
+  }
+  return n;
+}
+
 std::string redact_store_url(std::string_view url) {
   return pg::redact_url(url);
 }

@@ -328,6 +328,11 @@ class Store {
 // ErrorCode::store; locked: ErrorCode::store_locked.
 Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
 
+// How many of `object`'s rows are active: open findings; hosts, packages and installed
+// packages not Removed (definitions: every row). Inside a transaction it counts what the
+// transaction wrote (the removal guard counts after the sweep, before the commit).
+Result<std::int64_t> count_active(Store& store, ObjectType object);
+
 // The store URL as it may appear in a message or a log: a password in it masked.
 std::string redact_store_url(std::string_view url);
 

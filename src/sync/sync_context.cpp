@@ -50,6 +50,7 @@ Status SyncContext::finish(ObjectSummary& s, Finish what, store::Transaction& tx
     s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
     if (!swept) return tl::unexpected(swept.error());
     s.closed += swept->closed;
+    if (auto st = guard_removals(s, what.object, swept->closed); !st) return st;
   }
   store::Checkpoint cp;
   cp.object = what.object;
@@ -62,6 +63,57 @@ Status SyncContext::finish(ObjectSummary& s, Finish what, store::Transaction& tx
   if (auto st = store.save_checkpoint(cp); !st) return st;
   if (auto st = check_cancel(); !st) return st;
   return tx.commit();
+}
+
+namespace {
+
+// What the sweep does to `object`'s rows, and what they are called, for the message.
+std::pair<std::string_view, std::string_view> removal_words(model::ObjectType object) {
+  switch (object) {
+    case model::ObjectType::host:
+      return {"active hosts", "Removed"};
+    case model::ObjectType::package:
+      return {"active packages", "Removed"};
+    case model::ObjectType::installed_package:
+      return {"active installed packages", "Removed"};
+    case model::ObjectType::vulnerability:
+      return {"open findings", "Fixed"};
+    case model::ObjectType::vulnerability_definition:
+      break;
+  }
+  return {"rows", "Removed"};
+}
+
+}  // namespace
+
+Status SyncContext::guard_removals(const ObjectSummary& s, model::ObjectType object,
+                                   std::int64_t closed) {
+  if (closed <= 0 || config.accept_removals || config.removal_guard >= 1.0) return {};
+  // An empty read that closes rows would close all of them: counted whatever the minimum.
+  const bool empty_read = s.read == 0;
+  if (closed < config.removal_guard_min_rows && !empty_read) return {};
+  auto remaining = store::count_active(store, object);
+  if (!remaining) return tl::unexpected(remaining.error());
+  const std::int64_t before = closed + *remaining;
+  const double share = static_cast<double>(closed) / static_cast<double>(before);
+  const bool everything = *remaining == 0;
+  if (!everything && (closed < config.removal_guard_min_rows || share <= config.removal_guard)) {
+    return {};
+  }
+  const auto [rows, verb] = removal_words(object);
+  const std::string why =
+      everything ? fmt::format("this read would mark every one of the {} {} {}{}", before, rows,
+                               verb, empty_read ? " (the listing was empty)" : "")
+                 : fmt::format(
+                       "this read would mark {} of the {} {} {} ({:.0f}%), more than "
+                       "removal_guard allows ({:.0f}%)",
+                       closed, before, rows, verb, share * 100, config.removal_guard * 100);
+  return util::fail(
+      ErrorCode::removal_guard,
+      fmt::format("{}: removal guard: {}. If the removals are real, run again with "
+                  "--accept-removals, or set removal_guard higher (1 turns it off) or "
+                  "removal_guard_min_rows",
+                  s.object, why));
 }
 
 std::uint64_t SyncContext::digest_seed(std::string_view rules, const std::string& object) const {

@@ -100,6 +100,11 @@ struct SyncContext {
     std::string state = "{}";
   };
   util::Status finish(ObjectSummary& s, Finish what, store::Transaction& tx);
+  // The removal guard, after a sweep that closed `closed` rows of `object` (inside the
+  // transaction): ErrorCode::removal_guard when they are more than config.removal_guard
+  // of the object's active rows (and at least removal_guard_min_rows), or all of them.
+  util::Status guard_removals(const ObjectSummary& s, model::ObjectType object,
+                              std::int64_t closed);
   // A full read's end, where snapshot, full snapshot and sweep time are one time.
   util::Status finish_full(ObjectSummary& s, model::ObjectType object, util::Timestamp snapshot,
                            store::Transaction& tx) {

@@ -40,6 +40,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "store";
     case ErrorCode::store_locked:
       return "store_locked";
+    case ErrorCode::removal_guard:
+      return "removal_guard";
     case ErrorCode::cancelled:
       return "cancelled";
     case ErrorCode::internal:

@@ -28,6 +28,7 @@ enum class ErrorCode {
   store,              // database failure
   store_locked,       // another process holds the store
   cancelled,          // the user interrupted the run
+  removal_guard,      // a full read would remove more rows than removal_guard allows
   internal,           // a bug: an invariant did not hold
 };
 

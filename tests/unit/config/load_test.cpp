@@ -222,6 +222,38 @@ TEST_F(ConfigLoad, BadReportSettingsNameTheKey) {
   }
 }
 
+TEST_F(ConfigLoad, RemovalGuardTakesAShareOrAPercentage) {
+  auto d = load({}, env());
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_DOUBLE_EQ(d->removal_guard, 0.5);
+  EXPECT_EQ(d->removal_guard_min_rows, 20);
+  EXPECT_FALSE(d->accept_removals);
+
+  Overrides file;
+  file.config_file = write("g.toml", "removal_guard = 0.25\nremoval_guard_min_rows = 500\n");
+  auto f = load(file, env());
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_DOUBLE_EQ(f->removal_guard, 0.25);
+  EXPECT_EQ(f->removal_guard_min_rows, 500);
+
+  m_env["MDESYNC_REMOVAL_GUARD"] = "80%";
+  Overrides flag;
+  flag.values["accept_removals"] = "true";
+  auto e = load(flag, env());
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_DOUBLE_EQ(e->removal_guard, 0.8);
+  EXPECT_TRUE(e->accept_removals);
+
+  for (const std::string bad : {"101%", "1.5", "-0.1", "half", "%"}) {
+    m_env["MDESYNC_REMOVAL_GUARD"] = bad;
+    auto r = load({}, env());
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("removal_guard"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("MDESYNC_REMOVAL_GUARD"), std::string::npos)
+        << r.error().message;
+  }
+}
+
 TEST_F(ConfigLoad, MachineIsAlwaysSynced) {
   Overrides o;
   o.objects = {"vulnerability"};
