@@ -26,6 +26,8 @@ struct CheckFlags {
 };
 
 struct Probe {
+  Probe(std::string e, std::string r, std::function<util::Status(defender::Client&)> c)
+      : endpoint(std::move(e)), role(std::move(r)), call(std::move(c)) {}
   std::string endpoint;  // what the table shows
   std::string role;
   std::function<util::Status(defender::Client&)> call;
@@ -63,28 +65,28 @@ std::vector<Probe> probes_for(const config::Config& cfg) {
   defender::ExportPageQuery row;
   row.top = 1;
   const bool api = cfg.strategy == "api";
+  auto add = [&out](Probe&& p) { out.push_back(std::move(p)); };
   // Tags every probe added since `from` with the object that needs it.
   auto for_object = [&out](std::size_t from, const std::string& object) {
     for (std::size_t i = from; i < out.size(); ++i) out[i].objects.push_back(object);
   };
   // The machine list is always synced (it anchors every other object).
-  out.push_back({"GET /api/machines?$top=1", "Machine.Read.All", [one](Client& c) {
-                   return status_of(c.for_each_machine(one, ignore<defender::Machine>()));
-                 }});
+  add({"GET /api/machines?$top=1", "Machine.Read.All", [one](Client& c) {
+         return status_of(c.for_each_machine(one, ignore<defender::Machine>()));
+       }});
   for_object(0, "machine");
   if (contains(cfg.objects, "package")) {
     const auto from = out.size();
-    out.push_back({"GET /api/software?$top=1", "Software.Read.All", [one](Client& c) {
-                     return status_of(c.for_each_software(one, ignore<defender::Software>()));
-                   }});
+    add({"GET /api/software?$top=1", "Software.Read.All", [one](Client& c) {
+           return status_of(c.for_each_software(one, ignore<defender::Software>()));
+         }});
     for_object(from, "package");
   }
   if (contains(cfg.objects, "vulnerability_definition")) {
     const auto from = out.size();
-    out.push_back({"GET /api/vulnerabilities?$top=1", "Vulnerability.Read.All", [one](Client& c) {
-                     return status_of(
-                         c.for_each_vulnerability(one, ignore<defender::Vulnerability>()));
-                   }});
+    add({"GET /api/vulnerabilities?$top=1", "Vulnerability.Read.All", [one](Client& c) {
+           return status_of(c.for_each_vulnerability(one, ignore<defender::Vulnerability>()));
+         }});
     // patchAvailable, affected and recommendation come from the recommendations: without
     // the role a sync keeps stale values with only a warning.
     out.push_back(
@@ -96,25 +98,25 @@ std::vector<Probe> probes_for(const config::Config& cfg) {
   if (contains(cfg.objects, "installed_package")) {
     const auto from = out.size();
     if (api) {
-      out.push_back({"GET /api/machines/SoftwareInventoryByMachine?$top=1", "Software.Read.All",
-                     [row](Client& c) {
-                       return status_of(c.for_each_inventory_by_machine(
-                           row, false, ignore<defender::InventoryRow>()));
-                     }});
+      add({"GET /api/machines/SoftwareInventoryByMachine?$top=1", "Software.Read.All",
+           [row](Client& c) {
+             return status_of(
+                 c.for_each_inventory_by_machine(row, false, ignore<defender::InventoryRow>()));
+           }});
     } else {
-      out.push_back({"GET /api/machines/SoftwareInventoryExport", "Software.Read.All",
-                     [](Client& c) { return status_of(c.inventory_export_files(false)); }});
+      add({"GET /api/machines/SoftwareInventoryExport", "Software.Read.All",
+           [](Client& c) { return status_of(c.inventory_export_files(false)); }});
     }
     if (cfg.include_non_cpe) {
       if (api) {
-        out.push_back({"GET /api/machines/SoftwareInventoryNoProductCodeByMachine?$top=1",
-                       "Software.Read.All", [row](Client& c) {
-                         return status_of(c.for_each_inventory_by_machine(
-                             row, true, ignore<defender::InventoryRow>()));
-                       }});
+        add({"GET /api/machines/SoftwareInventoryNoProductCodeByMachine?$top=1",
+             "Software.Read.All", [row](Client& c) {
+               return status_of(
+                   c.for_each_inventory_by_machine(row, true, ignore<defender::InventoryRow>()));
+             }});
       } else {
-        out.push_back({"GET /api/machines/SoftwareInventoryNonCpeExport", "Software.Read.All",
-                       [](Client& c) { return status_of(c.inventory_export_files(true)); }});
+        add({"GET /api/machines/SoftwareInventoryNonCpeExport", "Software.Read.All",
+             [](Client& c) { return status_of(c.inventory_export_files(true)); }});
       }
     }
     for_object(from, "installed_package");
@@ -122,23 +124,23 @@ std::vector<Probe> probes_for(const config::Config& cfg) {
   if (contains(cfg.objects, "vulnerability")) {
     const auto from = out.size();
     if (api) {
-      out.push_back({"GET /api/machines/SoftwareVulnerabilitiesByMachine?$top=1",
-                     "Vulnerability.Read.All", [row](Client& c) {
-                       return status_of(c.for_each_vulnerability_by_machine(
-                           row, ignore<defender::VulnerabilityRow>()));
-                     }});
+      add({"GET /api/machines/SoftwareVulnerabilitiesByMachine?$top=1", "Vulnerability.Read.All",
+           [row](Client& c) {
+             return status_of(
+                 c.for_each_vulnerability_by_machine(row, ignore<defender::VulnerabilityRow>()));
+           }});
     } else {
-      out.push_back({"GET /api/machines/SoftwareVulnerabilitiesExport", "Vulnerability.Read.All",
-                     [](Client& c) { return status_of(c.vulnerability_export_files()); }});
+      add({"GET /api/machines/SoftwareVulnerabilitiesExport", "Vulnerability.Read.All",
+           [](Client& c) { return status_of(c.vulnerability_export_files()); }});
     }
     if (cfg.mode != "full") {
-      out.push_back({"GET /api/machines/SoftwareVulnerabilityChangesByMachine?$top=1",
-                     "Vulnerability.Read.All", [row](Client& c) {
-                       const auto since = util::to_timestamp(std::chrono::system_clock::now() -
-                                                             std::chrono::hours{24});
-                       return status_of(c.for_each_vulnerability_change(
-                           since, row, ignore<defender::VulnerabilityRow>()));
-                     }});
+      add({"GET /api/machines/SoftwareVulnerabilityChangesByMachine?$top=1",
+           "Vulnerability.Read.All", [row](Client& c) {
+             const auto since =
+                 util::to_timestamp(std::chrono::system_clock::now() - std::chrono::hours{24});
+             return status_of(
+                 c.for_each_vulnerability_change(since, row, ignore<defender::VulnerabilityRow>()));
+           }});
     }
     for_object(from, "vulnerability");
   }

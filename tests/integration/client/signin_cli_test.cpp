@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using mdesync::testing::TestCertificate;
 
-struct Run {
+struct CliRun {
   int status = -1;
   std::string out;
 };
@@ -69,7 +69,7 @@ class Signin : public ::testing::Test {
 
   // `env` are VAR='value' assignments; tenant and (unless `env` sets it) client id come
   // from the simulator; no client secret unless `env` has one.
-  Run cli(const std::string& env, const std::string& command, const std::string& extra = {}) {
+  CliRun cli(const std::string& env, const std::string& command, const std::string& extra = {}) {
     const auto cred = m_sim->credentials();
     const std::string exe = std::string(MDESYNC_BINARY_DIR) + "/src/cli/mdesync";
     const std::string client = env.find("AZURE_CLIENT_ID=") == std::string::npos
@@ -80,9 +80,9 @@ class Signin : public ::testing::Test {
         "AZURE_CLIENT_CERTIFICATE_PASSWORD -u IDENTITY_ENDPOINT -u IDENTITY_HEADER "
         "AZURE_TENANT_ID='" +
         cred.tenant_id + "' " + client + env + " MDESYNC_CONFIG= '" + exe + "' " + command +
-        " --api-url " + m_sim->base_url() + " --login-url " + m_sim->base_url() + " " + extra +
-        " 2>&1";
-    Run r;
+        " --api-url " + m_sim->base_url() + " --login-url " +
+        (m_login_url.empty() ? m_sim->base_url() : m_login_url) + " " + extra + " 2>&1";
+    CliRun r;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (p == nullptr) return r;
     std::array<char, 4096> buf{};
@@ -91,7 +91,7 @@ class Signin : public ::testing::Test {
     r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
     return r;
   }
-  Run sync(const std::string& env, const std::string& store, const std::string& extra = {}) {
+  CliRun sync(const std::string& env, const std::string& store, const std::string& extra = {}) {
     return cli(env, "sync", "--store 'sqlite:" + path(store) + "' --rate-limit-scale 0 " + extra);
   }
   std::string certificate_env() const {
@@ -122,6 +122,7 @@ class Signin : public ::testing::Test {
 
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
+  std::string m_login_url;  // instead of the simulator's own URL
 };
 
 TEST_F(Signin, CertificateSyncsAndChecks) {
@@ -178,8 +179,9 @@ TEST_F(Signin, CertificateRejectionsExitFourAndSayWhatToFix) {
   // An assertion for another token endpoint (the login URL names another host).
   std::string other_host = m_sim->base_url();
   other_host.replace(other_host.find("127.0.0.1"), 9, "localhost");
-  const auto audience =
-      cli(certificate_env(), "check", "--login-url " + other_host + " --auth certificate");
+  m_login_url = other_host;
+  const auto audience = cli(certificate_env(), "check", "--auth certificate");
+  m_login_url.clear();
   EXPECT_EQ(audience.status, 4) << audience.out;
   EXPECT_NE(audience.out.find("AADSTS700023"), std::string::npos) << audience.out;
   EXPECT_NE(audience.out.find("check tenant_id and login_url"), std::string::npos) << audience.out;
