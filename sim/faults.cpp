@@ -77,14 +77,22 @@ Faults SimulatorImpl::pending_faults() const {
 std::optional<Reply> SimulatorImpl::take_error_fault(const std::string& name) {
   std::lock_guard lock(m_mutex);
   for (auto it = m_faults.errors.begin(); it != m_faults.errors.end(); ++it) {
-    const bool api_name = name != "token.v1" && name != "token.v2" && name != "download";
+    const bool identity = name.rfind("identity.", 0) == 0;
+    const bool api_name =
+        name != "token.v1" && name != "token.v2" && name != "download" && !identity;
     const bool match = it->endpoint == name || (it->endpoint == "*" && api_name) ||
-                       (it->endpoint == "token" && !api_name && name != "download");
+                       (it->endpoint == "token" && !api_name && name != "download" && !identity) ||
+                       (it->endpoint == "identity" && identity);
     if (!match) continue;
     const ErrorFault f = *it;
     if (--it->count == 0) m_faults.errors.erase(it);
     Reply r;
-    if (name.rfind("token.", 0) == 0) {
+    if (identity) {
+      r.status = f.status;
+      r.text = json{{"error", f.status == 429 ? "too_many_requests" : "service_unavailable"},
+                    {"error_description", "simulated identity endpoint fault"}}
+                   .dump();
+    } else if (name.rfind("token.", 0) == 0) {
       r.status = f.status;
       r.text = json{{"error", "temporarily_unavailable"},
                     {"error_description", "AADSTS90055: simulated fault"},

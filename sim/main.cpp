@@ -47,6 +47,18 @@ int main(int argc, char** argv) {
   app.add_option("--tenant-domain", o.credentials.tenant_domain)->capture_default_str();
   app.add_option("--client-id", o.credentials.client_id)->capture_default_str();
   app.add_option("--client-secret", o.credentials.client_secret)->capture_default_str();
+  app.add_option("--client-certificate", o.credentials.client_certificates,
+                 "PEM certificate registered on the application (repeatable): client assertions "
+                 "signed with its key are accepted");
+  app.add_option("--managed-identity-client-id", o.credentials.managed_identity_client_id,
+                 "Client id of the managed identity the identity endpoints sign in as")
+      ->capture_default_str();
+  app.add_option("--identity-header", o.credentials.identity_header,
+                 "X-IDENTITY-HEADER the App Service identity endpoint (/msi/token) expects")
+      ->capture_default_str();
+  app.add_option("--cloud", o.cloud, "Tenant cloud: public, gcc, gcc-high or dod (token audience)")
+      ->check(CLI::IsMember({"public", "gcc", "gcc-high", "dod"}))
+      ->capture_default_str();
   app.add_option("--roles", o.roles, "Roles put in issued tokens")->capture_default_str();
   app.add_option("--token-lifetime", token_lifetime, "Token lifetime, seconds")
       ->capture_default_str();

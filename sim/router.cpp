@@ -109,6 +109,10 @@ void SimulatorImpl::handle(const httplib::Request& req, httplib::Response& res) 
         (lp.ends_with("/oauth2/v2.0/token") || lp.ends_with("/oauth2/token"))) {
       name = lp.ends_with("/oauth2/token") ? "token.v1" : "token.v2";
       reply = token(req, name == "token.v2");
+    } else if (req.method == "GET" &&
+               (lp == "/metadata/identity/oauth2/token" || lp == "/msi/token")) {
+      name = lp == "/msi/token" ? "identity.appservice" : "identity.imds";
+      reply = identity(req, lp == "/msi/token");
     } else if (req.method == "GET" && lp.rfind("/tvm-export/", 0) == 0) {
       name = "download";
       reply = download(req);

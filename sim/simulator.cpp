@@ -29,6 +29,7 @@ mdesync::util::Status SimulatorImpl::init() {
   auto snap = m_store.ensure(*m_world);
   if (!snap) return tl::unexpected(snap.error());
   m_snapshot = *snap;
+  if (auto st = load_certificates(); !st) return st;
   if (!m_opt.tls_cert.empty() || !m_opt.tls_key.empty()) {
     auto ssl = std::make_unique<httplib::SSLServer>(m_opt.tls_cert.c_str(), m_opt.tls_key.c_str());
     if (!ssl->is_valid()) {

@@ -35,6 +35,13 @@ struct Credentials {
   std::string tenant_domain = "mdesim.onmicrosoft.com";  // accepted in place of tenant_id
   std::string client_id = "0c7e9a52-3b1f-4d8e-a6c4-2f95e1b0d7a3";
   std::string client_secret = "mdesim-secret-value";
+  // Certificates registered on the application (PEM files holding a certificate): client
+  // assertions signed with their keys are accepted (docs/simulator.md, "Signing in").
+  std::vector<std::string> client_certificates;
+  // The managed identity that the instance metadata and App Service identity endpoints
+  // sign in as (its client id), and the App Service endpoint's X-IDENTITY-HEADER secret.
+  std::string managed_identity_client_id = "5d2b7f0e-91c4-4a36-b8e7-0f1a6c3d9e42";
+  std::string identity_header = "mdesim-identity-header";
 };
 
 enum class TopOverMax { clamp, reject };
@@ -48,6 +55,11 @@ struct Options {
   std::vector<std::string> roles = {"Machine.Read.All", "Software.Read.All",
                                     "Vulnerability.Read.All", "SecurityRecommendation.Read.All"};
   std::chrono::seconds token_lifetime{3599};
+  // The tenant's cloud: public, gcc, gcc-high or dod. It sets the token audience the
+  // token service accepts (a US government API's in the government clouds); a GCC High
+  // or DoD tenant asked for the public API answers as the public authority would: tenant
+  // not found.
+  std::string cloud = "public";
   // Rate limits of defender-api.md table 3.6. Off by default in-process (the CLI turns
   // them on); scale multiplies every quota (2.0 = twice as many calls allowed).
   bool rate_limits = false;

@@ -8,6 +8,7 @@
 //   simulator.cpp            start, server setup, the public interface
 //   router.cpp               request dispatch, the API route table, handing replies to httplib
 //   token_service.cpp        the token endpoints and the bearer-token check
+//   signin.cpp               client assertions, managed identity endpoints, cloud audiences
 //   rate_limits.cpp          the per-endpoint quotas
 //   faults.cpp               fault injection (error answers, cut and slow bodies, row variants)
 //   admin.cpp                the /sim/* admin endpoints
@@ -61,6 +62,7 @@ struct TokenInfo {
 // What a valid scope or resource grants: the token's audience.
 struct TokenGrant {
   std::string aud;
+  std::string appid;            // "" = the application's client id
   bool wrong_audience = false;  // a valid Microsoft audience, but not this API's
 };
 
@@ -95,6 +97,16 @@ struct PageArgs {
 // Row variants of the fault injection (faults.cpp).
 std::string to_pascal(std::string line);
 void add_extra_member(std::string& line);
+
+// A certificate registered on the application (signin.cpp): its thumbprints and public key.
+struct RegisteredCertificate {
+  std::string thumbprint_s256;  // base64url SHA-256 of the DER certificate (x5t#S256)
+  std::string thumbprint_sha1;  // base64url SHA-1 (the older x5t)
+  std::shared_ptr<void> key;    // EVP_PKEY
+};
+
+// The audience of the Defender API in `cloud` (public, gcc, gcc-high, dod).
+std::string cloud_audience(const std::string& cloud);
 
 class SimulatorImpl final : public Simulator {
  public:
@@ -145,11 +157,16 @@ class SimulatorImpl final : public Simulator {
   // token_service.cpp
   Reply token_error(int status, const std::string& error, int code, const std::string& text);
   Reply token(const httplib::Request& req, bool v2);
-  std::optional<Reply> check_client(const std::string& tenant,
+  std::optional<Reply> check_client(const httplib::Request& req, const std::string& tenant,
                                     std::map<std::string, std::string>& form, bool v2);
   std::variant<TokenGrant, Reply> grant_for(const std::string& target, bool v2,
                                             const std::string& tenant);
   std::string issue_token(const TokenGrant& g, std::int64_t now);
+  // signin.cpp
+  mdesync::util::Status load_certificates();
+  std::optional<Reply> check_assertion(const httplib::Request& req,
+                                       std::map<std::string, std::string>& form);
+  Reply identity(const httplib::Request& req, bool app_service);
   std::optional<Reply> authorize(const httplib::Request& req, const Route& route);
 
   // rate_limits.cpp
@@ -226,6 +243,7 @@ class SimulatorImpl final : public Simulator {
   Faults m_faults;
   std::vector<std::string> m_roles;
   std::map<std::string, TokenInfo> m_tokens;
+  std::vector<RegisteredCertificate> m_certificates;
   std::uint64_t m_token_generation = 0;
   std::uint64_t m_tokens_issued = 0;
   std::map<std::string, EndpointStats> m_stats;

@@ -93,7 +93,7 @@ Reply SimulatorImpl::token(const httplib::Request& req, bool v2) {
   }
   auto form = parse_form(req.body);
   add_basic_credentials(req, form);
-  if (auto e = check_client(tenant, form, v2)) return *e;
+  if (auto e = check_client(req, tenant, form, v2)) return *e;
   const std::string target = form[v2 ? "scope" : "resource"];
   auto grant = grant_for(target, v2, tenant);
   if (auto* e = std::get_if<Reply>(&grant)) return *e;
@@ -125,7 +125,8 @@ Reply SimulatorImpl::token(const httplib::Request& req, bool v2) {
   return r;
 }
 
-std::optional<Reply> SimulatorImpl::check_client(const std::string& tenant,
+std::optional<Reply> SimulatorImpl::check_client(const httplib::Request& req,
+                                                 const std::string& tenant,
                                                  std::map<std::string, std::string>& form,
                                                  bool v2) {
   const Credentials& c = m_opt.credentials;
@@ -157,7 +158,8 @@ std::optional<Reply> SimulatorImpl::check_client(const std::string& tenant,
                        "Application with identifier '" + form["client_id"] +
                            "' was not found in the directory '" + tenant + "'.");
   }
-  if (assertion || form["client_secret"] != c.client_secret) {
+  if (assertion) return check_assertion(req, form);
+  if (form["client_secret"] != c.client_secret) {
     return token_error(
         401, "invalid_client", 7000215,
         "Invalid client secret provided. Ensure the secret being sent in the request is the "
@@ -170,27 +172,45 @@ std::optional<Reply> SimulatorImpl::check_client(const std::string& tenant,
 std::variant<TokenGrant, Reply> SimulatorImpl::grant_for(const std::string& target, bool v2,
                                                          const std::string& tenant) {
   TokenGrant g;
-  g.aud = k_audience;
+  const std::string audience = cloud_audience(m_opt.cloud);
+  g.aud = audience;
+  const bool gov = m_opt.cloud != "public";
+  const bool gov_authority = m_opt.cloud == "gcc-high" || m_opt.cloud == "dod";
+  std::string base = target;
   if (v2) {
-    if (target == std::string(k_audience) + "/.default" ||
-        target == "https://securitycenter.onmicrosoft.com/windowsatpservice/.default") {
-    } else if (target == "https://api.security.microsoft.com/.default") {
-      g.wrong_audience = true;
-      g.aud = "https://api.security.microsoft.com";
+    const std::string suffix = "/.default";
+    if (base.size() > suffix.size() && base.ends_with(suffix)) {
+      base.resize(base.size() - suffix.size());
     } else {
-      return token_error(
-          400, "invalid_scope", 70011,
-          "The provided request must include a 'scope' input parameter. The provided value for "
-          "the input parameter 'scope' is not valid. The scope " +
-              target + " is not valid.");
+      base.clear();
     }
-  } else if (target != k_audience &&
-             target != "https://securitycenter.onmicrosoft.com/windowsatpservice") {
-    return token_error(400, "invalid_resource", 500011,
-                       "The resource principal named " + target +
-                           " was not found in the tenant named " + tenant + ".");
   }
-  return g;
+  const bool public_api =
+      base == k_audience || base == "https://securitycenter.onmicrosoft.com/windowsatpservice";
+  if (gov && base == audience) return g;
+  if (gov_authority && public_api) {
+    // The tenant lives in the .us cloud: the public authority does not know it.
+    return token_error(400, "invalid_request", 90002,
+                       "Tenant '" + tenant +
+                           "' not found. Check to make sure you have the correct tenant ID and "
+                           "are signing into the correct cloud.");
+  }
+  if (!gov && public_api) return g;
+  if (v2 && !gov && base == "https://api.security.microsoft.com") {
+    g.wrong_audience = true;
+    g.aud = "https://api.security.microsoft.com";
+    return g;
+  }
+  if (v2) {
+    return token_error(
+        400, "invalid_scope", 70011,
+        "The provided request must include a 'scope' input parameter. The provided value for "
+        "the input parameter 'scope' is not valid. The scope " +
+            target + " is not valid.");
+  }
+  return token_error(400, "invalid_resource", 500011,
+                     "The resource principal named " + target +
+                         " was not found in the tenant named " + tenant + ".");
 }
 
 std::string SimulatorImpl::issue_token(const TokenGrant& g, std::int64_t now) {
@@ -209,7 +229,7 @@ std::string SimulatorImpl::issue_token(const TokenGrant& g, std::int64_t now) {
                         {"iat", now},
                         {"nbf", now},
                         {"exp", now + lifetime},
-                        {"appid", c.client_id},
+                        {"appid", g.appid.empty() ? c.client_id : g.appid},
                         {"oid", guid(m_secret, 99)},
                         {"roles", info.roles},
                         {"tid", c.tenant_id},

@@ -129,8 +129,22 @@ std::string explain_aadsts(long long code) {
       return "the client secret is wrong; configure the secret's Value, not its Secret ID";
     case 7000222:
       return "the client secret has expired; create a new one in the app registration";
+    case 700027:
+      return "the client assertion's signature was not accepted: the certificate is not (or no "
+             "longer) registered on the application, or the key does not match it; upload the "
+             "certificate (.crt/.cer/.pem) under Certificates & secrets";
+    case 700024:
+      return "the client assertion is not within its valid time range; check the system clock";
+    case 700023:
+      return "the client assertion's audience is not this tenant's token endpoint; check "
+             "tenant_id and login_url (cloud)";
+    case 700021:
+      return "the client assertion was issued for another application; check client_id";
+    case 7000274:
+      return "the certificate has expired; create a new one and register it";
     case 90002:
-      return "the tenant was not found; check tenant_id and that login_url is the right cloud";
+      return "the tenant was not found; check tenant_id and that the cloud is right (a US "
+             "government tenant needs cloud = \"gcc-high\" or \"dod\")";
     case 90023:
       return "the token request is malformed; check tenant_id";
     case 700016:
@@ -180,16 +194,27 @@ int ClientSecretCredential::fetch_count() const {
 }
 
 util::Result<std::string> ClientSecretCredential::fetch_locked() {
+  const bool certificate = static_cast<bool>(m_options.client_assertion);
   if (m_options.tenant_id.empty() || m_options.client_id.empty() ||
-      m_options.client_secret.empty()) {
-    return util::fail(util::ErrorCode::config,
-                      "tenant_id, client_id and client_secret must all be set to get a token");
+      (!certificate && m_options.client_secret.empty())) {
+    return util::fail(
+        util::ErrorCode::config,
+        certificate ? "tenant_id and client_id must both be set to get a token"
+                    : "tenant_id, client_id and client_secret must all be set to get a token");
   }
   std::vector<std::pair<std::string, std::string>> form = {
       {"grant_type", "client_credentials"},
       {"client_id", m_options.client_id},
-      {"client_secret", m_options.client_secret.reveal()},
   };
+  if (certificate) {
+    auto assertion = m_options.client_assertion(token_url(m_options), m_clock.now());
+    if (!assertion) return util::fail(std::move(assertion.error()));
+    form.emplace_back("client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    form.emplace_back("client_assertion", std::move(*assertion));
+  } else {
+    form.emplace_back("client_secret", m_options.client_secret.reveal());
+  }
   const std::string audience = trim_slash(m_options.audience);
   if (m_options.v1) {
     form.emplace_back("resource", audience);

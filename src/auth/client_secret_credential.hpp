@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,11 @@ struct CredentialOptions {
   bool v1 = false;  // legacy /oauth2/token with resource= instead of scope=
   // Refresh this long before expiry (or at half the lifetime for short-lived tokens).
   std::chrono::seconds refresh_margin{300};
+  // The certificate credential (auth/credentials.hpp): when set, each token request
+  // carries a fresh client assertion for `token_url`, issued at `now`, instead of the
+  // client secret.
+  std::function<util::Result<std::string>(const std::string& token_url, util::SystemTime now)>
+      client_assertion;
 
   static CredentialOptions from_config(const config::Config& config);
 };
@@ -32,7 +38,8 @@ std::string token_url(const CredentialOptions& options);
 // Explains an AADSTS code in plain words ("" when unknown).
 std::string explain_aadsts(long long code);
 
-// OAuth 2.0 client-credentials grant against Microsoft Entra ID with a client secret.
+// OAuth 2.0 client-credentials grant against Microsoft Entra ID with a client secret (or,
+// with options.client_assertion, a certificate's signed assertion).
 // The token is cached and refreshed `refresh_margin` before it expires; transient token
 // service failures (429, 5xx, transport) are retried per `retry`: one token request makes
 // at most 1 + max_retries attempts. A token request that failed (retries exhausted, or

@@ -10,6 +10,7 @@
 
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "cli/signin_text.hpp"
 #include "defender/client.hpp"
 #include "store/store.hpp"
 #include "sync/engine.hpp"
@@ -110,6 +111,7 @@ int run_sync(SyncFlags& flags) {
     sync::Engine engine(*cfg, {store->get(), nullptr, nullptr, {}, nullptr});
     auto plan = engine.plan();
     if (!plan) return report(plan.error(), "cannot plan the sync");
+    std::fputs(("sign-in:\n" + signin_text(*cfg)).c_str(), stdout);
     std::fputs(sync::to_text(*plan).c_str(), stdout);
     return k_exit_ok;
   }
@@ -123,6 +125,9 @@ int run_sync(SyncFlags& flags) {
   auto client = defender::Client::create(*cfg);
   if (!client) return report(client.error(), "configuration error");
   if (auto roles = (*client)->granted_roles(); !roles && is_final(roles.error().code)) {
+    if (const auto hint = cloud_mismatch_hint(*cfg, roles.error()); !hint.empty()) {
+      roles.error().message += "; " + hint;
+    }
     return report(roles.error(), "sync not started (nothing was written)");
   }
   auto store = store::open_store(cfg->store, {.exclusive = true, .tenant = cfg->tenant_id});

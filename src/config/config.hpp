@@ -49,6 +49,23 @@ struct Config {
   std::string token_version = "v2";                                   // "v2" or "v1"
   int max_retries = 5;
 
+  // Sign-in (README "Signing in"; config/signin.hpp). After load(), `auth` names the
+  // credential in use and api_url/login_url/audience hold the cloud's (or region's)
+  // hosts unless they were set explicitly.
+  std::string auth;              // client_secret | certificate | managed_identity ("" before load)
+  std::string cloud = "public";  // public | gcc | gcc-high | dod
+  std::string region;            // "" = the global host; us, eu, uk, au, ... (public cloud)
+  std::string client_certificate_path;  // PEM (key + certificate) or PKCS#12 file
+  Secret client_certificate_password;   // its passphrase, if any
+  // The Azure instance metadata service's identity endpoint (tests point it at loopback).
+  std::string managed_identity_endpoint = "http://169.254.169.254/metadata/identity/oauth2/token";
+  // App Service / Functions: IDENTITY_ENDPOINT and IDENTITY_HEADER from the environment.
+  std::string identity_endpoint;
+  Secret identity_header;
+  // Where each setting that was given came from ("config file x.toml", "environment
+  // variable AZURE_CLIENT_SECRET", "flag --api-url"), by key: conflicts name them.
+  std::map<std::string, std::string> sources;
+
   // HTTP.
   std::optional<std::string> proxy;       // else the usual *_proxy environment variables
   std::optional<std::string> ca_bundle;   // PEM file of trusted CAs

@@ -12,6 +12,8 @@
 
 #include <toml++/toml.h>
 
+#include "config/signin.hpp"
+
 namespace mdesync::config {
 namespace {
 
@@ -145,6 +147,23 @@ util::Result<std::string> as_url(const std::string& key, const Value& v, const S
   return url;
 }
 
+// The managed identity endpoints are plain http by design, on the machine itself: the
+// metadata service's link-local address or a loopback host, nothing else.
+util::Result<std::string> as_identity_url(const std::string& key, const Value& v,
+                                          const Source& src) {
+  auto s = as_string(key, v, src);
+  if (!s) return s;
+  const std::string& url = *s;
+  for (const char* ok : {"http://169.254.169.254/", "http://127.0.0.1:", "http://127.0.0.1/",
+                         "http://localhost:", "http://localhost/", "http://[::1]:"}) {
+    if (url.rfind(ok, 0) == 0) return url;
+  }
+  return bad(key, src,
+             fmt::format("an http:// URL on 169.254.169.254 (the instance metadata service) or on "
+                         "a loopback host, got '{}'",
+                         url));
+}
+
 // The host of an http(s) URL as written (lower case not enforced), "" when none;
 // "[::1]" keeps its brackets.
 std::string url_host(const std::string& url) {
@@ -265,6 +284,44 @@ const std::vector<KeySpec>& specs() {
         [](Config& c, const Value& v, const Source& s) -> Status {
           MDESYNC_ASSIGN(audience, as_string("audience", v, s));
           while (!c.audience.empty() && c.audience.back() == '/') c.audience.pop_back();
+          return {};
+        });
+    add("auth", "Credential: client_secret, certificate or managed_identity", "what is configured",
+        [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(auth, as_choice("auth", v, s, auth_kinds()));
+          return {};
+        });
+    add("cloud", "Microsoft cloud: public, gcc, gcc-high or dod (sets API, login and audience)",
+        "public", [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(cloud, as_choice("cloud", v, s, cloud_names()));
+          return {};
+        });
+    add("region", "Regional API host of the public cloud (us, eu, uk, au, swa, ina, aea)", "",
+        [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(region, as_choice("region", v, s, region_names()));
+          return {};
+        });
+    add("client_certificate_path",
+        "PEM (key and certificate) or PKCS#12 file; env AZURE_CLIENT_CERTIFICATE_PATH", "",
+        [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(client_certificate_path, as_string("client_certificate_path", v, s));
+          return {};
+        });
+    add("client_certificate_password_file",
+        "File holding the certificate file's passphrase; or env AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "", [](Config& c, const Value& v, const Source& s) -> Status {
+          auto path = as_string("client_certificate_password_file", v, s);
+          if (!path) return tl::unexpected(path.error());
+          MDESYNC_ASSIGN(client_certificate_password,
+                         read_secret_file("client_certificate_password_file", *path, s));
+          return {};
+        });
+    add("managed_identity_endpoint",
+        "Azure instance metadata identity endpoint (change only to test on loopback)",
+        "http://169.254.169.254/metadata/identity/oauth2/token",
+        [](Config& c, const Value& v, const Source& s) -> Status {
+          MDESYNC_ASSIGN(managed_identity_endpoint,
+                         as_identity_url("managed_identity_endpoint", v, s));
           return {};
         });
     add("token_version", "Token endpoint: v2 (scope) or v1 (resource)", "v2",
@@ -569,6 +626,7 @@ Status apply_file(Config& config, const std::string& path) {
     auto value = toml_value(key, node, src);
     if (!value) return tl::unexpected(value.error());
     if (auto st = spec->apply(config, *value, src); !st) return st;
+    config.sources[key] = src.where;
   }
   return {};
 }
@@ -603,10 +661,26 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
         desc);
   };
   if (groups.connection) {
-    for (const char* key :
-         {"api_url", "login_url", "tenant_id", "client_id", "client_secret_file", "audience",
-          "token_version", "max_retries", "proxy", "ca_bundle", "connect_timeout_seconds",
-          "low_speed_timeout_seconds", "download_concurrency", "rate_limit_scale"}) {
+    for (const char* key : {"api_url",
+                            "login_url",
+                            "tenant_id",
+                            "client_id",
+                            "client_secret_file",
+                            "audience",
+                            "auth",
+                            "cloud",
+                            "region",
+                            "client_certificate_path",
+                            "client_certificate_password_file",
+                            "managed_identity_endpoint",
+                            "token_version",
+                            "max_retries",
+                            "proxy",
+                            "ca_bundle",
+                            "connect_timeout_seconds",
+                            "low_speed_timeout_seconds",
+                            "download_concurrency",
+                            "rate_limit_scale"}) {
       add(key);
     }
     app.add_flag_function(
@@ -654,7 +728,8 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
   const std::vector<std::pair<std::string, std::string>> azure = {
       {"AZURE_TENANT_ID", "tenant_id"},
       {"AZURE_CLIENT_ID", "client_id"},
-      {"AZURE_CLIENT_SECRET", "client_secret"}};
+      {"AZURE_CLIENT_SECRET", "client_secret"},
+      {"AZURE_CLIENT_CERTIFICATE_PATH", "client_certificate_path"}};
   for (const auto& [var, key] : azure) {
     if (auto v = env(var); v && !v->empty()) {
       if (auto st =
@@ -662,8 +737,21 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
           !st) {
         return tl::unexpected(st.error());
       }
+      config.sources[key] = "environment variable " + var;
     }
   }
+  // The certificate's passphrase and the App Service identity: the Azure SDK's variables.
+  if (auto v = env("AZURE_CLIENT_CERTIFICATE_PASSWORD"); v && !v->empty()) {
+    config.client_certificate_password = Secret(*v);
+  }
+  if (auto v = env("IDENTITY_ENDPOINT"); v && !v->empty()) {
+    auto url = as_identity_url("IDENTITY_ENDPOINT", Value{*v},
+                               Source{"environment variable IDENTITY_ENDPOINT", true});
+    if (!url) return tl::unexpected(url.error());
+    config.identity_endpoint = *url;
+    config.sources["identity_endpoint"] = "environment variable IDENTITY_ENDPOINT";
+  }
+  if (auto v = env("IDENTITY_HEADER"); v && !v->empty()) config.identity_header = Secret(*v);
   for (const auto& spec : specs()) {
     if (spec.info.name == "client_secret") continue;  // only AZURE_CLIENT_SECRET
     const std::string var = env_name(spec.info.name);
@@ -672,6 +760,7 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
           !st) {
         return tl::unexpected(st.error());
       }
+      config.sources[spec.info.name] = "environment variable " + var;
     }
   }
 
@@ -683,12 +772,14 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
     if (auto st = spec->apply(config, Value{text}, Source{"flag " + flag_name(key), true}); !st) {
       return tl::unexpected(st.error());
     }
+    config.sources[key] = "flag " + flag_name(key);
   }
   if (!overrides.objects.empty()) {
     auto objects = as_objects("objects", Value{overrides.objects}, Source{"flag --objects", true});
     if (!objects) return tl::unexpected(objects.error());
     config.objects = std::move(*objects);
   }
+  if (auto st = resolve_signin(config); !st) return tl::unexpected(st.error());
   if (config.insecure_skip_tls_verify && !config.allow_insecure_tls_to_remote_hosts) {
     // Unverified TLS to a real host hands the secret and the tokens to whoever answers;
     // one forgotten switch must not do that.
@@ -710,16 +801,25 @@ util::Result<Config> load(const Overrides& overrides, const Environment& env) {
 util::Status require_credentials(const Config& config) {
   std::vector<std::string> missing;
   if (config.tenant_id.empty()) missing.emplace_back("tenant_id (--tenant-id or AZURE_TENANT_ID)");
-  if (config.client_id.empty()) missing.emplace_back("client_id (--client-id or AZURE_CLIENT_ID)");
-  if (config.client_secret.empty()) {
+  if (config.auth != "managed_identity" && config.client_id.empty()) {
+    missing.emplace_back("client_id (--client-id or AZURE_CLIENT_ID)");
+  }
+  if (config.auth == "certificate") {
+    if (config.client_certificate_path.empty()) {
+      missing.emplace_back(
+          "client certificate (client_certificate_path, --client-certificate-path or "
+          "AZURE_CLIENT_CERTIFICATE_PATH)");
+    }
+  } else if (config.auth != "managed_identity" && config.client_secret.empty()) {
     missing.emplace_back(
         "client secret (AZURE_CLIENT_SECRET, --client-secret-file, or client_secret in the config "
-        "file)");
+        "file), or a certificate (client_certificate_path), or auth = \"managed_identity\"");
   }
   if (missing.empty()) return {};
-  return fail(ErrorCode::config,
-              fmt::format("missing credentials: {}. See README, 'Register an application'.",
-                          fmt::join(missing, "; ")));
+  return fail(
+      ErrorCode::config,
+      fmt::format("missing credentials for auth = {}: {}. See README, 'Signing in'.",
+                  config.auth.empty() ? "client_secret" : config.auth, fmt::join(missing, "; ")));
 }
 
 }  // namespace mdesync::config

@@ -113,11 +113,13 @@ util::Result<std::unique_ptr<Client>> Client::create(const config::Config& confi
   if (deps.tokens == nullptr) {
     http::RetryContext token_retry = impl->retry_ctx;
     token_retry.error_code = {};
-    impl->own_credential = std::make_unique<auth::ClientSecretCredential>(
-        auth::CredentialOptions::from_config(config), *impl->api_http, *impl->clock, token_retry);
-    impl->tokens = impl->own_credential.get();
-    auto* cred = impl->own_credential.get();
-    impl->stats.token_requests = [cred] { return static_cast<std::uint64_t>(cred->fetch_count()); };
+    auto cred =
+        auth::make_credential(config, *impl->api_http, *impl->clock, *impl->sleeper, token_retry);
+    if (!cred) return util::fail(std::move(cred.error()));
+    impl->own_credential = std::move(*cred);
+    impl->tokens = impl->own_credential.provider.get();
+    auto count = impl->own_credential.fetch_count;
+    impl->stats.token_requests = [count] { return static_cast<std::uint64_t>(count()); };
   } else {
     impl->tokens = deps.tokens;
   }

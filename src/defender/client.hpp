@@ -114,7 +114,7 @@ class ClientStats {
 };
 
 // Everything a Client can be given instead of building it from the config. Null
-// members are built: a CurlHttpClient from the config, a ClientSecretCredential, the
+// members are built: a CurlHttpClient from the config, the credential config.auth names, the
 // system clock, a real sleeper and a seeded random source.
 struct ClientDeps {
   http::HttpClient* api = nullptr;       // API and token requests

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "auth/client_secret_credential.hpp"
+#include "auth/credentials.hpp"
 #include "defender/client.hpp"
 #include "http/curl_client.hpp"
 
@@ -26,7 +26,7 @@ struct Client::Impl {
   std::string api_base;  // api_url without a trailing slash
   std::string api_origin;
   std::unique_ptr<http::CurlHttpClient> own_http;
-  std::unique_ptr<auth::ClientSecretCredential> own_credential;
+  auth::Credential own_credential;
   http::HttpClient* api_http = nullptr;
   http::HttpClient* download_http = nullptr;
   auth::TokenProvider* tokens = nullptr;
