@@ -157,7 +157,14 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
   auto inner = std::move(r.next);
   auto sent = std::make_shared<std::uint64_t>(0);
   auto pending = std::make_shared<std::string>();
-  r.next = [inner, sent, pending, reset, slow, after, delay](std::string& chunk) {
+  auto cut = std::make_shared<bool>(false);
+  r.next = [inner, sent, pending, cut, reset, slow, after, delay](std::string& chunk) {
+    // Once the first `after` bytes are out, the connection goes down: the next call
+    // aborts the reply (router.cpp: no terminating chunk, fewer bytes than the
+    // Content-Length, connection closed), even when the body had nothing more to send.
+    // Ending the reply normally here would hand a chunked client a clean, shorter
+    // document instead of a cut transfer.
+    if (*cut) throw std::runtime_error("simulated connection reset");
     if (pending->empty() && !inner(*pending)) return false;
     const std::size_t piece = slow ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
     if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
@@ -167,6 +174,7 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
       chunk.assign(*pending, 0, allowed);
       pending->clear();
       *sent = after;
+      *cut = true;
       return true;
     }
     chunk.assign(*pending, 0, piece);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -123,7 +124,7 @@ std::optional<std::uint64_t> skip_param(const http::Url& url) {
 }  // namespace
 
 util::Result<http::Response> Client::Impl::api_get(const std::string& family,
-                                                   const std::string& url) {
+                                                   const std::string& url, const BodyCheck& check) {
   bool refreshed = false;
   const auto attempt = [&]() -> util::Result<http::Response> {
     limiter->acquire(family);
@@ -157,6 +158,16 @@ util::Result<http::Response> Client::Impl::api_get(const std::string& family,
       if (auto date = resp->header("Date")) {
         if (auto t = http::parse_http_date(*date)) {
           server_date_us.store(util::to_timestamp(*t).time_since_epoch().count());
+        }
+      }
+      if (resp->ok() && check) {
+        if (auto st = check(*resp); !st) {
+          // The body ended inside its document: a transfer cut short that the
+          // connection did not report (a proxy or server that ended the body cleanly).
+          if (st.error().code == ErrorCode::corrupt_stream) {
+            return util::fail(ErrorCode::transport, std::move(st.error().message));
+          }
+          return util::fail(std::move(st.error()));
         }
       }
     }
@@ -217,28 +228,47 @@ util::Result<ListResult> Client::Impl::page(const std::string& family, const std
   bool skip_mode = false;
   std::optional<Timestamp> snapshot;
   for (;;) {
-    auto resp = api_get(family, url);
+    // A page cut short is fetched again; the rows an earlier attempt handed on are not
+    // handed on again (ADR 0076).
+    PageProgress progress;
+    std::optional<PageInfo> decoded;
+    std::optional<util::Error> sink_error;
+    const std::uint64_t page_no = out.pages + 1;
+    const BodyCheck read_page = [&](http::Response& r) -> util::Status {
+      std::int64_t sink_ns = 0;
+      const auto t0 = Steady::now();
+      auto info = decode_page<T>(
+          r.body,
+          [&](T&& record) -> util::Status {
+            ++out.records;
+            const auto s0 = Steady::now();
+            auto st = sink(std::move(record));
+            sink_ns += ns_since(s0);
+            if (!st) sink_error = st.error();
+            return st;
+          },
+          &progress);
+      stats.decode_ns.fetch_add(ns_since(t0) - sink_ns);
+      if (sink_error) return util::fail(ErrorCode::cancelled, "the record callback failed");
+      if (!info) {
+        const ErrorCode code = info.error().code;
+        if (code == ErrorCode::corrupt_stream) {
+          return util::fail(code, fmt::format("page {}: {}", page_no, info.error().message));
+        }
+        return util::fail(code == ErrorCode::paging ? code : ErrorCode::parse,
+                          fmt::format("GET {} (page {}): {}", http::redact_url(url), page_no,
+                                      info.error().message));
+      }
+      decoded = std::move(*info);
+      return {};
+    };
+    auto resp = api_get(family, url, read_page);
+    if (sink_error) return util::fail(std::move(*sink_error));
     if (!resp) return util::fail(std::move(resp.error()));
     if (resp->status == 404 && not_found_is_empty && out.pages == 0) return out;
     if (!resp->ok()) return util::fail(status_error(family, url, *resp));
     ++out.pages;
-    std::int64_t sink_ns = 0;
-    bool sink_failed = false;
-    const auto t0 = Steady::now();
-    auto info = decode_page<T>(resp->body, [&](T&& record) -> util::Status {
-      ++out.records;
-      const auto s0 = Steady::now();
-      auto st = sink(std::move(record));
-      sink_ns += ns_since(s0);
-      if (!st) sink_failed = true;
-      return st;
-    });
-    stats.decode_ns.fetch_add(ns_since(t0) - sink_ns);
-    if (!info) {
-      if (sink_failed) return util::fail(std::move(info.error()));
-      return util::fail(ErrorCode::parse, fmt::format("GET {} (page {}): {}", http::redact_url(url),
-                                                      out.pages, info.error().message));
-    }
+    auto& info = decoded;
     if (skip_mode) {
       if (static_cast<int>(info->items) < page_max) break;
       url = http::append_query(http::append_query(first_url, "$top", std::to_string(page_max)),
@@ -331,7 +361,17 @@ util::Result<Machine> Client::get_machine(const std::string& id) {
   // retries with backoff tell a flaky answer from a device that is gone.
   constexpr int k_not_found_retries = 2;
   for (int attempt = 0;; ++attempt) {
-    auto resp = m_impl->api_get("machines", u);
+    std::optional<Machine> machine;
+    auto resp = m_impl->api_get("machines", u, [&](http::Response& r) -> util::Status {
+      auto m = decode_entity<Machine>(r.body);
+      if (!m && m.error().code == ErrorCode::corrupt_stream) return util::fail(m.error());
+      if (!m) {
+        return util::fail(ErrorCode::parse,
+                          fmt::format("GET {}: {}", http::redact_url(u), m.error().message));
+      }
+      machine = std::move(*m);
+      return {};
+    });
     if (!resp) return util::fail(std::move(resp.error()));
     if (resp->status == 404 && attempt < k_not_found_retries) {
       m_impl->stats.retry.retries.fetch_add(1);
@@ -340,12 +380,7 @@ util::Result<Machine> Client::get_machine(const std::string& id) {
       continue;
     }
     if (!resp->ok()) return util::fail(m_impl->status_error("machines", u, *resp));
-    auto m = decode_entity<Machine>(resp->body);
-    if (!m) {
-      return util::fail(ErrorCode::parse,
-                        fmt::format("GET {}: {}", http::redact_url(u), m.error().message));
-    }
-    return m;
+    return std::move(*machine);
   }
 }
 

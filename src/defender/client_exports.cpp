@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -45,15 +46,22 @@ util::Result<ExportFiles> Client::Impl::export_files(const std::string& family,
                                                      std::optional<int> sas_hours) {
   std::string u = url("/api/machines/" + family);
   if (sas_hours) u = http::append_query(u, "sasValidHours", std::to_string(*sas_hours));
-  auto resp = api_get(family, u);
+  std::optional<ExportFiles> files;
+  auto resp = api_get(family, u, [&](http::Response& r) -> util::Status {
+    auto decoded = decode_export_files(r.body);
+    if (!decoded && decoded.error().code == ErrorCode::corrupt_stream) {
+      return util::fail(decoded.error());  // fetched again
+    }
+    if (!decoded) {
+      return util::fail(ErrorCode::parse,
+                        fmt::format("GET {}: {}", http::redact_url(u), decoded.error().message));
+    }
+    files = std::move(*decoded);
+    return {};
+  });
   if (!resp) return util::fail(std::move(resp.error()));
   if (!resp->ok()) return util::fail(status_error(family, u, *resp));
-  auto files = decode_export_files(resp->body);
-  if (!files) {
-    return util::fail(ErrorCode::parse,
-                      fmt::format("GET {}: {}", http::redact_url(u), files.error().message));
-  }
-  return files;
+  return std::move(*files);
 }
 
 template <class T>

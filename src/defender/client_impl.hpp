@@ -41,7 +41,12 @@ struct Client::Impl {
 
   std::string url(std::string_view path) const { return api_base + std::string(path); }
 
-  util::Result<http::Response> api_get(const std::string& family, const std::string& url);
+  // Reads a 2xx answer inside the retry loop (decodes it). A `corrupt_stream` error from
+  // it (a body cut short that looked complete) fails the attempt like a cut transfer:
+  // the URL is fetched again within max_retries. Any other error ends the call.
+  using BodyCheck = std::function<util::Status(http::Response&)>;
+  util::Result<http::Response> api_get(const std::string& family, const std::string& url,
+                                       const BodyCheck& check = {});
   util::Error status_error(const std::string& family, const std::string& url,
                            const http::Response& resp);
   template <class T>

@@ -2,7 +2,9 @@
 #include "defender/decode.hpp"
 
 #include <simdjson.h>
+#include <xxhash.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -733,6 +735,7 @@ class PageScanner {
   }
   [[nodiscard]] bool done() const noexcept { return m_i >= m_s.size(); }
   [[nodiscard]] std::size_t pos() const noexcept { return m_i; }
+  [[nodiscard]] std::size_t size() const noexcept { return m_s.size(); }
 
   // At a '"': moves past the closing quote. `escaped` tells whether a backslash occurred.
   bool string(bool& escaped) noexcept {
@@ -802,10 +805,54 @@ tl::unexpected<util::Error> malformed(std::size_t at) {
   return util::fail(ErrorCode::parse, fmt::format("malformed JSON page near byte {}", at));
 }
 
+// A body cut short: the caller fetches it again (corrupt_stream is what the client
+// turns into a retried transfer failure).
+tl::unexpected<util::Error> truncated(std::size_t size) {
+  return util::fail(ErrorCode::corrupt_stream,
+                    fmt::format("the body ends after {} bytes, inside its JSON document "
+                                "(truncated)",
+                                size));
+}
+
+// Where the scan stopped: at the end of the text, the body was cut short (everything
+// before could start a valid document); elsewhere, it is malformed.
+tl::unexpected<util::Error> cut_or_malformed(const PageScanner& p, std::size_t at) {
+  return p.done() ? truncated(p.size()) : malformed(at);
+}
+
+// Whether `body` ends inside its first JSON value (or holds nothing but blanks): the
+// sign of a truncated body once a parser has refused it.
+bool ends_inside(std::string_view body) {
+  PageScanner p(body);
+  p.ws();
+  if (p.done()) return true;
+  return !p.value() && p.done();
+}
+
+// A whole-document parse failed: truncated or malformed.
+tl::unexpected<util::Error> refused(const std::string& body, util::Error err) {
+  if (ends_inside(body)) return truncated(body.size());
+  return util::fail(std::move(err));
+}
+
+tl::unexpected<util::Error> page_changed(std::size_t items) {
+  return util::fail(ErrorCode::paging,
+                    fmt::format("the page differs from the attempt that was cut after {} items, "
+                                "so it cannot be resumed without repeating or losing rows; "
+                                "rerun",
+                                items));
+}
+
+// The whole-document path for pages the scanner leaves to simdjson. It hands nothing
+// on before the whole body parsed; the first `skip` items were handed on before (by an
+// earlier attempt or by the scanner) and are not again. Their text is not compared
+// (the DOM does not keep it); the scanner's path, which every page the service sends
+// takes, does compare it.
 template <class T>
-util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item) {
+util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item, std::size_t skip,
+                                       PageProgress* progress) {
   auto obj = parse_object(page_parser(), body);
-  if (!obj) return util::fail(obj.error());
+  if (!obj) return refused(body, std::move(obj.error()));
   PageInfo info;
   bool saw_value = false;
   char buf[k_key_max];
@@ -824,6 +871,10 @@ util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item
         if (el.type() != dom::element_type::OBJECT) {
           return util::fail(ErrorCode::parse, fmt::format("item {} is not an object", info.items));
         }
+        if (info.items < skip) {
+          ++info.items;
+          continue;
+        }
         T item;
         if (auto st = decode_checked(as_object(el), item); !st) {
           return util::fail(ErrorCode::parse,
@@ -831,7 +882,9 @@ util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item
         }
         ++info.items;
         if (auto st = on_item(std::move(item)); !st) return util::fail(std::move(st.error()));
+        if (progress != nullptr) progress->delivered = info.items;
       }
+      if (info.items < skip) return page_changed(skip);
     }
   }
   if (!saw_value) return util::fail(ErrorCode::parse, "page has no 'value' array");
@@ -841,38 +894,60 @@ util::Result<PageInfo> decode_page_dom(std::string& body, const Sink<T>& on_item
 }  // namespace
 
 template <class T>
-util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
+util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item,
+                                   PageProgress* progress) {
   body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   PageScanner p(body);
   PageInfo info;
   bool saw_value = false;
   char buf[k_key_max];
+  // Items an earlier attempt handed on: scanned and digested, not decoded again.
+  const std::size_t resume = progress != nullptr ? progress->delivered : 0;
+  std::uint64_t digest = 0;
   p.ws();
-  if (!p.eat('{')) return util::fail(ErrorCode::parse, "the document is not a JSON object");
+  if (!p.eat('{')) {
+    if (p.done()) return truncated(p.size());
+    return util::fail(ErrorCode::parse, "the document is not a JSON object");
+  }
   p.ws();
   if (!p.eat('}')) {
     for (;;) {
       p.ws();
       const std::size_t key_start = p.pos();
       bool escaped = false;
-      if (!p.string(escaped)) return malformed(key_start);
+      if (!p.string(escaped)) return cut_or_malformed(p, key_start);
       // A key with escapes is unheard of here; the whole-document parser handles it.
-      if (escaped) return decode_page_dom<T>(body, on_item);
+      if (escaped) {
+        return decode_page_dom<T>(body, on_item, std::max(resume, info.items), progress);
+      }
       const std::string_view key = p.span(key_start);
       const auto lk = lower_key(key.substr(1, key.size() - 2), buf);
       p.ws();
-      if (!p.eat(':')) return malformed(p.pos());
+      if (!p.eat(':')) return cut_or_malformed(p, p.pos());
       p.ws();
       if (lk == "value") {
         saw_value = true;
-        if (!p.eat('[')) return util::fail(ErrorCode::parse, "member 'value' is not an array");
+        if (!p.eat('[')) {
+          if (p.done()) return truncated(p.size());
+          return util::fail(ErrorCode::parse, "member 'value' is not an array");
+        }
         p.ws();
         if (!p.eat(']')) {
           for (;;) {
             p.ws();
             const std::size_t item_start = p.pos();
-            if (!p.value()) return malformed(item_start);
+            if (!p.value()) return cut_or_malformed(p, item_start);
             const std::string_view text = p.span(item_start);
+            digest = XXH3_64bits_withSeed(text.data(), text.size(), digest);
+            if (info.items < resume) {
+              // Handed on by an earlier attempt: only checked to be the same text.
+              ++info.items;
+              if (info.items == resume && digest != progress->digest) return page_changed(resume);
+              p.ws();
+              if (p.eat(',')) continue;
+              if (p.eat(']')) break;
+              return cut_or_malformed(p, p.pos());
+            }
             if (text.front() != '{') {
               return util::fail(ErrorCode::parse,
                                 fmt::format("item {} is not an object", info.items));
@@ -894,15 +969,20 @@ util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
             }
             ++info.items;
             if (auto st = on_item(std::move(item)); !st) return util::fail(std::move(st.error()));
+            if (progress != nullptr) {
+              progress->delivered = info.items;
+              progress->digest = digest;
+            }
             p.ws();
             if (p.eat(',')) continue;
             if (p.eat(']')) break;
-            return malformed(p.pos());
+            return cut_or_malformed(p, p.pos());
           }
         }
+        if (info.items < resume) return page_changed(resume);
       } else {
         const std::size_t value_start = p.pos();
-        if (!p.value()) return malformed(value_start);
+        if (!p.value()) return cut_or_malformed(p, value_start);
         if (lk == "@odata.nextlink") {
           dom::element el;
           if (auto ec = parse_part(p.span(value_start)).get(el); ec) return sj_fail(ec);
@@ -914,7 +994,7 @@ util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
       p.ws();
       if (p.eat(',')) continue;
       if (p.eat('}')) break;
-      return malformed(p.pos());
+      return cut_or_malformed(p, p.pos());
     }
   }
   p.ws();
@@ -926,7 +1006,7 @@ util::Result<PageInfo> decode_page(std::string& body, const Sink<T>& on_item) {
 template <class T>
 util::Result<T> decode_entity(std::string& body) {
   auto obj = parse_object(page_parser(), body);
-  if (!obj) return util::fail(obj.error());
+  if (!obj) return refused(body, std::move(obj.error()));
   T out;
   if (auto st = decode_checked(*obj, out); !st) return util::fail(st.error());
   return out;
@@ -934,7 +1014,7 @@ util::Result<T> decode_entity(std::string& body) {
 
 util::Result<ExportFiles> decode_export_files(std::string& body) {
   auto obj = parse_object(page_parser(), body);
-  if (!obj) return util::fail(obj.error());
+  if (!obj) return refused(body, std::move(obj.error()));
   ExportFiles out;
   bool saw_files = false;
   OptTime generated;
@@ -1004,9 +1084,9 @@ util::Status LineDecoder<T>::decode(std::string_view line, T& out) {
   return decode_checked(*obj, out);
 }
 
-#define MDESYNC_INSTANTIATE(T)                                                  \
-  template util::Result<PageInfo> decode_page<T>(std::string&, const Sink<T>&); \
-  template util::Result<T> decode_entity<T>(std::string&);                      \
+#define MDESYNC_INSTANTIATE(T)                                                                 \
+  template util::Result<PageInfo> decode_page<T>(std::string&, const Sink<T>&, PageProgress*); \
+  template util::Result<T> decode_entity<T>(std::string&);                                     \
   template class LineDecoder<T>;
 
 MDESYNC_INSTANTIATE(Machine)

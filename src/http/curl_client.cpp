@@ -221,8 +221,15 @@ util::Result<Response> CurlHttpClient::perform(const Request& request, const Bod
                                     "TLS-inspecting proxy",
                                     request.method, url->origin(), url->path, cause));
     }
+    // The answer had begun (a status arrived) and the connection ended before its body
+    // did: say so plainly, the callers' retry rules treat it as a cut transfer.
+    const bool cut = code != 0 && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR ||
+                                   rc == CURLE_HTTP2_STREAM || rc == CURLE_HTTP2);
     return util::fail(kind,
-                      fmt::format("{} {}{}: {}", request.method, url->origin(), url->path, cause));
+                      fmt::format("{} {}{}: {}{}", request.method, url->origin(), url->path, cause,
+                                  cut ? " (body truncated: the connection ended "
+                                        "before the whole body arrived)"
+                                      : ""));
   }
   response.status = static_cast<int>(code);
   return response;

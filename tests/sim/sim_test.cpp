@@ -1,12 +1,18 @@
 // Tests of the simulator through its HTTP surface, as a client sees it.
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -670,6 +676,137 @@ TEST_F(SimTest, BodyFaults) {
   f.extra_fields = 1;
   sim->add_faults(f);
   EXPECT_TRUE(get_json("/api/software", tok)["value"][0].contains("simUnknownMember"));
+}
+
+// What one HTTP/1.1 GET sends back on a socket of its own: the head, the body as sent
+// (chunk framing included), the payload (framing removed), whether the framing says the
+// body is complete (terminating chunk, or Content-Length bytes) and whether the server
+// closed the connection before that.
+struct RawReply {
+  std::string head;
+  std::string body;
+  std::string payload;
+  bool complete = false;
+  bool closed = false;
+};
+
+std::optional<std::size_t> content_length(const std::string& head) {
+  const std::string lower = mdesim::lower(head);
+  const auto at = lower.find("\r\ncontent-length:");
+  if (at == std::string::npos) return std::nullopt;
+  return static_cast<std::size_t>(std::stoull(head.substr(at + 17)));
+}
+
+bool is_chunked(const std::string& head) {
+  return mdesim::lower(head).find("\r\ntransfer-encoding: chunked") != std::string::npos;
+}
+
+// Decodes chunked framing into `payload`; true once the terminating chunk was read.
+bool dechunk(std::string_view body, std::string& payload) {
+  payload.clear();
+  std::size_t i = 0;
+  for (;;) {
+    const auto eol = body.find("\r\n", i);
+    if (eol == std::string_view::npos) return false;
+    const std::size_t size = std::stoull(std::string(body.substr(i, eol - i)), nullptr, 16);
+    if (size == 0) return body.substr(eol + 2, 2) == "\r\n";
+    if (body.size() < eol + 2 + size + 2) {
+      payload.append(body.substr(eol + 2, std::min(size, body.size() - eol - 2)));
+      return false;
+    }
+    payload.append(body.substr(eol + 2, size));
+    i = eol + 2 + size + 2;
+  }
+}
+
+RawReply raw_get(int port, const std::string& path, const std::string& tok) {
+  RawReply out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ADD_FAILURE() << "connect failed";
+    ::close(fd);
+    return out;
+  }
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + tok + "\r\n\r\n";
+  EXPECT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string all;
+  char buf[4096];
+  while (!out.complete) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      out.closed = true;
+      break;
+    }
+    if (n < 0) break;  // timeout
+    all.append(buf, static_cast<std::size_t>(n));
+    const auto end = all.find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    out.head = all.substr(0, end + 2);
+    out.body = all.substr(end + 4);
+    if (is_chunked(out.head)) {
+      out.complete = dechunk(out.body, out.payload);
+    } else {
+      out.payload = out.body;
+      const auto cl = content_length(out.head);
+      out.complete = cl && out.body.size() >= *cl;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// resetConnection cuts the connection after resetAfterBytes body bytes, whatever the
+// transfer encoding: a chunked reply gets no terminating chunk, a sized reply stays
+// short of its Content-Length, and a client never sees a complete shorter document.
+TEST_F(SimTest, ResetConnectionCutsChunkedAndSizedRepliesMidBody) {
+  const std::string tok = token();
+  const std::string delta = "/api/machines/SoftwareVulnerabilityChangesByMachine?sinceTime=" +
+                            mdesim::url_encode("2026-01-05T07:00:00Z");
+  ASSERT_EQ(cli->Post("/sim/advance?hours=24")->status, 200);
+  const RawReply whole_delta = raw_get(sim->port(), delta, tok);
+  ASSERT_TRUE(is_chunked(whole_delta.head)) << whole_delta.head;
+  ASSERT_TRUE(whole_delta.complete);
+  ASSERT_TRUE(json::accept(whole_delta.payload));
+  const RawReply whole_list = raw_get(sim->port(), "/api/machines", tok);
+  ASSERT_TRUE(content_length(whole_list.head)) << whole_list.head;
+  ASSERT_TRUE(whole_list.complete);
+
+  mdesim::Faults f;
+  f.reset_connection = 1;
+  f.reset_endpoint = "export.vulnerabilities.delta";
+  f.reset_after_bytes = 135;
+  sim->add_faults(f);
+  const RawReply cut_delta = raw_get(sim->port(), delta, tok);
+  EXPECT_NE(cut_delta.head.find(" 200 "), std::string::npos) << cut_delta.head;
+  EXPECT_TRUE(cut_delta.closed);
+  EXPECT_FALSE(cut_delta.complete) << cut_delta.body;
+  EXPECT_EQ(cut_delta.payload, whole_delta.payload.substr(0, 135));
+  // An HTTP client sees a failed transfer, not a shorter body.
+  sim->add_faults(f);
+  EXPECT_FALSE(get(delta, tok));
+
+  f.reset_endpoint = "machines.list";
+  f.reset_after_bytes = 200;
+  sim->add_faults(f);
+  const RawReply cut_list = raw_get(sim->port(), "/api/machines", tok);
+  ASSERT_TRUE(content_length(cut_list.head)) << cut_list.head;
+  EXPECT_EQ(*content_length(cut_list.head), whole_list.payload.size());
+  EXPECT_TRUE(cut_list.closed);
+  EXPECT_FALSE(cut_list.complete);
+  EXPECT_EQ(cut_list.payload, whole_list.payload.substr(0, 200));
+  sim->add_faults(f);
+  EXPECT_FALSE(get("/api/machines", tok));
+  // Used up: the next replies are whole again.
+  EXPECT_EQ(raw_get(sim->port(), delta, tok).payload, whole_delta.payload);
+  EXPECT_EQ(raw_get(sim->port(), "/api/machines", tok).payload, whole_list.payload);
 }
 
 TEST_F(SimTest, FileFaults) {

@@ -460,6 +460,75 @@ TEST_F(ClientSim, ConnectionResetsRetryAndDownloadsResume) {
   EXPECT_EQ(rows, s_sim->truth().installed_software);
 }
 
+// A connection cut inside a JSON page (the delta feed's, an OData list's) is survived
+// with exactly the rows of a fault-free read; more cuts than max_retries fail naming
+// the URL and saying the body was truncated (issue 27, item 2).
+TEST_F(ClientSim, CutJsonPagesAreReadAgainWithTheSameRows) {
+  const auto since = util::parse_timestamp(s_sim->truth().now);
+  ASSERT_TRUE(since);
+  s_sim->advance(6);
+  const auto delta = [&](Client& c, std::vector<std::string>& rows) {
+    return c.for_each_vulnerability_change(*since, {}, [&](VulnerabilityRow&& row) {
+      rows.push_back(row.device_id + "|" + row.cve_id.value_or("") + "|" +
+                     row.software_name.value_or("") + "|" + row.software_version.value_or("") +
+                     "|" + row.status.value_or(""));
+      return util::Status{};
+    });
+  };
+  const auto machines = [&](Client& c, std::vector<std::string>& ids) {
+    return c.for_each_machine({}, [&](Machine&& m) {
+      ids.push_back(m.id);
+      return util::Status{};
+    });
+  };
+  std::vector<std::string> clean_delta;
+  std::vector<std::string> clean_machines;
+  {
+    auto c = client();
+    ASSERT_TRUE(delta(*c, clean_delta));
+    ASSERT_TRUE(machines(*c, clean_machines));
+  }
+  ASSERT_GT(clean_delta.size(), 2U);
+  ASSERT_GT(clean_machines.size(), 7U);  // several pages
+
+  auto c = client();
+  mdesim::Faults f;
+  f.reset_endpoint = "export.vulnerabilities.delta";
+  f.reset_connection = 2;
+  f.reset_after_bytes = 700;  // inside the rows
+  s_sim->add_faults(f);
+  std::vector<std::string> rows;
+  auto r = delta(*c, rows);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(rows, clean_delta);
+  EXPECT_EQ(c->stats().retries, 2U);
+
+  f.reset_endpoint = "machines.list";
+  f.reset_connection = 3;
+  f.reset_after_bytes = 300;
+  s_sim->add_faults(f);
+  std::vector<std::string> ids;
+  auto m = machines(*c, ids);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(ids, clean_machines);
+  EXPECT_EQ(c->stats().retries, 5U);
+
+  f.reset_endpoint = "export.vulnerabilities.delta";
+  f.reset_connection = 100;
+  f.reset_after_bytes = 135;
+  s_sim->add_faults(f);
+  rows.clear();
+  auto cut = delta(*c, rows);
+  s_sim->clear_faults();
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, util::ErrorCode::retries_exhausted);
+  EXPECT_NE(cut.error().message.find("/api/machines/SoftwareVulnerabilityChangesByMachine"),
+            std::string::npos)
+      << cut.error().message;
+  EXPECT_NE(cut.error().message.find("5 attempts"), std::string::npos) << cut.error().message;
+  EXPECT_NE(cut.error().message.find("truncated"), std::string::npos) << cut.error().message;
+}
+
 TEST_F(ClientSim, SlowBodiesStillComplete) {
   mdesim::Faults f;
   f.slow_endpoint = "download";

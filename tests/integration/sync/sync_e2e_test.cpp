@@ -434,6 +434,38 @@ TEST_F(SyncE2E, RecoverableFaultsLeaveTheSameStoreAsAFaultFreeRun) {
   expect_same_rows(clean_db, faulty_db);
 }
 
+// A connection cut inside the delta feed's page is read again (issue 27, item 2): the
+// delta applies exactly the events a fault-free delta applies.
+TEST_F(SyncE2E, ResetInsideTheDeltaFeedLeavesTheSameStoreAsAFaultFreeDelta) {
+  start();
+  const auto clean_db = db("clean");
+  ASSERT_EQ(run(config_for(clean_db)).outcome, "success");
+  const auto faulty_db = db("faulty");
+  fs::copy_file(clean_db, faulty_db);
+  ASSERT_GT(m_sim->advance(12).events, 0U);
+
+  const auto clean = run(config_for(clean_db));
+  ASSERT_EQ(clean.outcome, "success") << describe(clean);
+  mdesim::Faults f;
+  f.reset_endpoint = "export.vulnerabilities.delta";
+  f.reset_connection = 2;
+  f.reset_after_bytes = 700;  // inside the first rows
+  m_sim->add_faults(f);
+  const auto faulty = run(config_for(faulty_db));
+  ASSERT_EQ(faulty.outcome, "success") << describe(faulty);
+  bool saw = false;
+  for (const auto& o : faulty.objects) {
+    if (o.object != "vulnerability") continue;
+    saw = true;
+    EXPECT_EQ(o.mode, "delta");
+  }
+  EXPECT_TRUE(saw);
+  EXPECT_EQ(faulty.retries, 2U) << "the run summary counts the pages read again";
+  EXPECT_EQ(m_sim->pending_faults().reset_connection, 0U) << "both cuts were served";
+  expect_same_rows(clean_db, faulty_db);
+  expect_ground_truth(faulty_db);
+}
+
 TEST_F(SyncE2E, UnrecoverableFaultsFailClearlyAndKeepTheLastGoodState) {
   start();
   const auto path = db("good");

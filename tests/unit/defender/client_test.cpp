@@ -739,5 +739,190 @@ TEST(ClientExportFiles, CutTransferResumesWithoutDuplicates) {
   EXPECT_EQ(ids.size(), 3000U);
 }
 
+// --- Bodies cut short (issue 27, item 2) ---------------------------------------------
+// A 200 whose body ends inside its JSON document (the transfer looked complete) is
+// fetched again within max_retries; rows handed on before the cut are not handed on
+// again; a complete body that is not JSON stays a parse error.
+
+const std::string k_delta_url =
+    k_api +
+    "/api/machines/SoftwareVulnerabilityChangesByMachine?sinceTime=2025-06-01T06%3A00%3A00Z";
+
+std::string delta_page(int from, int n, const std::string& next = "") {
+  std::string body = R"({"@odata.context":"x","value":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i) body += ",";
+    body += R"({"deviceId":"d)" + std::to_string(from + i) +
+            R"(","cveId":"CVE-2025-1","status":"New","eventTimestamp":"2025-06-01T07:00:00Z"})";
+  }
+  body += "]";
+  if (!next.empty()) body += R"(,"@odata.nextLink":")" + next + "\"";
+  return body + "}";
+}
+
+// The delta feed's two pages; `cuts[i]` answers the i-th request of page 1 with that
+// many bytes of it (while there are cuts left), then the whole page.
+struct DeltaServer {
+  std::string token = b64url(
+      R"({"ExportDefinition":{"TimePath":"2025-06-01/0601/"},"ExportFileIndex":0,"LineStoppedAt":5})");
+  std::string second_url =
+      k_api + "/api/machines/SoftwareVulnerabilityChangesByMachine?sincetime=x&$skiptoken=" + token;
+  std::string first = delta_page(0, 5, second_url);
+  std::string second = delta_page(5, 3);
+  std::vector<std::size_t> cuts;
+  std::size_t first_calls = 0;
+
+  util::Result<Response> operator()(const Request& r) {
+    if (r.url == k_delta_url) {
+      const std::size_t i = first_calls++;
+      if (i < cuts.size()) return FakeHttpClient::json(200, first.substr(0, cuts[i]));
+      return FakeHttpClient::json(200, first);
+    }
+    if (r.url == second_url) return FakeHttpClient::json(200, second);
+    return FakeHttpClient::json(404, "{}");
+  }
+};
+
+util::Result<ListResult> read_delta(Fixture& f, std::vector<std::string>& ids) {
+  return f.make().for_each_vulnerability_change(*util::parse_timestamp("2025-06-01T06:00:00Z"), {},
+                                                [&](VulnerabilityRow&& row) {
+                                                  ids.push_back(row.device_id);
+                                                  return util::Status{};
+                                                });
+}
+
+TEST(ClientTruncation, CutDeltaPageIsReadAgainWithTheSameRowsAsAWholeRead) {
+  std::vector<std::string> whole;
+  {
+    Fixture f;
+    DeltaServer server;
+    f.fake.set_handler(std::ref(server));
+    ASSERT_TRUE(read_delta(f, whole));
+    ASSERT_EQ(whole.size(), 8U);
+  }
+  Fixture f;
+  DeltaServer server;
+  // Cut after two whole rows, then inside the first row, then inside the nextLink.
+  const auto third_row = server.first.find(R"({"deviceId":"d2")");
+  server.cuts = {third_row + 3, 40, server.first.size() - 20};
+  f.fake.set_handler(std::ref(server));
+  std::vector<std::string> ids;
+  auto r = read_delta(f, ids);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(ids, whole);
+  EXPECT_EQ(r->records, 8U);
+  EXPECT_EQ(r->pages, 2U);
+  EXPECT_EQ(server.first_calls, 4U);
+  const auto s = f.client->stats();
+  EXPECT_EQ(s.retries, 3U);
+  EXPECT_EQ(f.sleeper.delays().size(), 3U);
+}
+
+// Wherever the cut falls in a page of an OData list, the rows are those of a whole read.
+TEST(ClientTruncation, CutAtAnyByteOfAnODataPageGivesTheSameRows) {
+  const std::string first = machines_page(0, 3, k_api + "/api/machines?$skip=3");
+  const std::string second = machines_page(3, 3);
+  for (const bool cut_second : {false, true}) {
+    const std::string& page = cut_second ? second : first;
+    for (std::size_t cut = 0; cut < page.size(); ++cut) {
+      Fixture f;
+      int calls = 0;
+      f.fake.set_handler([&](const Request& r) {
+        const bool is_second = r.url == k_api + "/api/machines?$skip=3";
+        const std::string& body = is_second ? second : first;
+        if (is_second == cut_second && calls++ == 0) {
+          return FakeHttpClient::json(200, body.substr(0, cut));
+        }
+        return FakeHttpClient::json(200, body);
+      });
+      std::vector<std::string> ids;
+      auto r =
+          f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+      ASSERT_TRUE(r) << cut << ": " << r.error().message;
+      EXPECT_EQ(ids, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4", "m5"})) << cut;
+      EXPECT_EQ(f.client->stats().retries, 1U) << cut;
+    }
+  }
+}
+
+TEST(ClientTruncation, MoreCutsThanMaxRetriesFailNamingTheUrl) {
+  Fixture f;  // max_retries 3
+  DeltaServer server;
+  server.cuts = std::vector<std::size_t>(10, 135);
+  f.fake.set_handler(std::ref(server));
+  std::vector<std::string> ids;
+  auto r = read_delta(f, ids);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::retries_exhausted);
+  EXPECT_NE(r.error().message.find("GET " + k_api +
+                                   "/api/machines/SoftwareVulnerabilityChangesByMachine"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("4 attempts"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("truncated"), std::string::npos) << r.error().message;
+  EXPECT_EQ(server.first_calls, 4U);
+  EXPECT_EQ(f.client->stats().retries, 3U);
+  // The rows before the cut were handed on once, not once per attempt.
+  EXPECT_EQ(ids, (std::vector<std::string>{"d0"}));
+}
+
+TEST(ClientTruncation, CompleteMalformedPageIsAParseErrorWithoutRetry) {
+  Fixture f;
+  f.fake.set_handler([](const Request&) {
+    return FakeHttpClient::json(200, R"({"value":[{"id":"m0"},,{"id":"m1"}]})");
+  });
+  std::vector<std::string> ids;
+  auto r = f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::parse) << r.error().message;
+  EXPECT_NE(r.error().message.find("malformed JSON page"), std::string::npos);
+  EXPECT_EQ(f.fake.requests().size(), 1U);
+  EXPECT_EQ(f.client->stats().retries, 0U);
+}
+
+TEST(ClientTruncation, PageThatChangedAfterACutFailsInsteadOfRepeatingRows) {
+  Fixture f;
+  int calls = 0;
+  f.fake.set_handler([&](const Request&) {
+    const std::string page = machines_page(calls == 0 ? 0 : 10, 3);
+    return FakeHttpClient::json(200, calls++ == 0 ? page.substr(0, page.size() - 5) : page);
+  });
+  std::vector<std::string> ids;
+  auto r = f.make().for_each_machine({}, [&](Machine&& m) { return collect(ids, std::move(m)); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging) << r.error().message;
+  EXPECT_EQ(ids, (std::vector<std::string>{"m0", "m1"}));
+}
+
+TEST(ClientTruncation, CutEntityAndExportListingAreFetchedAgain) {
+  Fixture f;
+  int machine_calls = 0;
+  ExportServer server;
+  server.files = 1;
+  server.rows = 3;
+  int listing_calls = 0;
+  f.fake.set_handler([&](const Request& r) -> util::Result<Response> {
+    if (r.url == k_api + "/api/machines/m1") {
+      const std::string body = R"({"id":"m1","computerDnsName":"web-01"})";
+      return FakeHttpClient::json(200, machine_calls++ == 0 ? body.substr(0, 12) : body);
+    }
+    auto resp = server(r);
+    if (resp && r.url.find("SoftwareVulnerabilitiesExport") != std::string::npos &&
+        listing_calls++ == 0) {
+      resp->body.resize(resp->body.size() / 2);
+    }
+    return resp;
+  });
+  auto m = f.make().get_machine("m1");
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->computer_dns_name, "web-01");
+  EXPECT_EQ(machine_calls, 2);
+  auto files = f.client->vulnerability_export_files();
+  ASSERT_TRUE(files) << files.error().message;
+  EXPECT_EQ(files->urls.size(), 1U);
+  EXPECT_EQ(listing_calls, 2);
+  EXPECT_EQ(f.client->stats().retries, 2U);
+}
+
 }  // namespace
 }  // namespace mdesync::defender

@@ -213,8 +213,8 @@ TEST(Decode, PageScannerRejectsMalformedPages) {
     auto info = decode_page<Machine>(body, [](Machine&&) { return util::Status{}; });
     return info ? std::string("<accepted>") : info.error().message;
   };
-  EXPECT_NE(error(R"({"value":[{"id":"a"},{"id":"b")").find("malformed JSON page"),
-            std::string::npos);  // truncated
+  // A body that ends inside the document is truncated, not malformed (fetched again).
+  EXPECT_NE(error(R"({"value":[{"id":"a"},{"id":"b")").find("(truncated)"), std::string::npos);
   EXPECT_NE(error(R"({"value":[{"id":"a"}]} extra)").find("malformed JSON page"),
             std::string::npos);
   EXPECT_NE(error(R"({"value":[{"id":"a"} {"id":"b"}]})").find("malformed JSON page"),
@@ -225,8 +225,7 @@ TEST(Decode, PageScannerRejectsMalformedPages) {
   EXPECT_NE(error(R"({"value":null})").find("'value' is not an array"), std::string::npos);
   EXPECT_NE(error(R"([{"id":"a"}])").find("not a JSON object"), std::string::npos);
   EXPECT_NE(error(R"({"count":3})").find("no 'value' array"), std::string::npos);
-  EXPECT_NE(error(R"({"value":[{"id":"a"}],"@odata.nextLink":"unterminated})")
-                .find("malformed JSON page"),
+  EXPECT_NE(error(R"({"value":[{"id":"a"}],"@odata.nextLink":"unterminated})").find("(truncated)"),
             std::string::npos);
 }
 
@@ -251,6 +250,107 @@ TEST(Decode, SingleEntity) {
   auto m = decode_entity<Machine>(body);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->id, "m1");
+}
+
+// --- Truncated bodies (issue 27, item 2) ---------------------------------------------
+
+const std::string k_page =
+    R"({"@odata.context":"x","value":[{"id":"a1","machineTags":["t{1}"]},)"
+    R"( {"id":"a\"2","riskScore":"High"} ,{"id":"a3"}],"@odata.nextLink":"https://api/n?$skip=3"} )";
+
+util::Result<PageInfo> decode_ids(std::string body, std::vector<std::string>& ids,
+                                  PageProgress* progress = nullptr) {
+  return decode_page<Machine>(
+      body,
+      [&](Machine&& m) {
+        ids.push_back(m.id);
+        return util::Status{};
+      },
+      progress);
+}
+
+// Every proper prefix of a valid page (the body of a transfer cut at that byte) is told
+// apart from a malformed page, and names its length.
+TEST(DecodeTruncated, EveryPrefixOfAPageIsTruncatedNotMalformed) {
+  std::vector<std::string> ids;
+  ASSERT_TRUE(decode_ids(k_page, ids));
+  EXPECT_EQ(ids, (std::vector<std::string>{"a1", "a\"2", "a3"}));
+  const std::size_t end = k_page.find_last_not_of(' ') + 1;
+  for (std::size_t cut = 0; cut < end; ++cut) {
+    ids.clear();
+    auto r = decode_ids(k_page.substr(0, cut), ids);
+    ASSERT_FALSE(r) << cut;
+    EXPECT_EQ(r.error().code, util::ErrorCode::corrupt_stream) << cut << ": " << r.error().message;
+    EXPECT_NE(r.error().message.find("after " + std::to_string(cut) + " bytes"), std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("truncated"), std::string::npos);
+  }
+  for (const std::string& whole_entity : {std::string(R"({"id":"a1","osBuild":"19045"})")}) {
+    for (std::size_t cut = 0; cut < whole_entity.size(); ++cut) {
+      std::string body = whole_entity.substr(0, cut);
+      auto m = decode_entity<Machine>(body);
+      ASSERT_FALSE(m) << cut;
+      EXPECT_EQ(m.error().code, util::ErrorCode::corrupt_stream) << cut;
+    }
+  }
+  const std::string files =
+      R"({"exportFiles":["https://b/x.gz"],"generatedTime":"2025-06-01T06:01:00Z"})";
+  for (std::size_t cut = 0; cut < files.size(); ++cut) {
+    std::string body = files.substr(0, cut);
+    auto r = decode_export_files(body);
+    ASSERT_FALSE(r) << cut;
+    EXPECT_EQ(r.error().code, util::ErrorCode::corrupt_stream) << cut;
+  }
+}
+
+// A complete body that is not a valid page stays a parse error.
+TEST(DecodeTruncated, CompleteButMalformedBodiesAreParseErrors) {
+  for (const std::string body :
+       {R"({"value":[{"id":"a1"},,{"id":"a2"}]})", R"({"value":[{"id":"a1"}]}x)",
+        R"({"value":[{"id":"a1"} {"id":"a2"}]})", R"({"value":[{"id":"a1",}]})", R"([1,2])",
+        R"({"value":{"id":"a1"}})", R"({"value" {"id":"a1"}})"}) {
+    std::vector<std::string> ids;
+    auto r = decode_ids(body, ids);
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().code, util::ErrorCode::parse) << body << ": " << r.error().message;
+  }
+  std::string entity = R"({"id":"a1",,})";
+  auto m = decode_entity<Machine>(entity);
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, util::ErrorCode::parse);
+}
+
+// A page read again after a cut hands on only the items after those already handed on,
+// wherever the cuts fall; items that changed in between stop the read.
+TEST(DecodeTruncated, ResumedPageHandsOnEachItemOnce) {
+  const std::size_t end = k_page.find_last_not_of(' ') + 1;
+  for (std::size_t first = 0; first < end; ++first) {
+    for (std::size_t second : {std::size_t{0}, first / 2, first, (first + end) / 2}) {
+      PageProgress progress;
+      std::vector<std::string> ids;
+      ASSERT_FALSE(decode_ids(k_page.substr(0, first), ids, &progress));
+      EXPECT_EQ(progress.delivered, ids.size());
+      ASSERT_FALSE(decode_ids(k_page.substr(0, second), ids, &progress));
+      auto r = decode_ids(k_page, ids, &progress);
+      ASSERT_TRUE(r) << first << "/" << second << ": " << r.error().message;
+      EXPECT_EQ(r->items, 3U);
+      EXPECT_EQ(r->next_link, "https://api/n?$skip=3");
+      EXPECT_EQ(ids, (std::vector<std::string>{"a1", "a\"2", "a3"})) << first << "/" << second;
+    }
+  }
+  PageProgress progress;
+  std::vector<std::string> ids;
+  ASSERT_FALSE(decode_ids(k_page.substr(0, k_page.find("{\"id\":\"a3\"")), ids, &progress));
+  ASSERT_EQ(progress.delivered, 2U);
+  std::string changed = k_page;
+  changed.replace(changed.find("High"), 4, "Low!");
+  auto r = decode_ids(changed, ids, &progress);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::paging) << r.error().message;
+  EXPECT_EQ(ids.size(), 2U);
+  auto shorter = decode_ids(R"({"value":[{"id":"a1"}]})", ids, &progress);
+  ASSERT_FALSE(shorter);
+  EXPECT_EQ(shorter.error().code, util::ErrorCode::paging);
 }
 
 }  // namespace
