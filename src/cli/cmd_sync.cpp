@@ -11,6 +11,8 @@
 #include "cli/command.hpp"
 #include "cli/common.hpp"
 #include "cli/signin_text.hpp"
+#include "cli/metrics.hpp"
+#include "cli/sync_service.hpp"
 #include "defender/client.hpp"
 #include "store/store.hpp"
 #include "sync/engine.hpp"
@@ -30,6 +32,7 @@ struct SyncFlags {
   bool json = false;
   bool verbose = false;
   bool quiet = false;
+  ServiceOptions service;  // --log-format, --metrics-file, --lock-wait-seconds
 };
 
 // A one-line progress display on a terminal, redrawn at most four times a second.
@@ -97,10 +100,10 @@ bool is_final(util::ErrorCode code) {
          code == ErrorCode::tls_certificate || code == ErrorCode::config;
 }
 
-int run_sync(SyncFlags& flags) {
-  setup_logging(flags.verbose, flags.quiet);
+int run_sync(SyncFlags& flags, RunRecord& record) {
   auto cfg = config::load(flags.overrides);
   if (!cfg) return report(cfg.error(), "configuration error");
+  note_config(record, *cfg);
 
   if (flags.dry_run) {
     // Planning reads checkpoints only; without a store yet the first sync is a full one,
@@ -130,14 +133,11 @@ int run_sync(SyncFlags& flags) {
     }
     return report(roles.error(), "sync not started (nothing was written)");
   }
-  auto store = store::open_store(cfg->store, {.exclusive = true, .tenant = cfg->tenant_id});
+  auto store = open_exclusive(*cfg, flags.service.lock_wait_seconds);
   if (!store) {
     if (store.error().code == util::ErrorCode::store_locked) {
-      std::fprintf(
-          stderr,
-          "mdesync: %s\nmdesync: another `mdesync sync` is running on this store; wait for it "
-          "to finish (nothing was changed)\n",
-          store.error().describe().c_str());
+      tell(spdlog::level::err, store.error().describe());
+      tell(spdlog::level::err, skipped_for_lock(flags.service.lock_wait_seconds));
       return k_exit_store;
     }
     return report(store.error(), "cannot open the store");
@@ -147,13 +147,14 @@ int run_sync(SyncFlags& flags) {
   std::signal(SIGTERM, on_signal);
 
   ProgressLine progress;
-  const bool show_progress = stderr_is_terminal() && !flags.quiet;
+  const bool show_progress = stderr_is_terminal() && !flags.quiet && !json_logs();
   sync::EngineDeps deps{store->get(), client->get(), nullptr, {}, &g_cancel};
   if (show_progress) deps.on_progress = [&](const sync::Progress& p) { progress.update(p); };
   sync::Engine engine(*cfg, deps);
   auto summary = engine.run();
   progress.clear();
   if (!summary) return report(summary.error(), "sync not started");
+  record.summary = *summary;
 
   if (flags.json) {
     std::printf("%s\n", sync::to_json(*summary).c_str());
@@ -164,9 +165,9 @@ int run_sync(SyncFlags& flags) {
 
   if (summary->outcome == "success") return k_exit_ok;
   if (summary->outcome == "interrupted") {
-    std::fprintf(stderr,
-                 "mdesync: interrupted: objects already committed are kept, the one in flight was "
-                 "rolled back; the next run continues from there\n");
+    tell(spdlog::level::warn,
+         "interrupted: objects already committed are kept, the one in flight was rolled back; "
+         "the next run continues from there");
     return k_exit_interrupted;
   }
   // A run in which no object was stored is a failure, not a partial success: scripts
@@ -199,7 +200,11 @@ const bool k_registered = register_command(
        sub.add_flag("--json", flags->json, "Print the run summary as JSON");
        sub.add_flag("-v,--verbose", flags->verbose, "Log every request (DEBUG)");
        sub.add_flag("-q,--quiet", flags->quiet, "Only warnings and errors; no progress line");
-       return CommandAction([flags] { return run_sync(*flags); });
+       add_service_flags(sub, flags->service);
+       return CommandAction([flags] {
+         return run_recorded(flags->service, flags->verbose, flags->quiet, flags->dry_run,
+                             [&](RunRecord& record) { return run_sync(*flags, record); });
+       });
      }});
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace mdesync::cli {
@@ -13,13 +14,19 @@ bool stderr_is_terminal() {
   return isatty(STDERR_FILENO) == 1;
 }
 
-void setup_logging(bool verbose, bool quiet) {
-  auto logger = spdlog::stderr_color_mt("mdesync");
-  if (stderr_is_terminal()) {
+void setup_logging(bool verbose, bool quiet, LogFormat format) {
+  set_json_logs(format == LogFormat::json);
+  std::shared_ptr<spdlog::logger> logger;
+  if (format == LogFormat::json) {
+    logger = spdlog::stderr_logger_mt("mdesync");
+    logger->set_formatter(make_json_formatter());
+  } else if (stderr_is_terminal()) {
     // Each message first erases the line it starts on: a progress line of `sync` that
     // is still there would otherwise run into it.
+    logger = spdlog::stderr_color_mt("mdesync");
     logger->set_pattern("\r\033[K%^%l%$: %v");
   } else {
+    logger = spdlog::stderr_color_mt("mdesync");
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(verbose ? spdlog::level::debug
@@ -49,7 +56,7 @@ int exit_code_for(util::ErrorCode code) {
 }
 
 int report(const util::Error& error, const std::string& what) {
-  std::fprintf(stderr, "mdesync: %s: %s\n", what.c_str(), error.describe().c_str());
+  tell(spdlog::level::err, what + ": " + error.describe());
   return exit_code_for(error.code);
 }
 

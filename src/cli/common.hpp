@@ -8,14 +8,16 @@
 #include <string>
 
 #include "cli/exit_codes.hpp"
+#include "cli/log_format.hpp"
 #include "config/load.hpp"
 #include "util/error.hpp"
 #include "util/result.hpp"
 
 namespace mdesync::cli {
 
-// Logs go to stderr: short and coloured on a terminal, timestamped lines otherwise.
-void setup_logging(bool verbose, bool quiet);
+// Logs go to stderr: short and coloured on a terminal, timestamped lines otherwise, or
+// one JSON object per line with LogFormat::json (cli/log_format.hpp).
+void setup_logging(bool verbose, bool quiet, LogFormat format = LogFormat::text);
 
 // The exit status for an error that ends a command (README "Exit codes").
 int exit_code_for(util::ErrorCode code);

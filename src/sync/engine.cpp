@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sync/sync_context.hpp"
+#include "util/log_context.hpp"
 
 namespace mdesync::sync {
 namespace {
@@ -46,6 +47,12 @@ void count_http(ObjectSummary& s, const defender::ClientStatsSnapshot& before,
 std::optional<util::Error> record_outcome(ObjectSummary& s, const Status& st) {
   if (st) {
     s.outcome = "ok";
+    const util::LogFigures figures({{"read", s.read},
+                                    {"written", s.written},
+                                    {"unchanged", s.unchanged},
+                                    {"closed", s.closed},
+                                    {"skipped", s.skipped},
+                                    {"seconds", s.seconds}});
     spdlog::info("{}: {} read, {} written, {} unchanged, {} closed, {} skipped ({:.1f} s)",
                  s.object, s.read, s.written, s.unchanged, s.closed, s.skipped, s.seconds);
     return std::nullopt;
@@ -100,6 +107,7 @@ util::Result<RunSummary> Engine::run() {
   auto run = store.begin_run(mode, m_config.objects, summary.started_at);
   if (!run) return tl::unexpected(run.error());
   summary.run_id = ctx.run = *run;
+  util::set_log_context("run_id", static_cast<std::int64_t>(summary.run_id));  // ADR 0084
   spdlog::info("sync run {} started: {} sync of {}", summary.run_id, mode,
                fmt::join(m_config.objects, ", "));
 
@@ -128,6 +136,7 @@ util::Result<RunSummary> Engine::run() {
       continue;
     }
     const auto before = ctx.client.stats();
+    const util::ScopedLogContext log_object("object", object);
     ctx.object_started = std::chrono::steady_clock::now();
     const Status st = run_object(ctx, object, mode, s, write);
     s.seconds = seconds_between(ctx.object_started, std::chrono::steady_clock::now());
