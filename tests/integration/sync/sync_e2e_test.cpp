@@ -3,6 +3,7 @@
 // store of another run.
 
 #include "e2e_fixture.hpp"
+#include "ground_truth.hpp"
 
 namespace mdesync {
 namespace {
@@ -14,6 +15,8 @@ TEST_F(SyncE2E, FullSyncStoresExactlyTheGroundTruth) {
   ASSERT_EQ(s.outcome, "success") << describe(s);
   EXPECT_EQ(s.mode, "full");
   expect_ground_truth(path);
+  // Every stored attribute of every object, against the world the simulator serves.
+  testing_support::expect_store_matches_world(path, m_sim->world_json());
   const auto truth = m_sim->truth();
   // Rows without a CVE are counted and skipped, not stored.
   for (const auto& o : s.objects) {
