@@ -48,7 +48,7 @@ struct Options {
   std::vector<std::string> roles = {"Machine.Read.All", "Software.Read.All",
                                     "Vulnerability.Read.All", "SecurityRecommendation.Read.All"};
   std::chrono::seconds token_lifetime{3599};
-  // Rate limits of defender-api.md table 3.6. Off by default in-process (the CLI turns
+  // Rate limits of docs/api.md, "Limits". Off by default in-process (the CLI turns
   // them on); scale multiplies every quota (2.0 = twice as many calls allowed).
   bool rate_limits = false;
   double rate_limit_scale = 1.0;

@@ -340,7 +340,7 @@ TEST_F(SyncE2E, ExportAndApiStrategiesProduceTheSameRows) {
                      {"version", "first_seen", "end_of_support_status", "end_of_support_date",
                       "rbac_group_id", "disk_paths", "registry_paths", "number_of_weaknesses",
                       // the inventory names a device without a group "Unassigned", a
-                      // machine reference leaves it null (defender-api.md 7.1, 5.4)
+                      // machine reference leaves it null (docs/api.md, "Software")
                       "rbac_group_name"}},
                     {"vulnerability", {"state_time"}}});
   // The api strategy costs more calls: one per software and recommendation.
