@@ -1,4 +1,4 @@
-// The per-endpoint quotas of defender-api.md table 3.6 (per minute and per hour), answered
+// The per-endpoint quotas of docs/api.md, "Limits" (per minute and per hour), answered
 // with 429 and Retry-After as the service does.
 
 #include "simulator_impl.hpp"

@@ -85,6 +85,57 @@ Truth SimulatorImpl::truth() const {
   return m_world->truth();
 }
 
+std::string SimulatorImpl::world_json() const {
+  std::shared_lock lock(m_world_mutex);
+  const World& w = *m_world;
+  json out = json::object();
+  out["snapshotTime"] = w.truth().snapshot_time;
+  json& machines = out["machines"] = json::array();
+  for (std::uint32_t m = 0; m < w.machines.size(); ++m) machines.push_back(w.machine_json(m));
+  json& software = out["software"] = json::array();
+  for (std::uint32_t p : w.listed_products) {
+    json s = w.software_json(p);
+    json d = json::array();
+    const Product& prod = w.products[p];
+    for (std::size_t v = 0; v < prod.versions.size(); ++v) {
+      if (w.version_installs[p][v] == 0) continue;
+      d.push_back({{"version", prod.versions[v]},
+                   {"installations", w.version_installs[p][v]},
+                   {"vulnerabilities", prod.version_cves[v].size()}});
+    }
+    s["distributions"] = std::move(d);
+    software.push_back(std::move(s));
+  }
+  json& vulnerabilities = out["vulnerabilities"] = json::array();
+  for (std::uint32_t c = 0; c < w.cves.size(); ++c) vulnerabilities.push_back(w.cve_json(c, true));
+  json& recommendations = out["recommendations"] = json::array();
+  for (std::uint32_t p : w.recommended_products) {
+    json r = w.recommendation_json(p);
+    json ids = json::array();  // as GET /api/recommendations/{id}/vulnerabilities
+    for (const auto& c : product_cves(p)) ids.push_back(c.at("id"));
+    r["cveIds"] = std::move(ids);
+    recommendations.push_back(std::move(r));
+  }
+  json& inventory = out["inventory"] = json::array();
+  json& findings = out["findings"] = json::array();
+  std::string line;
+  for (std::uint32_t m = 0; m < w.machines.size(); ++m) {
+    const Machine& mach = w.machines[m];
+    if (!w.in_exports(mach)) continue;
+    for (const Install& in : mach.installs) {
+      line.clear();
+      w.inventory_row(line, m, in);
+      inventory.push_back(json::parse(line));
+      for (std::uint32_t c : w.products[in.product].version_cves[in.version]) {
+        line.clear();
+        w.vuln_row(line, m, in, &w.cves[c]);
+        findings.push_back(json::parse(line));
+      }
+    }
+  }
+  return out.dump();
+}
+
 void SimulatorImpl::set_roles(std::vector<std::string> roles) {
   std::lock_guard lock(m_mutex);
   m_roles = std::move(roles);

@@ -60,7 +60,7 @@ struct Options {
   // or DoD tenant asked for the public API answers as the public authority would: tenant
   // not found.
   std::string cloud = "public";
-  // Rate limits of defender-api.md table 3.6. Off by default in-process (the CLI turns
+  // Rate limits of docs/api.md, "Limits". Off by default in-process (the CLI turns
   // them on); scale multiplies every quota (2.0 = twice as many calls allowed).
   bool rate_limits = false;
   double rate_limit_scale = 1.0;
@@ -161,6 +161,13 @@ class Simulator {
   // regenerates the snapshot. Blocks until the new export files exist.
   virtual AdvanceResult advance(int hours) = 0;
   [[nodiscard]] virtual Truth truth() const = 0;
+  // The current world as the service shows it, for tests that compare a store with it
+  // attribute by attribute. JSON text: {"snapshotTime", "machines" (GET /api/machines),
+  // "software" (GET /api/software, each with its "distributions"), "vulnerabilities"
+  // (GET /api/vulnerabilities), "recommendations" (GET /api/recommendations, each with
+  // the "cveIds" it covers), "inventory" (CPE inventory export rows), "findings"
+  // (vulnerability export rows with a cveId)}.
+  [[nodiscard]] virtual std::string world_json() const = 0;
 
   // Adds to the pending faults (counts accumulate); clear_faults() drops them all.
   virtual void add_faults(const Faults& faults) = 0;

@@ -121,6 +121,7 @@ class SimulatorImpl final : public Simulator {
 
   AdvanceResult advance(int hours) override;
   [[nodiscard]] Truth truth() const override;
+  [[nodiscard]] std::string world_json() const override;
   void add_faults(const Faults& f) override;
   void clear_faults() override;
   [[nodiscard]] Faults pending_faults() const override;

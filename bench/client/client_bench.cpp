@@ -20,7 +20,7 @@ namespace {
 using namespace mdesync;
 
 std::string row(int i) {
-  // Shaped like a real SoftwareVulnerabilitiesExport line (~1 KB, defender-api.md 7.2).
+  // Shaped like a real SoftwareVulnerabilitiesExport line (~1 KB, docs/api.md).
   const std::string dev = fmt::format("{:040x}", static_cast<unsigned>(i / 40) * 2654435761U);
   return fmt::format(
       R"({{"id":"{0}_exampleviewer_4.1.{1}_CVE-2025-{2}_","deviceId":"{0}","rbacGroupName":"Finance laptops","rbacGroupId":17,)"

@@ -25,7 +25,7 @@ class Secret {
   std::string m_value;
 };
 
-// Operation options (data-model.md section 7): key -> accepted values, per object.
+// Operation options (docs/model.md, "Operation options"): key -> accepted values, per object.
 using Filters = std::map<std::string, std::vector<std::string>>;
 
 // `mdesync report` settings: the `[report]` table of the config file.

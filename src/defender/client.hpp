@@ -132,7 +132,7 @@ struct ClientDeps {
 // without its query.
 util::Status check_download_url(std::string_view download_url, std::string_view api_url);
 
-// Roles (application permissions) that an endpoint family needs (defender-api.md 3.6).
+// Roles (application permissions) that an endpoint family needs (docs/api.md, "Limits").
 std::string required_role(const std::string& family);
 
 // Thread-safety: one Client may be used from several threads at once (counters, token

@@ -63,7 +63,7 @@ std::string percent_decode(std::string_view s) {
 }
 
 // The snapshot a JSON export $skiptoken pins: base64 JSON with
-// {"ExportDefinition":{"TimePath":"2025-06-01/0601/"},...} (defender-api.md 3.4).
+// {"ExportDefinition":{"TimePath":"2025-06-01/0601/"},...} (docs/api.md, "Paging").
 std::optional<Timestamp> skiptoken_snapshot(std::string_view link) {
   std::string lower(link);
   std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -350,7 +350,7 @@ std::string export_url(std::string base, const ExportPageQuery& q) {
 
 util::Result<ListResult> Client::for_each_machine(const ODataQuery& q,
                                                   const RecordSink<Machine>& sink) {
-  // GET /api/machines answers 404 when the tenant has no machines (defender-api.md 4.1).
+  // GET /api/machines answers 404 when the tenant has no machines (docs/api.md, "Errors").
   return m_impl->page<Machine>("machines", odata_url(m_impl->url("/api/machines"), q), !q.top,
                                q.top ? 0 : 10'000, true, sink);
 }

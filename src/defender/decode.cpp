@@ -465,8 +465,8 @@ const FieldMap<Machine>& fields<Machine>() {
       MDESYNC_FIELD("managedbystatus", managed_by_status),
       MDESYNC_FIELD("ipaddresses", ip_addresses),
       MDESYNC_FIELD("vmmetadata", vm_metadata),
-      MDESYNC_FIELD("teamid", team_id),
-      MDESYNC_FIELD("teamname", team_name),
+      MDESYNC_FIELD("team_id", team_id),
+      MDESYNC_FIELD("team_name", team_name),
       MDESYNC_FIELD("uptime", uptime),
   };
   return m;

@@ -44,7 +44,7 @@ struct VmMetadata {
   OptString subscription_id;
 };
 
-// GET /api/machines (defender-api.md 4.3), documented and observed members.
+// GET /api/machines (docs/api.md, "Machines"), documented and observed members.
 struct Machine {
   std::string id;
   OptString merged_into_machine_id;

@@ -14,7 +14,7 @@ struct Documented {
   Quota quota;
 };
 
-// defender-api.md table 3.6.
+// docs/api.md, "Limits".
 constexpr std::array<Documented, 10> k_documented = {{
     {"machines", {100, 1500}},
     {"machine_vulnerabilities", {50, 1500}},  // /api/machines/{id}/vulnerabilities

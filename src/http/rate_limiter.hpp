@@ -19,7 +19,7 @@ struct Quota {
   int per_hour = 0;    // 0: no per-hour limit
 };
 
-// The documented quota of an endpoint family (defender-api.md table 3.6); families
+// The documented quota of an endpoint family (docs/api.md, "Limits"); families
 // without a documented quota get 100/min and 1,500/h, the most common documented pair.
 Quota documented_quota(std::string_view family);
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Operation options (data-model.md section 7): validation, local matching and the
+// Operation options (docs/model.md, "Operation options"): validation, local matching and the
 // OData $filter expressions for the options the API evaluates itself.
 
 #include <map>

@@ -1,8 +1,8 @@
 #pragma once
 
-// Source record -> model row, one pure function per object (data-model.md sections
-// 2-6). No I/O, no logging, thread-safe. docs/mapping.md lists the rules we chose where
-// the spec is silent.
+// Source record -> model row, one pure function per object (docs/model.md). No I/O,
+// no logging, thread-safe. docs/mapping.md lists the rules we chose where
+// docs/model.md is silent.
 
 #include <optional>
 #include <span>
@@ -13,10 +13,10 @@
 
 namespace mdesync::mapping {
 
-// Host from a Machine (section 2).
+// Host from a Machine (docs/model.md, "Host").
 Mapped<model::Host> map_host(const defender::Machine& machine);
 
-// Package from a software entry and its version distribution (section 3).
+// Package from a software entry and its version distribution (docs/model.md, "Package").
 Mapped<model::Package> map_package(const defender::Software& software,
                                    std::span<const defender::Distribution> distributions = {});
 
@@ -36,7 +36,7 @@ inline constexpr int k_installed_package_rules = 1;
 // honest.
 inline constexpr int k_vulnerability_rules = 1;
 
-// Installed Package from one inventory row (section 4). Non-CPE rows are skipped unless
+// Installed Package from one inventory row (docs/model.md). Non-CPE rows are skipped unless
 // include_non_cpe. Several rows of one uid (several versions) combine with merge_into.
 Mapped<model::InstalledPackage> map_installed_package(const defender::InventoryRow& row,
                                                       const InstalledPackageOptions& options = {});
@@ -62,7 +62,7 @@ struct VulnerabilityOptions {
   std::optional<util::Timestamp> snapshot_time;
 };
 
-// Vulnerability from an export / JSON / delta row (section 5). Rows without cveId are
+// Vulnerability from an export / JSON / delta row (docs/model.md). Rows without cveId are
 // skipped ("row without cveId").
 Mapped<model::Vulnerability> map_vulnerability(const defender::VulnerabilityRow& row,
                                                const VulnerabilityOptions& options = {});
@@ -73,7 +73,7 @@ Mapped<model::Vulnerability> map_vulnerability(defender::VulnerabilityRow&& row,
 // The finding uid: <deviceId>_<vendor lower>_<name lower>_<version>_<cveId>.
 std::string vulnerability_uid(const defender::VulnerabilityRow& row);
 
-// Vulnerability Definition (section 6). `recommendations`: those covering the CVE;
+// Vulnerability Definition (docs/model.md). `recommendations`: those covering the CVE;
 // nullopt when they could not be fetched (patchAvailable, affected and recommendation
 // then stay unknown).
 Mapped<model::VulnerabilityDefinition> map_vulnerability_definition(

@@ -1,6 +1,6 @@
 #pragma once
 
-// Text and address rules shared by the mappers (data-model.md sections 2-5).
+// Text and address rules shared by the mappers (docs/model.md, Host to Vulnerability).
 
 #include <optional>
 #include <string>

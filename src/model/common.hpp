@@ -1,6 +1,6 @@
 #pragma once
 
-// Shared vocabulary of the unified model (data-model.md section 1): object kinds, the
+// Shared vocabulary of the unified model (docs/model.md, "Conventions"): object kinds, the
 // enums the connector itself defines, and the connector-managed fields of every row.
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 
-// Host (data-model.md section 2), mapped from a Defender Machine.
+// Host (docs/model.md, "Host"), mapped from a Defender Machine.
 
 #include "model/common.hpp"
 

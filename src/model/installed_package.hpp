@@ -1,6 +1,6 @@
 #pragma once
 
-// Installed Package (data-model.md section 4): one software on one machine.
+// Installed Package (docs/model.md, "Installed Package"): one software on one machine.
 
 #include "model/common.hpp"
 

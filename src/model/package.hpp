@@ -1,6 +1,6 @@
 #pragma once
 
-// Package (data-model.md section 3), mapped from a Defender software entry.
+// Package (docs/model.md, "Package"), mapped from a Defender software entry.
 
 #include "model/common.hpp"
 

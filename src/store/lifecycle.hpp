@@ -1,6 +1,6 @@
 #pragma once
 
-// The finding lifecycle of data-model.md section 5, as pure rules over a stored
+// The finding lifecycle of docs/model.md ("Lifecycle"), as pure rules over a stored
 // finding's status and an incoming row: a full snapshot's row merged with what is
 // stored, delta events ordered, paired and applied. No SQL here: the store looks rows
 // up and writes what these rules return.

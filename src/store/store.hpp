@@ -98,7 +98,7 @@ struct SweepCounts {
   std::int64_t closed = 0;  // vulnerabilities closed, or rows marked Removed
 };
 
-// Outcome of applying delta events (data-model.md section 5, lifecycle rules).
+// Outcome of applying delta events (docs/model.md, "Lifecycle").
 struct DeltaCounts {
   std::int64_t written = 0;         // rows inserted or changed
   std::int64_t unchanged = 0;       // applied, nothing changed (replay)

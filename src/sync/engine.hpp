@@ -2,7 +2,7 @@
 
 // The sync engine: runs the configured objects in a full or delta sync against the
 // Defender client, maps records, writes them through the Store with the lifecycle
-// rules of data-model.md, and returns the run summary.
+// rules of docs/model.md, and returns the run summary.
 
 #include <atomic>
 #include <functional>

@@ -26,7 +26,7 @@ Status sync_machines(SyncContext& ctx, ObjectSummary& s) {
     if (mapped.skipped()) return {};
     return batch.add(std::move(*mapped.row));
   });
-  // The service answers 404 when there are no machines at all (defender-api.md 4.1).
+  // The service answers 404 when there are no machines at all (docs/api.md, "Errors").
   if (!listed && !(listed.error().code == ErrorCode::not_found && s.read == 0)) {
     return tl::unexpected(listed.error());
   }

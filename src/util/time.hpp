@@ -12,7 +12,7 @@ namespace mdesync::util {
 // microsecond; a 7th fractional digit from the source is truncated).
 using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
 
-// Parses every time format the Defender API uses (defender-api.md 3.5):
+// Parses every time format the Defender API uses (docs/api.md, "Time formats"):
 //   2025-06-01T08:30:12Z, 2025-06-01T08:30:12.1234567Z   ISO 8601, 0-7 fraction digits
 //   2026-10-13T00:00:00+00:00, ...T08:30:12-0500          ISO 8601 with an offset
 //   2025-06-01 08:30:12, 2025-06-01 08:30:12.1234560     export rows, UTC implied

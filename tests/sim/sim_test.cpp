@@ -240,7 +240,7 @@ TEST_F(SimTest, ApiAuthErrors) {
   e = get_json("/api/software", limited, 403);
   EXPECT_EQ(e["error"]["code"], "Forbidden");
   get_json("/api/machines/SoftwareVulnerabilitiesExport", limited, 403);
-  // A token for the new host's audience is refused (defender-api.md 2.4).
+  // A token for the new host's audience is refused (docs/api.md, "Sign-in").
   sim->set_roles({"Machine.Read.All"});
   get_json("/api/machines", token("https://api.security.microsoft.com/.default"), 403);
 }

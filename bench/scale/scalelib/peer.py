@@ -24,7 +24,9 @@ from .measure import log, run_measured
 from .sim import Sim
 from .sync import run_sync
 
-PEER_DIR = "/work/shared/peers"
+# The peer yardsticks (pysync.py and limit/) are kept outside the repository: their
+# folder comes from --peer-dir or the MDESYNC_PEER_DIR environment variable.
+PEER_DIR_ENV = "MDESYNC_PEER_DIR"
 PEER_TIMEOUT_S = 1800      # one pysync run
 LIMIT_TIMEOUT_S = 600      # one limit run
 
@@ -42,8 +44,9 @@ def add_arguments(ap):
                    help="also compare with the Python peer and the limit floor "
                         "(full-size tenant, rate limits off)")
     g.add_argument("--rounds", type=int, default=3, help="A B rounds for --vs-peer (default 3)")
-    g.add_argument("--peer-dir", default=PEER_DIR,
-                   help=f"pysync.py and limit/ (default {PEER_DIR}; only read)")
+    g.add_argument("--peer-dir", default=os.environ.get(PEER_DIR_ENV),
+                   help=f"the folder of pysync.py and limit/ (default: ${PEER_DIR_ENV}; "
+                        "only read); required with --vs-peer")
     g.add_argument("--limit-build-dir", default=os.path.join(tempfile.gettempdir(),
                                                              "mdesync-limit-build"),
                    help="where limit is built (its sources are copied there)")

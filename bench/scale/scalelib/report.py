@@ -7,8 +7,8 @@ RSS_MAX_MB = 256.0
 RSS_RATIO_MAX = 1.3
 FULL_CALLS_MAX = 25
 
-# defender-api.md table 3.6: (per minute, per hour).  Endpoints whose limit is not
-# documented get 100/min, 1,500/h (the spec's [assumption], also the simulator's default).
+# docs/api.md, "Limits": (per minute, per hour).  Endpoints whose limit is not
+# documented get 100/min, 1,500/h (the assumption of docs/api.md, also the simulator's default).
 # Keys: the client's rate-limit families (callsByEndpoint of the run summary).
 QUOTAS = {
     "machines": (100, 1500),

@@ -3,6 +3,7 @@
 // store of another run.
 
 #include "e2e_fixture.hpp"
+#include "ground_truth.hpp"
 
 namespace mdesync {
 namespace {
@@ -14,6 +15,8 @@ TEST_F(SyncE2E, FullSyncStoresExactlyTheGroundTruth) {
   ASSERT_EQ(s.outcome, "success") << describe(s);
   EXPECT_EQ(s.mode, "full");
   expect_ground_truth(path);
+  // Every stored attribute of every object, against the world the simulator serves.
+  testing_support::expect_store_matches_world(path, m_sim->world_json());
   const auto truth = m_sim->truth();
   // Rows without a CVE are counted and skipped, not stored.
   for (const auto& o : s.objects) {
@@ -337,7 +340,7 @@ TEST_F(SyncE2E, ExportAndApiStrategiesProduceTheSameRows) {
                      {"version", "first_seen", "end_of_support_status", "end_of_support_date",
                       "rbac_group_id", "disk_paths", "registry_paths", "number_of_weaknesses",
                       // the inventory names a device without a group "Unassigned", a
-                      // machine reference leaves it null (defender-api.md 7.1, 5.4)
+                      // machine reference leaves it null (docs/api.md, "Software")
                       "rbac_group_name"}},
                     {"vulnerability", {"state_time"}}});
   // The api strategy costs more calls: one per software and recommendation.

@@ -1,4 +1,4 @@
-// Decoding quirks Q16-Q18 and key casing (defender-api.md 3.2, 12).
+// Decoding quirks Q16-Q18 and key casing (docs/api.md, "Requests and answers" and "Quirks").
 #include "defender/decode.hpp"
 
 #include <gtest/gtest.h>
