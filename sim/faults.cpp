@@ -149,10 +149,10 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
   auto inner = std::move(r.next);
   auto sent = std::make_shared<std::uint64_t>(0);
   auto pending = std::make_shared<std::string>();
-  r.next = [inner, sent, pending, reset, slow, after, delay](std::string& chunk) {
+  r.next = [this, inner, sent, pending, reset, slow, after, delay](std::string& chunk) {
     if (pending->empty() && !inner(*pending)) return false;
     const std::size_t piece = slow ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
-    if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (slow) slow_pause(std::chrono::milliseconds(delay));
     if (reset && *sent + piece >= after) {
       const std::size_t allowed = after > *sent ? static_cast<std::size_t>(after - *sent) : 0;
       if (allowed == 0) throw std::runtime_error("simulated connection reset");
@@ -166,6 +166,11 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
     *sent += piece;
     return true;
   };
+}
+
+void SimulatorImpl::slow_pause(std::chrono::milliseconds delay) {
+  std::unique_lock lock(m_slow_mutex);
+  m_slow_cv.wait_for(lock, delay, [this] { return m_stopping; });
 }
 
 }  // namespace mdesim
