@@ -158,7 +158,7 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
   auto sent = std::make_shared<std::uint64_t>(0);
   auto pending = std::make_shared<std::string>();
   auto cut = std::make_shared<bool>(false);
-  r.next = [inner, sent, pending, cut, reset, slow, after, delay](std::string& chunk) {
+  r.next = [this, inner, sent, pending, cut, reset, slow, after, delay](std::string& chunk) {
     // Once the first `after` bytes are out, the connection goes down: the next call
     // aborts the reply (router.cpp: no terminating chunk, fewer bytes than the
     // Content-Length, connection closed), even when the body had nothing more to send.
@@ -167,7 +167,7 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
     if (*cut) throw std::runtime_error("simulated connection reset");
     if (pending->empty() && !inner(*pending)) return false;
     const std::size_t piece = slow ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
-    if (slow) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (slow) slow_pause(std::chrono::milliseconds(delay));
     if (reset && *sent + piece >= after) {
       const std::size_t allowed = after > *sent ? static_cast<std::size_t>(after - *sent) : 0;
       if (allowed == 0) throw std::runtime_error("simulated connection reset");
@@ -182,6 +182,11 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
     *sent += piece;
     return true;
   };
+}
+
+void SimulatorImpl::slow_pause(std::chrono::milliseconds delay) {
+  std::unique_lock lock(m_slow_mutex);
+  m_slow_cv.wait_for(lock, delay, [this] { return m_stopping; });
 }
 
 }  // namespace mdesim

@@ -160,6 +160,11 @@ void SimulatorImpl::reset_stats() {
 
 void SimulatorImpl::stop() {
   std::lock_guard lock(m_stop_mutex);
+  {
+    std::lock_guard slow(m_slow_mutex);
+    m_stopping = true;
+    m_slow_cv.notify_all();
+  }
   if (m_server) m_server->stop();
   if (m_thread.joinable()) m_thread.join();
 }

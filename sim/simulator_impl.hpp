@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -151,6 +152,9 @@ class SimulatorImpl final : public Simulator {
   std::optional<Reply> take_error_fault(const std::string& name);
   bool consume(std::uint32_t Faults::*field);
   void apply_body_faults(const std::string& name, Reply& r);
+  // The pause between two pieces of a slowed body; it ends early when the simulator
+  // stops, so a long slowDelayMs never holds up stop().
+  void slow_pause(std::chrono::milliseconds delay);
 
   // admin.cpp
   Reply admin(const httplib::Request& req, const std::string& lp);
@@ -232,6 +236,9 @@ class SimulatorImpl final : public Simulator {
   std::unique_ptr<httplib::Server> m_server;
   std::thread m_thread;
   std::mutex m_stop_mutex;
+  std::mutex m_slow_mutex;
+  std::condition_variable m_slow_cv;
+  bool m_stopping = false;
   std::string m_scheme = "http";
   std::string m_base;
   int m_port = 0;

@@ -1,6 +1,5 @@
 // `mdesync sync`: full or delta sync of the configured objects into the store.
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -10,8 +9,9 @@
 
 #include "cli/command.hpp"
 #include "cli/common.hpp"
-#include "cli/signin_text.hpp"
 #include "cli/metrics.hpp"
+#include "cli/signals.hpp"
+#include "cli/signin_text.hpp"
 #include "cli/sync_service.hpp"
 #include "defender/client.hpp"
 #include "store/store.hpp"
@@ -19,12 +19,6 @@
 
 namespace mdesync::cli {
 namespace {
-
-std::atomic<bool> g_cancel{false};
-
-extern "C" void on_signal(int /*signal*/) {
-  g_cancel.store(true);
-}
 
 struct SyncFlags {
   config::Overrides overrides;
@@ -71,16 +65,19 @@ class ProgressLine {
 // Plans the run (filters, a delta's base) against the existing store read-only, or an
 // empty in-memory one when its file does not exist yet, so nothing is created. A store
 // that cannot be read here (another sync holds it, an older schema, a URI path) is left
-// to the real open and the engine's own plan, which say what is wrong.
-util::Status plan_without_writing(const config::Config& cfg) {
+// to the real open and the engine's own plan, which say what is wrong. `absent` says
+// whether there is no store yet (no SQLite file, no PostgreSQL schema).
+util::Status plan_without_writing(const config::Config& cfg, bool& absent) {
+  absent = false;
   auto store = store::open_store(cfg.store, {.read_only = true, .tenant = cfg.tenant_id});
   if (!store) {
+    if (store.error().code == util::ErrorCode::not_found) absent = true;
     constexpr std::string_view k_sqlite = "sqlite:";
     const bool sqlite = cfg.store.rfind(k_sqlite, 0) == 0;
     const std::string path = sqlite ? cfg.store.substr(k_sqlite.size()) : std::string{};
     std::error_code ec;
-    const bool absent =
-        sqlite && path.rfind("file:", 0) != 0 && !std::filesystem::exists(path, ec) && !ec;
+    absent = absent ||
+             (sqlite && path.rfind("file:", 0) != 0 && !std::filesystem::exists(path, ec) && !ec);
     if (!absent) return {};
     store = store::open_store("sqlite::memory:");
   }
@@ -121,11 +118,24 @@ int run_sync(SyncFlags& flags, RunRecord& record) {
 
   if (auto st = config::require_credentials(*cfg); !st)
     return report(st.error(), "configuration error");
+  // From here on SIGINT/SIGTERM stop the run cleanly (before the first request, the
+  // token request included): every wait and transfer watches `cancel`.
+  util::CancelToken cancel;
+  StopOnSignals stop_on_signals(cancel);
+  const auto interrupted_before_writing = [] {
+    std::fprintf(stderr, "mdesync: interrupted before the sync started (nothing was written)\n");
+    return k_exit_interrupted;
+  };
   // Everything that can refuse the run before it writes is checked before the store is
   // opened for writing, which creates and migrates it: a run refused for a bad filter,
   // a delta without a base or a wrong secret must leave no empty store behind.
-  if (auto st = plan_without_writing(*cfg); !st) return report(st.error(), "sync not started");
-  auto client = defender::Client::create(*cfg);
+  bool no_store_yet = false;
+  if (auto st = plan_without_writing(*cfg, no_store_yet); !st) {
+    return report(st.error(), "sync not started");
+  }
+  defender::ClientDeps client_deps;
+  client_deps.cancel = &cancel;
+  auto client = defender::Client::create(*cfg, std::move(client_deps));
   if (!client) return report(client.error(), "configuration error");
   if (auto roles = (*client)->granted_roles(); !roles && is_final(roles.error().code)) {
     if (const auto hint = cloud_mismatch_hint(*cfg, roles.error()); !hint.empty()) {
@@ -133,8 +143,12 @@ int run_sync(SyncFlags& flags, RunRecord& record) {
     }
     return report(roles.error(), "sync not started (nothing was written)");
   }
-  auto store = open_exclusive(*cfg, flags.service.lock_wait_seconds);
+  // Interrupted before the store was opened for writing: a store that exists records
+  // the interrupted run (the engine stops before its first object); none is created.
+  if (cancel.cancelled() && no_store_yet) return interrupted_before_writing();
+  auto store = open_exclusive(*cfg, flags.service.lock_wait_seconds, &cancel);
   if (!store) {
+    if (cancel.cancelled()) return interrupted_before_writing();
     if (store.error().code == util::ErrorCode::store_locked) {
       tell(spdlog::level::err, store.error().describe());
       tell(spdlog::level::err, skipped_for_lock(flags.service.lock_wait_seconds));
@@ -143,17 +157,20 @@ int run_sync(SyncFlags& flags, RunRecord& record) {
     return report(store.error(), "cannot open the store");
   }
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-
   ProgressLine progress;
   const bool show_progress = stderr_is_terminal() && !flags.quiet && !json_logs();
-  sync::EngineDeps deps{store->get(), client->get(), nullptr, {}, &g_cancel};
+  sync::EngineDeps deps{store->get(), client->get(), nullptr, {}, &cancel};
   if (show_progress) deps.on_progress = [&](const sync::Progress& p) { progress.update(p); };
   sync::Engine engine(*cfg, deps);
   auto summary = engine.run();
   progress.clear();
-  if (!summary) return report(summary.error(), "sync not started");
+  if (!summary) {
+    if (cancel.cancelled()) {
+      tell(spdlog::level::warn, "interrupted: " + summary.error().describe());
+      return k_exit_interrupted;
+    }
+    return report(summary.error(), "sync not started");
+  }
   record.summary = *summary;
 
   if (flags.json) {

@@ -78,13 +78,14 @@ int run_recorded(const ServiceOptions& options, bool verbose, bool quiet, bool d
 }
 
 util::Result<std::unique_ptr<store::Store>> open_exclusive(const config::Config& config,
-                                                           int wait_seconds) {
+                                                           int wait_seconds,
+                                                           const util::CancelToken* cancel) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   bool told = false;
   for (;;) {
     auto store = store::open_store(config.store, {.exclusive = true, .tenant = config.tenant_id});
     if (store || store.error().code != util::ErrorCode::store_locked ||
-        std::chrono::steady_clock::now() >= deadline) {
+        std::chrono::steady_clock::now() >= deadline || util::cancelled(cancel)) {
       return store;
     }
     if (!told) {
@@ -92,7 +93,11 @@ util::Result<std::unique_ptr<store::Store>> open_exclusive(const config::Config&
                    wait_seconds);
       told = true;
     }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (cancel != nullptr) {
+      (void)cancel->wait_for(std::chrono::seconds(1));
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
 }
 

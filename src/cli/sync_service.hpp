@@ -13,6 +13,7 @@
 #include "cli/metrics.hpp"
 #include "config/config.hpp"
 #include "store/store.hpp"
+#include "util/cancel.hpp"
 
 namespace mdesync::cli {
 
@@ -39,8 +40,10 @@ void note_config(RunRecord& record, const config::Config& config);
 
 // Opens the store for a sync, holding its lock. When another sync holds it, tries again
 // every second for up to `wait_seconds` (0: not at all), then fails with store_locked.
+// A cancel (SIGINT/SIGTERM) ends the wait at once, with the store_locked error.
 util::Result<std::unique_ptr<store::Store>> open_exclusive(const config::Config& config,
-                                                           int wait_seconds);
+                                                           int wait_seconds,
+                                                           const util::CancelToken* cancel);
 
 // The message of a sync that did not get the store's lock.
 std::string skipped_for_lock(int wait_seconds);

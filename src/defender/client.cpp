@@ -92,6 +92,7 @@ util::Result<std::unique_ptr<Client>> Client::create(const config::Config& confi
     o.ca_bundle = config.ca_bundle;
     o.insecure_skip_tls_verify = config.insecure_skip_tls_verify;
     o.user_agent = "mdesync";
+    o.cancel = deps.cancel;
     impl->own_http = std::make_unique<http::CurlHttpClient>(std::move(o));
     impl->api_http = impl->own_http.get();
   } else {
@@ -105,11 +106,14 @@ util::Result<std::unique_ptr<Client>> Client::create(const config::Config& confi
   impl->retry_ctx.sleeper = impl->sleeper;
   impl->retry_ctx.random = deps.random ? deps.random : http::default_random();
   impl->retry_ctx.counters = &impl->stats.retry;
+  impl->retry_ctx.cancel = deps.cancel;
+  impl->run_cancel = deps.cancel;
   impl->retry_ctx.error_code = [](const http::Response& r) {
     return decode_api_error(r.body).code;
   };
   impl->limiter =
-      std::make_unique<http::RateLimiter>(*impl->clock, *impl->sleeper, config.rate_limit_scale);
+      std::make_unique<http::RateLimiter>(*impl->clock, *impl->sleeper, config.rate_limit_scale,
+                                          std::chrono::milliseconds{1000}, deps.cancel);
   if (deps.tokens == nullptr) {
     http::RetryContext token_retry = impl->retry_ctx;
     token_retry.error_code = {};

@@ -124,6 +124,10 @@ struct ClientDeps {
   util::Sleeper* sleeper = nullptr;
   http::Random random;
   std::optional<http::RetryPolicy> retry;  // default: config.max_retries, 1 s base, 60 s cap
+  // Optional: its cancellation ends every request, retry wait and rate-limit wait of the
+  // client (the token requests of the client's own credential included) with
+  // ErrorCode::cancelled. Must outlive the client.
+  const util::CancelToken* cancel = nullptr;
 };
 
 // Whether an export file URL may be downloaded: it must be https (its query is the SAS

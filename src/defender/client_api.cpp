@@ -126,8 +126,13 @@ std::optional<std::uint64_t> skip_param(const http::Url& url) {
 util::Result<http::Response> Client::Impl::api_get(const std::string& family,
                                                    const std::string& url, const BodyCheck& check) {
   bool refreshed = false;
+  const auto interrupted = [&] {
+    return util::fail(ErrorCode::cancelled,
+                      fmt::format("GET {}: interrupted", http::redact_url(url)));
+  };
   const auto attempt = [&]() -> util::Result<http::Response> {
     limiter->acquire(family);
+    if (util::cancelled(run_cancel)) return interrupted();
     auto token = tokens->token();
     if (!token) return util::fail(std::move(token.error()));
     http::Request req;
@@ -150,6 +155,7 @@ util::Result<http::Response> Client::Impl::api_get(const std::string& family,
       if (!fresh) return util::fail(std::move(fresh.error()));
       req.headers[0].second = "Bearer " + *fresh;
       limiter->acquire(family);
+      if (util::cancelled(run_cancel)) return interrupted();
       stats.count_call(family);
       resp = api_http->send(req);
     }
@@ -375,8 +381,11 @@ util::Result<Machine> Client::get_machine(const std::string& id) {
     if (!resp) return util::fail(std::move(resp.error()));
     if (resp->status == 404 && attempt < k_not_found_retries) {
       m_impl->stats.retry.retries.fetch_add(1);
-      m_impl->sleeper->sleep_for(
-          http::backoff_delay(m_impl->retry_policy, attempt, m_impl->retry_ctx.random()));
+      if (!m_impl->sleeper->sleep_for(
+              http::backoff_delay(m_impl->retry_policy, attempt, m_impl->retry_ctx.random()),
+              m_impl->run_cancel)) {
+        return util::fail(ErrorCode::cancelled, fmt::format("GET {}: interrupted", u));
+      }
       continue;
     }
     if (!resp->ok()) return util::fail(m_impl->status_error("machines", u, *resp));

@@ -261,7 +261,9 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
       } else if (st.error().code == ErrorCode::link_expired && st.error().http_status) {
         // Expired before any byte arrived: resumable with a fresh URL.
         expired.push_back(url);
-      } else if (!worker_error && st.error().code != ErrorCode::cancelled) {
+      } else if (!worker_error && !(st.error().code == ErrorCode::cancelled && cancel.load())) {
+        // A cancellation from outside (the run is interrupted) is an error of the
+        // download too: the files after it were not read.
         worker_error = std::move(st.error());
         cancel.store(true);
         can_push.notify_all();

@@ -32,6 +32,7 @@ struct Client::Impl {
   auth::TokenProvider* tokens = nullptr;
   util::Clock* clock = nullptr;
   util::Sleeper* sleeper = nullptr;
+  const util::CancelToken* run_cancel = nullptr;  // optional: the run's cancellation
   http::RetryPolicy retry_policy;
   http::RetryContext retry_ctx;
   // Date of the latest API response, microseconds since 1970 (0: none yet).

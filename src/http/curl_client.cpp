@@ -89,28 +89,96 @@ util::ErrorCode error_code_for_curl(int curl_code) {
   }
 }
 
+// A transfer handle: the easy handle and the multi handle that drives it. The multi
+// handle owns the connection cache, so both stay together in the pool.
+struct Handle {
+  CURL* easy = nullptr;
+  CURLM* multi = nullptr;
+};
+
 struct CurlHttpClient::Pool {
   std::mutex mutex;
-  std::vector<CURL*> idle;
+  std::vector<Handle> idle;
   ~Pool() {
-    for (CURL* h : idle) curl_easy_cleanup(h);
+    for (Handle h : idle) {
+      curl_multi_cleanup(h.multi);
+      curl_easy_cleanup(h.easy);
+    }
   }
-  CURL* take() {
+  Handle take() {
     {
       std::lock_guard lock(mutex);
       if (!idle.empty()) {
-        CURL* h = idle.back();
+        Handle h = idle.back();
         idle.pop_back();
         return h;
       }
     }
-    return curl_easy_init();
+    Handle h{curl_easy_init(), curl_multi_init()};
+    if (h.easy == nullptr || h.multi == nullptr) {
+      if (h.easy != nullptr) curl_easy_cleanup(h.easy);
+      if (h.multi != nullptr) curl_multi_cleanup(h.multi);
+      return {};
+    }
+    return h;
   }
-  void give(CURL* h) {
+  void give(Handle h) {
     std::lock_guard lock(mutex);
     idle.push_back(h);
   }
 };
+
+namespace {
+
+// Runs the transfer of `h.easy` to its end, or until `cancel` is cancelled (then
+// `*cancelled` is set). Returns the transfer's result.
+CURLcode run_transfer(Handle h, const util::CancelToken* cancel, bool* cancelled) {
+  if (CURLMcode mc = curl_multi_add_handle(h.multi, h.easy); mc != CURLM_OK) {
+    return CURLE_FAILED_INIT;
+  }
+  CURLcode rc = CURLE_OK;
+  bool done = false;
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(h.multi, &running) != CURLM_OK) {
+      rc = CURLE_FAILED_INIT;
+      break;
+    }
+    if (running == 0) {
+      done = true;
+      break;
+    }
+    if (util::cancelled(cancel)) {
+      *cancelled = true;
+      break;
+    }
+    curl_waitfd extra{};
+    unsigned extra_count = 0;
+    if (cancel != nullptr && cancel->fd() >= 0) {
+      extra.fd = cancel->fd();
+      extra.events = CURL_WAIT_POLLIN;
+      extra_count = 1;
+    }
+    // Without a descriptor to watch, the token is looked at every 100 ms.
+    const int timeout_ms = cancel != nullptr && extra_count == 0 ? 100 : 1000;
+    if (curl_multi_poll(h.multi, extra_count > 0 ? &extra : nullptr, extra_count, timeout_ms,
+                        nullptr) != CURLM_OK) {
+      rc = CURLE_FAILED_INIT;
+      break;
+    }
+  }
+  if (done) {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(h.multi, &left)) {
+      if (msg->msg == CURLMSG_DONE && msg->easy_handle == h.easy) rc = msg->data.result;
+    }
+  }
+  // An unfinished transfer's connection is closed here, never reused.
+  curl_multi_remove_handle(h.multi, h.easy);
+  return rc;
+}
+
+}  // namespace
 
 CurlHttpClient::CurlHttpClient(CurlOptions options)
     : m_options(std::move(options)), m_pool(std::make_unique<Pool>()) {
@@ -130,7 +198,14 @@ util::Result<Response> CurlHttpClient::stream(const Request& request, const Body
 util::Result<Response> CurlHttpClient::perform(const Request& request, const BodySink* sink) {
   auto url = parse_url(request.url);
   if (!url) return util::fail(url.error());
-  CURL* easy = m_pool->take();
+  const auto interrupted = [&] {
+    return util::fail(
+        util::ErrorCode::cancelled,
+        fmt::format("{} {}{}: interrupted", request.method, url->origin(), url->path));
+  };
+  if (util::cancelled(m_options.cancel)) return interrupted();
+  const Handle handle = m_pool->take();
+  CURL* easy = handle.easy;
   if (easy == nullptr) return util::fail(util::ErrorCode::internal, "curl_easy_init failed");
   // Handles go back to the pool after a reset: options are cleared, the connection
   // cache is kept.
@@ -198,7 +273,8 @@ util::Result<Response> CurlHttpClient::perform(const Request& request, const Bod
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
 
-  const CURLcode rc = curl_easy_perform(easy);
+  bool cancelled = false;
+  const CURLcode rc = run_transfer(handle, m_options.cancel, &cancelled);
   curl_slist_free_all(headers);
   long code = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
@@ -209,8 +285,9 @@ util::Result<Response> CurlHttpClient::perform(const Request& request, const Bod
     if (const auto q = cause.find('?'); q != std::string::npos) cause.resize(q);
     while (!cause.empty() && (cause.back() == '\n' || cause.back() == ' ')) cause.pop_back();
   }
-  m_pool->give(easy);
+  m_pool->give(handle);
 
+  if (cancelled) return interrupted();
   if (t.sink_error) return util::fail(std::move(*t.sink_error));
   if (rc != CURLE_OK) {
     const auto kind = error_code_for_curl(static_cast<int>(rc));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "http/http_client.hpp"
+#include "util/cancel.hpp"
 
 namespace mdesync::http {
 
@@ -19,6 +20,9 @@ struct CurlOptions {
   bool insecure_skip_tls_verify = false;
   std::string user_agent = "mdesync";
   std::size_t max_error_body = 64 * 1024;  // non-2xx bodies of streams are cut here
+  // Optional: its cancellation aborts every transfer in flight at once (and refuses new
+  // ones) with ErrorCode::cancelled. Must outlive the client.
+  const util::CancelToken* cancel = nullptr;
 };
 
 // The error code for a failed libcurl transfer (`curl_code` is a CURLcode): a TLS
@@ -27,9 +31,12 @@ struct CurlOptions {
 // will ever pass); everything else is ErrorCode::transport.
 util::ErrorCode error_code_for_curl(int curl_code);
 
-// libcurl transport. Keeps a pool of easy handles, each with its own connection cache,
-// so sequential requests from one thread reuse a connection (HTTP/2 over TLS when the
-// server offers it, else HTTP/1.1). Accepts gzip/deflate bodies. Thread-safe.
+// libcurl transport. Keeps a pool of transfer handles (an easy handle driven by a multi
+// handle of its own, which keeps its connections), so sequential requests from one
+// thread reuse a connection (HTTP/2 over TLS when the server offers it, else HTTP/1.1).
+// Each transfer waits in curl_multi_poll() with the cancel token's descriptor beside
+// the sockets, so a cancellation ends it within milliseconds whatever it waits for
+// (connect, a slow answer, a stalled body). Accepts gzip/deflate bodies. Thread-safe.
 class CurlHttpClient final : public HttpClient {
  public:
   explicit CurlHttpClient(CurlOptions options);

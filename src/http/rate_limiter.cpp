@@ -45,8 +45,8 @@ Quota documented_quota(std::string_view family) {
 }
 
 RateLimiter::RateLimiter(util::Clock& clock, util::Sleeper& sleeper, double scale,
-                         std::chrono::milliseconds margin)
-    : m_clock(clock), m_sleeper(sleeper), m_scale(scale), m_margin(margin) {}
+                         std::chrono::milliseconds margin, const util::CancelToken* cancel)
+    : m_clock(clock), m_sleeper(sleeper), m_scale(scale), m_margin(margin), m_cancel(cancel) {}
 
 void RateLimiter::set_quota(const std::string& family, Quota quota) {
   std::lock_guard lock(m_mutex);
@@ -73,6 +73,11 @@ std::chrono::milliseconds RateLimiter::acquire(const std::string& family) {
   const milliseconds hour_window = std::chrono::hours{1} + m_margin;
   for (;;) {
     milliseconds wait{0};
+    if (util::cancelled(m_cancel)) {
+      std::lock_guard lock(m_mutex);
+      m_total_wait += waited;
+      return waited;
+    }
     {
       std::lock_guard lock(m_mutex);
       Family& f = family_locked(family);
@@ -100,8 +105,11 @@ std::chrono::milliseconds RateLimiter::acquire(const std::string& family) {
       }
       wait = std::max(wait, milliseconds{1});
     }
-    m_sleeper.sleep_for(wait);
-    waited += wait;
+    const auto t0 = m_clock.now();
+    const bool slept = m_sleeper.sleep_for(wait, m_cancel);
+    waited += slept
+                  ? wait
+                  : std::max(milliseconds{0}, std::chrono::ceil<milliseconds>(m_clock.now() - t0));
   }
 }
 

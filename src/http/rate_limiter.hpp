@@ -30,14 +30,17 @@ class RateLimiter final {
  public:
   // `scale` multiplies every quota (at least 1 permit per window remains); 0 disables
   // limiting. `margin` is added to each window to absorb clock skew with the server.
+  // A cancelled `cancel` (optional) ends every wait.
   RateLimiter(util::Clock& clock, util::Sleeper& sleeper, double scale = 1.0,
-              std::chrono::milliseconds margin = std::chrono::milliseconds{1000});
+              std::chrono::milliseconds margin = std::chrono::milliseconds{1000},
+              const util::CancelToken* cancel = nullptr);
 
   // Overrides one family's quota (before or after use).
   void set_quota(const std::string& family, Quota quota);
 
   // Blocks (through the Sleeper) until `family` may issue one more request, then
-  // records it. Returns the total time waited. Thread-safe.
+  // records it. Returns the total time waited. When `cancel` is cancelled it returns at
+  // once without a permit (the caller sends nothing then). Thread-safe.
   std::chrono::milliseconds acquire(const std::string& family);
 
   // Total time all acquire() calls have waited so far.
@@ -55,6 +58,7 @@ class RateLimiter final {
   util::Sleeper& m_sleeper;
   double m_scale;
   std::chrono::milliseconds m_margin;
+  const util::CancelToken* m_cancel;
   mutable std::mutex m_mutex;
   std::map<std::string, Family, std::less<>> m_families;
   std::chrono::milliseconds m_total_wait{0};

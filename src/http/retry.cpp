@@ -124,7 +124,11 @@ util::Result<Response> run_with_retry(const RetryContext& ctx, std::string_view 
   int attempts = 0;
   std::optional<util::Error> last_error;
   std::optional<Response> last_response;
+  const auto interrupted = [&] {
+    return util::fail(util::ErrorCode::cancelled, fmt::format("{}: interrupted", what));
+  };
   for (int retry = 0;; ++retry) {
+    if (util::cancelled(ctx.cancel)) return interrupted();
     ++attempts;
     if (ctx.counters != nullptr) ctx.counters->attempts.fetch_add(1, std::memory_order_relaxed);
     auto result = attempt();
@@ -163,7 +167,7 @@ util::Result<Response> run_with_retry(const RetryContext& ctx, std::string_view 
         "{}: {}; retry {}/{} in {} ms", what,
         last_response ? fmt::format("HTTP {}", last_response->status) : last_error->message,
         retry + 1, policy.max_retries, delay.count());
-    ctx.sleeper->sleep_for(delay);
+    if (!ctx.sleeper->sleep_for(delay, ctx.cancel)) return interrupted();
   }
   if (last_response) {
     std::string code = ctx.error_code ? ctx.error_code(*last_response) : std::string{};

@@ -60,6 +60,9 @@ struct RetryContext {
   Random random;
   RetryCounters* counters = nullptr;  // optional
   ErrorCodeExtractor error_code;      // optional
+  // Optional: a cancelled token ends the loop (its waits included) with
+  // ErrorCode::cancelled.
+  const util::CancelToken* cancel = nullptr;
 };
 
 // One attempt: a response (any status) or an error. Transport errors
@@ -68,7 +71,9 @@ using Attempt = std::function<util::Result<Response>()>;
 
 // Runs `attempt` until it yields a non-retryable response, an error that is not a
 // transport failure, or max_retries further attempts have been made. Waits between
-// attempts through ctx.sleeper (Retry-After wins over backoff). When retries run out the
+// attempts through ctx.sleeper (Retry-After wins over backoff); a cancellation of
+// ctx.cancel, before an attempt or during a wait, ends it with ErrorCode::cancelled at
+// once. When retries run out the
 // error (retries_exhausted, or rate_limited after a 429) names `what`, the attempt count,
 // the last status and its error code. Blocks; thread-safe if `attempt` is.
 util::Result<Response> run_with_retry(const RetryContext& ctx, std::string_view what,

@@ -428,6 +428,17 @@ void Conn::abandon() noexcept {
   }
 }
 
+std::function<void()> Conn::canceller() const {
+  std::shared_ptr<PGcancel> cancel(PQgetCancel(m_conn), [](PGcancel* c) {
+    if (c != nullptr) PQfreeCancel(c);
+  });
+  return [cancel] {
+    if (!cancel) return;
+    char errbuf[256];
+    (void)PQcancel(cancel.get(), errbuf, sizeof errbuf);
+  };
+}
+
 bool Conn::in_transaction() const noexcept {
   return PQtransactionStatus(m_conn) != PQTRANS_IDLE;
 }

@@ -152,6 +152,10 @@ class Conn final {
   util::Result<bool> ensure_alive();
   [[nodiscard]] bool in_transaction() const noexcept;
   [[nodiscard]] const PgTarget& target() const noexcept { return m_target; }
+  // A function that asks the server to cancel the statement this connection runs at the
+  // time it is called (from any thread; PQcancel). Made from the current connection: a
+  // reconnection later leaves it aimed at the old one, where it does nothing.
+  [[nodiscard]] std::function<void()> canceller() const;
 
  private:
   Conn(PGconn* conn, PgTarget target) : m_conn(conn), m_target(std::move(target)) {}

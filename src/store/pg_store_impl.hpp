@@ -153,6 +153,7 @@ class PgStore final : public Store {
   std::function<util::Status()> concurrent_check(std::vector<std::string>) override {
     return [] { return util::Status{}; };
   }
+  std::function<void()> interrupter() override { return m_conn->canceller(); }
 
  protected:
   util::Status do_begin() override;

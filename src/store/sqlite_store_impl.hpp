@@ -118,6 +118,9 @@ class SqliteStore final : public Store {
   std::function<util::Status()> concurrent_check(std::vector<std::string> tables) override {
     return [path = m_db->path(), tables = std::move(tables)] { return check_tables(path, tables); };
   }
+  std::function<void()> interrupter() override {
+    return [db = m_db->handle()] { sqlite3_interrupt(db); };
+  }
 
   util::Status init() {
     if (m_read_only) return {};

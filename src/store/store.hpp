@@ -312,6 +312,13 @@ class Store {
   // server's; check() tells whether it answers).
   virtual std::function<Status()> concurrent_check(std::vector<std::string> tables) = 0;
 
+  // A function that makes the statement this store is running, when it is called (from
+  // any thread, e.g. on a sync's interruption), end early with an error; the caller then
+  // rolls its transaction back. A call while no statement runs changes nothing. Made on
+  // the thread that uses the store; valid while the store lives. SQLite:
+  // sqlite3_interrupt; PostgreSQL: a cancel request to the server.
+  virtual std::function<void()> interrupter() = 0;
+
  protected:
   virtual Status do_begin() = 0;
   virtual Status do_commit() = 0;

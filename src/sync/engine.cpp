@@ -138,7 +138,20 @@ util::Result<RunSummary> Engine::run() {
     const auto before = ctx.client.stats();
     const util::ScopedLogContext log_object("object", object);
     ctx.object_started = std::chrono::steady_clock::now();
-    const Status st = run_object(ctx, object, mode, s, write);
+    Status st;
+    {
+      // An interruption also ends the store statement in progress (a sweep, the index
+      // build of a first load's commit): the object's transaction is rolled back anyway.
+      util::CancelToken::Subscription stop_store;
+      if (m_deps.cancel != nullptr) stop_store = m_deps.cancel->on_cancel(store.interrupter());
+      st = run_object(ctx, object, mode, s, write);
+    }
+    if (!st && st.error().code != ErrorCode::cancelled && ctx.cancelled()) {
+      // Whatever the object stopped on once the run was interrupted (a transfer cut
+      // short, a store statement that ended), it is the interruption.
+      spdlog::debug("{}: stopped by the interruption: {}", object, st.error().describe());
+      st = util::fail(ErrorCode::cancelled, "interrupted");
+    }
     s.seconds = seconds_between(ctx.object_started, std::chrono::steady_clock::now());
     count_http(s, before, ctx.client.stats());
 

@@ -13,6 +13,7 @@
 #include "defender/client.hpp"
 #include "store/store.hpp"
 #include "sync/summary.hpp"
+#include "util/cancel.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -35,8 +36,10 @@ struct EngineDeps {
   defender::Client* client = nullptr;
   util::Clock* clock = nullptr;  // default: the system clock
   std::function<void(const Progress&)> on_progress;
-  // Set (e.g. by a signal handler) to stop: the object in flight rolls back.
-  const std::atomic<bool>* cancel = nullptr;
+  // Cancelled (on SIGINT/SIGTERM) to stop: the object in flight rolls back, the objects
+  // after it are not run, and the run ends as `interrupted`. Give the client the same
+  // token (ClientDeps::cancel) so that its requests and waits end at once too.
+  const util::CancelToken* cancel = nullptr;
 };
 
 // What a sync would do, without doing it (`--dry-run`).

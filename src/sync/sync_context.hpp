@@ -75,7 +75,7 @@ struct SyncContext {
 
   [[nodiscard]] const mapping::Filters& filters(const std::string& object) const;
   [[nodiscard]] bool selected(const std::string& object) const;
-  [[nodiscard]] bool cancelled() const { return deps.cancel != nullptr && deps.cancel->load(); }
+  [[nodiscard]] bool cancelled() const { return util::cancelled(deps.cancel); }
   [[nodiscard]] util::Status check_cancel() const;
   [[nodiscard]] util::Timestamp now() const { return util::to_timestamp(clock.now()); }
 

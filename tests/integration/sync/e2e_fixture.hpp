@@ -107,7 +107,7 @@ class SyncE2E : public ::testing::Test {
   }
 
   // Runs one sync in-process; retries wait on a fake sleeper so faults cost no time.
-  sync::RunSummary run(const config::Config& c, const std::atomic<bool>* cancel = nullptr,
+  sync::RunSummary run(const config::Config& c, const util::CancelToken* cancel = nullptr,
                        std::function<void(const sync::Progress&)> progress = {}) {
     auto store = store::open_store(c.store, {true, false});
     EXPECT_TRUE(store) << store.error().message;
@@ -115,6 +115,7 @@ class SyncE2E : public ::testing::Test {
     util::FakeSleeper sleeper;
     defender::ClientDeps deps;
     deps.sleeper = &sleeper;
+    deps.cancel = cancel;
     auto client = defender::Client::create(c, deps);
     EXPECT_TRUE(client) << client.error().message;
     if (!client) return {};

@@ -534,9 +534,9 @@ TEST_F(SyncE2E, EachObjectReportsOnceThatItIsCommittingAfterItsLastRows) {
 TEST_F(SyncE2E, InterruptedSyncRollsBackTheObjectInFlightAndTheNextRunCompletes) {
   start();
   const auto path = db("interrupted");
-  std::atomic<bool> cancel{false};
+  util::CancelToken cancel;
   const auto s = run(config_for(path), &cancel, [&](const sync::Progress& p) {
-    if (p.object == "vulnerability" && p.rows > 0) cancel = true;
+    if (p.object == "vulnerability" && p.rows > 0) cancel.cancel();
   });
   EXPECT_EQ(s.outcome, "interrupted") << describe(s);
   // What committed before stays; the object in flight left nothing.

@@ -10,6 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include <curl/curl.h>
@@ -49,11 +53,33 @@ class CurlTest : public ::testing::Test {
     m_server.Post("/form", [](const httplib::Request& req, httplib::Response& res) {
       res.set_content(req.body, "text/plain");
     });
+    // Answers only once the test releases it (a slow token service, say).
+    m_server.Get("/held", [this](const httplib::Request&, httplib::Response& res) {
+      enter_and_hold();
+      res.set_content("late", "text/plain");
+    });
+    // Sends part of the body, then stalls until released (a stalled download).
+    m_server.Get("/stalled", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider(
+          "application/octet-stream",
+          [this, sent = false](std::size_t, httplib::DataSink& sink) mutable {
+            if (!sent) {
+              sent = true;
+              const std::string part(4096, 'x');
+              sink.write(part.data(), part.size());
+              return true;
+            }
+            enter_and_hold();
+            sink.done();
+            return true;
+          });
+    });
     m_port = m_server.bind_to_any_port("127.0.0.1");
     m_thread = std::thread([this] { m_server.listen_after_bind(); });
     while (!m_server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds{1});
   }
   void TearDown() override {
+    release();
     m_server.stop();
     m_thread.join();
   }
@@ -61,6 +87,26 @@ class CurlTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(m_port) + path;
   }
 
+  void enter_and_hold() {
+    std::unique_lock lock(m_hold_mutex);
+    ++m_held;
+    m_hold_cv.notify_all();
+    m_hold_cv.wait(lock, [this] { return m_released; });
+  }
+  bool wait_until_held() {
+    std::unique_lock lock(m_hold_mutex);
+    return m_hold_cv.wait_for(lock, std::chrono::seconds{60}, [this] { return m_held > 0; });
+  }
+  void release() {
+    std::lock_guard lock(m_hold_mutex);
+    m_released = true;
+    m_hold_cv.notify_all();
+  }
+
+  std::mutex m_hold_mutex;
+  std::condition_variable m_hold_cv;
+  int m_held = 0;
+  bool m_released = false;
   httplib::Server m_server;
   int m_port = 0;
   std::thread m_thread;
@@ -143,6 +189,57 @@ TEST_F(CurlTest, StreamSinkErrorAbortsTheTransfer) {
   });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "stop here");
+}
+
+// A cancellation ends a transfer that waits for the server, before the server answers
+// (the handler is held until after the result), with ErrorCode::cancelled.
+TEST_F(CurlTest, CancelAbortsATransferWaitingForTheAnswer) {
+  util::CancelToken cancel;
+  CurlOptions o;
+  o.cancel = &cancel;
+  CurlHttpClient client(o);
+  auto r = std::async(std::launch::async, [&] {
+    return client.send(Request{"GET", url("/held"), {}, "", {}});
+  });
+  ASSERT_TRUE(wait_until_held());
+  cancel.cancel();
+  const bool ended = r.wait_for(std::chrono::seconds{60}) == std::future_status::ready;
+  release();
+  ASSERT_TRUE(ended) << "the transfer did not end on cancel";
+  auto result = r.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, util::ErrorCode::cancelled) << result.error().message;
+  EXPECT_NE(result.error().message.find("/held"), std::string::npos);
+  // Once cancelled, nothing more is sent.
+  auto again = client.send(Request{"GET", url("/plain"), {}, "", {}});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, util::ErrorCode::cancelled);
+}
+
+TEST_F(CurlTest, CancelAbortsAStalledBody) {
+  util::CancelToken cancel;
+  CurlOptions o;
+  o.cancel = &cancel;
+  CurlHttpClient client(o);
+  std::atomic<std::size_t> received{0};
+  auto r = std::async(std::launch::async, [&] {
+    return client.stream(Request{"GET", url("/stalled"), {}, "", {}}, [&](std::string_view c) {
+      received += c.size();
+      return util::Status{};
+    });
+  });
+  ASSERT_TRUE(wait_until_held());
+  // The first part arrived: the transfer now waits in the middle of the body.
+  for (int i = 0; i < 6000 && received.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  ASSERT_GT(received.load(), 0U);
+  cancel.cancel();
+  const bool ended = r.wait_for(std::chrono::seconds{60}) == std::future_status::ready;
+  release();
+  ASSERT_TRUE(ended) << "the transfer did not end on cancel";
+  auto result = r.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, util::ErrorCode::cancelled) << result.error().message;
 }
 
 TEST(CurlTransport, FailureNamesHostAndPathButNotTheQuery) {

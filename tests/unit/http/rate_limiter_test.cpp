@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
 namespace mdesync::http {
 namespace {
 
@@ -30,6 +32,32 @@ TEST(RateLimiter, MinuteWindowWaitsForTheOldestPermit) {
   EXPECT_EQ(sleeper.delays(), std::vector<milliseconds>{milliseconds{55'000}});
   // Families are independent.
   EXPECT_EQ(limiter.acquire("machines"), milliseconds{0});
+}
+
+// A wait for a permit, held in fake time, ends when the run is cancelled; no permit is
+// taken.
+TEST(RateLimiter, CancelEndsAWaitForAPermit) {
+  util::FakeClock clock;
+  const auto start = clock.now();
+  util::FakeSleeper sleeper(&clock, true);
+  util::CancelToken cancel;
+  RateLimiter limiter(clock, sleeper, 1.0, milliseconds{0}, &cancel);
+  limiter.set_quota("machines", {1, 0});
+  EXPECT_EQ(limiter.acquire("machines"), milliseconds{0});
+  auto second = std::async(std::launch::async, [&] { return limiter.acquire("machines"); });
+  ASSERT_TRUE(sleeper.wait_until_sleeping(1, std::chrono::seconds{60}));
+  cancel.cancel();
+  if (second.wait_for(std::chrono::seconds{60}) != std::future_status::ready) {
+    for (int i = 0; i < 10 && second.wait_for(milliseconds{100}) != std::future_status::ready; ++i)
+      sleeper.advance(std::chrono::minutes{2});
+    FAIL() << "the wait for a permit did not end on cancel";
+  }
+  EXPECT_EQ(second.get(), milliseconds{0});  // no fake time passed
+  EXPECT_EQ(sleeper.delays(), std::vector<milliseconds>{milliseconds{60'000}});
+  EXPECT_EQ(clock.now(), start);
+  // Once cancelled, no wait at all.
+  EXPECT_EQ(limiter.acquire("machines"), milliseconds{0});
+  EXPECT_EQ(sleeper.delays().size(), 1U);
 }
 
 TEST(RateLimiter, HourWindowAfterMinuteWindows) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <future>
 
 #include "http/fake_http_client.hpp"
 
@@ -182,6 +183,70 @@ TEST(RunWithRetry, HugeRetryAfterFailsFastWithTheValue) {
   EXPECT_EQ(r.error().code, util::ErrorCode::rate_limited);
   EXPECT_EQ(r.error().retry_after, seconds{3600});
   EXPECT_TRUE(f.sleeper.delays().empty());
+}
+
+// A wait of the loop held in fake time (a blocking sleeper) ends at once when the run is
+// cancelled: the loop returns `cancelled` without a further attempt, and no fake time
+// passes. `answer` is what every attempt gets.
+void expect_cancel_ends_the_wait(const Response& answer, milliseconds expected_wait) {
+  util::FakeClock clock;
+  const auto start = clock.now();
+  util::FakeSleeper sleeper(&clock, true);
+  util::CancelToken cancel;
+  RetryPolicy policy;
+  policy.base_delay = seconds{60};
+  policy.max_delay = seconds{600};
+  RetryContext ctx;
+  ctx.policy = &policy;
+  ctx.clock = &clock;
+  ctx.sleeper = &sleeper;
+  ctx.random = [] { return 0.5; };
+  ctx.cancel = &cancel;
+  int attempts = 0;
+  auto run = std::async(std::launch::async, [&] {
+    return run_with_retry(ctx, "GET x", [&]() -> util::Result<Response> {
+      ++attempts;
+      return answer;
+    });
+  });
+  ASSERT_TRUE(sleeper.wait_until_sleeping(1, seconds{60}));
+  cancel.cancel();
+  if (run.wait_for(seconds{60}) != std::future_status::ready) {
+    // The wait ignored the cancellation: let it run out before failing.
+    for (int i = 0; i < 10 && run.wait_for(milliseconds{100}) != std::future_status::ready; ++i)
+      sleeper.advance(seconds{3600});
+    FAIL() << "the wait did not end on cancel";
+  }
+  auto r = run.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::cancelled) << r.error().message;
+  EXPECT_EQ(attempts, 1);
+  EXPECT_EQ(sleeper.delays(), std::vector<milliseconds>{expected_wait});
+  EXPECT_EQ(clock.now(), start);
+}
+
+TEST(RunWithRetry, CancelDuringA120SecondRetryAfterReturnsAtOnce) {
+  expect_cancel_ends_the_wait(Response{429, {{"Retry-After", "120"}}, ""}, seconds{120});
+}
+
+TEST(RunWithRetry, CancelDuringABackoffReturnsAtOnce) {
+  expect_cancel_ends_the_wait(Response{503, {}, ""}, seconds{30});  // 60 s * 2^0 * 0.5
+}
+
+TEST(RunWithRetry, CancelledBeforeTheFirstAttemptSendsNothing) {
+  Fixture f;
+  util::CancelToken cancel;
+  cancel.cancel();
+  auto ctx = f.ctx();
+  ctx.cancel = &cancel;
+  int attempts = 0;
+  auto r = run_with_retry(ctx, "POST token", [&]() -> util::Result<Response> {
+    ++attempts;
+    return Response{200, {}, ""};
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::cancelled);
+  EXPECT_EQ(attempts, 0);
 }
 
 TEST(RetryingHttpClient, RetriesThroughTheSeam) {

@@ -5,9 +5,11 @@
 // is tested in store_test.cpp and at the end of this file.
 
 #include <gtest/gtest.h>
+
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
+#include <future>
 
 #include <filesystem>
 #include <fstream>
@@ -534,6 +536,31 @@ TEST_P(StoreContract, KilledRunIsInterruptedOnceNoSyncHoldsTheLock) {
   ASSERT_TRUE(next->begin_run("full", {"machine"}, at("2025-06-02T00:00:00Z")));
   EXPECT_EQ(scalar("SELECT outcome FROM sync_run WHERE id = " + std::to_string(killed)),
             "interrupted");
+}
+
+// An interrupted sync ends the store statement in progress (a long sweep or index build)
+// through the store's interrupter, called from another thread; the store stays usable.
+TEST_P(StoreContract, InterrupterEndsTheStatementInProgress) {
+  auto s = open({true, false});
+  ASSERT_TRUE(s);
+  const auto interrupt = s->interrupter();
+  auto query = std::async(std::launch::async, [&] {
+    return s->read_query(
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000000000) "
+        "SELECT count(*) FROM c",
+        [](const QueryRow&) { return true; });
+  });
+  // A call while no statement runs changes nothing: call until the query has ended.
+  bool ended = false;
+  for (int i = 0; i < 1200 && !ended; ++i) {
+    interrupt();
+    ended = query.wait_for(std::chrono::milliseconds{50}) == std::future_status::ready;
+  }
+  ASSERT_TRUE(ended) << "the statement was not interrupted";
+  EXPECT_FALSE(query.get());
+  // The next statements run.
+  EXPECT_TRUE(s->begin_run("full", {"machine"}, at("2025-06-01T00:00:00Z")));
+  EXPECT_TRUE(s->recent_runs(5));
 }
 
 TEST_P(StoreContract, InventoryDigestsRoundTripAndRollBackWithTheirTransaction) {
