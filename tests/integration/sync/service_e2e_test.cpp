@@ -70,10 +70,17 @@ std::string slurp(const std::string& path) {
 }
 
 // `promtool check metrics` (from Debian's prometheus package: scripts/setup puts it in
-// build/tools/): its output, empty when the file parses and passes its lint.
+// its build folder's tools/, build/tools/ by default; other builds, such as CI's ASan
+// build, use that one): its output, empty when the file parses and passes its lint.
 std::string promtool(const std::string& path) {
-  const std::string fetched = std::string(MDESYNC_BINARY_DIR) + "/tools/promtool";
-  const std::string tool = fs::exists(fetched) ? fetched : "promtool";
+  std::string tool = "promtool";
+  for (const std::string dir :
+       {std::string(MDESYNC_BINARY_DIR), std::string(MDESYNC_SOURCE_DIR) + "/build"}) {
+    if (fs::exists(dir + "/tools/promtool")) {
+      tool = dir + "/tools/promtool";
+      break;
+    }
+  }
   const std::string cmd = "'" + tool + "' check metrics < '" + path + "' 2>&1; echo \"exit $?\"";
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
