@@ -1,0 +1,414 @@
+// The fault matrix (issue 27, item 6): every fault mdesim offers, on every endpoint family
+// a sync calls that it applies to, with counts within and beyond `max_retries`, in full
+// and in delta mode. Each case starts a small tenant, syncs it in full into a store S,
+// moves the world 6 hours on, and syncs two copies of S at the same simulated time: R
+// without faults (the reference) and F with the fault. Each case expects one of two ends:
+//
+//  * success: exit 0 and F equal to R, attribute by attribute, checkpoints included;
+//  * failure: a non-zero exit, the objects it names failed and each exactly at its last
+//    good state (its rows with every column, its checkpoint, its digests and history as
+//    in S), every other object equal to R.
+//
+// Every case also checks that the fault was consumed (all of it when the count is within
+// the retries; at least max_retries + 1 responses when it is "every response"), so that a
+// fault aimed at an endpoint the sync never calls fails the case instead of passing it.
+//
+// machineNotFound is not here: it applies to GET /api/machines/{id} only, which no sync
+// calls in either strategy (the client's get_machine is its one caller, covered with
+// counts within and beyond its 404 retries by client_sim_test's MachineNotFoundIsNotFound).
+
+#include <fmt/format.h>
+
+#include "e2e_fixture.hpp"
+
+namespace mdesync {
+namespace {
+
+using testing_support::query_rows;
+
+constexpr int k_retries = 2;            // max_retries of every case
+constexpr std::uint32_t k_every = 1000;  // "every response": more than any case makes
+
+enum class Expect { success, failure };
+
+struct Case {
+  std::string name;
+  std::string mode = "full";  // full | delta
+  std::string strategy = "export";
+  mdesim::Faults faults;
+  Expect expect = Expect::success;
+  std::set<std::string> failing;  // the objects a failure case fails (exactly these)
+  bool every = false;             // the count is k_every: consumed at least min_consumed
+  std::uint32_t min_consumed = k_retries + 1;
+  bool expire_tokens = false;  // consumption: the API answered 401 at least once
+};
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+const std::vector<std::string> k_objects = {"machine", "installed_package", "package",
+                                            "vulnerability", "vulnerability_definition"};
+
+// Everything of an object a failed run must leave as it was: its rows with every column
+// (through the model views), its checkpoint, and the state it keeps for the next run.
+std::vector<std::string> last_good_queries(const std::string& object) {
+  const std::map<std::string, std::string> view = {{"machine", "host"},
+                                                   {"installed_package", "installed_package"},
+                                                   {"package", "package"},
+                                                   {"vulnerability", "vulnerability"},
+                                                   {"vulnerability_definition",
+                                                    "vulnerability_definition"}};
+  std::vector<std::string> q = {
+      fmt::format("SELECT * FROM {} ORDER BY uid", view.at(object)),
+      fmt::format("SELECT * FROM checkpoint WHERE object = '{}'", object)};
+  if (object == "installed_package") {
+    q.emplace_back("SELECT device_id, hex(digest), has_versions FROM inventory_digest ORDER BY 1");
+    q.emplace_back("SELECT device_id, hex(versions) FROM inventory_versions ORDER BY 1");
+  }
+  if (object == "vulnerability") {
+    q.emplace_back("SELECT device_id, hex(digest) FROM finding_digest ORDER BY 1");
+    q.emplace_back("SELECT * FROM vulnerability_history ORDER BY uid, event_time, event");
+  }
+  return q;
+}
+
+// What a successful object must share with the reference: the model rows (connector
+// bookkeeping aside), the checkpoint but for its run and wall-clock time, the digests and
+// the history of its findings.
+std::vector<std::string> reference_queries(const std::string& object) {
+  std::vector<std::string> q = {
+      fmt::format("SELECT mode, snapshot_time, full_snapshot_time, state FROM checkpoint "
+                  "WHERE object = '{}'",
+                  object)};
+  if (object == "installed_package") {
+    q.emplace_back("SELECT device_id, hex(digest), has_versions FROM inventory_digest ORDER BY 1");
+    q.emplace_back("SELECT device_id, hex(versions) FROM inventory_versions ORDER BY 1");
+  }
+  if (object == "vulnerability") {
+    q.emplace_back("SELECT device_id, hex(digest) FROM finding_digest ORDER BY 1");
+    q.emplace_back(
+        "SELECT uid, type, targets, event, event_time, severity, rbac_group_name "
+        "FROM vulnerability_history ORDER BY uid, event_time, event, rbac_group_name");
+  }
+  return q;
+}
+
+const std::string& table_of(const std::string& object) {
+  static const std::map<std::string, std::string> t = {
+      {"machine", "host"},
+      {"installed_package", "installed_package"},
+      {"package", "package"},
+      {"vulnerability", "vulnerability"},
+      {"vulnerability_definition", "vulnerability_definition"}};
+  return t.at(object);
+}
+
+// The injected counts still pending, summed over every counted fault.
+std::uint64_t pending_count(const mdesim::Faults& f) {
+  std::uint64_t n = 0;
+  for (const auto& e : f.errors) n += e.count;
+  return n + f.reset_connection + f.slow_body + f.expired_sas + f.truncated_gzip +
+         f.malformed_json_line + f.empty_export_file + f.duplicate_rows + f.stray_row +
+         f.looping_next_link + f.extra_fields + f.pascal_case_keys + f.machine_not_found;
+}
+
+class FaultMatrix : public SyncE2E, public ::testing::WithParamInterface<Case> {
+ protected:
+  void SetUp() override {
+    // The case name has no '/': one folder per case and process.
+    m_dir = fs::temp_directory_path() /
+            fmt::format("mdesync-faultmatrix-{}-{}", GetParam().name, ::getpid());
+    fs::remove_all(m_dir);
+    fs::create_directories(m_dir);
+  }
+
+  static mdesim::Options matrix_sim() {
+    mdesim::Options o = sim_options(10, 27);
+    o.world.cves = 60;
+    o.world.rows_per_file = 60;  // several export files
+    o.odata_page_size = 4;       // several OData pages
+    o.export_page_size = 40;     // several pages of the change feed and the JSON exports
+    return o;
+  }
+
+  config::Config config(const std::string& path, const std::string& mode) const {
+    auto c = config_for(path, GetParam().strategy);
+    c.mode = mode;
+    c.max_retries = k_retries;
+    return c;
+  }
+
+  static void copy_store(const std::string& from, const std::string& to) {
+    for (const char* suffix : {"", "-wal"}) {
+      if (fs::exists(from + suffix)) fs::copy_file(from + suffix, to + suffix);
+    }
+  }
+};
+
+TEST_P(FaultMatrix, EndsInSuccessEqualToTheReferenceOrInFailureAtTheLastGoodState) {
+  const Case& tc = GetParam();
+  start(matrix_sim());
+  const auto base = db("base");
+  const auto first = run(config(base, "full"));
+  ASSERT_EQ(first.outcome, "success") << describe(first);
+  m_sim->advance(6);
+  const auto ref = db("reference");
+  const auto faulty = db("faulty");
+  copy_store(base, ref);
+  copy_store(base, faulty);
+
+  const auto reference = run(config(ref, tc.mode));
+  ASSERT_EQ(reference.outcome, "success") << describe(reference);
+  for (const auto& o : reference.objects) ASSERT_EQ(o.mode, tc.mode) << o.object;
+
+  std::map<std::string, std::vector<std::vector<std::string>>> before;
+  for (const auto& o : k_objects) {
+    for (const auto& q : last_good_queries(o)) before[o].push_back(query_rows(faulty, q));
+  }
+
+  m_sim->reset_stats();
+  m_sim->add_faults(tc.faults);
+  const auto injected = pending_count(m_sim->pending_faults());
+  const auto s = run(config(faulty, tc.mode));
+  const auto left = pending_count(m_sim->pending_faults());
+  const auto stats = m_sim->stats();
+  m_sim->clear_faults();
+
+  // The fault was met: all of it, or (every response) enough to outlast the retries.
+  if (tc.expire_tokens) {
+    std::uint64_t unauthorized = 0;
+    for (const auto& [name, st] : stats) {
+      if (auto it = st.by_status.find(401); it != st.by_status.end()) unauthorized += it->second;
+    }
+    EXPECT_GE(unauthorized, 1U) << "no API call met the expired token";
+  } else if (tc.every) {
+    EXPECT_GE(injected - left, tc.min_consumed) << "injected " << injected << ", left " << left;
+  } else {
+    EXPECT_EQ(left, 0U) << "of " << injected << " injected, " << left
+                        << " never met a request:\n"
+                        << describe(s);
+  }
+
+  std::set<std::string> failed;
+  for (const auto& o : s.objects) {
+    if (o.outcome != "ok") {
+      EXPECT_EQ(o.outcome, "failed") << o.object;
+      EXPECT_FALSE(o.error.empty()) << o.object;
+      failed.insert(o.object);
+    }
+  }
+  if (tc.expect == Expect::success) {
+    EXPECT_EQ(s.outcome, "success") << describe(s);
+  } else {
+    EXPECT_NE(s.outcome, "success") << describe(s);
+    EXPECT_EQ(failed, tc.failing) << describe(s);
+  }
+
+  for (const auto& o : k_objects) {
+    SCOPED_TRACE(o);
+    if (failed.contains(o)) {
+      const auto queries = last_good_queries(o);
+      for (std::size_t i = 0; i < queries.size(); ++i) {
+        EXPECT_EQ(query_rows(faulty, queries[i]), before[o][i]) << queries[i];
+      }
+    } else {
+      const auto& table = table_of(o);
+      const auto rows_f = dump_table(faulty, table);
+      const auto rows_r = dump_table(ref, table);
+      EXPECT_EQ(rows_f.size(), rows_r.size()) << table;
+      std::size_t shown = 0;
+      for (const auto& [uid, row] : rows_r) {
+        auto it = rows_f.find(uid);
+        if (it == rows_f.end()) {
+          if (shown++ < 3) ADD_FAILURE() << table << " " << uid << " missing after the fault";
+        } else if (it->second != row && shown++ < 3) {
+          ADD_FAILURE() << table << " " << uid << " differs:" << field_diff(row, it->second);
+        }
+      }
+      for (const auto& q : reference_queries(o)) {
+        EXPECT_EQ(query_rows(faulty, q), query_rows(ref, q)) << q;
+      }
+    }
+  }
+}
+
+// --- the cases ---------------------------------------------------------------------------
+
+// The objects that read each endpoint (and so fail when it fails), per strategy and mode.
+std::set<std::string> readers(const std::string& endpoint, const std::string& strategy,
+                              const std::string& mode) {
+  const bool api = strategy == "api";
+  if (endpoint == "token" || endpoint == "*") return {k_objects.begin(), k_objects.end()};
+  if (endpoint == "machines.list") return {"machine"};
+  if (endpoint == "software.list")
+    return api ? std::set<std::string>{"installed_package", "package"}
+               : std::set<std::string>{"package"};
+  if (endpoint == "export.inventory.files" || endpoint == "software.machinereferences")
+    return api ? std::set<std::string>{"installed_package"}
+               : std::set<std::string>{"installed_package", "package"};
+  if (endpoint == "download")
+    return mode == "full" ? std::set<std::string>{"installed_package", "package", "vulnerability"}
+                          : std::set<std::string>{"installed_package", "package"};
+  if (endpoint == "software.distributions") return {"package"};
+  if (endpoint.rfind("export.vulnerabilities", 0) == 0) return {"vulnerability"};
+  return {"vulnerability_definition"};  // vulnerabilities.list, recommendations.*
+}
+
+// The endpoints a sync calls, per strategy and mode.
+std::vector<std::string> endpoints(const std::string& strategy, const std::string& mode) {
+  if (strategy == "api") {
+    std::vector<std::string> e = {"software.machinereferences", "software.distributions",
+                                  "recommendations.vulnerabilities"};
+    if (mode == "full") e.emplace_back("export.vulnerabilities.json");
+    return e;
+  }
+  return {"token",
+          "machines.list",
+          "software.list",
+          "export.inventory.files",
+          mode == "full" ? "export.vulnerabilities.files" : "export.vulnerabilities.delta",
+          "download",
+          "vulnerabilities.list",
+          "recommendations.list"};
+}
+
+std::string ident(std::string s) {
+  for (auto& ch : s) {
+    if (std::isalnum(static_cast<unsigned char>(ch)) == 0) ch = '_';
+  }
+  return s;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  for (const std::string mode : {"full", "delta"}) {
+    auto add = [&](Case c) {
+      c.mode = mode;
+      c.name = mode + "_" + (c.strategy == "api" ? "api_" : "") + c.name;
+      all.push_back(std::move(c));
+    };
+    // Within the retries: survived. Beyond them: the objects that read it fail.
+    auto within_and_beyond = [&](const std::string& name, const std::string& strategy,
+                                 const std::string& endpoint, auto&& set_count) {
+      Case within;
+      within.name = name + "_within_retries";
+      within.strategy = strategy;
+      set_count(within.faults, static_cast<std::uint32_t>(k_retries));
+      add(within);
+      Case beyond;
+      beyond.name = name + "_every_response";
+      beyond.strategy = strategy;
+      set_count(beyond.faults, k_every);
+      beyond.expect = Expect::failure;
+      beyond.every = true;
+      beyond.failing = readers(endpoint, strategy, mode);
+      add(beyond);
+    };
+    for (const std::string strategy : {"export", "api"}) {
+      for (const auto& ep : endpoints(strategy, mode)) {
+        within_and_beyond("503_" + ident(ep), strategy, ep, [&](mdesim::Faults& f, auto n) {
+          f.errors.push_back({ep, 503, n, 1});
+        });
+        within_and_beyond("reset_" + ident(ep), strategy, ep, [&](mdesim::Faults& f, auto n) {
+          f.reset_endpoint = ep == "token" ? "token.v2" : ep;
+          f.reset_connection = n;
+          f.reset_after_bytes = 64;
+        });
+      }
+    }
+    for (const int status : {429, 500}) {
+      within_and_beyond(fmt::format("{}_any_endpoint", status), "export", "*",
+                        [&](mdesim::Faults& f, auto n) { f.errors.push_back({"*", status, n, 1}); });
+    }
+    // The service's answer for a tenant without machines; the removal guard holds it.
+    Case empty;
+    empty.name = "404_machines_list";
+    empty.faults.errors.push_back({"machines.list", 404, 1, 0});
+    empty.expect = Expect::failure;
+    empty.failing = {"machine"};
+    add(empty);
+
+    within_and_beyond("truncated_gzip", "export", "download",
+                      [](mdesim::Faults& f, auto n) { f.truncated_gzip = n; });
+
+    // An expired SAS sets the file aside and lists the export again, once.
+    Case sas;
+    sas.name = "expired_sas_once";
+    sas.faults.expired_sas = 1;
+    add(sas);
+    Case sas_every;
+    sas_every.name = "expired_sas_every_response";
+    sas_every.faults.expired_sas = k_every;
+    sas_every.expect = Expect::failure;
+    sas_every.every = true;
+    sas_every.failing = readers("download", "export", mode);
+    add(sas_every);
+
+    // A line that is not JSON is a parse error: the first file read is the inventory's.
+    Case malformed;
+    malformed.name = "malformed_json_line_once";
+    malformed.faults.malformed_json_line = 1;
+    malformed.expect = Expect::failure;
+    malformed.failing = {"installed_package", "package"};
+    add(malformed);
+    Case malformed_every = malformed;
+    malformed_every.name = "malformed_json_line_every_response";
+    malformed_every.faults.malformed_json_line = k_every;
+    malformed_every.every = true;
+    malformed_every.min_consumed = 2;
+    malformed_every.failing = readers("download", "export", mode);
+    add(malformed_every);
+
+    Case tokens;
+    tokens.name = "expire_tokens";
+    tokens.faults.expire_tokens = true;
+    tokens.expire_tokens = true;
+    add(tokens);
+
+    // Faults the sync absorbs whatever their count: once, and on every response.
+    auto absorbed = [&](const std::string& name, auto&& set_count) {
+      Case once;
+      once.name = name + "_once";
+      set_count(once.faults, 1U);
+      add(once);
+      Case every;
+      every.name = name + "_every_response";
+      set_count(every.faults, k_every);
+      every.every = true;
+      every.min_consumed = 2;
+      add(every);
+    };
+    absorbed("slow_body", [](mdesim::Faults& f, auto n) {
+      f.slow_body = n;
+      f.slow_delay_ms = 1;
+    });
+    absorbed("empty_export_file", [](mdesim::Faults& f, auto n) { f.empty_export_file = n; });
+    absorbed("duplicate_rows", [](mdesim::Faults& f, auto n) { f.duplicate_rows = n; });
+    absorbed("stray_row", [](mdesim::Faults& f, auto n) { f.stray_row = n; });
+    absorbed("extra_fields", [](mdesim::Faults& f, auto n) { f.extra_fields = n; });
+    absorbed("pascal_case_keys", [](mdesim::Faults& f, auto n) { f.pascal_case_keys = n; });
+
+    // A nextLink that serves the same page again (Q2), on each paged endpoint.
+    std::vector<std::pair<std::string, std::string>> paged = {
+        {"export", "machines.list"},
+        {"export", "software.list"},
+        {"export", "vulnerabilities.list"},
+        {"export", "recommendations.list"}};
+    if (mode == "delta") paged.emplace_back("export", "export.vulnerabilities.delta");
+    if (mode == "full") paged.emplace_back("api", "export.vulnerabilities.json");
+    for (const auto& [strategy, ep] : paged) {
+      Case loop;
+      loop.name = "looping_next_link_" + ident(ep);
+      loop.strategy = strategy;
+      loop.faults.looping_next_link = 1;
+      loop.faults.looping_endpoint = ep;
+      add(loop);
+    }
+  }
+  return all;
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, FaultMatrix, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace mdesync
