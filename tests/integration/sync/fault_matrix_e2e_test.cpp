@@ -9,6 +9,10 @@
 //    good state (its rows with every column, its checkpoint, its digests and history as
 //    in S), every other object equal to R.
 //
+// "Equal to R" leaves aside what differs between two good runs by design (ADR 0088): the
+// digests of export lines, times from the local clock, and the definitions' recommendation
+// attributes when the findings or the recommendations feed failed in the same run.
+//
 // Every case also checks that the fault was consumed (all of it when the count is within
 // the retries; at least max_retries + 1 responses when it is "every response"), so that a
 // fault aimed at an endpoint the sync never calls fails the case instead of passing it.
@@ -379,6 +383,9 @@ std::vector<Case> cases() {
         within_and_beyond("503_" + ident(ep), strategy, ep, [&](mdesim::Faults& f, auto n) {
           f.errors.push_back({ep, 503, n, 1});
         });
+        // A connection cut inside a body. Inside a JSON page (the change feed, the api
+        // strategy's findings export) the cut is not retried yet: those four cases fail
+        // until truncated JSON pages are retried as the issue asks.
         within_and_beyond("reset_" + ident(ep), strategy, ep, [&](mdesim::Faults& f, auto n) {
           f.reset_endpoint = ep == "token" ? "token.v2" : ep;
           f.reset_connection = n;
