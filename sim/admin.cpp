@@ -29,6 +29,7 @@ json faults_json(const Faults& f) {
           {"duplicateRows", f.duplicate_rows},
           {"strayRow", f.stray_row},
           {"loopingNextLink", f.looping_next_link},
+          {"loopingEndpoint", f.looping_endpoint},
           {"extraFields", f.extra_fields},
           {"pascalCaseKeys", f.pascal_case_keys},
           {"machineNotFound", f.machine_not_found}};
@@ -60,6 +61,7 @@ Faults faults_from_json(const json& j) {
   f.duplicate_rows = j.value("duplicateRows", 0U);
   f.stray_row = j.value("strayRow", 0U);
   f.looping_next_link = j.value("loopingNextLink", 0U);
+  f.looping_endpoint = j.value("loopingEndpoint", std::string("*"));
   f.extra_fields = j.value("extraFields", 0U);
   f.pascal_case_keys = j.value("pascalCaseKeys", 0U);
   f.machine_not_found = j.value("machineNotFound", 0U);

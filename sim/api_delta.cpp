@@ -46,7 +46,7 @@ Reply SimulatorImpl::export_delta(const httplib::Request& req) {
   std::string tail = "]";
   if (more && !a.top) {
     const std::uint64_t next_seq =
-        consume(&Faults::looping_next_link) ? (a.time_path ? a.line : 0) : events->back().seq + 1;
+        consume_looping_next_link() ? (a.time_path ? a.line : 0) : events->back().seq + 1;
     tail += ",\"@odata.nextLink\":";
     json_str(tail, m_base + req.path + "?sincetime=" + url_encode(since_text) +
                        "&pagesize=" + std::to_string(a.page) +

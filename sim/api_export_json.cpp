@@ -95,6 +95,7 @@ std::string SimulatorImpl::skiptoken(const std::string& tp, std::size_t file, st
 
 std::variant<PageArgs, Reply> SimulatorImpl::page_args(const httplib::Request& req) {
   PageArgs a;
+  if (m_opt.export_page_size > 0) a.page = m_opt.export_page_size;
   if (has_param(req, "pageSize")) {
     const auto v = parse_int(param(req, "pageSize"));
     if (!v || *v <= 0)
@@ -156,7 +157,7 @@ Reply SimulatorImpl::export_json(const httplib::Request& req, ExportKind kind) {
   if (more && !a.top) {
     std::string path = req.path;
     std::string link = m_base + path + "?pagesize=" + std::to_string(a.page) + "&$skiptoken=";
-    if (consume(&Faults::looping_next_link)) {
+    if (consume_looping_next_link()) {
       link += url_encode(skiptoken(snap.time_path, a.file, a.line));
     } else {
       link += url_encode(skiptoken(snap.time_path, ef, el));

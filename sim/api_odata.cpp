@@ -103,7 +103,7 @@ Reply SimulatorImpl::odata_list(const httplib::Request& req, const std::string& 
 std::string SimulatorImpl::odata_next_link(const httplib::Request& req, std::size_t skip,
                                            std::size_t page) {
   std::string link = m_base + req.path + "?";
-  if (consume(&Faults::looping_next_link)) {
+  if (consume_looping_next_link()) {
     // The Q2 symptom: parameter names lost, the link serves the same page forever.
     for (const auto& [k, v] : req.params) link += "=" + url_encode(v) + "&";
     link += "$skip=" + std::to_string(skip);

@@ -45,6 +45,7 @@ void SimulatorImpl::add_faults(const Faults& f) {
     m_faults.reset_endpoint = f.reset_endpoint;
     m_faults.reset_after_bytes = f.reset_after_bytes;
   }
+  if (f.looping_next_link > 0) m_faults.looping_endpoint = f.looping_endpoint;
   if (f.slow_body > 0) {
     m_faults.slow_endpoint = f.slow_endpoint;
     m_faults.slow_delay_ms = f.slow_delay_ms;
@@ -119,6 +120,14 @@ bool SimulatorImpl::consume(std::uint32_t Faults::*field) {
   std::lock_guard lock(m_mutex);
   if (m_faults.*field == 0) return false;
   --(m_faults.*field);
+  return true;
+}
+
+bool SimulatorImpl::consume_looping_next_link() {
+  std::lock_guard lock(m_mutex);
+  if (m_faults.looping_next_link == 0) return false;
+  if (m_faults.looping_endpoint != "*" && m_faults.looping_endpoint != t_endpoint) return false;
+  --m_faults.looping_next_link;
   return true;
 }
 

@@ -95,8 +95,11 @@ void install(Reply& r, httplib::Response& res) {
 
 }  // namespace
 
+thread_local std::string t_endpoint;
+
 void SimulatorImpl::handle(const httplib::Request& req, httplib::Response& res) {
   const std::string lp = lower(req.path);
+  t_endpoint.clear();
   std::string name;
   Reply reply;
   try {
@@ -145,6 +148,7 @@ Reply SimulatorImpl::api(const httplib::Request& req, std::string& name) {
     return error_reply(404, "NotFound", "Resource " + req.path + " does not exist", next_target());
   }
   name = ep->route.name;
+  t_endpoint = name;
   if (auto f = take_error_fault(name)) return *f;
   if (auto a = authorize(req, ep->route)) return *a;
   if (auto rl = rate_limit(name)) return *rl;

@@ -68,6 +68,10 @@ struct Options {
   // Server page size of the OData lists when no $top is given; 0 = the documented
   // maximum (10,000, or 8,000 for vulnerabilities). Tests lower it to exercise nextLink.
   std::size_t odata_page_size = 0;
+  // Page size of the JSON exports and the delta export when the request names none
+  // (`pageSize`); 0 = the documented default (50,000). Tests lower it so that a small
+  // tenant's export and change feed come in several pages.
+  std::uint64_t export_page_size = 0;
   // Export files cache; empty = <system temp>/mdesim-cache.
   std::string cache_dir;
   // HTTPS when both are set (PEM files).
@@ -122,6 +126,7 @@ struct Faults {
   std::uint32_t duplicate_rows = 0;       // next N downloads / JSON pages: rows repeated
   std::uint32_t stray_row = 0;            // next N downloads: the middle line repeated at the end
   std::uint32_t looping_next_link = 0;    // next N paged responses: nextLink = same page
+  std::string looping_endpoint = "*";     // endpoint name the looping nextLinks are for
   std::uint32_t extra_fields = 0;         // next N responses: unknown members added to rows
   std::uint32_t pascal_case_keys = 0;     // next N downloads: PascalCase member names
   std::uint32_t machine_not_found = 0;    // next N GET /api/machines/{id}: 404

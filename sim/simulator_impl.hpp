@@ -53,6 +53,11 @@ namespace mdesim {
 using json = nlohmann::ordered_json;
 using Steady = std::chrono::steady_clock;
 
+// Name of the API endpoint the current thread is answering (set by the router before the
+// handler runs; the handlers build their pages on that thread), for faults aimed at one
+// endpoint that are consumed inside a handler.
+extern thread_local std::string t_endpoint;
+
 struct TokenInfo {
   std::int64_t expires = 0;  // real Unix seconds
   std::uint64_t generation = 0;
@@ -151,6 +156,8 @@ class SimulatorImpl final : public Simulator {
   // faults.cpp
   std::optional<Reply> take_error_fault(const std::string& name);
   bool consume(std::uint32_t Faults::*field);
+  // loopingNextLink, when the request being answered is for its endpoint.
+  bool consume_looping_next_link();
   void apply_body_faults(const std::string& name, Reply& r);
   // The pause between two pieces of a slowed body; it ends early when the simulator
   // stops, so a long slowDelayMs never holds up stop().

@@ -809,6 +809,39 @@ TEST_F(SimTest, ResetConnectionCutsChunkedAndSizedRepliesMidBody) {
   EXPECT_EQ(raw_get(sim->port(), "/api/machines", tok).payload, whole_list.payload);
 }
 
+// What the fault matrix needs on a small tenant: a looping nextLink aimed at one endpoint
+// (the others page on normally and leave it pending, as GET /sim/faults shows), and a
+// change feed in several pages without a pageSize in the request.
+TEST_F(SimTest, LoopingNextLinkForOneEndpointAndASmallExportPageSize) {
+  auto o = small_options();
+  o.odata_page_size = 7;
+  o.export_page_size = 3;
+  start(o);
+  const std::string tok = token();
+  ASSERT_EQ(cli->Post("/sim/faults", R"({"loopingNextLink":1,"loopingEndpoint":"software.list"})",
+                      "application/json")
+                ->status,
+            200);
+  const json m = get_json("/api/machines", tok);
+  EXPECT_NE(m["@odata.nextLink"].get<std::string>().find("$skip=7"), std::string::npos);
+  json pending = json::parse(cli->Get("/sim/faults")->body);
+  EXPECT_EQ(pending["loopingNextLink"], 1);
+  EXPECT_EQ(pending["loopingEndpoint"], "software.list");
+  const json sw = get_json("/api/software", tok);
+  const std::string lost = sw["@odata.nextLink"];
+  EXPECT_TRUE(lost.ends_with("?$skip=0")) << lost;  // Q2: the same page again
+  EXPECT_EQ(json::parse(cli->Get("/sim/faults")->body)["loopingNextLink"], 0);
+
+  sim->advance(6);
+  const std::string since = "2026-01-05T06:00:00Z";
+  int pages = 0;
+  const auto events = all_pages(
+      "/api/machines/SoftwareVulnerabilityChangesByMachine?sinceTime=" + since, tok, &pages);
+  ASSERT_GT(events.size(), 3U);
+  EXPECT_EQ(pages, static_cast<int>((events.size() + 2) / 3));
+  EXPECT_EQ(get_json("/api/machines/SoftwareVulnerabilitiesByMachine", tok)["value"].size(), 3U);
+}
+
 TEST_F(SimTest, FileFaults) {
   const std::string tok = token();
   auto first_url = [&] {

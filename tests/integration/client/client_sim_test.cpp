@@ -668,11 +668,13 @@ TEST_F(ClientSim, MachineNotFoundIsNotFound) {
   auto ok = c->get_machine(id);
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(ok->id, id);
+  EXPECT_EQ(s_sim->pending_faults().machine_not_found, 0U) << "both 404s were met";
   f.machine_not_found = 3;  // persistent: the device is gone
   s_sim->add_faults(f);
   auto r = c->get_machine(id);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, util::ErrorCode::not_found);
+  EXPECT_EQ(s_sim->pending_faults().machine_not_found, 0U);
 }
 
 }  // namespace

@@ -56,6 +56,22 @@ std::map<std::string, std::string> dump_table(const std::string& db_path, const 
   return rows;
 }
 
+std::vector<std::string> query_rows(const std::string& db_path, const std::string& sql) {
+  Db db(db_path);
+  Stmt stmt(db.db, sql);
+  std::vector<std::string> out;
+  const int n = sqlite3_column_count(stmt.st);
+  while (sqlite3_step(stmt.st) == SQLITE_ROW) {
+    std::string line;
+    for (int c = 0; c < n; ++c) {
+      if (c > 0) line += '|';
+      line += text(stmt.st, c);
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
 long long query_int(const std::string& db_path, const std::string& sql) {
   Db db(db_path);
   Stmt stmt(db.db, sql);

@@ -15,6 +15,9 @@ namespace mdesync::testing_support {
 std::map<std::string, std::string> dump_table(const std::string& db_path, const std::string& table,
                                               const std::set<std::string>& ignore = {});
 
+// Every row of a query, its columns joined with '|' (NULL as "NULL"), in the query's order.
+std::vector<std::string> query_rows(const std::string& db_path, const std::string& sql);
+
 // Single-value query helpers.
 long long query_int(const std::string& db_path, const std::string& sql);
 std::vector<std::string> query_strings(const std::string& db_path, const std::string& sql);
