@@ -74,7 +74,7 @@ std::string slurp(const std::string& path) {
 // build, use that one): its output, empty when the file parses and passes its lint.
 std::string promtool(const std::string& path) {
   std::string tool = "promtool";
-  for (const std::string dir :
+  for (const std::string& dir :
        {std::string(MDESYNC_BINARY_DIR), std::string(MDESYNC_SOURCE_DIR) + "/build"}) {
     if (fs::exists(dir + "/tools/promtool")) {
       tool = dir + "/tools/promtool";
