@@ -24,10 +24,11 @@ void setup_logging(bool verbose, bool quiet, LogFormat format) {
     // Each message first erases the line it starts on: a progress line of `sync` that
     // is still there would otherwise run into it.
     logger = spdlog::stderr_color_mt("mdesync");
-    logger->set_pattern("\r\033[K%^%l%$: %v");
+    logger->set_formatter(make_text_formatter("\r\033[K%^%l%$: %*%v"));
   } else {
     logger = spdlog::stderr_color_mt("mdesync");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+    logger->set_formatter(
+        make_text_formatter("%Y-%m-%dT%H:%M:%S.%eZ %l %*%v", spdlog::pattern_time_type::utc));
   }
   logger->set_level(verbose ? spdlog::level::debug
                     : quiet ? spdlog::level::warn

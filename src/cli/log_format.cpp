@@ -7,6 +7,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,26 @@ namespace mdesync::cli {
 namespace {
 
 std::atomic<bool> g_json{false};
+std::atomic<bool> g_text_tenant{false};
+
+class TenantFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& /*msg*/, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    if (!g_text_tenant.load()) return;
+    for (const auto& [key, value] : util::log_context()) {
+      if (key != "tenant") continue;
+      if (const auto* name = std::get_if<std::string>(&value)) {
+        dest.append(name->data(), name->data() + name->size());
+        dest.push_back(':');
+        dest.push_back(' ');
+      }
+    }
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return spdlog::details::make_unique<TenantFlag>();
+  }
+};
 
 void put(nlohmann::ordered_json& j, const util::LogField& field) {
   std::visit([&](const auto& v) { j[field.first] = v; }, field.second);
@@ -48,6 +69,17 @@ class JsonFormatter final : public spdlog::formatter {
 
 std::unique_ptr<spdlog::formatter> make_json_formatter() {
   return std::make_unique<JsonFormatter>();
+}
+
+std::unique_ptr<spdlog::formatter> make_text_formatter(const std::string& pattern,
+                                                       spdlog::pattern_time_type time) {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(time);
+  formatter->add_flag<TenantFlag>('*').set_pattern(pattern);
+  return formatter;
+}
+
+void set_text_log_tenant(bool on) {
+  g_text_tenant.store(on);
 }
 
 bool json_logs() {

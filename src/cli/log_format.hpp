@@ -23,6 +23,14 @@ std::unique_ptr<spdlog::formatter> make_json_formatter();
 bool json_logs();
 void set_json_logs(bool on);
 
+// The text format with `pattern`, in which the flag %* stands for "<tenant>: " when
+// set_text_log_tenant(true) and the message's thread syncs a tenant (its `tenant`
+// context field), else for nothing: the lines of a run of several tenants say whose
+// they are.
+std::unique_ptr<spdlog::formatter> make_text_formatter(
+    const std::string& pattern, spdlog::pattern_time_type time = spdlog::pattern_time_type::local);
+void set_text_log_tenant(bool on);
+
 // A message for the user on stderr: "mdesync: <text>" in the text format, a log record
 // of `level` in the JSON format (so that every line of stderr stays JSON).
 void tell(spdlog::level::level_enum level, const std::string& text);

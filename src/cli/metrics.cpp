@@ -81,53 +81,78 @@ const std::vector<std::string>& run_outcomes() {
   return outcomes;
 }
 
-std::string metrics_text(const RunRecord& r) {
-  Writer w;
-  const Labels tenant = {{"tenant", r.tenant}};
-  const auto* s = r.summary ? &*r.summary : nullptr;
+namespace {
 
-  w.family("mdesync_last_run_timestamp_seconds", "When the last sync run ended (Unix time).");
-  w.sample(tenant, epoch_seconds(r.ended_at));
-  w.family("mdesync_last_run_duration_seconds", "How long the last sync run took.");
-  w.sample(tenant, std::chrono::duration<double>(r.ended_at - r.started_at).count());
-  w.family("mdesync_last_run_success", "1 if the last sync run succeeded (exit code 0), else 0.");
-  w.sample(tenant, r.exit_code == 0 ? 1 : 0);
-  w.family("mdesync_last_run_exit_code",
-           "The exit code of the last sync run (README, Exit codes).");
-  w.sample(tenant, r.exit_code);
+// A run refused before the engine ran has no object figures; its objects still get
+// their last success time and a failed outcome.
+std::vector<sync::ObjectSummary> objects_of(const RunRecord& r) {
+  if (r.summary) return r.summary->objects;
+  std::vector<sync::ObjectSummary> objects;
+  for (const auto& name : r.objects) {
+    sync::ObjectSummary o;
+    o.object = name;
+    objects.push_back(std::move(o));
+  }
+  return objects;
+}
+
+}  // namespace
+
+std::string metrics_text(const RunRecord& record) {
+  return metrics_text(std::vector<RunRecord>{record});
+}
+
+std::string metrics_text(const std::vector<RunRecord>& records) {
+  Writer w;
+  // One family at a time, with the series of every tenant of the run.
+  auto per_run = [&](const std::string& name, const std::string& help, auto value) {
+    w.family(name, help);
+    for (const auto& r : records) w.sample({{"tenant", r.tenant}}, value(r));
+  };
+  auto calls = [](std::uint64_t sync::RunSummary::*field) {
+    return [field](const RunRecord& r) {
+      return r.summary ? static_cast<double>((*r.summary).*field) : 0.0;
+    };
+  };
+  per_run("mdesync_last_run_timestamp_seconds", "When the last sync run ended (Unix time).",
+          [](const RunRecord& r) { return epoch_seconds(r.ended_at); });
+  per_run("mdesync_last_run_duration_seconds", "How long the last sync run took.",
+          [](const RunRecord& r) {
+            return std::chrono::duration<double>(r.ended_at - r.started_at).count();
+          });
+  per_run("mdesync_last_run_success", "1 if the last sync run succeeded (exit code 0), else 0.",
+          [](const RunRecord& r) { return r.exit_code == 0 ? 1.0 : 0.0; });
+  per_run("mdesync_last_run_exit_code", "The exit code of the last sync run (README, Exit codes).",
+          [](const RunRecord& r) { return static_cast<double>(r.exit_code); });
   w.family("mdesync_last_run_outcome",
            "1 for the outcome of the last sync run, 0 for the others; refused: stopped before "
            "the sync began.");
-  for (const auto& o : run_outcomes()) {
-    Labels l = tenant;
-    l.emplace_back("outcome", o);
-    w.sample(l, o == r.outcome ? 1 : 0);
+  for (const auto& r : records) {
+    for (const auto& o : run_outcomes())
+      w.sample({{"tenant", r.tenant}, {"outcome", o}}, o == r.outcome ? 1 : 0);
   }
-  w.family("mdesync_last_run_http_requests",
-           "HTTP requests of the last sync run, token requests included.");
-  w.sample(tenant, s != nullptr ? static_cast<double>(s->http_calls) : 0);
-  w.family("mdesync_last_run_http_retries",
-           "Retried HTTP requests of the last sync run, token requests included.");
-  w.sample(tenant, s != nullptr ? static_cast<double>(s->retries) : 0);
-  w.family("mdesync_last_run_http_throttled",
-           "HTTP 429 (throttled) answers in the last sync run, token requests included.");
-  w.sample(tenant, s != nullptr ? static_cast<double>(s->throttled) : 0);
+  per_run("mdesync_last_run_http_requests",
+          "HTTP requests of the last sync run, token requests included.",
+          calls(&sync::RunSummary::http_calls));
+  per_run("mdesync_last_run_http_retries",
+          "Retried HTTP requests of the last sync run, token requests included.",
+          calls(&sync::RunSummary::retries));
+  per_run("mdesync_last_run_http_throttled",
+          "HTTP 429 (throttled) answers in the last sync run, token requests included.",
+          calls(&sync::RunSummary::throttled));
 
-  // Per object. A run refused before the engine ran has no object figures; its objects
-  // still get their last success time and a failed outcome.
-  std::vector<sync::ObjectSummary> objects;
-  if (s != nullptr) {
-    objects = s->objects;
-  } else {
-    for (const auto& name : r.objects) {
-      sync::ObjectSummary o;
-      o.object = name;
-      objects.push_back(std::move(o));
+  std::vector<std::vector<sync::ObjectSummary>> objects;
+  for (const auto& r : records) objects.push_back(objects_of(r));
+  auto each_object = [&](auto fn) {
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      for (const auto& o : objects[i]) fn(records[i], o);
     }
-  }
+  };
   auto per_object = [&](const std::string& name, const std::string& help, auto value) {
     w.family(name, help);
-    for (const auto& o : objects) w.sample({{"tenant", r.tenant}, {"object", o.object}}, value(o));
+    each_object([&](const RunRecord& r, const sync::ObjectSummary& o) {
+      w.sample({{"tenant", r.tenant}, {"object", o.object}}, value(o));
+    });
   };
   per_object("mdesync_object_last_run_success",
              "1 if the object was synced in the last run, else 0 (failed, interrupted, not run).",
@@ -137,15 +162,15 @@ std::string metrics_text(const RunRecord& r) {
              [](const sync::ObjectSummary& o) { return o.seconds; });
   w.family("mdesync_object_last_success_timestamp_seconds",
            "When the object's last successful sync ended (Unix time; its checkpoint).");
-  for (const auto& o : objects) {
+  each_object([&](const RunRecord& r, const sync::ObjectSummary& o) {
     if (auto it = r.last_success.find(o.object); it != r.last_success.end()) {
       w.sample({{"tenant", r.tenant}, {"object", o.object}}, epoch_seconds(it->second));
     }
-  }
+  });
   w.family("mdesync_object_last_run_rows",
            "Rows of the object in the last run: read from the service, written (inserted or "
            "changed), unchanged, closed (findings fixed, rows marked Removed), skipped.");
-  for (const auto& o : objects) {
+  each_object([&](const RunRecord& r, const sync::ObjectSummary& o) {
     for (const auto& [kind, n] :
          std::vector<std::pair<std::string, std::int64_t>>{{"read", o.read},
                                                            {"written", o.written},
@@ -155,7 +180,7 @@ std::string metrics_text(const RunRecord& r) {
       w.sample({{"tenant", r.tenant}, {"object", o.object}, {"kind", kind}},
                static_cast<double>(n));
     }
-  }
+  });
   per_object("mdesync_object_last_run_http_requests",
              "HTTP requests for the object in the last run.",
              [](const sync::ObjectSummary& o) { return static_cast<double>(o.http_calls); });

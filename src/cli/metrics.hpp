@@ -17,8 +17,8 @@ namespace mdesync::cli {
 
 // What one run of one tenant leaves in the metrics file.
 struct RunRecord {
-  // The `tenant` label: the configured tenant id (the tenant's name once a run holds
-  // several tenants).
+  // The `tenant` label: the configured tenant id, or the tenant's name in a config of
+  // [[tenants]] tables.
   std::string tenant;
   int exit_code = 0;
   // "success", "partial", "failed", "interrupted", or "refused": stopped before the
@@ -35,6 +35,8 @@ struct RunRecord {
   std::string store_tenant;
   // Per object: the completion time of its checkpoint, i.e. of its last good sync.
   std::map<std::string, util::Timestamp> last_success;
+  // The end of the run was logged (cli/sync_service.hpp, finish_record).
+  bool finished = false;
 };
 
 // The outcomes that mdesync_last_run_outcome has a series for.
@@ -47,6 +49,8 @@ void read_last_success(RunRecord& record, const std::string& store_url, const st
 // The metrics text (Prometheus text exposition format 0.0.4, which node_exporter's
 // textfile collector and `promtool check metrics` read). Pure.
 std::string metrics_text(const RunRecord& record);
+// The same for the tenants of one run: every family once, with each tenant's series.
+std::string metrics_text(const std::vector<RunRecord>& records);
 
 // Writes `text` to a temporary file beside `path` (`path` + ".tmp", which the textfile
 // collector ignores), syncs it, and renames it over `path`: a scrape sees the old file

@@ -10,13 +10,10 @@
 #include "util/log_context.hpp"
 
 namespace mdesync::cli {
-namespace {
 
 util::Timestamp now() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
-
-}  // namespace
 
 void add_service_flags(CLI::App& app, ServiceOptions& options) {
   app.add_option("--log-format", options.log_format,
@@ -34,22 +31,17 @@ void add_service_flags(CLI::App& app, ServiceOptions& options) {
 }
 
 void note_config(RunRecord& record, const config::Config& config) {
-  record.tenant = config.tenant_id;
+  // A tenant of [[tenants]] tables is known by its name; a lone tenant by its id.
+  record.tenant = config.tenant_name.empty() ? config.tenant_id : config.tenant_name;
   record.objects = config.objects;
   record.store_url = config.store;
   record.store_tenant = config.tenant_id;
-  if (!config.tenant_id.empty()) util::set_log_context("tenant", config.tenant_id);
+  if (!record.tenant.empty()) util::set_log_context("tenant", record.tenant);
 }
 
-int run_recorded(const ServiceOptions& options, bool verbose, bool quiet, bool dry_run,
-                 const std::function<int(RunRecord&)>& body) {
-  setup_logging(verbose, quiet, options.log_format == "json" ? LogFormat::json : LogFormat::text);
-  RunRecord record;
-  record.started_at = now();
-  record.exit_code = body(record);
-  record.ended_at = now();
-  if (dry_run) return record.exit_code;
-
+void finish_record(RunRecord& record) {
+  if (record.finished) return;
+  record.finished = true;
   if (const auto* s = record.summary ? &*record.summary : nullptr) {
     // The run's own times, so that the metrics agree with its summary.
     record.started_at = s->started_at;
@@ -67,14 +59,42 @@ int run_recorded(const ServiceOptions& options, bool verbose, bool quiet, bool d
         {{"outcome", record.outcome}, {"exit_code", std::int64_t{record.exit_code}}});
     spdlog::info("sync refused before it began (exit {})", record.exit_code);
   }
+}
+
+int run_recorded(const ServiceOptions& options, bool verbose, bool quiet, bool dry_run,
+                 const std::function<int(std::vector<RunRecord>&)>& body) {
+  setup_logging(verbose, quiet, options.log_format == "json" ? LogFormat::json : LogFormat::text);
+  std::vector<RunRecord> records(1);
+  records.front().started_at = now();
+  const int code = body(records);
+  if (dry_run) return code;
+  if (records.size() == 1 && !records.front().finished) {
+    records.front().exit_code = code;
+    records.front().ended_at = now();
+  }
+  for (auto& record : records) {
+    // A multi-tenant run that stopped before its tenants began (a configuration error):
+    // each tenant's record says so with the run's code.
+    if (!record.finished && record.exit_code == 0) record.exit_code = code;
+    if (record.ended_at == util::Timestamp{}) {
+      record.started_at = records.front().started_at;
+      record.ended_at = now();
+    }
+    finish_record(record);
+  }
+  if (records.size() > 1) spdlog::info("sync of {} tenants ended (exit {})", records.size(), code);
 
   if (!options.metrics_file.empty()) {
-    if (!record.store_url.empty()) read_last_success(record, record.store_url, record.store_tenant);
-    if (auto st = write_metrics_file(options.metrics_file, metrics_text(record)); !st) {
+    for (auto& record : records) {
+      if (!record.store_url.empty()) {
+        read_last_success(record, record.store_url, record.store_tenant);
+      }
+    }
+    if (auto st = write_metrics_file(options.metrics_file, metrics_text(records)); !st) {
       tell(spdlog::level::err, st.error().describe());
     }
   }
-  return record.exit_code;
+  return code;
 }
 
 util::Result<std::unique_ptr<store::Store>> open_exclusive(const config::Config& config,

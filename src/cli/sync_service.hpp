@@ -27,12 +27,21 @@ struct ServiceOptions {
 // MDESYNC_METRICS_FILE, MDESYNC_LOCK_WAIT_SECONDS).
 void add_service_flags(CLI::App& app, ServiceOptions& options);
 
-// Sets up logging in the chosen format, runs `body` (the sync, which fills the record
-// as it goes), logs the end of the run with its figures and writes the metrics file
-// (not for a dry run). Returns body's exit code; a metrics file that cannot be written
-// is an error on stderr but does not change it.
+// Sets up logging in the chosen format, runs `body` (the sync, which fills the records
+// as it goes: one, or one per tenant of a multi-tenant config), logs the end of each
+// run with its figures (unless body did: finish_record) and writes the metrics file
+// with every tenant's series (not for a dry run). Returns body's exit code; a metrics
+// file that cannot be written is an error on stderr but does not change it. `records`
+// holds one record when body begins.
 int run_recorded(const ServiceOptions& options, bool verbose, bool quiet, bool dry_run,
-                 const std::function<int(RunRecord&)>& body);
+                 const std::function<int(std::vector<RunRecord>&)>& body);
+
+// Logs the end of one tenant's run (its exit_code set) with its figures, taking the
+// run's times and outcome from its summary, if any. Once per record.
+void finish_record(RunRecord& record);
+
+// The wall clock, as the records hold it.
+util::Timestamp now();
 
 // Notes the loaded configuration in the record (tenant, objects, store) and in the log
 // context (the `tenant` field).

@@ -98,6 +98,22 @@ struct Config {
 
   // Report.
   ReportSettings report;
+
+  // Several tenants in one configuration (README "Several tenants", docs/adr/0090).
+  // `tenant_name` is the name of the config's [[tenants]] table this configuration was
+  // built from ("" for a configuration without [[tenants]]): it labels messages,
+  // metrics and log lines and fills `{tenant}` in the store URL. tenant_concurrency is
+  // shared: how many tenants `sync --all` runs at once.
+  std::string tenant_name;
+  int tenant_concurrency = 2;
+};
+
+// A configuration file's tenants, each with its complete configuration (the shared
+// defaults, its own [[tenants]] table, the environment and flags applied).
+struct Tenants {
+  bool multi = false;           // the file has [[tenants]] tables
+  std::vector<Config> tenants;  // in file order; one (tenant_name "") without [[tenants]]
+  int tenant_concurrency = 2;
 };
 
 }  // namespace mdesync::config

@@ -1,10 +1,12 @@
 #include "config/load.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <variant>
 
@@ -441,6 +443,14 @@ const std::vector<KeySpec>& specs() {
           MDESYNC_ASSIGN(accept_removals, as_bool("accept_removals", v, s));
           return {};
         });
+    add("tenant_concurrency",
+        "Tenants of a multi-tenant config that `sync --all` runs at once (1-64; shared only)", "2",
+        [](Config& c, const Value& v, const Source& s) -> Status {
+          auto r = as_int("tenant_concurrency", v, s, 1, 64);
+          if (!r) return tl::unexpected(r.error());
+          c.tenant_concurrency = static_cast<int>(*r);
+          return {};
+        });
     add("include_non_cpe", "Also sync software without a CPE as installed packages", "false",
         [](Config& c, const Value& v, const Source& s) -> Status {
           MDESYNC_ASSIGN(include_non_cpe, as_bool("include_non_cpe", v, s));
@@ -559,7 +569,7 @@ util::Result<std::vector<std::string>> filter_values(const std::string& key, con
   return values;
 }
 
-Status apply_file(Config& config, const std::string& path) {
+util::Result<toml::table> parse_file(const std::string& path) {
   // toml++ reads a directory as an empty document: without this check `--config DIR`
   // would silently run on defaults.
   std::error_code ec;
@@ -571,9 +581,8 @@ Status apply_file(Config& config, const std::string& path) {
   if (!std::filesystem::exists(status)) {
     return fail(ErrorCode::config, fmt::format("config file {}: no such file", path));
   }
-  toml::table doc;
   try {
-    doc = toml::parse_file(path);
+    return toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     return fail(ErrorCode::config, fmt::format("config file {}: line {}, column {}: {}", path,
@@ -581,9 +590,35 @@ Status apply_file(Config& config, const std::string& path) {
   } catch (const std::exception& e) {
     return fail(ErrorCode::config, fmt::format("config file {}: {}", path, e.what()));
   }
-  const Source src{"config file " + path, false};
-  for (const auto& [k, node] : doc) {
+}
+
+// Keys that only the shared part of a config file may hold, and those that only a
+// [[tenants]] table may hold (docs/adr/0090).
+bool shared_only(const std::string& key) {
+  return key == "tenant_concurrency" || key == "report" || key == "tenants";
+}
+
+// The keys of one table of a config file: the top level (`tenant` false) or one
+// [[tenants]] table (`tenant` true; its `name` is read by the caller). `multi`: the file
+// has [[tenants]] tables.
+Status apply_table(Config& config, const toml::table& table, const Source& src,
+                   const std::string& path, bool tenant, bool multi) {
+  for (const auto& [k, node] : table) {
     const std::string key(k.str());
+    if (key == "tenants" && !tenant) continue;  // read by load_tenants
+    if (key == "name" && tenant) continue;
+    if (tenant && shared_only(key)) {
+      return fail(ErrorCode::config,
+                  fmt::format("{}: '{}' is shared by every tenant: set it at the top level of "
+                              "the file, not in a [[tenants]] table",
+                              src.where, key));
+    }
+    if (!tenant && multi && key == "tenant_id") {
+      return fail(ErrorCode::config,
+                  fmt::format("config file {}: tenant_id belongs in each [[tenants]] table, not "
+                              "among the shared keys at the top level",
+                              path));
+    }
     if (key == "filters") {
       const auto* objects = node.as_table();
       if (objects == nullptr) return bad("filters", src, "a table of [filters.<object>] tables");
@@ -602,6 +637,7 @@ Status apply_file(Config& config, const std::string& path) {
           if (!values) return tl::unexpected(values.error());
           filters[std::string(fk.str())] = std::move(*values);
         }
+        // A tenant's filters of an object replace the shared ones of that object.
         config.filters[object] = std::move(filters);
       }
       continue;
@@ -613,8 +649,8 @@ Status apply_file(Config& config, const std::string& path) {
     const KeySpec* spec = find_spec(key);
     if (spec == nullptr) {
       return fail(ErrorCode::config,
-                  fmt::format("config file {}: unknown key '{}' (known keys: {}, filters, report)",
-                              path, key,
+                  fmt::format("{}: unknown key '{}' (known keys: {}, filters, report, tenants)",
+                              src.where, key,
                               fmt::join(
                                   [] {
                                     std::vector<std::string> names;
@@ -631,7 +667,275 @@ Status apply_file(Config& config, const std::string& path) {
   return {};
 }
 
+// The environment: the Azure SDK's names for the credentials, MDESYNC_<KEY> for the rest.
+Status apply_environment(Config& config, const Environment& env) {
+  const std::vector<std::pair<std::string, std::string>> azure = {
+      {"AZURE_TENANT_ID", "tenant_id"},
+      {"AZURE_CLIENT_ID", "client_id"},
+      {"AZURE_CLIENT_SECRET", "client_secret"},
+      {"AZURE_CLIENT_CERTIFICATE_PATH", "client_certificate_path"}};
+  for (const auto& [var, key] : azure) {
+    if (auto v = env(var); v && !v->empty()) {
+      if (auto st =
+              find_spec(key)->apply(config, Value{*v}, Source{"environment variable " + var, true});
+          !st) {
+        return st;
+      }
+      config.sources[key] = "environment variable " + var;
+    }
+  }
+  // The certificate's passphrase and the App Service identity: the Azure SDK's variables.
+  if (auto v = env("AZURE_CLIENT_CERTIFICATE_PASSWORD"); v && !v->empty()) {
+    config.client_certificate_password = Secret(*v);
+  }
+  if (auto v = env("IDENTITY_ENDPOINT"); v && !v->empty()) {
+    auto url = as_identity_url("IDENTITY_ENDPOINT", Value{*v},
+                               Source{"environment variable IDENTITY_ENDPOINT", true});
+    if (!url) return tl::unexpected(url.error());
+    config.identity_endpoint = *url;
+    config.sources["identity_endpoint"] = "environment variable IDENTITY_ENDPOINT";
+  }
+  if (auto v = env("IDENTITY_HEADER"); v && !v->empty()) config.identity_header = Secret(*v);
+  for (const auto& spec : specs()) {
+    if (spec.info.name == "client_secret") continue;  // only AZURE_CLIENT_SECRET
+    const std::string var = env_name(spec.info.name);
+    if (auto v = env(var); v && !v->empty()) {
+      if (auto st = spec.apply(config, Value{*v}, Source{"environment variable " + var, true});
+          !st) {
+        return st;
+      }
+      config.sources[spec.info.name] = "environment variable " + var;
+    }
+  }
+  return {};
+}
+
+// Flags, then the sign-in's resolution and the checks of the whole configuration.
+Status apply_flags_and_finish(Config& config, const Overrides& overrides) {
+  for (const auto& [key, text] : overrides.values) {
+    const KeySpec* spec = find_spec(key);
+    if (spec == nullptr || !spec->from_flag) {
+      return fail(ErrorCode::config, fmt::format("unknown option '{}'", key));
+    }
+    if (auto st = spec->apply(config, Value{text}, Source{"flag " + flag_name(key), true}); !st) {
+      return st;
+    }
+    config.sources[key] = "flag " + flag_name(key);
+  }
+  if (!overrides.objects.empty()) {
+    auto objects = as_objects("objects", Value{overrides.objects}, Source{"flag --objects", true});
+    if (!objects) return tl::unexpected(objects.error());
+    config.objects = std::move(*objects);
+  }
+  if (auto st = resolve_signin(config); !st) return st;
+  if (config.insecure_skip_tls_verify && !config.allow_insecure_tls_to_remote_hosts) {
+    // Unverified TLS to a real host hands the secret and the tokens to whoever answers;
+    // one forgotten switch must not do that.
+    for (const auto* url : {&config.api_url, &config.login_url}) {
+      const std::string host = url_host(*url);
+      if (!is_loopback(host)) {
+        return fail(ErrorCode::config,
+                    fmt::format("insecure_skip_tls_verify is set but {} is not a loopback host: "
+                                "refused, since anyone on the way could read the client secret "
+                                "and tokens. Fix the certificate trust (ca_bundle) instead; if you "
+                                "really mean it, also set allow_insecure_tls_to_remote_hosts",
+                                *url));
+      }
+    }
+  }
+  return {};
+}
+
+constexpr std::string_view k_tenant_template = "{tenant}";
+
+bool valid_tenant_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c == '-'; });
+}
+
+// What a tenant's store is, for finding two tenants that would share one: the SQLite
+// file (its absolute path), or the PostgreSQL URL and the schema's tenant id (none when
+// the URL names the schema itself).
+std::string store_identity(const Config& c) {
+  constexpr std::string_view k_sqlite = "sqlite:";
+  if (c.store.rfind(k_sqlite, 0) == 0) {
+    const std::string path = c.store.substr(k_sqlite.size());
+    if (path.rfind("file:", 0) == 0) return "sqlite " + path;
+    std::error_code ec;
+    const auto full = std::filesystem::weakly_canonical(std::filesystem::absolute(path), ec);
+    return "sqlite " + (ec ? path : full.string());
+  }
+  if (c.store.find("schema=") != std::string::npos) return "pg " + c.store;
+  return "pg " + c.store + " tenant " + c.tenant_id;
+}
+
 }  // namespace
+
+util::Result<Tenants> load_tenants(const Overrides& overrides, const Environment& env) {
+  Config base;
+  std::optional<std::string> file = overrides.config_file;
+  if (!file) file = env("MDESYNC_CONFIG");
+  toml::table doc;
+  std::string path;
+  if (file && !file->empty()) {
+    path = *file;
+    auto parsed = parse_file(path);
+    if (!parsed) return tl::unexpected(parsed.error());
+    doc = std::move(*parsed);
+  }
+  const toml::node* tenants_node = doc.get("tenants");
+  const toml::array* tables = tenants_node != nullptr ? tenants_node->as_array() : nullptr;
+  if (tenants_node != nullptr && (tables == nullptr || !tables->is_array_of_tables())) {
+    return fail(
+        ErrorCode::config,
+        fmt::format("config file {}: tenants: expected [[tenants]] tables, one per tenant", path));
+  }
+  const bool multi = tables != nullptr;
+  if (!path.empty()) {
+    if (auto st = apply_table(base, doc, Source{"config file " + path, false}, path, false, multi);
+        !st) {
+      return tl::unexpected(st.error());
+    }
+  }
+  // Layers: defaults, the file's shared keys, the environment, a tenant's own table,
+  // flags (later wins): a tenant's table overrides the deployment's environment, a flag
+  // of this run overrides everything.
+  if (auto st = apply_environment(base, env); !st) return tl::unexpected(st.error());
+
+  Tenants out;
+  out.multi = multi;
+  if (!multi) {
+    if (!overrides.tenants.empty()) {
+      return fail(ErrorCode::config,
+                  fmt::format("--tenant {}: the configuration has no [[tenants]] tables (one "
+                              "tenant, no names); drop --tenant or add [[tenants]] tables",
+                              overrides.tenants.front()));
+    }
+    if (auto st = apply_flags_and_finish(base, overrides); !st) return tl::unexpected(st.error());
+    if (base.store.find(k_tenant_template) != std::string::npos) {
+      return fail(ErrorCode::config,
+                  fmt::format("store {}: {{tenant}} names a tenant of [[tenants]] tables, but the "
+                              "configuration has none",
+                              base.store));
+    }
+    out.tenant_concurrency = base.tenant_concurrency;
+    out.tenants.push_back(std::move(base));
+    return out;
+  }
+
+  if (overrides.values.count("tenant_id") != 0) {
+    return fail(ErrorCode::config,
+                "--tenant-id: the configuration has [[tenants]] tables, each with its own "
+                "tenant_id; choose tenants by name with --tenant NAME");
+  }
+  std::vector<Config> all;
+  for (std::size_t i = 0; i < tables->size(); ++i) {
+    const auto& table = *tables->get(i)->as_table();
+    const std::string where = fmt::format("config file {}: [[tenants]] table {}", path, i + 1);
+    const auto name = table["name"].value<std::string>();
+    if (!name) {
+      return fail(ErrorCode::config,
+                  where +
+                      ": name missing (a name of letters, digits, '-' and '_' that labels "
+                      "the tenant's messages, metrics and store file)");
+    }
+    if (!valid_tenant_name(*name)) {
+      return fail(
+          ErrorCode::config,
+          fmt::format("{}: name '{}': expected 1 to 64 letters, digits, '-' or '_'", where, *name));
+    }
+    for (const auto& other : all) {
+      if (other.tenant_name == *name) {
+        return fail(ErrorCode::config,
+                    fmt::format("{}: name '{}' is used by an earlier [[tenants]] table too; "
+                                "every tenant needs its own name",
+                                where, *name));
+      }
+    }
+    Config c = base;
+    c.tenant_name = *name;
+    c.sources.erase("tenant_id");
+    c.tenant_id.clear();  // never the environment's: each table names its own
+    const Source src{fmt::format("config file {}, tenant '{}'", path, *name), false};
+    if (auto st = apply_table(c, table, src, path, true, true); !st) {
+      return tl::unexpected(st.error());
+    }
+    if (c.tenant_id.empty()) {
+      return fail(ErrorCode::config,
+                  fmt::format("{}: tenant '{}' has no tenant_id", src.where, *name));
+    }
+    if (auto st = apply_flags_and_finish(c, overrides); !st) {
+      auto e = st.error();
+      if (e.message.find(*name) == std::string::npos)
+        e.message = "tenant '" + *name + "': " + e.message;
+      return tl::unexpected(e);
+    }
+    for (auto at = c.store.find(k_tenant_template); at != std::string::npos;
+         at = c.store.find(k_tenant_template, at + name->size())) {
+      c.store.replace(at, k_tenant_template.size(), *name);
+    }
+    all.push_back(std::move(c));
+  }
+  if (all.empty()) {
+    return fail(ErrorCode::config, fmt::format("config file {}: no [[tenants]] tables", path));
+  }
+  // Two tenants must never write into one store: one SQLite file, or one schema.
+  std::map<std::string, std::string> owner;
+  for (const auto& c : all) {
+    const auto [it, fresh] = owner.emplace(store_identity(c), c.tenant_name);
+    if (fresh) continue;
+    const bool sqlite = c.store.rfind("sqlite:", 0) == 0;
+    return fail(ErrorCode::config,
+                sqlite
+                    ? fmt::format("tenants '{}' and '{}' would share the SQLite store {}: put "
+                                  "{{tenant}} in the store URL's path (store = "
+                                  "\"sqlite:/var/lib/mdesync/{{tenant}}.db\") or give each tenant "
+                                  "its own store",
+                                  it->second, c.tenant_name, c.store)
+                    : fmt::format("tenants '{}' and '{}' would share one PostgreSQL schema ({}): "
+                                  "give them different tenant ids, or a schema= per tenant "
+                                  "(schema=mdesync_{{tenant}})",
+                                  it->second, c.tenant_name, c.store));
+  }
+
+  out.tenant_concurrency = all.front().tenant_concurrency;
+  std::vector<std::string> names;
+  for (const auto& c : all) names.push_back(c.tenant_name);
+  if (overrides.all_tenants || (overrides.tenants.empty() && all.size() == 1)) {
+    out.tenants = std::move(all);
+    return out;
+  }
+  if (overrides.tenants.empty()) {
+    return fail(ErrorCode::config,
+                fmt::format("the configuration has {} tenants ({}): choose one with --tenant "
+                            "NAME (sync: --tenant, repeatable, or --all)",
+                            all.size(), fmt::join(names, ", ")));
+  }
+  for (const auto& want : overrides.tenants) {
+    if (std::find(names.begin(), names.end(), want) == names.end()) {
+      return fail(ErrorCode::config,
+                  fmt::format("--tenant {}: no such tenant in the configuration (its tenants: {})",
+                              want, fmt::join(names, ", ")));
+    }
+  }
+  for (auto& c : all) {
+    if (std::find(overrides.tenants.begin(), overrides.tenants.end(), c.tenant_name) !=
+        overrides.tenants.end()) {
+      out.tenants.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+util::Result<Config> load(const Overrides& overrides, const Environment& env) {
+  auto tenants = load_tenants(overrides, env);
+  if (!tenants) return tl::unexpected(tenants.error());
+  if (tenants->tenants.size() != 1) {
+    return fail(ErrorCode::config, "this command reads one tenant: name one with --tenant NAME");
+  }
+  return std::move(tenants->tenants.front());
+}
 
 Environment process_environment() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -652,6 +956,10 @@ const std::vector<KeyInfo>& known_keys() {
 
 void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
   app.add_option("--config", overrides.config_file, "TOML configuration file (env MDESYNC_CONFIG)");
+  app.add_option("--tenant", overrides.tenants,
+                 groups.sync ? "Sync this tenant of the config's [[tenants]] tables, by name "
+                               "(repeatable)"
+                             : "The tenant of the config's [[tenants]] tables to use, by name");
   auto add = [&](const std::string& key) {
     const KeySpec* spec = find_spec(key);
     std::string desc = spec->info.description;
@@ -696,7 +1004,8 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
   }
   if (groups.store) add("store");
   if (groups.sync) {
-    for (const char* key : {"mode", "strategy", "removal_guard", "removal_guard_min_rows"}) {
+    for (const char* key :
+         {"mode", "strategy", "removal_guard", "removal_guard_min_rows", "tenant_concurrency"}) {
       add(key);
     }
     app.add_option(
@@ -714,88 +1023,6 @@ void add_flags(CLI::App& app, Overrides& overrides, FlagGroups groups) {
         "Let this run mark rows Removed or Fixed beyond the removal guard (after checking "
         "that the removals are real)");
   }
-}
-
-util::Result<Config> load(const Overrides& overrides, const Environment& env) {
-  Config config;
-  std::optional<std::string> file = overrides.config_file;
-  if (!file) file = env("MDESYNC_CONFIG");
-  if (file && !file->empty()) {
-    if (auto st = apply_file(config, *file); !st) return tl::unexpected(st.error());
-  }
-
-  // Environment: the Azure SDK's names for the credentials, MDESYNC_<KEY> for the rest.
-  const std::vector<std::pair<std::string, std::string>> azure = {
-      {"AZURE_TENANT_ID", "tenant_id"},
-      {"AZURE_CLIENT_ID", "client_id"},
-      {"AZURE_CLIENT_SECRET", "client_secret"},
-      {"AZURE_CLIENT_CERTIFICATE_PATH", "client_certificate_path"}};
-  for (const auto& [var, key] : azure) {
-    if (auto v = env(var); v && !v->empty()) {
-      if (auto st =
-              find_spec(key)->apply(config, Value{*v}, Source{"environment variable " + var, true});
-          !st) {
-        return tl::unexpected(st.error());
-      }
-      config.sources[key] = "environment variable " + var;
-    }
-  }
-  // The certificate's passphrase and the App Service identity: the Azure SDK's variables.
-  if (auto v = env("AZURE_CLIENT_CERTIFICATE_PASSWORD"); v && !v->empty()) {
-    config.client_certificate_password = Secret(*v);
-  }
-  if (auto v = env("IDENTITY_ENDPOINT"); v && !v->empty()) {
-    auto url = as_identity_url("IDENTITY_ENDPOINT", Value{*v},
-                               Source{"environment variable IDENTITY_ENDPOINT", true});
-    if (!url) return tl::unexpected(url.error());
-    config.identity_endpoint = *url;
-    config.sources["identity_endpoint"] = "environment variable IDENTITY_ENDPOINT";
-  }
-  if (auto v = env("IDENTITY_HEADER"); v && !v->empty()) config.identity_header = Secret(*v);
-  for (const auto& spec : specs()) {
-    if (spec.info.name == "client_secret") continue;  // only AZURE_CLIENT_SECRET
-    const std::string var = env_name(spec.info.name);
-    if (auto v = env(var); v && !v->empty()) {
-      if (auto st = spec.apply(config, Value{*v}, Source{"environment variable " + var, true});
-          !st) {
-        return tl::unexpected(st.error());
-      }
-      config.sources[spec.info.name] = "environment variable " + var;
-    }
-  }
-
-  for (const auto& [key, text] : overrides.values) {
-    const KeySpec* spec = find_spec(key);
-    if (spec == nullptr || !spec->from_flag) {
-      return fail(ErrorCode::config, fmt::format("unknown option '{}'", key));
-    }
-    if (auto st = spec->apply(config, Value{text}, Source{"flag " + flag_name(key), true}); !st) {
-      return tl::unexpected(st.error());
-    }
-    config.sources[key] = "flag " + flag_name(key);
-  }
-  if (!overrides.objects.empty()) {
-    auto objects = as_objects("objects", Value{overrides.objects}, Source{"flag --objects", true});
-    if (!objects) return tl::unexpected(objects.error());
-    config.objects = std::move(*objects);
-  }
-  if (auto st = resolve_signin(config); !st) return tl::unexpected(st.error());
-  if (config.insecure_skip_tls_verify && !config.allow_insecure_tls_to_remote_hosts) {
-    // Unverified TLS to a real host hands the secret and the tokens to whoever answers;
-    // one forgotten switch must not do that.
-    for (const auto* url : {&config.api_url, &config.login_url}) {
-      const std::string host = url_host(*url);
-      if (!is_loopback(host)) {
-        return fail(ErrorCode::config,
-                    fmt::format("insecure_skip_tls_verify is set but {} is not a loopback host: "
-                                "refused, since anyone on the way could read the client secret "
-                                "and tokens. Fix the certificate trust (ca_bundle) instead; if you "
-                                "really mean it, also set allow_insecure_tls_to_remote_hosts",
-                                *url));
-      }
-    }
-  }
-  return config;
 }
 
 util::Status require_credentials(const Config& config) {

@@ -18,6 +18,7 @@
 #include "defender/inventory_blocks.hpp"
 #include "http/url.hpp"
 #include "util/gzip_lines.hpp"
+#include "util/log_context.hpp"
 
 namespace mdesync::defender {
 namespace {
@@ -276,7 +277,7 @@ util::Status Client::Impl::download_all(const std::vector<std::string>& urls,
 
   std::vector<std::thread> threads;
   threads.reserve(workers);
-  for (std::size_t i = 0; i < workers; ++i) threads.emplace_back(work);
+  for (std::size_t i = 0; i < workers; ++i) threads.emplace_back(util::with_log_context(work));
 
   std::optional<util::Error> sink_error;
   for (;;) {

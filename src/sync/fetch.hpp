@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "sync/sync_context.hpp"
+#include "util/log_context.hpp"
 #include "util/result.hpp"
 
 namespace mdesync::sync {
@@ -32,7 +33,7 @@ void parallel_for(std::size_t n, int threads, const F& f) {
   const std::size_t count =
       std::min<std::size_t>(n, static_cast<std::size_t>(std::max(threads, 1)));
   std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < count; ++t) pool.emplace_back(worker);
+  for (std::size_t t = 1; t < count; ++t) pool.emplace_back(util::with_log_context(worker));
   worker();
   for (auto& t : pool) t.join();
 }
@@ -111,7 +112,7 @@ util::Status fetch_each_streamed(const SyncContext& ctx, const std::vector<std::
   };
   std::vector<std::thread> pool;
   pool.reserve(workers);
-  for (std::size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+  for (std::size_t t = 0; t < workers; ++t) pool.emplace_back(util::with_log_context(work));
   util::Status result;
   for (;;) {
     Done done;

@@ -24,6 +24,7 @@
 #include "model/hash.hpp"
 #include "sync/summary.hpp"
 #include "sync/sync_context.hpp"
+#include "util/log_context.hpp"
 #include "util/result.hpp"
 
 namespace mdesync::sync {
@@ -66,7 +67,7 @@ util::Status add_mapped(ObjectSummary& s, mapping::Mapped<Row>&& mapped,
 // sync, with their stacks' page faults and allocator caches, on the critical path.
 class TaskThread {
  public:
-  TaskThread() : m_thread([this] { loop(); }) {}
+  TaskThread() : m_thread(util::with_log_context([this] { loop(); })) {}
   TaskThread(const TaskThread&) = delete;
   TaskThread& operator=(const TaskThread&) = delete;
   // Runs what is queued, then stops.

@@ -1,22 +1,19 @@
 #include "util/log_context.hpp"
 
 #include <algorithm>
-#include <mutex>
 
 namespace mdesync::util {
 namespace {
 
-std::mutex g_mutex;
+thread_local std::vector<LogField> t_context;
 std::vector<LogField>& context() {
-  static std::vector<LogField> fields;
-  return fields;
+  return t_context;
 }
 thread_local std::vector<LogField> t_figures;
 
 }  // namespace
 
 void set_log_context(const std::string& key, LogValue value) {
-  const std::lock_guard lock(g_mutex);
   auto& fields = context();
   auto it =
       std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
@@ -28,13 +25,20 @@ void set_log_context(const std::string& key, LogValue value) {
 }
 
 void clear_log_context(std::string_view key) {
-  const std::lock_guard lock(g_mutex);
   std::erase_if(context(), [&](const auto& f) { return f.first == key; });
 }
 
 std::vector<LogField> log_context() {
-  const std::lock_guard lock(g_mutex);
   return context();
+}
+
+AdoptedLogContext::AdoptedLogContext(std::vector<LogField> fields)
+    : m_previous(std::move(t_context)) {
+  t_context = std::move(fields);
+}
+
+AdoptedLogContext::~AdoptedLogContext() {
+  t_context = std::move(m_previous);
 }
 
 LogFigures::LogFigures(std::vector<LogField> figures) : m_previous(std::move(t_figures)) {

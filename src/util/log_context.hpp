@@ -18,13 +18,36 @@ namespace mdesync::util {
 using LogValue = std::variant<std::string, std::int64_t, double>;
 using LogField = std::pair<std::string, LogValue>;
 
-// Sets a context field that every later message of the process carries, or replaces
-// it. A run holds one tenant today; a run of several tenants will set the tenant per
-// thread (ADR 0084).
+// Sets a context field that every later message of this thread carries, or replaces it.
+// The context is per thread: a run of several tenants syncs each on its own thread, with
+// its own `tenant` and `run_id` (docs/adr/0090); a thread that a sync starts takes its
+// starter's fields (with_log_context).
 void set_log_context(const std::string& key, LogValue value);
 void clear_log_context(std::string_view key);
-// The context fields, in the order they were first set.
+// This thread's context fields, in the order they were first set.
 std::vector<LogField> log_context();
+
+// This thread's context is `fields` while the object lives (a thread started by a sync
+// takes its starter's fields); the previous context comes back after.
+class AdoptedLogContext {
+ public:
+  explicit AdoptedLogContext(std::vector<LogField> fields);
+  ~AdoptedLogContext();
+  AdoptedLogContext(const AdoptedLogContext&) = delete;
+  AdoptedLogContext& operator=(const AdoptedLogContext&) = delete;
+
+ private:
+  std::vector<LogField> m_previous;
+};
+
+// `fn` wrapped to run with the calling thread's context fields: for std::thread bodies.
+template <class F>
+auto with_log_context(F fn) {
+  return [fields = log_context(), fn = std::move(fn)]() mutable {
+    const AdoptedLogContext adopted(fields);
+    return fn();
+  };
+}
 
 // A context field for as long as the object lives (the object a sync works on, say).
 class ScopedLogContext {

@@ -72,6 +72,61 @@ TEST_F(ConfigLoad, FileThenEnvironmentThenFlagsLaterWins) {
   EXPECT_EQ(c->store, "sqlite:flag.db");   // flag over env over file
 }
 
+// [[tenants]]: shared keys, then the environment, then the tenant's table, then flags;
+// {tenant} in the store URL is the tenant's name (docs/adr/0090).
+TEST_F(ConfigLoad, TenantsLayerSharedKeysEnvironmentTheirTableAndFlags) {
+  Overrides o;
+  o.config_file =
+      write("t.toml",
+            "client_id = \"shared-client\"\n"
+            "max_retries = 2\n"
+            "store = \"sqlite:/var/lib/mdesync/{tenant}.db\"\n"
+            "tenant_concurrency = 3\n"
+            "[filters.vulnerability]\nseverity = [\"Critical\"]\n"
+            "[filters.machine]\nhealthStatus = [\"Active\"]\n"
+            "[[tenants]]\nname = \"a\"\ntenant_id = \"ta\"\n"
+            "client_secret = \"secret-a\"\nmax_retries = 7\n"
+            "[tenants.filters.vulnerability]\nseverity = [\"High\"]\n"
+            "[[tenants]]\nname = \"b\"\ntenant_id = \"tb\"\nclient_id = \"client-b\"\n");
+  m_env["AZURE_CLIENT_SECRET"] = "env-secret";
+  m_env["AZURE_TENANT_ID"] = "env-tenant";
+  m_env["MDESYNC_MAX_RETRIES"] = "4";
+  o.values["mode"] = "full";
+  o.all_tenants = true;
+  auto t = load_tenants(o, env());
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_EQ(t->tenants.size(), 2U);
+  EXPECT_TRUE(t->multi);
+  EXPECT_EQ(t->tenant_concurrency, 3);
+  const auto& a = t->tenants[0];
+  const auto& b = t->tenants[1];
+  EXPECT_EQ(a.tenant_name, "a");
+  EXPECT_EQ(a.tenant_id, "ta");
+  EXPECT_EQ(b.tenant_id, "tb");                       // never the environment's
+  EXPECT_EQ(a.client_secret.reveal(), "secret-a");    // its table over the environment
+  EXPECT_EQ(b.client_secret.reveal(), "env-secret");  // the environment over nothing
+  EXPECT_EQ(a.max_retries, 7);                        // its table over env over shared
+  EXPECT_EQ(b.max_retries, 4);                        // env over shared
+  EXPECT_EQ(a.client_id, "shared-client");
+  EXPECT_EQ(b.client_id, "client-b");
+  EXPECT_EQ(a.mode, "full");  // a flag applies to every tenant
+  EXPECT_EQ(b.mode, "full");
+  EXPECT_EQ(a.store, "sqlite:/var/lib/mdesync/a.db");
+  EXPECT_EQ(b.store, "sqlite:/var/lib/mdesync/b.db");
+  EXPECT_EQ(a.filters.at("vulnerability").at("severity"), std::vector<std::string>{"High"});
+  EXPECT_EQ(b.filters.at("vulnerability").at("severity"), std::vector<std::string>{"Critical"});
+  EXPECT_EQ(a.filters.at("machine").at("healthStatus"), std::vector<std::string>{"Active"});
+
+  // One tenant by name; a command that reads one store needs exactly one.
+  o.all_tenants = false;
+  o.tenants = {"b"};
+  auto one = load(o, env());
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->tenant_name, "b");
+  o.tenants = {"a", "b"};
+  EXPECT_FALSE(load(o, env()));
+}
+
 TEST_F(ConfigLoad, ConfigFileFromEnvironment) {
   m_env["MDESYNC_CONFIG"] = write("b.toml", "tenant_id = \"t\"\n");
   auto c = load({}, env());
