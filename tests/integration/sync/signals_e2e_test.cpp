@@ -150,9 +150,11 @@ class SignalsE2E : public CliE2E {
 
 // The slowed body of `endpoint`: its pieces 60 s apart (the simulator cuts the pause
 // short when it stops).
-mdesim::Faults slow(const std::string& endpoint) {
+// `count`: how many answers of `endpoint` go slowly (every one of a kind the sync makes
+// several of, so that the one in flight at the signal is slow whichever it is).
+mdesim::Faults slow(const std::string& endpoint, std::uint32_t count = 1) {
   mdesim::Faults f;
-  f.slow_body = 1;
+  f.slow_body = count;
   f.slow_endpoint = endpoint;
   f.slow_delay_ms = 60'000;
   return f;
@@ -205,7 +207,7 @@ TEST_F(SignalsE2E, SigintDuringARateLimiterWait) {
 TEST_F(SignalsE2E, SigtermDuringAnExportFileDownload) {
   start();
   expect_clean_stop(
-      slow("download"), [&] { return answered("download") >= 1; }, SIGTERM);
+      slow("download", 1000), [&] { return answered("download") >= 1; }, SIGTERM);
 }
 
 // The in-child hook: stdout becomes the given pipe.
