@@ -39,6 +39,16 @@ class DefinitionRead {
       : m_ctx(ctx), m_s(s), m_mode(std::move(mode)) {}
 
   Status run() {
+    if (m_ctx.findings_failure) {
+      // Without this run's findings a new CVE would be stored as covered by no
+      // recommendation, and a CVE's links would be the last run's: keep the stored rows.
+      util::Error e = *m_ctx.findings_failure;
+      e.message =
+          "the findings read failed, so the CVE -> recommendation links of this run "
+          "are unknown (" +
+          e.message + ")";
+      return tl::unexpected(e);
+    }
     if (auto st = load_state(); !st) return st;
     if (auto st = read_recommendations(); !st) return st;
     if (auto st = gather_links(); !st) return st;

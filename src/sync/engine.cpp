@@ -158,6 +158,9 @@ util::Result<RunSummary> Engine::run() {
     if (object == "installed_package" && !st && st.error().code != ErrorCode::cancelled) {
       ctx.inventory_failure = st.error();
     }
+    if (object == "vulnerability" && !st && st.error().code != ErrorCode::cancelled) {
+      ctx.findings_failure = st.error();
+    }
     if (!write) {
       // Inventory read only for package versions: report failures on the package row.
       if (!st && st.error().code != ErrorCode::cancelled) {

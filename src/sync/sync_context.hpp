@@ -71,6 +71,10 @@ struct SyncContext {
   // why the read failed (then the counts are incomplete).
   std::optional<VersionAggregate> versions{};
   std::optional<util::Error> inventory_failure{};
+  // Left by a failed findings read for the definitions: their CVE -> recommendation links
+  // come from this run's findings, so without them the definitions keep their last good
+  // state too (fault matrix, issue 27).
+  std::optional<util::Error> findings_failure{};
   std::chrono::steady_clock::time_point object_started{};  // of the object in progress
 
   [[nodiscard]] const mapping::Filters& filters(const std::string& object) const;
