@@ -6,6 +6,7 @@
 #include <set>
 
 #include "e2e_fixture.hpp"
+#include "json_lines.hpp"
 
 namespace mdesync {
 namespace {
@@ -91,19 +92,7 @@ std::string promtool(const std::string& path) {
   return out == "exit 0\n" ? "" : out;
 }
 
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      out.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "not a JSON line: '" << line << "': " << e.what();
-    }
-  }
-  return out;
-}
+using testing_support::json_lines;
 
 TEST_F(CliE2E, MetricsFileAgreesWithTheRunSummaryAndKeepsTheLastSuccessOfAFailedRun) {
   start();

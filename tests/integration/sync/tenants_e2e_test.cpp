@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "e2e_fixture.hpp"
+#include "json_lines.hpp"
 
 namespace mdesync {
 namespace {
@@ -17,19 +18,7 @@ std::string slurp(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      out.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "not a JSON line: '" << line << "': " << e.what();
-    }
-  }
-  return out;
-}
+using testing_support::json_lines;
 
 // The value of one sample line "name{labels} value" of a metrics file, NaN when absent.
 double metric(const std::string& text, const std::string& series) {
