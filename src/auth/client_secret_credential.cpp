@@ -172,26 +172,10 @@ std::string explain_aadsts(long long code) {
 
 ClientSecretCredential::ClientSecretCredential(CredentialOptions options, http::HttpClient& http,
                                                util::Clock& clock, http::RetryContext retry)
-    : m_options(std::move(options)), m_http(http), m_clock(clock), m_retry(std::move(retry)) {}
-
-util::Result<std::string> ClientSecretCredential::token() {
-  std::lock_guard lock(m_mutex);
-  if (m_token && m_clock.now() < m_refresh_at) return *m_token;
-  if (m_failure) return util::fail(*m_failure);
-  auto fetched = fetch_locked();
-  if (!fetched && fetched.error().code != util::ErrorCode::config) m_failure = fetched.error();
-  return fetched;
-}
-
-void ClientSecretCredential::invalidate(const std::string& token) {
-  std::lock_guard lock(m_mutex);
-  if (m_token && *m_token == token) m_token.reset();
-}
-
-int ClientSecretCredential::fetch_count() const {
-  std::lock_guard lock(m_mutex);
-  return m_fetches;
-}
+    : CachingTokenProvider(clock),
+      m_options(std::move(options)),
+      m_http(http),
+      m_retry(std::move(retry)) {}
 
 util::Result<std::string> ClientSecretCredential::fetch_locked() {
   const bool certificate = static_cast<bool>(m_options.client_assertion);
@@ -233,7 +217,7 @@ util::Result<std::string> ClientSecretCredential::fetch_locked() {
   http::RetryContext retry = m_retry;
   retry.error_code = oauth_error_code;
   auto resp = http::run_with_retry(retry, fmt::format("POST {}", token_url(m_options)), [&] {
-    ++m_fetches;
+    count_fetch();
     return m_http.send(req);
   });
   if (!resp) return util::fail(token_service_error(m_options, std::move(resp.error())));
@@ -255,9 +239,7 @@ util::Result<std::string> ClientSecretCredential::fetch_locked() {
   }
   const std::chrono::seconds lifetime{expires_in.value_or(3599)};
   const auto margin = std::min(m_options.refresh_margin, lifetime / 2);
-  m_refresh_at = started + lifetime - margin;
-  m_token = std::move(access_token);
-  return *m_token;
+  return keep(std::move(access_token), started + lifetime - margin);
 }
 
 }  // namespace mdesync::auth

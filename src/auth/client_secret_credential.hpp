@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "auth/token_provider.hpp"
+#include "auth/token_cache.hpp"
 #include "config/config.hpp"
 #include "http/http_client.hpp"
 #include "http/retry.hpp"
@@ -47,30 +47,22 @@ std::string explain_aadsts(long long code);
 // so that callers which each ask for a token (the first check of a sync, then each
 // object) cannot multiply the attempts. Thread-safe: callers arriving during a fetch wait
 // for it instead of fetching again.
-class ClientSecretCredential final : public TokenProvider {
+class ClientSecretCredential final : public CachingTokenProvider {
  public:
   ClientSecretCredential(CredentialOptions options, http::HttpClient& http, util::Clock& clock,
                          http::RetryContext retry);
 
-  util::Result<std::string> token() override;
-  void invalidate(const std::string& token) override;
-
-  // Number of token requests sent to the token service (for tests and the run summary).
-  [[nodiscard]] int fetch_count() const;
-
  private:
-  util::Result<std::string> fetch_locked();
+  util::Result<std::string> fetch_locked() override;
+  // A configuration error (no secret given) is not the token service's answer: the
+  // next caller is told again rather than handed a remembered refusal.
+  [[nodiscard]] bool remembered(const util::Error& error) const override {
+    return error.code != util::ErrorCode::config;
+  }
 
   CredentialOptions m_options;
   http::HttpClient& m_http;
-  util::Clock& m_clock;
   http::RetryContext m_retry;
-  mutable std::mutex m_mutex;
-  std::optional<std::string> m_token;
-  util::SystemTime m_refresh_at{};
-  // The error of the token request that failed; it stands for every later token().
-  std::optional<util::Error> m_failure;
-  int m_fetches = 0;
 };
 
 }  // namespace mdesync::auth

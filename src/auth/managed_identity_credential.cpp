@@ -73,26 +73,10 @@ ManagedIdentityOptions ManagedIdentityOptions::from_config(const config::Config&
 ManagedIdentityCredential::ManagedIdentityCredential(ManagedIdentityOptions options,
                                                      http::HttpClient& http, util::Clock& clock,
                                                      util::Sleeper& sleeper)
-    : m_options(std::move(options)), m_http(http), m_clock(clock), m_sleeper(sleeper) {}
-
-util::Result<std::string> ManagedIdentityCredential::token() {
-  std::lock_guard lock(m_mutex);
-  if (m_token && m_clock.now() < m_refresh_at) return *m_token;
-  if (m_failure) return util::fail(*m_failure);
-  auto fetched = fetch_locked();
-  if (!fetched) m_failure = fetched.error();
-  return fetched;
-}
-
-void ManagedIdentityCredential::invalidate(const std::string& token) {
-  std::lock_guard lock(m_mutex);
-  if (m_token && *m_token == token) m_token.reset();
-}
-
-int ManagedIdentityCredential::fetch_count() const {
-  std::lock_guard lock(m_mutex);
-  return m_fetches;
-}
+    : CachingTokenProvider(clock),
+      m_options(std::move(options)),
+      m_http(http),
+      m_sleeper(sleeper) {}
 
 util::Result<std::string> ManagedIdentityCredential::fetch_locked() {
   std::string audience = m_options.audience;
@@ -117,7 +101,7 @@ util::Result<std::string> ManagedIdentityCredential::fetch_locked() {
   const auto started = m_clock.now();
   http::Response resp;
   for (int attempt = 0;; ++attempt) {
-    ++m_fetches;
+    count_fetch();
     auto sent = m_http.send(req);
     if (!sent) {
       util::Error e = sent.error();
@@ -192,9 +176,7 @@ util::Result<std::string> ManagedIdentityCredential::fetch_locked() {
     lifetime = std::chrono::seconds{std::max<long long>(0, *expires_on - now_s)};
   }
   const auto margin = std::min(m_options.refresh_margin, lifetime / 2);
-  m_refresh_at = started + lifetime - margin;
-  m_token = std::move(access_token);
-  return *m_token;
+  return keep(std::move(access_token), started + lifetime - margin);
 }
 
 }  // namespace mdesync::auth

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "auth/token_provider.hpp"
+#include "auth/token_cache.hpp"
 #include "config/config.hpp"
 #include "http/http_client.hpp"
 #include "http/retry.hpp"
@@ -35,29 +35,18 @@ struct ManagedIdentityOptions {
 // client credentials, a request that failed is not sent again in the same run. An
 // endpoint that does not answer at all (not on Azure, no identity) is an auth error that
 // says so, without retries. Thread-safe.
-class ManagedIdentityCredential final : public TokenProvider {
+class ManagedIdentityCredential final : public CachingTokenProvider {
  public:
   ManagedIdentityCredential(ManagedIdentityOptions options, http::HttpClient& http,
                             util::Clock& clock, util::Sleeper& sleeper);
 
-  util::Result<std::string> token() override;
-  void invalidate(const std::string& token) override;
-
-  [[nodiscard]] int fetch_count() const;  // requests sent to the identity endpoint
-
  private:
-  util::Result<std::string> fetch_locked();
+  util::Result<std::string> fetch_locked() override;
   [[nodiscard]] bool app_service() const { return !m_options.identity_endpoint.empty(); }
 
   ManagedIdentityOptions m_options;
   http::HttpClient& m_http;
-  util::Clock& m_clock;
   util::Sleeper& m_sleeper;
-  mutable std::mutex m_mutex;
-  std::optional<std::string> m_token;
-  util::SystemTime m_refresh_at{};
-  std::optional<util::Error> m_failure;
-  int m_fetches = 0;
 };
 
 }  // namespace mdesync::auth
