@@ -14,8 +14,11 @@ util::Result<Credential> make_credential(const config::Config& config, http::Htt
                                          const http::RetryContext& retry) {
   Credential out;
   if (config.auth == "managed_identity") {
-    auto cred = std::make_unique<ManagedIdentityCredential>(
-        ManagedIdentityOptions::from_config(config), http, clock, sleeper);
+    auto options = ManagedIdentityOptions::from_config(config);
+    options.cancel = retry.cancel;
+    options.counters = retry.counters;
+    auto cred =
+        std::make_unique<ManagedIdentityCredential>(std::move(options), http, clock, sleeper);
     auto* raw = cred.get();
     out.fetch_count = [raw] { return raw->fetch_count(); };
     out.provider = std::move(cred);

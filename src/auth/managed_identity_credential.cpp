@@ -132,7 +132,14 @@ util::Result<std::string> ManagedIdentityCredential::fetch_locked() {
         wait = std::chrono::duration_cast<std::chrono::milliseconds>(*s);
       }
     }
-    m_sleeper.sleep_for(wait);
+    if (m_options.counters != nullptr) {
+      ++m_options.counters->retries;
+      if (resp.status == 429) ++m_options.counters->throttled;
+    }
+    if (!m_sleeper.sleep_for(wait, m_options.cancel)) {
+      return util::fail(util::ErrorCode::cancelled,
+                        "interrupted while waiting for the managed identity endpoint");
+    }
   }
   if (!resp.ok()) {
     const std::string text = error_text(resp);

@@ -26,6 +26,10 @@ struct ManagedIdentityOptions {
   int max_retries = 5;
   std::chrono::milliseconds base_delay{2000};
   std::chrono::seconds refresh_margin{300};
+  // The run's cancel token (a signal ends a wait between attempts at once) and the
+  // client's retry counters (the run summary counts these retries too); both optional.
+  const util::CancelToken* cancel = nullptr;
+  http::RetryCounters* counters = nullptr;
 
   static ManagedIdentityOptions from_config(const config::Config& config);
 };

@@ -5,6 +5,7 @@
 
 #include "auth/managed_identity_credential.hpp"
 #include "http/fake_http_client.hpp"
+#include "util/cancel.hpp"
 
 namespace mdesync::auth {
 namespace {
@@ -156,6 +157,31 @@ TEST(ManagedIdentity, UnknownUserAssignedIdentityIsExplainedWithoutTheHeader) {
   EXPECT_NE(t.error().message.find("check that client_id"), std::string::npos);
   EXPECT_EQ(t.error().message.find("Hdr-Secret-Value"), std::string::npos);
   EXPECT_EQ(cred.fetch_count(), 1);
+}
+
+// A signal during the wait between attempts ends it at once (no further request), and
+// the retries it made count with the client's.
+TEST(ManagedIdentity, ACancelEndsTheWaitBetweenAttemptsAndRetriesAreCounted) {
+  Fixture f;
+  f.fake.set_handler([](const http::Request&) { return http::FakeHttpClient::json(429, "{}"); });
+  http::RetryCounters counters;
+  f.options.counters = &counters;
+  {
+    auto cred = f.make();
+    auto r = cred.token();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(counters.retries.load(), 5U);
+    EXPECT_EQ(counters.throttled.load(), 5U);
+  }
+  util::CancelToken cancel;
+  cancel.cancel();
+  f.options.cancel = &cancel;
+  const auto sent = f.fake.requests().size();
+  auto cred = f.make();
+  auto r = cred.token();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, util::ErrorCode::cancelled) << r.error().message;
+  EXPECT_EQ(f.fake.requests().size(), sent + 1);
 }
 
 }  // namespace
