@@ -30,6 +30,24 @@ class RemovalGuardE2E : public CliE2E {
     return nullptr;
   }
 
+  static long long open_findings(const std::string& path) {
+    return query_int(path, "SELECT count(*) FROM vulnerability WHERE status_category = 'Open'");
+  }
+  static long long open_critical_findings(const std::string& path) {
+    return query_int(path,
+                     "SELECT count(*) FROM vulnerability WHERE status_category = 'Open' AND "
+                     "severity = 'Critical'");
+  }
+
+  // A full findings read narrowed to critical findings: it closes the others.
+  config::Config critical_only(const std::string& path) const {
+    auto c = config_for(path);
+    c.objects = {"machine", "vulnerability"};
+    c.mode = "full";
+    c.filters["vulnerability"]["severity"] = {"Critical"};
+    return c;
+  }
+
   std::map<std::string, std::map<std::string, std::string>> dump_all(const std::string& path) {
     std::map<std::string, std::map<std::string, std::string>> all;
     for (const auto& t : k_tables) all[t] = dump_table(path, t);
@@ -104,20 +122,14 @@ TEST_F(RemovalGuardE2E, TheShareAndTheMinimumDecideForFindings) {
   start();
   const auto path = db("share");
   ASSERT_EQ(run(config_for(path)).outcome, "success");
-  const auto open =
-      query_int(path, "SELECT count(*) FROM vulnerability WHERE status_category = 'Open'");
-  const auto kept = query_int(path,
-                              "SELECT count(*) FROM vulnerability WHERE status_category = 'Open' "
-                              "AND severity = 'Critical'");
+  const auto open = open_findings(path);
+  const auto kept = open_critical_findings(path);
   const auto fixed = open - kept;
   ASSERT_GT(kept, 0);
   ASSERT_GT(fixed * 2, open) << "the test needs a filter that closes more than half";
   const auto before = dump_all(path);
 
-  auto narrowed = config_for(path);
-  narrowed.objects = {"machine", "vulnerability"};
-  narrowed.mode = "full";
-  narrowed.filters["vulnerability"]["severity"] = {"Critical"};
+  const auto narrowed = critical_only(path);
   const auto s = run(narrowed);
   EXPECT_EQ(s.outcome, "partial") << describe(s);
   const auto* v = find(s, "vulnerability");
@@ -135,28 +147,20 @@ TEST_F(RemovalGuardE2E, TheShareAndTheMinimumDecideForFindings) {
   auto wider = narrowed;
   wider.removal_guard = static_cast<double>(fixed) / static_cast<double>(open) + 0.01;
   EXPECT_EQ(run(wider).outcome, "success");
-  EXPECT_EQ(query_int(path, "SELECT count(*) FROM vulnerability WHERE status_category = 'Open'"),
-            kept);
+  EXPECT_EQ(open_findings(path), kept);
 }
 
 TEST_F(RemovalGuardE2E, RemovalsUnderTheMinimumCountPass) {
   start();
   const auto path = db("minimum");
   ASSERT_EQ(run(config_for(path)).outcome, "success");
-  const auto open =
-      query_int(path, "SELECT count(*) FROM vulnerability WHERE status_category = 'Open'");
-  const auto kept = query_int(path,
-                              "SELECT count(*) FROM vulnerability WHERE status_category = 'Open' "
-                              "AND severity = 'Critical'");
-  auto c = config_for(path);
-  c.objects = {"machine", "vulnerability"};
-  c.mode = "full";
-  c.filters["vulnerability"]["severity"] = {"Critical"};
+  const auto open = open_findings(path);
+  const auto kept = open_critical_findings(path);
+  auto c = critical_only(path);
   c.removal_guard_min_rows = open - kept + 1;
   const auto s = run(c);
   EXPECT_EQ(s.outcome, "success") << describe(s);
-  EXPECT_EQ(query_int(path, "SELECT count(*) FROM vulnerability WHERE status_category = 'Open'"),
-            kept);
+  EXPECT_EQ(open_findings(path), kept);
 }
 
 // The same on PostgreSQL: the count runs inside the object's transaction there too.
