@@ -1,6 +1,6 @@
 #pragma once
 
-// The PostgreSQL store's migrations (pg_schema.cpp) and the SQL that converts its times.
+// The PostgreSQL store's migrations (schema.cpp) and the SQL that converts its times.
 
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #pragma once
 
-// The PostgreSQL store's factory (pg_open.cpp; ADR 0067).
+// The PostgreSQL store's factory (open.cpp; ADR 0067).
 
 #include <memory>
 #include <string>
@@ -15,7 +15,7 @@ namespace mdesync::store::pg {
 Result<std::unique_ptr<Store>> open_postgres(std::string_view url, const OpenOptions& options);
 
 // The URL with the password of its user info and any `password=` parameter masked: the
-// only form of a store URL that may reach a message or a log (pg_conn.cpp).
+// only form of a store URL that may reach a message or a log (conn.cpp).
 std::string redact_url(std::string_view url);
 
 }  // namespace mdesync::store::pg

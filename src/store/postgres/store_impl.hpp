@@ -5,8 +5,8 @@
 // temporary staging table and are merged in SQL (INSERT ... ON CONFLICT, UPDATE ...
 // FROM), a batch at a time; the finding lifecycle is decided here with lifecycle.cpp
 // over the stored states that one query returns per batch. Its parts: opening, the
-// lock and migrations (pg_open.cpp), upserts and delta events (pg_writer.cpp), the
-// sweep, reads, digests, runs and checkpoints (pg_store.cpp).
+// lock and migrations (open.cpp), upserts and delta events (writer.cpp), the
+// sweep, reads, digests, runs and checkpoints (store.cpp).
 
 #include <fmt/format.h>
 
@@ -201,7 +201,7 @@ class PgStore final : public Store {
   template <typename Row>
   Result<std::size_t> stage_narrow(std::span<const Row> rows, const std::vector<RowHash>& hashes,
                                    std::span<const NarrowKeys> given_keys, bool first);
-  // The ids each row refers to, into `out` (pg_dims.hpp); `keys`: narrow_keys() of the
+  // The ids each row refers to, into `out` (dims.hpp); `keys`: narrow_keys() of the
   // rows when the caller computed them (WriteContext::keys), else computed here.
   template <typename Row>
   util::Status narrow_refs(std::span<const Row> rows, std::vector<NarrowRefs>& out,

@@ -1,6 +1,6 @@
 // Upserts and delta events of the PostgreSQL store (ADR 0067, 0070). Narrow objects
 // (findings, installed packages; ADR 0062) intern their target, item and context rows in
-// the client (pg_dims.cpp) and send only their narrow rows: a first load (the table empty
+// the client (dims.cpp) and send only their narrow rows: a first load (the table empty
 // when the transaction reached it) streams them with one COPY straight into the table,
 // its indexes dropped until the commit; any other read COPYs them into a staging table
 // merged with one INSERT ... ON CONFLICT. The other objects stage their wide rows.

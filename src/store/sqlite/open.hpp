@@ -1,7 +1,7 @@
 #pragma once
 
 // Opening an SQLite store: the sync lock, the schema check and migrations, and the
-// journal mode (sqlite_open.cpp); the store itself is made by sqlite_store.cpp.
+// journal mode (open.cpp); the store itself is made by store.cpp.
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -2,9 +2,9 @@
 
 // The SQLite Store (ADR 0041, 0062): one connection, a transaction per object, in-memory
 // key indexes and seen sets. Its parts live in files by concern: transactions, reads and
-// digests (sqlite_store.cpp), upserts (sqlite_writer.cpp), the sweep, delta events and
-// the indexes of a first load (sqlite_sweep.cpp), runs and checkpoints (sqlite_runs.cpp),
-// statements (sqlite_statements.cpp), opening (sqlite_open.cpp).
+// digests (store.cpp), upserts (writer.cpp), the sweep, delta events and
+// the indexes of a first load (sweep.cpp), runs and checkpoints (runs.cpp),
+// statements (statements.cpp), opening (open.cpp).
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -96,7 +96,7 @@ class SqliteStore final : public Store {
   }
 
   // Starts the integrity check of a sync's store on a connection of its own, so that it
-  // overlaps what the sync does before its first commit (sqlite_open.cpp): every page for
+  // overlaps what the sync does before its first commit (open.cpp): every page for
   // a full sync, the small tables for a delta (CheckScope).
   void start_check(CheckScope scope) {
     const std::string path = m_db->path();
@@ -254,7 +254,7 @@ class SqliteStore final : public Store {
     return n;
   }
 
-  // --- finding digests (sqlite_digests.cpp) ---
+  // --- finding digests (digests.cpp) ---
   util::Status scan_finding_digests(
       std::optional<Timestamp> changed_after,
       const std::function<void(std::string_view, std::string_view)>& visit) override;
@@ -282,7 +282,7 @@ class SqliteStore final : public Store {
     return scan_rows<VulnerabilityDefinition>(visit);
   }
 
-  // --- runs and checkpoints (sqlite_runs.cpp) ---
+  // --- runs and checkpoints (runs.cpp) ---
 
   Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                           Timestamp started_at) override {
@@ -681,7 +681,7 @@ class SqliteStore final : public Store {
   std::map<ObjectType, ObjectState> m_state;
   bool m_tx_open = false;
   bool m_first_sync = false;
-  // Page cache sizes in KiB (PRAGMA cache_size): sqlite_open.cpp sets the usual one.
+  // Page cache sizes in KiB (PRAGMA cache_size): open.cpp sets the usual one.
   static constexpr int k_cache_kib = 40960;
   static constexpr int k_first_sync_cache_kib = 8192;
   // The integrity check started at open, and its outcome once known.

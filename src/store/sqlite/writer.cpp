@@ -300,7 +300,7 @@ template Result<UpsertCounts> SqliteStore::upsert_rows<Vulnerability>(
     const WriteContext&, std::span<const Vulnerability>);
 template Result<UpsertCounts> SqliteStore::upsert_rows<VulnerabilityDefinition>(
     const WriteContext&, std::span<const VulnerabilityDefinition>);
-// Also used by apply_events (sqlite_sweep.cpp).
+// Also used by apply_events (sweep.cpp).
 template Result<SqliteStore::Stored> SqliteStore::lookup<Vulnerability>(TableStatements&,
                                                                         ObjectState&,
                                                                         const std::string&,
