@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 
 from .measure import log, run_measured
+from .pg import Pg
 from .sim import Sim
 from .sync import run_sync
 
@@ -37,6 +38,19 @@ EXPORT_VS_LIMIT_MAX = 2.0
 BYTES_PER_FINDING_MAX = 250.0
 EXPORT_OBJECTS = ("vulnerability", "installed_package")
 
+# The realistic fulls of issue 29: (case, hours the simulator advances before it, name).
+# "week" follows "day", so each is that long after the previous full sync.
+LATER_CASES = (("day", 24, "full sync 24 h after the previous full"),
+               ("week", 168, "full sync 7 days after the previous full"))
+CASES = ("first", "repeat", "day", "week")
+CASE_NAMES = {"first": "first full sync", "repeat": "repeat full sync of the unchanged tenant",
+              **{c: n for c, _, n in LATER_CASES}}
+# Targets of issue 29.
+LATER_SPEEDUP_MIN = 4.0
+PG_FIRST_VS_SQLITE_MAX = 1.3
+PG_REPEAT_VS_SQLITE_MAX = 1.5
+RSS_MAX_MB = 256.0
+
 
 def add_arguments(ap):
     g = ap.add_argument_group("vs peer (issue 16)")
@@ -50,6 +64,12 @@ def add_arguments(ap):
     g.add_argument("--limit-build-dir", default=os.path.join(tempfile.gettempdir(),
                                                              "mdesync-limit-build"),
                    help="where limit is built (its sources are copied there)")
+    g.add_argument("--skip-later", action="store_true",
+                   help="leave out the full syncs 24 h and 7 days after the previous full")
+    g.add_argument("--peer-pg", default="cluster", metavar="cluster|off|URL",
+                   help="mdesync on PostgreSQL too: 'cluster' (default) starts a throwaway "
+                        "cluster with scripts/pg-cluster (fsync on), a postgresql:// URL uses "
+                        "that server (a schema vs_mdesync_<round>), 'off' leaves it out")
 
 
 # --------------------------------------------------------------------------- limit
@@ -177,18 +197,28 @@ def store_stats(db, table="vulnerability"):
 
 # --------------------------------------------------------------------------- runs
 
-def mdesync_pair(sync_exe, sim, work, rnd):
-    db = fresh(os.path.join(work, f"vs-mdesync-{rnd}.db"))
-    extra = ("--rate-limit-scale", "0")
-    first = run_sync(sync_exe, sim, db, "full", "export", f"vs_mdesync_first_{rnd}", work, extra)
-    first["store"] = store_stats(db)
-    first["exportSeconds"] = round(sum(o["seconds"] for o in first["objects"]
-                                       if o["object"] in EXPORT_OBJECTS), 3)
-    repeat = run_sync(sync_exe, sim, db, "full", "export", f"vs_mdesync_repeat_{rnd}", work,
-                      extra)
-    repeat["store"] = store_stats(db)
-    remove_db(db)
-    return first, repeat
+MDESYNC_EXTRA = ("--rate-limit-scale", "0")
+
+
+def export_seconds(r):
+    return round(sum(o["seconds"] for o in r["objects"] if o["object"] in EXPORT_OBJECTS), 3)
+
+
+def truth_mismatches(r, truth):
+    """Rows read per object against the simulator's truth at the time of the run."""
+    read = {o["object"]: o["read"] for o in r.get("objects", [])}
+    want = {"machine": truth.get("machines"),
+            "installed_package": truth.get("installedSoftware"),
+            "vulnerability": (truth.get("openFindings") or 0) + (truth.get("nullCveRows") or 0)}
+    return {k: {"read": read.get(k), "truth": v} for k, v in want.items()
+            if v is not None and read.get(k) != v}
+
+
+def mdesync_run(sync_exe, sim, db, label, work, stats):
+    r = run_sync(sync_exe, sim, db, "full", "export", label, work, MDESYNC_EXTRA)
+    r["store"] = stats()
+    r["exportSeconds"] = export_seconds(r)
+    return r
 
 
 def run_pysync(peer_dir, sim, db, label, work):
@@ -209,46 +239,90 @@ def run_pysync(peer_dir, sim, db, label, work):
     r["exportSeconds"] = round(steps.get("vulnerabilities", 0.0) +
                                steps.get("installed_packages", 0.0), 3)
     r["outcome"] = "success" if r["exitCode"] == 0 else f"exit {r['exitCode']}"
+    r["store"] = store_stats(db)
     log(f"{label}: {r['outcome']} in {r['wallSeconds']:.1f} s wall, {r['cpuSeconds']} s CPU")
     return r
 
 
-def pysync_pair(peer_dir, sim, work, rnd):
-    db = fresh(os.path.join(work, f"vs-pysync-{rnd}.db"))
-    first = run_pysync(peer_dir, sim, db, f"vs_pysync_first_{rnd}", work)
-    first["store"] = store_stats(db)
-    repeat = run_pysync(peer_dir, sim, db, f"vs_pysync_repeat_{rnd}", work)
-    repeat["store"] = store_stats(db)
-    remove_db(db)
-    return first, repeat
+def run_round(a, sim, sync_exe, pg, limit_exe, files, work, rnd, runs):
+    """One round on a simulator at the tenant's start time: first and repeat full syncs
+    (mdesync on SQLite, on PostgreSQL, the peer), the limit floor, then the later fulls:
+    the simulator advanced by 24 h and each side's full sync onto its store, then by 7
+    days more and the same again."""
+    sq_db = fresh(os.path.join(work, f"vs-mdesync-{rnd}.db"))
+    py_db = fresh(os.path.join(work, f"vs-pysync-{rnd}.db"))
+    schema = f"vs_mdesync_{rnd}"
+    pg_db = pg.store(schema) if pg else None
+    sides = [("mdesync", sq_db, lambda: store_stats(sq_db))]
+    if pg:
+        sides.append(("mdesyncPg", pg_db, lambda: pg.stats(schema)))
+    try:
+        for case in ("first", "repeat"):
+            for side, db, stats in sides:
+                r = mdesync_run(sync_exe, sim, db, f"vs_{side}_{case}_{rnd}", work, stats)
+                runs[side][case].append(r)
+        for case in ("first", "repeat"):
+            runs["peer"][case].append(run_pysync(a.peer_dir, sim, py_db,
+                                                 f"vs_pysync_{case}_{rnd}", work))
+        runs["limit"].append(run_limit(limit_exe, files, work, rnd))
+        if a.skip_later:
+            return
+        for case, hours, _ in LATER_CASES:
+            adv = sim.advance(hours)
+            truth = sim.truth()
+            log(f"vs peer: advanced {hours} h to {adv.get('now')} ({adv.get('events')} events)")
+            for side, db, stats in sides:
+                r = mdesync_run(sync_exe, sim, db, f"vs_{side}_{case}_{rnd}", work, stats)
+                r["advance"] = adv
+                r["truthMismatches"] = truth_mismatches(r, truth)
+                if r["truthMismatches"]:
+                    log(f"{r['label']}: rows read differ from the truth: "
+                        f"{r['truthMismatches']}")
+                runs[side][case].append(r)
+            p = run_pysync(a.peer_dir, sim, py_db, f"vs_pysync_{case}_{rnd}", work)
+            p["advance"] = adv
+            runs["peer"][case].append(p)
+    finally:
+        remove_db(sq_db)
+        remove_db(py_db)
+        if pg:
+            pg.drop(schema)
 
 
 def run_vs_peer(a, sim_exe, sync_exe, work, shape):
     limit_exe = build_limit(a.peer_dir, a.limit_build_dir)
-    log(f"vs peer: starting mdesim with {a.machines} machines, rate limits off")
-    sim = Sim(sim_exe, a.machines, log_path=os.path.join(work, "mdesim-peer.log"),
-              rate_limits=False, **shape).start()
-    runs = {"mdesync": {"first": [], "repeat": []}, "peer": {"first": [], "repeat": []},
-            "limit": []}
+    sides = ("mdesync", "mdesyncPg", "peer")
+    runs = {s: {c: [] for c in CASES} for s in sides}
+    runs["limit"] = []
+    pg = None if a.peer_pg == "off" else Pg(a.peer_pg, work)
+    truth = files = None
     try:
-        truth = sim.truth()
-        files = download_exports(sim, os.path.join(work, "export-files"))
+        if pg:
+            pg.start()
         for rnd in range(1, a.rounds + 1):
-            log(f"vs peer: round {rnd} of {a.rounds}")
-            f, r = mdesync_pair(sync_exe, sim, work, rnd)
-            runs["mdesync"]["first"].append(f)
-            runs["mdesync"]["repeat"].append(r)
-            f, r = pysync_pair(a.peer_dir, sim, work, rnd)
-            runs["peer"]["first"].append(f)
-            runs["peer"]["repeat"].append(r)
-            runs["limit"].append(run_limit(limit_exe, files, work, rnd))
+            # A simulator of its own each round: every round starts from the same tenant at
+            # the same simulated time (the later fulls advance it).  Its export files are
+            # cached (--cache-dir), so only the first start generates them.
+            log(f"vs peer: round {rnd} of {a.rounds}: starting mdesim with {a.machines} "
+                "machines, rate limits off")
+            sim = Sim(sim_exe, a.machines, log_path=os.path.join(work, f"mdesim-peer-{rnd}.log"),
+                      rate_limits=False, **shape).start()
+            try:
+                if files is None:
+                    truth = sim.truth()
+                    files = download_exports(sim, os.path.join(work, "export-files"))
+                run_round(a, sim, sync_exe, pg, limit_exe, files, work, rnd, runs)
+            finally:
+                sim.stop()
     finally:
-        sim.stop()
-    shutil.rmtree(os.path.join(work, "export-files"), ignore_errors=True)
+        if pg:
+            pg.stop()
+        shutil.rmtree(os.path.join(work, "export-files"), ignore_errors=True)
     summary = summarize(runs)
     return {"rounds": a.rounds, "machines": a.machines, "truth": truth,
             "limitExe": limit_exe, "runs": runs, "medians": summary,
-            "targets": peer_targets(summary)}
+            "postgresql": bool(pg), "laterCases": not a.skip_later,
+            "targets": peer_targets(summary) + later_targets(summary, runs)}
 
 
 # --------------------------------------------------------------------------- report
@@ -258,10 +332,27 @@ def med(values):
     return round(statistics.median(values), 3) if values else None
 
 
-def summarize(runs):
-    m, p = runs["mdesync"], runs["peer"]
+OBJECT_FIELDS = ("read", "written", "unchanged", "closed", "skipped", "seconds",
+                 "downloadSeconds", "decodeSeconds", "mapSeconds", "storeSeconds")
+
+
+def object_medians(rs):
+    """Per object of mdesync's run summaries: median rows and seconds over the rounds."""
     out = {}
-    for side, r in (("mdesync", m), ("peer", p)):
+    for obj in ("machine", "vulnerability", "installed_package", "vulnerability_definition"):
+        per = [o for x in rs for o in x.get("objects", []) if o["object"] == obj]
+        if per:
+            out[obj] = {k: med(o.get(k) for o in per) for k in OBJECT_FIELDS}
+    return out
+
+
+def summarize(runs):
+    out = {}
+    for side in ("mdesync", "mdesyncPg", "peer"):
+        r = runs.get(side)
+        if not r or not r["first"]:
+            continue
+        every = [x for c in CASES for x in r.get(c, [])]
         out[side] = {
             "firstWall": med(x["wallSeconds"] for x in r["first"]),
             "firstCpu": med(x["cpuSeconds"] for x in r["first"]),
@@ -272,7 +363,15 @@ def summarize(runs):
             "bytesPerFinding": med(x["store"]["bytesPerFinding"] for x in r["first"]),
             "tableBytesPerFinding": med(x["store"]["tableBytesPerFinding"] for x in r["first"]),
             "exportSeconds": med(x["exportSeconds"] for x in r["first"]),
-            "outcomes": sorted({x["outcome"] for x in r["first"] + r["repeat"]}),
+            "outcomes": sorted({x["outcome"] for x in every}),
+            "peakRssMB": max((x["peakRssMB"] for x in every if x.get("peakRssMB")),
+                             default=None),
+            "cases": {c: {"wall": med(x["wallSeconds"] for x in r[c]),
+                          "cpu": med(x["cpuSeconds"] for x in r[c]),
+                          "exportSeconds": med(x["exportSeconds"] for x in r[c]),
+                          "storeBytes": med(x["store"]["bytes"] for x in r[c]),
+                          **({"objects": object_medians(r[c])} if side != "peer" else {})}
+                      for c in CASES if r.get(c)},
         }
     out["limit"] = {"seconds": med(x["seconds"] for x in runs["limit"]),
                     "wall": med(x["wallSeconds"] for x in runs["limit"]),
@@ -318,6 +417,57 @@ def peer_targets(s):
     return out
 
 
+def later_targets(s, runs):
+    """Targets of issue 29 for the later fulls and PostgreSQL; peak RSS of every mdesync
+    run of the comparison; rows read in the later fulls equal the simulator's truth."""
+    out = []
+    p = s.get("peer")
+
+    def add(name, value, limit, ok, sides, note=""):
+        bad = {k: s[k]["outcomes"] for k in sides if s[k]["outcomes"] != ["success"]}
+        if bad:
+            ok, note = False, f"{note} runs: {bad}".strip()
+        out.append({"target": name, "value": value, "limit": limit,
+                    "result": "N/A" if ok is None else ("PASS" if ok else "FAIL"),
+                    "note": note})
+
+    for key, store in (("mdesync", "SQLite"), ("mdesyncPg", "PostgreSQL")):
+        side = s.get(key)
+        if not side or not p:
+            continue
+        for case, _, name in LATER_CASES:
+            if case not in side["cases"] or case not in p["cases"]:
+                continue
+            pw, mw = p["cases"][case]["wall"], side["cases"][case]["wall"]
+            r = ratio(pw, mw)
+            add(f"vs peer: {name} faster than the Python peer ({store}, wall, median)",
+                f"{r}x ({pw} s / {mw} s)" if r else "-", f">= {LATER_SPEEDUP_MIN:g}x",
+                None if r is None else r >= LATER_SPEEDUP_MIN, (key, "peer"))
+    m, g = s.get("mdesync"), s.get("mdesyncPg")
+    if m and g:
+        for case, lim in (("first", PG_FIRST_VS_SQLITE_MAX), ("repeat", PG_REPEAT_VS_SQLITE_MAX)):
+            gw, mw = g[case + "Wall"], m[case + "Wall"]
+            r = ratio(gw, mw)
+            add(f"PostgreSQL {CASE_NAMES[case]} relative to SQLite (wall, median)",
+                f"{r}x ({gw} s / {mw} s)" if r else "-", f"<= {lim:g}x",
+                None if r is None else r <= lim, ("mdesync", "mdesyncPg"))
+    for key, store in (("mdesync", "SQLite"), ("mdesyncPg", "PostgreSQL")):
+        if s.get(key) and s[key]["peakRssMB"]:
+            rss = s[key]["peakRssMB"]
+            out.append({"target": f"vs peer: peak RSS of every mdesync run ({store})",
+                        "value": f"{rss:.0f} MB", "limit": f"< {RSS_MAX_MB:g} MB",
+                        "result": "PASS" if rss < RSS_MAX_MB else "FAIL", "note": ""})
+    later = [x for k in ("mdesync", "mdesyncPg") for c, _, _ in LATER_CASES
+             for x in runs.get(k, {}).get(c, [])]
+    if later:
+        wrong = [f"{x['label']}: {x['truthMismatches']}" for x in later if x["truthMismatches"]]
+        out.append({"target": "vs peer: rows read by the later fulls equal the simulator's truth",
+                    "value": f"{len(later) - len(wrong)} of {len(later)} runs",
+                    "limit": "all", "result": "FAIL" if wrong else "PASS",
+                    "note": "; ".join(wrong)})
+    return out
+
+
 def fmt(v, unit="s", digits=1):
     return "-" if v is None else f"{v:,.{digits}f} {unit}".strip()
 
@@ -346,7 +496,75 @@ def table_rows(s):
          fmt(p["exportSeconds"]), ratio(p["exportSeconds"], m["exportSeconds"])),
         ("limit floor, export files only (inflate + simdjson + SQLite, 2 threads)",
          fmt(lim["seconds"]), "-", None),
-    ]
+    ] + [row for case, _, name in LATER_CASES
+         if case in m["cases"] and case in p["cases"]
+         for row in ((f"{name}, wall", fmt(m["cases"][case]["wall"]),
+                      fmt(p["cases"][case]["wall"]),
+                      ratio(p["cases"][case]["wall"], m["cases"][case]["wall"])),
+                     (f"{name}, CPU", fmt(m["cases"][case]["cpu"]),
+                      fmt(p["cases"][case]["cpu"]),
+                      ratio(p["cases"][case]["cpu"], m["cases"][case]["cpu"])))]
+
+
+def wall_cpu(c):
+    return "-" if not c else f"{fmt(c['wall'])} ({fmt(c['cpu'])} CPU)"
+
+
+def stores_markdown(vs):
+    """mdesync on SQLite and on PostgreSQL and the peer, case by case, and the rows the
+    later fulls changed."""
+    s, rs = vs["medians"], vs["runs"]
+    m, g, p = s["mdesync"], s.get("mdesyncPg"), s["peer"]
+    L = ["\n### SQLite, PostgreSQL and the later fulls (medians; CPU is mdesync's or the "
+         "peer's process only, not the PostgreSQL server's)\n",
+         "| case | mdesync SQLite | mdesync PostgreSQL | PostgreSQL / SQLite | Python peer | "
+         "peer / SQLite | peer / PostgreSQL |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for case in CASES:
+        mc, gc, pc = (x["cases"].get(case) if x else None for x in (m, g, p))
+        if not mc:
+            continue
+        r = [ratio(gc and gc["wall"], mc["wall"]), ratio(pc and pc["wall"], mc["wall"]),
+             ratio(pc and pc["wall"], gc and gc["wall"])]
+        L.append(f"| {CASE_NAMES[case]} | {wall_cpu(mc)} | {wall_cpu(gc)} | "
+                 + " | ".join("-" if x is None else f"{x}x" for x in r[:1])
+                 + f" | {wall_cpu(pc)} | "
+                 + " | ".join("-" if x is None else f"{x}x" for x in r[1:]) + " |")
+    if g:
+        L.append(f"\nPostgreSQL store size after the first full sync: "
+                 f"{fmt(g['storeBytes'] and g['storeBytes'] / 1e6, 'MB', 0)} "
+                 f"({fmt(g['bytesPerFinding'], 'B', 0)} per finding, indexes included).")
+    L.append("\nRows of mdesync's run summary (medians, SQLite and PostgreSQL) "
+             "per case and object: read, written, unchanged, closed, skipped, "
+             "the object's seconds and its store seconds.\n")
+    L.append("| case | store | object | read | written | unchanged | closed | skipped | "
+             "changed share | seconds | store s |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case in CASES[1:]:
+        for key, store in (("mdesync", "SQLite"), ("mdesyncPg", "PostgreSQL")):
+            c = (s.get(key) or {}).get("cases", {}).get(case)
+            if not c:
+                continue
+            for obj in ("vulnerability", "installed_package"):
+                o = c["objects"].get(obj)
+                if not o:
+                    continue
+                share = f"{o['written'] / o['read']:.1%}" if o["read"] else "-"
+                L.append(f"| {CASE_NAMES[case]} | {store} | {obj} | {o['read']:,.0f} | "
+                         f"{o['written']:,.0f} | {o['unchanged']:,.0f} | {o['closed']:,.0f} | "
+                         f"{o['skipped']:,.0f} | {share} | {o['seconds']:.2f} | "
+                         f"{o['storeSeconds']:.2f} |")
+    L.append("\n| round | case | mdesync SQLite | mdesync PostgreSQL | Python peer |")
+    L.append("|---:|---|---:|---:|---:|")
+    for i in range(len(rs["limit"])):
+        for case in CASES:
+            cells = []
+            for key in ("mdesync", "mdesyncPg", "peer"):
+                xs = rs.get(key, {}).get(case, [])
+                cells.append(f"{xs[i]['wallSeconds']:.1f} s / {xs[i]['cpuSeconds']:.1f} s CPU"
+                             if i < len(xs) else "-")
+            if cells != ["-"] * 3:
+                L.append(f"| {i + 1} | {case} | " + " | ".join(cells) + " |")
+    return "\n".join(L) + "\n"
 
 
 def markdown(vs):
@@ -373,4 +591,4 @@ def markdown(vs):
             rs["mdesync"]["first"][i], rs["mdesync"]["repeat"][i], rs["peer"]["first"][i],
             rs["peer"]["repeat"][i])]
         L.append(f"| {i + 1} | " + " | ".join(cells) + f" | {rs['limit'][i]['seconds']:.1f} s |")
-    return "\n".join(L) + "\n"
+    return "\n".join(L) + "\n" + stores_markdown(vs)
