@@ -169,14 +169,22 @@ std::string metrics_text(const std::vector<RunRecord>& records) {
   });
   w.family("mdesync_object_last_run_rows",
            "Rows of the object in the last run: read from the service, written (inserted or "
-           "changed), unchanged, closed (findings fixed, rows marked Removed), skipped.");
+           "changed), unchanged, closed (findings fixed, rows marked Removed), skipped, merged "
+           "(into the row before them), stale and paired (delta events ignored), reused (not "
+           "decoded), reused_without_row (of those, lines beyond the stored rows). read = "
+           "written + unchanged + skipped + merged + stale + paired + reused_without_row.");
   each_object([&](const RunRecord& r, const sync::ObjectSummary& o) {
-    for (const auto& [kind, n] :
-         std::vector<std::pair<std::string, std::int64_t>>{{"read", o.read},
-                                                           {"written", o.written},
-                                                           {"unchanged", o.unchanged},
-                                                           {"closed", o.closed},
-                                                           {"skipped", o.skipped}}) {
+    for (const auto& [kind, n] : std::vector<std::pair<std::string, std::int64_t>>{
+             {"read", o.read},
+             {"written", o.written},
+             {"unchanged", o.unchanged},
+             {"closed", o.closed},
+             {"skipped", o.skipped},
+             {"merged", o.merged},
+             {"stale", o.stale},
+             {"paired", o.paired},
+             {"reused", o.reused},
+             {"reused_without_row", o.reused_without_row}}) {
       w.sample({{"tenant", r.tenant}, {"object", o.object}, {"kind", kind}},
                static_cast<double>(n));
     }

@@ -2,6 +2,7 @@
 // devices are not decoded again (ADR 0060), or the machine references of every software
 // (api strategy). The export read also counts package versions for the package object.
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -146,6 +147,7 @@ class InventoryRead {
         }
         if (!out.rows.empty() && out.rows.back().uid == mapped.row->uid) {
           mapping::merge_into(out.rows.back(), *mapped.row);
+          ++out.tally.merged;
           continue;
         }
         out.rows.push_back(std::move(*mapped.row));
@@ -179,6 +181,10 @@ class InventoryRead {
         auto seen = m_ctx.store.mark_installed_seen(m_ctx.write_context(true), device);
         if (!seen) return tl::unexpected(seen.error());
         m_s.unchanged += *seen;
+        // The device's lines beyond its stored rows: merged, skipped or filtered out when
+        // they were decoded.
+        m_s.reused_without_row +=
+            std::max<std::int64_t>(0, static_cast<std::int64_t>(lines) - *seen);
       }
       if (m_aggregate) {
         auto stored = m_ctx.store.inventory_versions(device);

@@ -19,13 +19,24 @@ struct ObjectSummary {
   std::string outcome = "not run";  // ok | failed | interrupted | not run
   std::string error;                // what went wrong, when failed
   std::string error_code;           // util::to_string(ErrorCode) of the failure
-  std::int64_t read = 0;            // source records received
-  std::int64_t written = 0;         // rows inserted or changed
-  std::int64_t unchanged = 0;       // rows identical to the stored ones
-  std::int64_t reused = 0;          // of `read`, not decoded: lines unchanged since the last read
-  std::int64_t closed = 0;          // findings closed / rows marked Removed
-  std::int64_t skipped = 0;         // records that became no row
-  std::int64_t stale = 0;           // delta events older than the finding's state
+  // What became of the records read. For an object that ended ok every record read has
+  // exactly one of these outcomes:
+  //   read = written + unchanged + skipped + merged + stale + paired + reused_without_row
+  // (`reused` and `closed` are not outcomes of their own: a reused line is counted in
+  // `unchanged` or `reused_without_row`, a closed row is one the read no longer lists, or
+  // a delta event also counted in `written`).
+  std::int64_t read = 0;       // source records received
+  std::int64_t written = 0;    // rows inserted or changed
+  std::int64_t unchanged = 0;  // rows identical to the stored ones
+  std::int64_t reused = 0;     // of `read`, not decoded: lines unchanged since the last read
+  std::int64_t closed = 0;     // findings closed / rows marked Removed
+  std::int64_t skipped = 0;    // records that became no row
+  std::int64_t merged = 0;     // records merged into the row before them (same uid)
+  std::int64_t stale = 0;      // delta events older than the finding's state
+  std::int64_t paired = 0;     // delta Fixed events paired with a New at their time
+  // Of `reused`, the lines beyond the stored rows they stand for: lines that made no row
+  // (or were merged) when they were last decoded. The other reused lines are `unchanged`.
+  std::int64_t reused_without_row = 0;
   std::map<std::string, std::int64_t> skipped_reasons;
   std::map<std::string, std::int64_t> diagnostics;  // "kind field" -> count
   std::vector<std::string> diagnostic_samples;      // the first few messages
@@ -62,6 +73,10 @@ struct RunSummary {
 
   [[nodiscard]] double seconds() const;
 };
+
+// The records read that became neither a row written or unchanged nor a skip: merged +
+// stale + paired + reused_without_row (the table's "other" column).
+[[nodiscard]] std::int64_t other_outcomes(const ObjectSummary& o);
 
 // One JSON object (stable keys, documented in the README).
 std::string to_json(const RunSummary& summary);

@@ -189,6 +189,7 @@ void note(ObjectSummary& s, const std::vector<mapping::Diagnostic>& diagnostics,
 void merge_tally(ObjectSummary& into, const ObjectSummary& from) {
   into.read += from.read;
   into.skipped += from.skipped;
+  into.merged += from.merged;
   into.map_seconds += from.map_seconds;
   for (const auto& [k, v] : from.skipped_reasons) into.skipped_reasons[k] += v;
   for (const auto& [k, v] : from.diagnostics) into.diagnostics[k] += v;

@@ -9,6 +9,9 @@
 //    good state (its rows with every column, its checkpoint, its digests and history as
 //    in S), every other object equal to R.
 //
+// Either way the counts of every summary add up (count_identity.hpp): every record read
+// has one counted outcome.
+//
 // "Equal to R" leaves aside what differs between two good runs by design (ADR 0088): the
 // digests of export lines, times from the local clock, and the definitions' recommendation
 // attributes when the findings or the recommendations feed failed in the same run.
@@ -26,6 +29,7 @@
 
 #include <ctime>
 
+#include "count_identity.hpp"
 #include "e2e_fixture.hpp"
 
 namespace mdesync {
@@ -181,6 +185,7 @@ TEST_P(FaultMatrix, EndsInSuccessEqualToTheReferenceOrInFailureAtTheLastGoodStat
   const auto base = db("base");
   const auto first = run(config(base, "full"));
   ASSERT_EQ(first.outcome, "success") << describe(first);
+  testing_support::expect_counts_add_up(sync::to_json(first), "the first run\n" + describe(first));
   m_sim->advance(6);
   const auto ref = db("reference");
   const auto faulty = db("faulty");
@@ -189,6 +194,8 @@ TEST_P(FaultMatrix, EndsInSuccessEqualToTheReferenceOrInFailureAtTheLastGoodStat
 
   const auto reference = run(config(ref, tc.mode));
   ASSERT_EQ(reference.outcome, "success") << describe(reference);
+  testing_support::expect_counts_add_up(sync::to_json(reference),
+                                        "the reference run\n" + describe(reference));
   // A delta reads machines, software and inventory in full, the findings from the feed.
   for (const auto& o : reference.objects) {
     if (o.object == "vulnerability") {
@@ -217,6 +224,7 @@ TEST_P(FaultMatrix, EndsInSuccessEqualToTheReferenceOrInFailureAtTheLastGoodStat
   const auto left = pending_count(m_sim->pending_faults());
   const auto stats = m_sim->stats();
   m_sim->clear_faults();
+  testing_support::expect_counts_add_up(sync::to_json(s), "the faulted run\n" + describe(s));
 
   // The fault was met: all of it, or (every response) enough to outlast the retries.
   if (tc.expire_tokens) {

@@ -129,11 +129,21 @@ TEST_F(CliE2E, MetricsFileAgreesWithTheRunSummaryAndKeepsTheLastSuccessOfAFailed
     EXPECT_EQ(m.at(series("mdesync_object_last_run_success", l)), 1) << object;
     EXPECT_NEAR(m.at(series("mdesync_object_last_run_duration_seconds", l)),
                 o["seconds"].get<double>(), 1e-5);
-    for (const char* kind : {"read", "written", "unchanged", "closed", "skipped"}) {
-      EXPECT_EQ(m.at(series("mdesync_object_last_run_rows",
-                            {{"tenant", tenant}, {"object", object}, {"kind", kind}})),
-                o[kind].get<double>())
-          << object << " " << kind;
+    for (const auto& [kind, key] : std::vector<std::pair<std::string, std::string>>{
+             {"read", "read"},
+             {"written", "written"},
+             {"unchanged", "unchanged"},
+             {"closed", "closed"},
+             {"skipped", "skipped"},
+             {"merged", "merged"},
+             {"stale", "stale"},
+             {"paired", "paired"},
+             {"reused", "reused"},
+             {"reused_without_row", "reusedWithoutRow"}}) {
+      const auto it = m.find(series("mdesync_object_last_run_rows",
+                                    {{"tenant", tenant}, {"object", object}, {"kind", kind}}));
+      ASSERT_NE(it, m.end()) << object << " " << kind;
+      EXPECT_EQ(it->second, o.value(key, -1.0)) << object << " " << kind;
     }
     EXPECT_EQ(m.at(series("mdesync_object_last_run_http_requests", l)),
               o["httpCalls"].get<double>());
