@@ -81,7 +81,7 @@ class SimSignin : public ::testing::Test {
     return json::parse(r->body).at("error_codes").at(0).get<int>();
   }
 
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
   std::unique_ptr<httplib::Client> m_cli;

@@ -100,7 +100,7 @@ TEST_F(CheckCli, WrongSecretExitsWithTheAuthStatusAndExplains) {
 // sixth fails the run the way any token service outage does (exit 7, the run recorded),
 // with an error that names the token service and its throttling, and no seventh request.
 TEST_F(CheckCli, SyncSurvivesFiveThrottledTokenAnswersAndFailsClearlyOnSix) {
-  const testing_support::TempDir tmp("mdesync-token-retries");
+  const ::testing_support::TempDir tmp("mdesync-token-retries");
   const auto& dir = tmp.path();
   auto token_requests = [&] {
     const auto stats = m_sim->stats();

@@ -121,7 +121,7 @@ class Signin : public ::testing::Test {
     EXPECT_EQ(text.find("mdesim-secret-value"), std::string::npos);
   }
 
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
   std::string m_login_url;  // instead of the simulator's own URL

@@ -65,7 +65,7 @@ class ClientTls : public ::testing::Test {
     m_tmp.reset();
   }
 
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
 };

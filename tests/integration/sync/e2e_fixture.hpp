@@ -194,7 +194,7 @@ class SyncE2E : public ::testing::Test {
     return out;
   }
 
-  std::optional<testing_support::TempDir> m_tmp;
+  std::optional<::testing_support::TempDir> m_tmp;
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
 };

@@ -47,7 +47,7 @@ class CertificateTest : public ::testing::Test {
     ::chmod(p.c_str(), 0600);
     return p;
   }
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
 };
 

@@ -37,7 +37,7 @@ class ConfigLoad : public testing::Test {
     };
   }
 
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::map<std::string, std::string> m_env;
 };

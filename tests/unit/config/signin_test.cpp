@@ -40,7 +40,7 @@ class Signin : public testing::Test {
       return it->second;
     });
   }
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::map<std::string, std::string> m_env;
   Overrides m_overrides;

@@ -141,7 +141,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
   std::string m_base;
   std::string m_schema;
   std::vector<std::string> m_other_schemas;
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::string m_path;
 };

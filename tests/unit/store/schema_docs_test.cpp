@@ -74,7 +74,7 @@ std::vector<std::string> run(sqlite3* db, const std::string& sql, std::string& e
 }
 
 TEST(SchemaDocs, ExampleQueriesRunAndUseTheIndexTheyName) {
-  const testing_support::TempDir tmp("mdesync-schema-docs");
+  const ::testing_support::TempDir tmp("mdesync-schema-docs");
   const fs::path& dir = tmp.path();
   const std::string path = (dir / "store.db").string();
   {

@@ -55,7 +55,7 @@ class StoreTest : public ::testing::Test {
     return s ? std::move(*s) : nullptr;
   }
 
-  std::optional<testing_support::TempDir> m_tmp;  // the test's own folder
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::string m_path;
 };

@@ -213,7 +213,7 @@ TEST(GzipLineDecoder, InflatersAgree) {
 }
 
 TEST(ReadGzipLines, ReadsAFileAndNamesItInErrors) {
-  const testing_support::TempDir tmp("mdesync-gzip-test");
+  const ::testing_support::TempDir tmp("mdesync-gzip-test");
   const auto& dir = tmp.path();
   const auto good = dir / "good.json.gz";
   const auto bad = dir / "bad.json.gz";
