@@ -21,6 +21,8 @@ json faults_json(const Faults& f) {
           {"slowEndpoint", f.slow_endpoint},
           {"slowBody", f.slow_body},
           {"slowDelayMs", f.slow_delay_ms},
+          {"holdEndpoint", f.hold_endpoint},
+          {"holdBody", f.hold_body},
           {"expireTokens", f.expire_tokens},
           {"expiredSas", f.expired_sas},
           {"truncatedGzip", f.truncated_gzip},
@@ -53,6 +55,8 @@ Faults faults_from_json(const json& j) {
   f.slow_endpoint = j.value("slowEndpoint", std::string("*"));
   f.slow_body = j.value("slowBody", 0U);
   f.slow_delay_ms = j.value("slowDelayMs", 20U);
+  f.hold_endpoint = j.value("holdEndpoint", std::string("*"));
+  f.hold_body = j.value("holdBody", 0U);
   f.expire_tokens = j.value("expireTokens", false);
   f.expired_sas = j.value("expiredSas", 0U);
   f.truncated_gzip = j.value("truncatedGzip", 0U);
@@ -126,7 +130,7 @@ Reply SimulatorImpl::admin(const httplib::Request& req, const std::string& lp) {
       eps[n] = {{"total", s.total}, {"byStatus", by}};
       total += s.total;
     }
-    r.text = json{{"total", total}, {"endpoints", eps}}.dump();
+    r.text = json{{"total", total}, {"endpoints", eps}, {"heldBodies", held_bodies()}}.dump();
   } else if (lp == "/sim/stats/reset" && req.method == "POST") {
     reset_stats();
     r.text = "{}";

@@ -50,6 +50,8 @@ void SimulatorImpl::add_faults(const Faults& f) {
     m_faults.slow_endpoint = f.slow_endpoint;
     m_faults.slow_delay_ms = f.slow_delay_ms;
   }
+  if (f.hold_body > 0) m_faults.hold_endpoint = f.hold_endpoint;
+  m_faults.hold_body += f.hold_body;
   m_faults.reset_connection += f.reset_connection;
   m_faults.slow_body += f.slow_body;
   if (f.expire_tokens) ++m_token_generation;
@@ -66,8 +68,18 @@ void SimulatorImpl::add_faults(const Faults& f) {
 }
 
 void SimulatorImpl::clear_faults() {
-  std::lock_guard lock(m_mutex);
-  m_faults = Faults{};
+  {
+    std::lock_guard lock(m_mutex);
+    m_faults = Faults{};
+  }
+  std::lock_guard slow(m_slow_mutex);
+  ++m_hold_release;
+  m_slow_cv.notify_all();
+}
+
+std::uint64_t SimulatorImpl::held_bodies() const {
+  std::lock_guard lock(m_slow_mutex);
+  return m_held;
 }
 
 Faults SimulatorImpl::pending_faults() const {
@@ -134,6 +146,7 @@ bool SimulatorImpl::consume_looping_next_link() {
 void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
   bool reset = false;
   bool slow = false;
+  bool hold = false;
   std::uint32_t after = 0;
   std::uint32_t delay = 0;
   {
@@ -149,8 +162,12 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
       slow = true;
       delay = m_faults.slow_delay_ms;
     }
+    if (m_faults.hold_body > 0 && match(m_faults.hold_endpoint)) {
+      --m_faults.hold_body;
+      hold = true;
+    }
   }
-  if (!reset && !slow) return;
+  if (!reset && !slow && !hold) return;
   if (!r.next) {
     auto text = std::make_shared<std::string>(std::move(r.text));
     auto pos = std::make_shared<std::size_t>(0);
@@ -167,15 +184,29 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
   auto sent = std::make_shared<std::uint64_t>(0);
   auto pending = std::make_shared<std::string>();
   auto cut = std::make_shared<bool>(false);
-  r.next = [this, inner, sent, pending, cut, reset, slow, after, delay](std::string& chunk) {
+  auto held = std::make_shared<bool>(false);
+  r.next = [this, inner, sent, pending, cut, held, reset, slow, hold, after,
+            delay](std::string& chunk) {
     // Once the first `after` bytes are out, the connection goes down: the next call
     // aborts the reply (router.cpp: no terminating chunk, fewer bytes than the
     // Content-Length, connection closed), even when the body had nothing more to send.
     // Ending the reply normally here would hand a chunked client a clean, shorter
     // document instead of a cut transfer.
     if (*cut) throw std::runtime_error("simulated connection reset");
-    if (pending->empty() && !inner(*pending)) return false;
-    const std::size_t piece = slow ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
+    // A held body waits once: after its first piece (before its end, when it is empty).
+    auto hold_once = [&] {
+      if (!hold || *held) return;
+      *held = true;
+      hold_pause();
+    };
+    if (*sent > 0) hold_once();
+    if (pending->empty() && !inner(*pending)) {
+      hold_once();
+      return false;
+    }
+    const bool small = slow || hold;
+    const std::size_t piece =
+        small ? std::min<std::size_t>(pending->size(), 1024) : pending->size();
     if (slow) slow_pause(std::chrono::milliseconds(delay));
     if (reset && *sent + piece >= after) {
       const std::size_t allowed = after > *sent ? static_cast<std::size_t>(after - *sent) : 0;
@@ -196,6 +227,13 @@ void SimulatorImpl::apply_body_faults(const std::string& name, Reply& r) {
 void SimulatorImpl::slow_pause(std::chrono::milliseconds delay) {
   std::unique_lock lock(m_slow_mutex);
   m_slow_cv.wait_for(lock, delay, [this] { return m_stopping; });
+}
+
+void SimulatorImpl::hold_pause() {
+  std::unique_lock lock(m_slow_mutex);
+  ++m_held;
+  const std::uint64_t release = m_hold_release;
+  m_slow_cv.wait(lock, [this, release] { return m_stopping || m_hold_release != release; });
 }
 
 }  // namespace mdesim

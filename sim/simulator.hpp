@@ -118,6 +118,10 @@ struct Faults {
   std::string slow_endpoint = "*";
   std::uint32_t slow_body = 0;  // stream the body in small chunks with a delay
   std::uint32_t slow_delay_ms = 20;
+  // Next N answers of `hold_endpoint`: the first 1 KB piece of the body, then nothing until
+  // clear_faults() or stop(); held_bodies() counts the answers that reached the hold.
+  std::string hold_endpoint = "*";
+  std::uint32_t hold_body = 0;
   bool expire_tokens = false;             // invalidate every token issued so far (one-shot)
   std::uint32_t expired_sas = 0;          // next N downloads: 403 XML AuthenticationFailed
   std::uint32_t truncated_gzip = 0;       // next N downloads: gzip stream cut in the middle
@@ -176,6 +180,7 @@ class Simulator {
 
   // Adds to the pending faults (counts accumulate); clear_faults() drops them all.
   virtual void add_faults(const Faults& faults) = 0;
+  // Also releases the bodies held by `hold_body`.
   virtual void clear_faults() = 0;
   [[nodiscard]] virtual Faults pending_faults() const = 0;
   // Roles for tokens issued from now on.
@@ -185,6 +190,9 @@ class Simulator {
   // Request counts per endpoint name (see docs/simulator.md), since start or reset.
   [[nodiscard]] virtual std::map<std::string, EndpointStats> stats() const = 0;
   virtual void reset_stats() = 0;
+  // Answers that have sent the first piece of their body and are held (`hold_body`) now or
+  // were until released, since start: a test waits for it to act mid-transfer.
+  [[nodiscard]] virtual std::uint64_t held_bodies() const = 0;
 
   // Stops serving; idempotent. Blocks until the server thread has ended.
   virtual void stop() = 0;

@@ -135,6 +135,7 @@ class SimulatorImpl final : public Simulator {
   void set_rate_limits(bool enabled, double scale) override;
   [[nodiscard]] std::map<std::string, EndpointStats> stats() const override;
   void reset_stats() override;
+  [[nodiscard]] std::uint64_t held_bodies() const override;
   void stop() override;
 
  private:
@@ -162,6 +163,8 @@ class SimulatorImpl final : public Simulator {
   // The pause between two pieces of a slowed body; it ends early when the simulator
   // stops, so a long slowDelayMs never holds up stop().
   void slow_pause(std::chrono::milliseconds delay);
+  // The wait of a body held by `hold_body`: until clear_faults() or stop().
+  void hold_pause();
 
   // admin.cpp
   Reply admin(const httplib::Request& req, const std::string& lp);
@@ -243,9 +246,11 @@ class SimulatorImpl final : public Simulator {
   std::unique_ptr<httplib::Server> m_server;
   std::thread m_thread;
   std::mutex m_stop_mutex;
-  std::mutex m_slow_mutex;
+  mutable std::mutex m_slow_mutex;
   std::condition_variable m_slow_cv;
   bool m_stopping = false;
+  std::uint64_t m_hold_release = 0;  // clear_faults() count: ends the holds begun before
+  std::uint64_t m_held = 0;          // bodies that reached their hold
   std::string m_scheme = "http";
   std::string m_base;
   int m_port = 0;

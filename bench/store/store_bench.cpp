@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "store/open.hpp"
 #include "store/store.hpp"
 
 using namespace mdesync;

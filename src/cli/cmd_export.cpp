@@ -14,6 +14,7 @@
 #include "cli/common.hpp"
 #include "mapping/filters.hpp"
 #include "model/json.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 
 namespace mdesync::cli {

@@ -18,6 +18,7 @@
 #include "report/compute.hpp"
 #include "report/html.hpp"
 #include "report/json.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 #include "util/time.hpp"
 

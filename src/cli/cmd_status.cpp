@@ -7,6 +7,7 @@
 
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 
 namespace mdesync::cli {

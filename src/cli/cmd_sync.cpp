@@ -17,6 +17,7 @@
 #include "cli/signin_text.hpp"
 #include "cli/sync_service.hpp"
 #include "defender/client.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 #include "sync/engine.hpp"
 #include "util/log_context.hpp"

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "store/open.hpp"
 #include "store/store.hpp"
 
 namespace mdesync::cli {

@@ -8,6 +8,7 @@
 
 #include "cli/common.hpp"
 #include "util/log_context.hpp"
+#include "store/open.hpp"
 
 namespace mdesync::cli {
 

@@ -1,11 +1,12 @@
 // The store's front door: a store URL to the backend that serves it. The only file that
 // knows both backends (docs/adr/0099).
 
+#include "store/open.hpp"
+
 #include <fmt/format.h>
 
 #include "store/postgres/store.hpp"
 #include "store/sqlite/store.hpp"
-#include "store/store.hpp"
 
 namespace mdesync::store {
 

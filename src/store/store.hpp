@@ -374,18 +374,9 @@ class Store : public ObjectWriter, public SkipCache, public RowReader, public Ru
   bool m_in_transaction = false;
 };
 
-// Opens (creating and migrating when needed) the store named by `url`: `sqlite:PATH`
-// (PATH may be relative; `sqlite::memory:` for tests) or `postgresql://...` (a libpq
-// URI, plus `schema=NAME`: ADR 0067). Corrupt file or unreachable server:
-// ErrorCode::store; locked: ErrorCode::store_locked.
-Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
-
 // How many of `object`'s rows are active: open findings; hosts, packages and installed
 // packages not Removed (definitions: every row). Inside a transaction it counts what the
 // transaction wrote (the removal guard counts after the sweep, before the commit).
 Result<std::int64_t> count_active(Store& store, ObjectType object);
-
-// The store URL as it may appear in a message or a log: a password in it masked.
-std::string redact_store_url(std::string_view url);
 
 }  // namespace mdesync::store

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "simulator.hpp"
+#include "temp_dir.hpp"
 #include "test_certificate.hpp"
 
 namespace {
@@ -32,11 +34,10 @@ long long now_s() {
 class SimSignin : public ::testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::temp_directory_path() / ("mdesim-signin-" + std::to_string(::getpid()));
-    fs::create_directories(m_dir);
+    m_dir = m_tmp.emplace("mdesim-signin").path();
     registered().write_certificate((m_dir / "reg.crt").string());
   }
-  void TearDown() override { fs::remove_all(m_dir); }
+  void TearDown() override { m_tmp.reset(); }
   void start(const std::string& cloud = "public") {
     mdesim::Options o;
     o.world.machines = 4;
@@ -80,6 +81,7 @@ class SimSignin : public ::testing::Test {
     return json::parse(r->body).at("error_codes").at(0).get<int>();
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
   std::unique_ptr<httplib::Client> m_cli;

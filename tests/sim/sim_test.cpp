@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -840,6 +841,47 @@ TEST_F(SimTest, LoopingNextLinkForOneEndpointAndASmallExportPageSize) {
   ASSERT_GT(events.size(), 3U);
   EXPECT_EQ(pages, static_cast<int>((events.size() + 2) / 3));
   EXPECT_EQ(get_json("/api/machines/SoftwareVulnerabilitiesByMachine", tok)["value"].size(), 3U);
+}
+
+// holdBody: the first piece of the body goes out, the rest waits until the faults are
+// cleared; held_bodies() tells the test that the transfer has reached the hold.
+TEST_F(SimTest, HoldBodyHoldsADownloadAfterItsFirstPieceUntilTheFaultsAreCleared) {
+  const std::string tok = token();
+  const std::string url =
+      get_json("/api/machines/SoftwareVulnerabilitiesExport", tok)["exportFiles"][0]
+          .get<std::string>()
+          .substr(sim->base_url().size());
+  const std::string clean = cli->Get(url.c_str())->body;
+  ASSERT_GT(clean.size(), 1024U);
+  mdesim::Faults f;
+  f.hold_body = 1;
+  f.hold_endpoint = "download";
+  sim->add_faults(f);
+  EXPECT_EQ(sim->held_bodies(), 0U);
+  std::atomic<bool> done{false};
+  std::string held;
+  std::thread download([&] {
+    httplib::Client c(sim->base_url());
+    c.set_read_timeout(60, 0);
+    auto r = c.Get(url.c_str(), [&](const char* data, std::size_t n) {
+      held.append(data, n);
+      return true;
+    });
+    EXPECT_TRUE(r);
+    done = true;
+  });
+  for (int i = 0; i < 6000 && sim->held_bodies() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(sim->held_bodies(), 1U);
+  EXPECT_FALSE(done) << "the download ended while held";
+  sim->clear_faults();
+  download.join();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(held, clean);
+  // The fault was used up: the next download is not held.
+  EXPECT_EQ(cli->Get(url.c_str())->body, clean);
+  EXPECT_EQ(sim->held_bodies(), 1U);
 }
 
 TEST_F(SimTest, FileFaults) {

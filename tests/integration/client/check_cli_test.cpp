@@ -9,6 +9,7 @@
 #include <string>
 
 #include "simulator.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -99,10 +100,8 @@ TEST_F(CheckCli, WrongSecretExitsWithTheAuthStatusAndExplains) {
 // sixth fails the run the way any token service outage does (exit 7, the run recorded),
 // with an error that names the token service and its throttling, and no seventh request.
 TEST_F(CheckCli, SyncSurvivesFiveThrottledTokenAnswersAndFailsClearlyOnSix) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("mdesync-token-retries-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const ::testing_support::TempDir tmp("mdesync-token-retries");
+  const auto& dir = tmp.path();
   auto token_requests = [&] {
     const auto stats = m_sim->stats();
     auto it = stats.find("token.v2");
@@ -131,7 +130,6 @@ TEST_F(CheckCli, SyncSurvivesFiveThrottledTokenAnswersAndFailsClearlyOnSix) {
   EXPECT_NE(failed.out.find("gave up after 6 attempts; last answer HTTP 429"), std::string::npos)
       << failed.out;
   EXPECT_NE(failed.out.find("failed in"), std::string::npos) << failed.out;
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

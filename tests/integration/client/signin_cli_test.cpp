@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "simulator.hpp"
+#include "temp_dir.hpp"
 #include "test_certificate.hpp"
 
 namespace {
@@ -41,18 +43,17 @@ class Signin : public ::testing::Test {
     if (!fs::exists(std::string(MDESYNC_BINARY_DIR) + "/src/cli/mdesync")) {
       GTEST_SKIP() << "the mdesync executable is not built";
     }
-    m_dir = fs::temp_directory_path() /
-            ("mdesync-signin-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
+    m_dir = m_tmp
+                .emplace(std::string("mdesync-signin-") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name())
+                .path();
     registered().write_certificate(path("registered.crt"));
     registered().write_pem(path("key.pem"), k_passphrase);
     ::chmod(path("key.pem").c_str(), 0600);
   }
   void TearDown() override {
     m_sim.reset();
-    fs::remove_all(m_dir);
+    m_tmp.reset();
   }
   void start(const std::string& cloud = "public") {
     mdesim::Options o;
@@ -120,6 +121,7 @@ class Signin : public ::testing::Test {
     EXPECT_EQ(text.find("mdesim-secret-value"), std::string::npos);
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
   std::string m_login_url;  // instead of the simulator's own URL

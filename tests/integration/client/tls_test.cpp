@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <unistd.h>
 
 #include "defender/client.hpp"
 #include "simulator.hpp"
+#include "temp_dir.hpp"
 
 namespace mdesync::defender {
 namespace {
@@ -20,9 +22,7 @@ namespace fs = std::filesystem;
 class ClientTls : public ::testing::Test {
  protected:
   void SetUp() override {
-    // One directory per process: CTest runs the cases of this file in parallel.
-    m_dir = fs::path(MDESYNC_BINARY_DIR) / ("client-tls-test-" + std::to_string(::getpid()));
-    fs::create_directories(m_dir);
+    m_dir = m_tmp.emplace("mdesync-client-tls-test").path();
     const std::string cmd =
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
         "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
@@ -62,10 +62,10 @@ class ClientTls : public ::testing::Test {
 
   void TearDown() override {
     m_sim.reset();
-    std::error_code ec;
-    fs::remove_all(m_dir, ec);
+    m_tmp.reset();
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
 };

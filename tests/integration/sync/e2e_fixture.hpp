@@ -16,13 +16,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 #include "config/config.hpp"
 #include "defender/client.hpp"
 #include "simulator.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 #include "store_dump.hpp"
 #include "sync/engine.hpp"
+#include "temp_dir.hpp"
 #include "util/clock.hpp"
 
 namespace mdesync {
@@ -43,8 +46,7 @@ mdesim::Options sim_options(std::uint32_t machines = 40, std::uint64_t seed = 11
   o.world.cves = 150;
   o.world.rows_per_file = 400;  // several export files even for a small tenant
   o.odata_page_size = 25;       // nextLink paging on the OData lists
-  o.cache_dir = (fs::temp_directory_path() / "mdesync-e2e-sim-cache").string();
-  return o;
+  return o;                     // start() puts the export file cache in the test's own folder
 }
 
 // The PostgreSQL test cluster's URL (CTest fixture pg_cluster), or MDESYNC_TEST_PG_URL.
@@ -70,19 +72,24 @@ inline void drop_pg_schema(const std::string& url, const std::string& schema) {
 class SyncE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    m_dir = fs::temp_directory_path() /
-            (std::string("mdesync-e2e-") + info->name() + "-" + std::to_string(::getpid()));
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
+    make_dir(std::string("mdesync-e2e-") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
   void TearDown() override {
     if (m_sim) m_sim->stop();
     // MDESYNC_KEEP_TEST_DIR=1 keeps the stores of a test to look into after it.
-    if (std::getenv("MDESYNC_KEEP_TEST_DIR") == nullptr) fs::remove_all(m_dir);
+    m_tmp.reset();
   }
 
-  void start(const mdesim::Options& options = sim_options()) {
+  // The test's own folder (TempDir: unique, removed after the test).
+  void make_dir(const std::string& prefix) {
+    m_tmp.emplace(prefix);
+    m_dir = m_tmp->path();
+  }
+
+  // The simulator's export file cache is the test's own, unless `options` names one.
+  void start(mdesim::Options options = sim_options()) {
+    if (options.cache_dir.empty()) options.cache_dir = (m_dir / "sim-cache").string();
     auto sim = mdesim::Simulator::start(options);
     ASSERT_TRUE(sim) << sim.error().message;
     m_sim = std::move(*sim);
@@ -188,6 +195,7 @@ class SyncE2E : public ::testing::Test {
     return out;
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;
   fs::path m_dir;
   std::unique_ptr<mdesim::Simulator> m_sim;
 };

@@ -145,13 +145,7 @@ std::string without_local_times(const std::string& row, const std::string& since
 
 class FaultMatrix : public SyncE2E, public ::testing::WithParamInterface<Case> {
  protected:
-  void SetUp() override {
-    // The case name has no '/': one folder per case and process.
-    m_dir = fs::temp_directory_path() /
-            fmt::format("mdesync-faultmatrix-{}-{}", GetParam().name, ::getpid());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
-  }
+  void SetUp() override { make_dir("mdesync-faultmatrix-" + GetParam().name); }
 
   static mdesim::Options matrix_sim() {
     mdesim::Options o = sim_options(10, 27);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "e2e_fixture.hpp"
+#include "store/open.hpp"
 
 namespace mdesync {
 namespace {

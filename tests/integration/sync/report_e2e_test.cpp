@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../support/sqlite_damage.hpp"
 #include "e2e_fixture.hpp"
+#include "sqlite_damage.hpp"
 
 namespace mdesync {
 namespace {

@@ -7,6 +7,7 @@
 
 #include "e2e_fixture.hpp"
 #include "json_lines.hpp"
+#include "store/open.hpp"
 
 namespace mdesync {
 namespace {

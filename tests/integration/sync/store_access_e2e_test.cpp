@@ -7,8 +7,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include "../../support/sqlite_damage.hpp"
 #include "e2e_fixture.hpp"
+#include "sqlite_damage.hpp"
+#include "store/open.hpp"
 
 namespace mdesync {
 namespace {

@@ -36,6 +36,7 @@ class TenantsE2E : public CliE2E {
     for (std::size_t i = 0; i < n; ++i) {
       auto o = sim_options(20, 31 + i);
       o.credentials.tenant_id = fmt::format("7b0c{}e1a-0000-4000-8000-00000000000{}", i, i);
+      o.cache_dir = (m_dir / "sim-cache").string();
       auto sim = mdesim::Simulator::start(o);
       ASSERT_TRUE(sim) << sim.error().message;
       m_sims.push_back(std::move(*sim));

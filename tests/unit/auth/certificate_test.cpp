@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "auth/credentials.hpp"
 #include "auth/jwt.hpp"
 #include "http/fake_http_client.hpp"
+#include "temp_dir.hpp"
 #include "test_certificate.hpp"
 
 namespace mdesync::auth {
@@ -32,12 +34,12 @@ const TestCertificate& test_cert() {
 class CertificateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("mdesync_cert_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(m_dir);
+    m_dir = m_tmp
+                .emplace(std::string("mdesync-cert-test-") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name())
+                .path();
   }
-  void TearDown() override { fs::remove_all(m_dir); }
+  void TearDown() override { m_tmp.reset(); }
   std::string path(const std::string& name) const { return (m_dir / name).string(); }
   std::string pem(const std::string& pass = {}) {
     const auto p = path(pass.empty() ? "key.pem" : "key-enc.pem");
@@ -45,6 +47,7 @@ class CertificateTest : public ::testing::Test {
     ::chmod(p.c_str(), 0600);
     return p;
   }
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
 };
 

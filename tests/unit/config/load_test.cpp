@@ -1,10 +1,12 @@
 #include "config/load.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 namespace mdesync::config {
 namespace {
@@ -14,13 +16,12 @@ namespace fs = std::filesystem;
 class ConfigLoad : public testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("mdesync_config_test_" +
-             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(m_dir);
+    m_dir = m_tmp
+                .emplace(std::string("mdesync-config-test-") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name())
+                .path();
   }
-  void TearDown() override { fs::remove_all(m_dir); }
+  void TearDown() override { m_tmp.reset(); }
 
   std::string write(const std::string& name, const std::string& content) {
     const auto path = m_dir / name;
@@ -36,6 +37,7 @@ class ConfigLoad : public testing::Test {
     };
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::map<std::string, std::string> m_env;
 };

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "config/load.hpp"
 #include "config/signin.hpp"
+#include "temp_dir.hpp"
 
 namespace mdesync::config {
 namespace {
@@ -18,12 +20,12 @@ namespace fs = std::filesystem;
 class Signin : public testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("mdesync_signin_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(m_dir);
+    m_dir = m_tmp
+                .emplace(std::string("mdesync-signin-test-") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name())
+                .path();
   }
-  void TearDown() override { fs::remove_all(m_dir); }
+  void TearDown() override { m_tmp.reset(); }
   std::string write(const std::string& name, const std::string& content) {
     const auto path = m_dir / name;
     std::ofstream(path) << content;
@@ -38,6 +40,7 @@ class Signin : public testing::Test {
       return it->second;
     });
   }
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::map<std::string, std::string> m_env;
   Overrides m_overrides;

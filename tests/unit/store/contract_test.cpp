@@ -21,8 +21,10 @@
 #include <string>
 
 #include "model/hash.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 #include "store_rows.hpp"
+#include "temp_dir.hpp"
 
 namespace mdesync::store {
 namespace {
@@ -79,10 +81,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
       admin("DROP SCHEMA IF EXISTS " + m_schema + " CASCADE");
       return;
     }
-    m_dir = fs::temp_directory_path() /
-            ("mdesync_contract_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
+    m_dir = m_tmp.emplace(std::string("mdesync-contract-") + info->name()).path();
     m_path = (m_dir / "store.db").string();
   }
   void TearDown() override {
@@ -94,7 +93,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
       }
       return;
     }
-    fs::remove_all(m_dir);
+    m_tmp.reset();
   }
 
   [[nodiscard]] bool pg() const { return GetParam() == "postgresql"; }
@@ -143,6 +142,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
   std::string m_base;
   std::string m_schema;
   std::vector<std::string> m_other_schemas;
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::string m_path;
 };

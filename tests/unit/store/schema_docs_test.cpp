@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "store/open.hpp"
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 #include "util/time.hpp"
 
 namespace mdesync::store {
@@ -73,10 +75,8 @@ std::vector<std::string> run(sqlite3* db, const std::string& sql, std::string& e
 }
 
 TEST(SchemaDocs, ExampleQueriesRunAndUseTheIndexTheyName) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mdesync_schema_docs_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const ::testing_support::TempDir tmp("mdesync-schema-docs");
+  const fs::path& dir = tmp.path();
   const std::string path = (dir / "store.db").string();
   {
     // A store with a row in each view, so that the views are exercised, not just planned.
@@ -114,7 +114,6 @@ TEST(SchemaDocs, ExampleQueriesRunAndUseTheIndexTheyName) {
   }
   EXPECT_GE(checked, 6);
   sqlite3_close(db);
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "store/open.hpp"
 #include "store/store.hpp"
 
 #include "model/hash.hpp"
@@ -15,8 +16,9 @@
 #include <map>
 #include <optional>
 
-#include "../../support/sqlite_damage.hpp"
+#include "sqlite_damage.hpp"
 #include "store_rows.hpp"
+#include "temp_dir.hpp"
 
 namespace mdesync::store {
 namespace {
@@ -40,14 +42,13 @@ int index_count(const std::string& path, const char* table) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    m_dir = fs::temp_directory_path() /
-            ("mdesync_store_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(m_dir);
-    fs::create_directories(m_dir);
+    m_dir = m_tmp
+                .emplace(std::string("mdesync-store-test-") +
+                         ::testing::UnitTest::GetInstance()->current_test_info()->name())
+                .path();
     m_path = (m_dir / "store.db").string();
   }
-  void TearDown() override { fs::remove_all(m_dir); }
+  void TearDown() override { m_tmp.reset(); }
 
   std::unique_ptr<Store> open(OpenOptions options = {}) {
     auto s = open_store("sqlite:" + m_path, options);
@@ -55,6 +56,7 @@ class StoreTest : public ::testing::Test {
     return s ? std::move(*s) : nullptr;
   }
 
+  std::optional<::testing_support::TempDir> m_tmp;  // the test's own folder
   fs::path m_dir;
   std::string m_path;
 };

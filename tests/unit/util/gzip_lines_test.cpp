@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace mdesync::util {
 namespace {
 
@@ -211,8 +213,8 @@ TEST(GzipLineDecoder, InflatersAgree) {
 }
 
 TEST(ReadGzipLines, ReadsAFileAndNamesItInErrors) {
-  const auto dir = std::filesystem::temp_directory_path() / "mdesync_gzip_test";
-  std::filesystem::create_directories(dir);
+  const ::testing_support::TempDir tmp("mdesync-gzip-test");
+  const auto& dir = tmp.path();
   const auto good = dir / "good.json.gz";
   const auto bad = dir / "bad.json.gz";
   const std::string packed = gzip("{\"a\":1}\n{\"a\":2}\n");
@@ -231,7 +233,6 @@ TEST(ReadGzipLines, ReadsAFileAndNamesItInErrors) {
   auto missing = read_gzip_lines(dir / "nope.gz", collect);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::io);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
