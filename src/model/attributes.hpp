@@ -11,10 +11,13 @@
 // source-only fields), the store column, whether the attribute enters the content hash
 // and the export, and for the narrow objects (ADR 0062) which table holds the column.
 // The list order is the hash order and the column order: a new attribute goes at the
-// end of its group (model attributes, then source-only fields), so that the hash of
-// every existing row stays what it was and the columns added to an existing table come
-// last. The entries are constexpr: a visit compiles to the same code as the hand-written
-// field lists it replaced (no virtual call, no allocation).
+// end of its group (model attributes, then source-only fields), so that the columns
+// added to an existing table come last, and is declared `.appended = true`: it enters
+// the hash only when it holds a value, so that the rows that have none keep the hash
+// they were stored with (and are not all rewritten by the first sync after an upgrade),
+// while a row that has one is written again and fills the new column. The entries are constexpr: a
+// visit compiles to the same code as the hand-written field lists it replaced (no virtual call, no
+// allocation).
 
 #include <optional>
 #include <string_view>
@@ -40,6 +43,7 @@ struct AttrInfo {
   bool hashed = true;    // enters the content hash
   bool exported = true;  // written by `mdesync export`
   Place place = Place::row;
+  bool appended = false;  // declared after stores existed: hashed only when it has a value
 };
 
 // The optional part of an entry.
@@ -47,6 +51,7 @@ struct AttrFlags {
   bool hashed = true;
   bool exported = true;
   Place place = Place::row;
+  bool appended = false;
 };
 
 // An attribute held by a member of the row.
@@ -74,20 +79,22 @@ struct PartAttr {
 template <typename Row, typename T>
 constexpr Attr<Row, T> attribute(T Row::*member, std::string_view name, std::string_view column,
                                  AttrFlags f = {}) {
-  return {member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place}};
+  return {member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended}};
 }
 // A model attribute in a part of the row (the CVSS metrics of a definition).
 template <typename Row, typename Part, typename T>
 constexpr PartAttr<Row, Part, T> attribute(Part Row::*part, T Part::*member, std::string_view name,
                                            std::string_view column, AttrFlags f = {}) {
-  return {part, member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place}};
+  return {
+      part, member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended}};
 }
 // A source-only field (a member of the row's `source`).
 template <typename Row, typename Part, typename T>
 constexpr PartAttr<Row, Part, T> source_field(Part Row::*part, T Part::*member,
                                               std::string_view name, std::string_view column,
                                               AttrFlags f = {}) {
-  return {part, member, {name, column, AttrGroup::source, f.hashed, f.exported, f.place}};
+  return {
+      part, member, {name, column, AttrGroup::source, f.hashed, f.exported, f.place, f.appended}};
 }
 
 // Specialised beside each object's struct: `static constexpr auto list = std::tuple{...}`.

@@ -146,7 +146,12 @@ template <typename Row>
 RowHash hash_row(const Row& r) noexcept {
   Hasher h;
   for_each_attribute<Row>([&](const auto& a) {
-    if (a.info.hashed) h.value(a.get(r));
+    using T = typename std::remove_cvref_t<decltype(a)>::value_type;
+    if (!a.info.hashed) return;
+    // An attribute declared after stores existed counts only when it has a value: the
+    // rows stored without it keep their hash.
+    if (a.info.appended && a.get(r) == T{}) return;
+    h.value(a.get(r));
   });
   return h.finish();
 }

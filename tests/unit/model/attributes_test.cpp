@@ -208,6 +208,8 @@ std::uint64_t hash_of(const Row& r) {
   return static_cast<std::uint64_t>(content_hash(r));
 }
 
+// A new attribute declared without `.appended = true` changes every pinned value: the
+// rows already stored would all hash differently and be written again.
 TEST(Attributes, ContentHashOfFullRowsIsPinned) {
   EXPECT_EQ(hash_of(full_host()), 0x33e1cec33f1518a6ULL);
   EXPECT_EQ(hash_of(Host{}), 0x39ccab2ba5f95d85ULL);

@@ -59,6 +59,7 @@ std::string table_of(std::string_view object, std::string_view intro) {
         fmt::format("`{}{}`", i.group == model::AttrGroup::source ? "source." : "", i.name);
     std::string notes;
     if (!i.hashed) notes += "not in the content hash";
+    if (i.hashed && i.appended) notes += "in the content hash when set";
     if (!i.exported) notes += std::string(notes.empty() ? "" : "; ") + "not exported";
     std::string column(i.column);
     if (column.front() == '"') column = column.substr(1, column.size() - 2);
