@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -119,6 +120,28 @@ TEST(AttributeDocs, SchemaMdListsTheDeclaredAttributes) {
   EXPECT_EQ(current, expected)
       << "docs/schema.md's attribute tables disagree with the declarations: run this test "
          "with MDESYNC_UPDATE_DOCS=1 and commit the file";
+}
+
+// docs/model.md describes every exported attribute: each declared export name appears
+// in it (in backquotes), so that a new attribute is not left out of the prose.
+TEST(AttributeDocs, ModelMdNamesEveryExportedAttribute) {
+  std::ifstream in(std::string(MDESYNC_SOURCE_DIR) + "/docs/model.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str();
+  auto check = [&](auto tag) {
+    using Row = typename decltype(tag)::type;
+    model::for_each_attribute<Row>([&](const auto& a) {
+      if (!a.info.exported) return;
+      EXPECT_NE(doc.find(fmt::format("`{}`", a.info.name)), std::string::npos)
+          << "docs/model.md does not name " << a.info.name;
+    });
+  };
+  check(std::type_identity<model::Host>{});
+  check(std::type_identity<model::Package>{});
+  check(std::type_identity<model::InstalledPackage>{});
+  check(std::type_identity<model::Vulnerability>{});
+  check(std::type_identity<model::VulnerabilityDefinition>{});
 }
 
 }  // namespace
