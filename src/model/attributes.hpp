@@ -3,7 +3,7 @@
 // The declaration of a model object's attributes (docs/adr/0097): one list per object,
 // written beside its struct (model/host.hpp, ...), from which come its content hash
 // (model/hash.cpp), its JSON and CSV export (model/json.cpp), the columns, binds and
-// reads of both stores and the columns they add to an older store (store/columns.hpp),
+// reads of both stores and the columns they add to an older store (store/declared_columns.hpp),
 // and the attribute tables of docs/schema.md (checked by a test).
 //
 // An entry names the C++ member (a member of the row, or of one of its parts such as

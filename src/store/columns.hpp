@@ -1,90 +1,283 @@
 #pragma once
 
-// The store columns of each object as its declaration names them (model/attributes.hpp,
-// docs/adr/0097), for both backends: the column lists in bind and read order, the SQL
-// type a C++ type implies, and the columns a store made by an older mdesync lacks.
+// Per-object column lists and row <-> column conversion, shared by both backends.
+// `cols` and `source_cols` come from the object's declaration (model/attributes.hpp,
+// declared_columns.hpp) and are the bind and read order; the tables have those columns
+// (the frozen migrations, then the declared columns added after them). Also which table
+// an object is written to, and how a stored row, a sync run and a checkpoint are read
+// back.
 
-#include <array>
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "model/model.hpp"
+#include "store/declared_columns.hpp"
+#include "store/interning.hpp"
+#include "store/lifecycle.hpp"
+#include "store/store.hpp"
 
 namespace mdesync::store {
 
-// The SQL type of a column holding a C++ value. A value that is never null has NOT NULL
-// and, for the column added to an existing table, the default its existing rows get.
-struct ColumnType {
-  std::string_view sqlite;
-  std::string_view postgres;
-  bool not_null = false;
-  std::string_view fill;  // DEFAULT of an added NOT NULL column
+// Text buffers for the encoded values of one bind pass (times, JSON lists), kept alive
+// until the statement has run so that they are bound without a copy. Reused row after
+// row: no allocation once warm. A deque: growing it moves no string.
+class BindBuffers {
+ public:
+  void clear() noexcept { m_used = 0; }
+  std::string& next() {
+    if (m_used == m_bufs.size()) m_bufs.emplace_back();
+    std::string& b = m_bufs[m_used++];
+    b.clear();
+    return b;
+  }
+
+ private:
+  std::deque<std::string> m_bufs;
+  std::size_t m_used = 0;
 };
 
-template <typename T>
-constexpr ColumnType column_type() {
-  using namespace mdesync::model;
-  if constexpr (std::is_enum_v<T> || std::is_same_v<T, std::string>) {
-    return {"TEXT", "text", true, "''"};
-  } else if constexpr (std::is_same_v<T, Strings> ||
-                       std::is_same_v<T, std::vector<PackageVersion>>) {
-    return {"TEXT", "text", true, "'[]'"};  // a JSON array
-  } else if constexpr (std::is_same_v<T, OptBool>) {
-    return {"INTEGER", "boolean", false, {}};
-  } else if constexpr (std::is_same_v<T, OptInt>) {
-    return {"INTEGER", "bigint", false, {}};
-  } else if constexpr (std::is_same_v<T, OptDouble>) {
-    return {"REAL", "double precision", false, {}};
-  } else {
-    static_assert(std::is_same_v<T, OptString> || std::is_same_v<T, OptTime> ||
-                      std::is_same_v<T, std::optional<Strings>>,
-                  "no column type for this attribute type");
-    return {"TEXT", "text", false, {}};  // text, an ISO 8601 time or a JSON array
+// Where a Binder writes its values, in column order, and where a Reader reads them: an
+// SQLite statement's parameters and result columns (sqlite/values.hpp), the PostgreSQL
+// store's COPY rows and query results (postgres/conn.hpp).
+class ValueSink {
+ public:
+  virtual ~ValueSink() = default;
+  // `v` must stay valid until the sink's row has been used (a statement run).
+  virtual void text(std::string_view v) = 0;
+  // `v` may die when the call returns.
+  virtual void text_copy(std::string_view v) { text(v); }
+  virtual void integer(std::int64_t v) = 0;
+  virtual void real(double v) = 0;
+  virtual void null() = 0;
+};
+class ValueSource {
+ public:
+  virtual ~ValueSource() = default;
+  [[nodiscard]] virtual bool is_null(int column) const = 0;
+  [[nodiscard]] virtual std::string_view text(int column) const = 0;
+  [[nodiscard]] virtual std::int64_t int64(int column) const = 0;
+  [[nodiscard]] virtual double real(int column) const = 0;
+};
+
+// Writes the values of one row to a sink, in column order. With `buffers`, encoded text
+// (times, JSON lists) is kept in them and handed on without a copy (the buffers must
+// outlive the sink's use of the row); without, it is handed on as a copy.
+class Binder {
+ public:
+  explicit Binder(ValueSink& sink, BindBuffers* buffers = nullptr)
+      : m_sink(&sink), m_buffers(buffers) {}
+  void str(const std::string& v) { m_sink->text(v); }
+  void lit(std::string_view v) { m_sink->text(v); }  // static storage only
+  void opt(const model::OptString& v);
+  void opt(const model::OptBool& v);
+  void opt(const model::OptInt& v);
+  void opt(const model::OptDouble& v);
+  void opt(const model::OptTime& v);
+  void list(const model::Strings& v);
+  void opt_list(const std::optional<model::Strings>& v);
+  void i64(std::int64_t v) { m_sink->integer(v); }
+  void time(util::Timestamp t);
+  // Microseconds since 1970 as an integer (the narrow rows' times, schema v4).
+  void micros(util::Timestamp t) { i64(t.time_since_epoch().count()); }
+  void opt_micros(const model::OptTime& v);
+  void json(const std::string& v);  // a temporary: copied unless buffers are given
+
+ private:
+  void null() { m_sink->null(); }
+  std::string& buffer();
+  void hand_on(const std::string& b);
+
+  ValueSink* m_sink;
+  BindBuffers* m_buffers = nullptr;
+  std::string m_buf;
+};
+
+// Reads sequential columns of the current row, starting at `first`. Decoding errors
+// are remembered (first one wins) and reported by error().
+class Reader {
+ public:
+  explicit Reader(const ValueSource& src, int first = 0) : m_src(&src), m_index(first) {}
+  std::string str();
+  model::OptString opt_str();
+  model::OptBool opt_bool();
+  model::OptInt opt_int();
+  model::OptDouble opt_double();
+  model::OptTime opt_time();
+  model::Strings list();
+  std::optional<model::Strings> opt_list();
+  std::string_view view() { return m_src->text(m_index++); }
+  void skip() { ++m_index; }
+  void fail(std::string message) {
+    if (!m_error) m_error = std::move(message);
   }
-}
+  [[nodiscard]] const std::optional<std::string>& error() const { return m_error; }
+
+ private:
+  const ValueSource* m_src;
+  int m_index;
+  std::optional<std::string> m_error;
+};
 
 template <typename Row>
-constexpr std::size_t column_count(model::AttrGroup group) {
-  std::size_t n = 0;
-  model::for_each_attribute<Row>([&](const auto& a) {
-    if (a.info.group == group) ++n;
-  });
-  return n;
-}
+struct Table;
 
-// The columns of one group (model attributes or source-only fields), in declaration
-// order: the bind and read order of Table<Row> (sqlite_tables.hpp).
-template <typename Row, model::AttrGroup Group>
-constexpr auto declared_columns() {
-  std::array<std::string_view, column_count<Row>(Group)> out{};
-  std::size_t i = 0;
-  model::for_each_attribute<Row>([&](const auto& a) {
-    if (a.info.group == Group) out[i++] = a.info.column;
-  });
+template <>
+struct Table<model::Host> {
+  static constexpr model::ObjectType object = model::ObjectType::host;
+  static constexpr std::string_view name = "host";
+  static constexpr auto cols = declared_columns<model::Host, model::AttrGroup::model>();
+  static constexpr auto source_cols = declared_columns<model::Host, model::AttrGroup::source>();
+  static void bind(Binder& b, const model::Host& r);
+  static void bind_source(Binder& b, const model::Host& r);
+  static void read(Reader& rd, model::Host& r);
+  static void read_source(Reader& rd, model::Host& r);
+};
+
+template <>
+struct Table<model::Package> {
+  static constexpr model::ObjectType object = model::ObjectType::package;
+  static constexpr std::string_view name = "package";
+  static constexpr auto cols = declared_columns<model::Package, model::AttrGroup::model>();
+  static constexpr auto source_cols = declared_columns<model::Package, model::AttrGroup::source>();
+  static void bind(Binder& b, const model::Package& r);
+  static void bind_source(Binder& b, const model::Package& r);
+  static void read(Reader& rd, model::Package& r);
+  static void read_source(Reader& rd, model::Package& r);
+};
+
+template <>
+struct Table<model::InstalledPackage> {
+  static constexpr model::ObjectType object = model::ObjectType::installed_package;
+  static constexpr std::string_view name = "installed_package";
+  static constexpr auto cols = declared_columns<model::InstalledPackage, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::InstalledPackage, model::AttrGroup::source>();
+  static void bind(Binder& b, const model::InstalledPackage& r);
+  static void bind_source(Binder& b, const model::InstalledPackage& r);
+  // Written to the narrow table (ADR 0062), read through the `installed_package` view.
+  static constexpr std::string_view write_name = "installed_package_entry";
+  static constexpr std::string_view write_cols[] = {
+      "item", "host", "host_context", "item_context", "version", "status", "first_seen"};
+  static void bind_narrow(Binder& b, const model::InstalledPackage& r, const NarrowRefs& refs);
+  static void read(Reader& rd, model::InstalledPackage& r);
+  static void read_source(Reader& rd, model::InstalledPackage& r);
+};
+
+template <>
+struct Table<model::Vulnerability> {
+  static constexpr model::ObjectType object = model::ObjectType::vulnerability;
+  static constexpr std::string_view name = "vulnerability";
+  static constexpr auto cols = declared_columns<model::Vulnerability, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::Vulnerability, model::AttrGroup::source>();
+  static void bind(Binder& b, const model::Vulnerability& r);
+  static void bind_source(Binder& b, const model::Vulnerability& r);
+  // Written to the narrow table (ADR 0062); `cols` and `source_cols` are the columns of
+  // the `vulnerability` view that reads it.
+  static constexpr std::string_view write_name = "vulnerability_finding";
+  static constexpr std::string_view write_cols[] = {
+      "item",       "host",        "host_context",    "item_context",
+      "source_uid", "first_found", "last_found",      "source_last_modified",
+      "last_fixed", "status",      "status_category", "source_status",
+      "severity",   "state_time"};
+  static void bind_narrow(Binder& b, const model::Vulnerability& r, const NarrowRefs& refs);
+  static void read(Reader& rd, model::Vulnerability& r);
+  static void read_source(Reader& rd, model::Vulnerability& r);
+};
+
+template <>
+struct Table<model::VulnerabilityDefinition> {
+  static constexpr model::ObjectType object = model::ObjectType::vulnerability_definition;
+  static constexpr std::string_view name = "vulnerability_definition";
+  static constexpr auto cols =
+      declared_columns<model::VulnerabilityDefinition, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::VulnerabilityDefinition, model::AttrGroup::source>();
+  static void bind(Binder& b, const model::VulnerabilityDefinition& r);
+  static void bind_source(Binder& b, const model::VulnerabilityDefinition& r);
+  static void read(Reader& rd, model::VulnerabilityDefinition& r);
+  static void read_source(Reader& rd, model::VulnerabilityDefinition& r);
+};
+
+// Model columns then source-only columns: the bind order of Table<Row>::bind and
+// bind_source.
+template <typename Row>
+std::string column_list() {
+  std::string out;
+  auto add = [&](std::string_view c) {
+    if (!out.empty()) out += ", ";
+    out += c;
+  };
+  for (const auto& c : Table<Row>::cols) add(c);
+  for (const auto& c : Table<Row>::source_cols) add(c);
   return out;
 }
 
-// A declared column of a wide object's table (host, package, vulnerability_definition).
-struct DeclaredColumn {
-  std::string_view table;
-  std::string_view name;  // unquoted
-  ColumnType type;
-};
+// Vulnerabilities and installed packages are written to narrow tables and read through
+// views with the object's name (ADR 0062); every other object has one table for both.
+template <typename Row>
+constexpr bool is_narrow =
+    std::is_same_v<Row, model::Vulnerability> || std::is_same_v<Row, model::InstalledPackage>;
 
-// Every declared column of the wide objects' tables, table by table in column order.
-std::vector<DeclaredColumn> wide_columns();
+inline bool is_narrow_object(model::ObjectType object) {
+  return object == model::ObjectType::vulnerability ||
+         object == model::ObjectType::installed_package;
+}
 
-// The ALTER TABLE that adds `column` to a store made before it was declared (the frozen
-// migrations create only the columns of their day). `postgres` picks the dialect.
-std::string add_column_sql(const DeclaredColumn& column, bool postgres);
+template <typename Row>
+constexpr std::string_view write_table() {
+  if constexpr (is_narrow<Row>) {
+    return Table<Row>::write_name;
+  } else {
+    return Table<Row>::name;
+  }
+}
 
-// The declared columns of `table` that `existing` (its column names) lacks, in order.
-std::vector<DeclaredColumn> missing_columns(std::string_view table,
-                                            const std::vector<std::string>& existing);
+// The table `object` is written to.
+std::string_view write_table(model::ObjectType object);
 
-// The wide objects' tables, in the order their missing columns are added.
-inline constexpr std::string_view k_wide_tables[] = {"host", "package", "vulnerability_definition"};
+// A stored row from the reader's columns: Table<Row>'s columns, then first_synced_at,
+// last_changed_at and last_run_id.
+template <typename Row>
+util::Result<Row> read_row(const ValueSource& src) {
+  Row row;
+  Reader rd(src);
+  Table<Row>::read(rd, row);
+  Table<Row>::read_source(rd, row);
+  row.meta.first_synced_at = rd.opt_time();
+  row.meta.last_changed_at = rd.opt_time();
+  row.meta.last_run_id = rd.opt_int();
+  if (rd.error()) {
+    return util::fail(util::ErrorCode::store, fmt::format("stored {} row {} is unreadable: {}",
+                                                          Table<Row>::name, row.uid, *rd.error()));
+  }
+  return row;
+}
+
+// A row of `SELECT id, mode, objects, started_at, ended_at, outcome, counts FROM sync_run`
+// and of `SELECT object, run_id, mode, snapshot_time, full_snapshot_time, completed_at,
+// state FROM checkpoint` (nullopt: an object this program does not know), from the
+// reader's position; decoding errors are the reader's.
+SyncRun read_sync_run(Reader& rd);
+std::optional<Checkpoint> read_checkpoint(Reader& rd);
+
+// A stored finding's status, last_fixed and state_time (integer times, as the narrow
+// finding keeps them) from column `first` on.
+Lifecycle read_lifecycle(const ValueSource& src, int first);
+
+// Interrupted runs. A sync that holds the store's sync lock knows no other sync is alive:
+// it marks every run left without an outcome interrupted (this statement) before it
+// begins its own. A reader that finds no sync holding the lock reports such runs as
+// interrupted (mark_unfinished_interrupted); while a sync holds it, they are running.
+inline constexpr std::string_view k_interrupt_unfinished_runs =
+    "UPDATE sync_run SET outcome = 'interrupted' WHERE outcome IS NULL";
+void mark_unfinished_interrupted(std::vector<SyncRun>& runs);
 
 }  // namespace mdesync::store

@@ -188,17 +188,11 @@ class Transaction final {
   Store* m_store;
 };
 
-class Store {
+// The Store's roles (docs/adr/0099): each caller names the one it uses.
+
+// Writing an object's rows, inside the transaction the Store began (the sync engine).
+class ObjectWriter {
  public:
-  virtual ~Store() = default;
-  Store() = default;
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
-
-  // Starts a transaction; writes issued until commit belong to it. One at a time:
-  // a nested begin() is ErrorCode::invalid_argument.
-  Result<Transaction> begin();
-
   // Inserts or updates rows by uid; a row whose content hash equals the stored one is
   // not rewritten. Vulnerabilities keep their stored lifecycle (a closed finding seen
   // again becomes Reopened; lastFixed and stateTime survive). ErrorCode::store on failure.
@@ -227,6 +221,17 @@ class Store {
       const WriteContext& ctx, std::span<const model::Vulnerability> events,
       std::optional<Timestamp> baseline) = 0;
 
+ protected:
+  ObjectWriter() = default;
+  ~ObjectWriter() = default;
+  ObjectWriter(const ObjectWriter&) = default;
+  ObjectWriter& operator=(const ObjectWriter&) = default;
+};
+
+// What lets a sync skip the export lines that did not change since the last read
+// (ADR 0060, 0068): per device digests, and marking the rows of skipped lines seen.
+class SkipCache {
+ public:
   // Inventory digests (ADR 0060). `visit` gets every stored digest; `has_versions` tells
   // whether versions are stored (read them with inventory_versions). put replaces each
   // device's digest; erase and clear remove them. Call the writers inside the
@@ -263,6 +268,17 @@ class Store {
       const WriteContext& ctx, std::span<const std::string> device_ids,
       const std::function<void(std::string_view cve, std::string_view recommendation)>& link) = 0;
 
+ protected:
+  SkipCache() = default;
+  ~SkipCache() = default;
+  SkipCache(const SkipCache&) = default;
+  SkipCache& operator=(const SkipCache&) = default;
+};
+
+// Reading what is stored: single rows, whole objects in uid order (`mdesync export`),
+// read-only queries for reports, counts per status (`mdesync status`).
+class RowReader {
+ public:
   // One stored row by uid, nullopt when absent.
   virtual Result<std::optional<model::Host>> find_host(std::string_view uid) = 0;
   virtual Result<std::optional<model::Vulnerability>> find_vulnerability(std::string_view uid) = 0;
@@ -281,6 +297,19 @@ class Store {
   virtual Status read_query(std::string_view sql, const QueryVisitor& visit) = 0;
   virtual Status read_snapshot(const std::function<Status()>& body) = 0;
 
+  // Row counts per object and status (vulnerability: per status).
+  virtual Result<std::vector<StatusCount>> count_by_status() = 0;
+
+ protected:
+  RowReader() = default;
+  ~RowReader() = default;
+  RowReader(const RowReader&) = default;
+  RowReader& operator=(const RowReader&) = default;
+};
+
+// The history of sync runs and each object's checkpoint.
+class RunLog {
+ public:
   // Sync runs: begin_run inserts a row (committed at once) and returns its id.
   virtual Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
                                   Timestamp started_at) = 0;
@@ -294,8 +323,24 @@ class Store {
   virtual Result<std::optional<Checkpoint>> checkpoint(ObjectType object) = 0;
   virtual Result<std::vector<Checkpoint>> checkpoints() = 0;
 
-  // Row counts per object and status (vulnerability: per status).
-  virtual Result<std::vector<StatusCount>> count_by_status() = 0;
+ protected:
+  RunLog() = default;
+  ~RunLog() = default;
+  RunLog(const RunLog&) = default;
+  RunLog& operator=(const RunLog&) = default;
+};
+
+// A store: every role, plus its transactions, its health and its interruption.
+class Store : public ObjectWriter, public SkipCache, public RowReader, public RunLog {
+ public:
+  virtual ~Store() = default;
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Starts a transaction; writes issued until commit belong to it. One at a time:
+  // a nested begin() is ErrorCode::invalid_argument.
+  Result<Transaction> begin();
 
   // Schema version the database is at.
   virtual Result<int> schema_version() = 0;

@@ -12,16 +12,26 @@
 namespace mdesync::sync {
 namespace {
 
+using model::ObjectType;
 using util::ErrorCode;
 using util::Status;
 
-Status run_object(SyncContext& ctx, const std::string& object, const std::string& mode,
-                  ObjectSummary& s, bool write) {
-  if (object == "machine") return sync_machines(ctx, s);
-  if (object == "installed_package") return sync_installed_packages(ctx, s, write);
-  if (object == "package") return sync_packages(ctx, s);
-  if (object == "vulnerability") return sync_vulnerabilities(ctx, s, mode);
-  return sync_definitions(ctx, s, mode);
+Status run_object(SyncContext& ctx, ObjectType object, const std::string& mode, ObjectSummary& s,
+                  bool write) {
+  switch (object) {
+    case ObjectType::host:
+      return sync_machines(ctx, s);
+    case ObjectType::installed_package:
+      return sync_installed_packages(ctx, s, write);
+    case ObjectType::package:
+      return sync_packages(ctx, s);
+    case ObjectType::vulnerability:
+      return sync_vulnerabilities(ctx, s, mode);
+    case ObjectType::vulnerability_definition:
+      return sync_definitions(ctx, s, mode);
+  }
+  return util::fail(ErrorCode::internal,
+                    fmt::format("no sync for object {}", static_cast<int>(object)));
 }
 
 // What the client's counters say about one object's work.
@@ -112,17 +122,21 @@ util::Result<RunSummary> Engine::run() {
                fmt::join(m_config.objects, ", "));
 
   std::optional<util::Error> fatal;
-  for (const auto& object : k_object_order) {
-    const bool write = ctx.selected(object);
+  for (const auto type : k_object_order) {
+    const std::string object(config_name(type));
+    const bool write = ctx.selected(type);
     // The export strategy reads the inventory for package versions even when installed
     // packages are not synced.
-    const bool read_only_inventory = object == "installed_package" && !write &&
-                                     ctx.selected("package") && m_config.strategy == "export";
+    const bool read_only_inventory = type == ObjectType::installed_package && !write &&
+                                     ctx.selected(ObjectType::package) &&
+                                     m_config.strategy == "export";
     if (!write && !read_only_inventory) continue;
 
     ObjectSummary s;
     s.object = object;
-    s.mode = (object == "vulnerability" || object == "vulnerability_definition") ? mode : "full";
+    s.mode = (type == ObjectType::vulnerability || type == ObjectType::vulnerability_definition)
+                 ? mode
+                 : "full";
     if (fatal) {
       s.outcome = "not run";
       s.error_code = std::string(util::to_string(fatal->code));
@@ -144,7 +158,7 @@ util::Result<RunSummary> Engine::run() {
       // build of a first load's commit): the object's transaction is rolled back anyway.
       util::CancelToken::Subscription stop_store;
       if (m_deps.cancel != nullptr) stop_store = m_deps.cancel->on_cancel(store.interrupter());
-      st = run_object(ctx, object, mode, s, write);
+      st = run_object(ctx, type, mode, s, write);
     }
     if (!st && st.error().code != ErrorCode::cancelled && ctx.cancelled()) {
       // Whatever the object stopped on once the run was interrupted (a transfer cut
@@ -155,10 +169,10 @@ util::Result<RunSummary> Engine::run() {
     s.seconds = seconds_between(ctx.object_started, std::chrono::steady_clock::now());
     count_http(s, before, ctx.client.stats());
 
-    if (object == "installed_package" && !st && st.error().code != ErrorCode::cancelled) {
+    if (type == ObjectType::installed_package && !st && st.error().code != ErrorCode::cancelled) {
       ctx.inventory_failure = st.error();
     }
-    if (object == "vulnerability" && !st && st.error().code != ErrorCode::cancelled) {
+    if (type == ObjectType::vulnerability && !st && st.error().code != ErrorCode::cancelled) {
       ctx.findings_failure = st.error();
     }
     if (!write) {

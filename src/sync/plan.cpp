@@ -161,7 +161,8 @@ util::Result<Plan> Engine::plan() {
                                                       : "no selected object has a delta")
                                   : missing;
   }
-  for (const auto& object : k_object_order) {
+  for (const auto type : k_object_order) {
+    const std::string object(config_name(type));
     if (is_selected(m_config, object)) plan.steps.push_back(plan_step(m_config, object, plan.mode));
   }
   return plan;

@@ -18,6 +18,10 @@ double seconds_between(std::chrono::steady_clock::time_point a,
   return std::chrono::duration<double>(b - a).count();
 }
 
+std::string_view config_name(model::ObjectType object) noexcept {
+  return object == model::ObjectType::host ? "machine" : model::to_string(object);
+}
+
 const mapping::Filters& SyncContext::filters(const std::string& object) const {
   static const mapping::Filters none;
   auto it = config.filters.find(object);

@@ -35,8 +35,13 @@ inline constexpr auto k_delta_limit = std::chrono::hours{24 * 14};
 // The order objects run in: installed packages before packages (the export strategy
 // aggregates package versions from the inventory) and vulnerabilities before their
 // definitions (the CVE -> recommendation links come from the vulnerability rows).
-inline const std::vector<std::string> k_object_order = {
-    "machine", "installed_package", "package", "vulnerability", "vulnerability_definition"};
+inline constexpr model::ObjectType k_object_order[] = {
+    model::ObjectType::host, model::ObjectType::installed_package, model::ObjectType::package,
+    model::ObjectType::vulnerability, model::ObjectType::vulnerability_definition};
+
+// The object's name in the configuration (`objects`, filters) and in the run summary:
+// "machine" for hosts, the table name for the others.
+std::string_view config_name(model::ObjectType object) noexcept;
 
 double seconds_between(std::chrono::steady_clock::time_point a,
                        std::chrono::steady_clock::time_point b);
@@ -79,6 +84,9 @@ struct SyncContext {
 
   [[nodiscard]] const mapping::Filters& filters(const std::string& object) const;
   [[nodiscard]] bool selected(const std::string& object) const;
+  [[nodiscard]] bool selected(model::ObjectType object) const {
+    return selected(std::string(config_name(object)));
+  }
   [[nodiscard]] bool cancelled() const { return util::cancelled(deps.cancel); }
   [[nodiscard]] util::Status check_cancel() const;
   [[nodiscard]] util::Timestamp now() const { return util::to_timestamp(clock.now()); }

@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "model/model.hpp"
-#include "store/columns.hpp"
+#include "store/declared_columns.hpp"
 
 namespace mdesync::store {
 namespace {

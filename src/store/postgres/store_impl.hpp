@@ -1,0 +1,295 @@
+#pragma once
+
+// The PostgreSQL Store (ADR 0067): one connection, a tenant's tables in a schema of its
+// own, a transaction per object as with SQLite. Rows go to the server with COPY into a
+// temporary staging table and are merged in SQL (INSERT ... ON CONFLICT, UPDATE ...
+// FROM), a batch at a time; the finding lifecycle is decided here with lifecycle.cpp
+// over the stored states that one query returns per batch. Its parts: opening, the
+// lock and migrations (open.cpp), upserts and delta events (writer.cpp), the
+// sweep, reads, digests, runs and checkpoints (store.cpp).
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "store/columns.hpp"
+#include "store/lifecycle.hpp"
+#include "store/postgres/conn.hpp"
+#include "store/postgres/dims.hpp"
+#include "store/postgres/store.hpp"
+#include "store/store.hpp"
+
+namespace mdesync::store::pg {
+
+using util::ErrorCode;
+using util::fail;
+using namespace mdesync::model;
+
+// Advisory lock keys (first half): the sync lock of a tenant schema (session) and the
+// migration lock (transaction); the second half is hashtext(schema).
+constexpr int k_sync_lock = 0x6d647331;     // "mds1"
+constexpr int k_migrate_lock = 0x6d647332;  // "mds2"
+
+// Takes the tenant's sync lock on `conn` (a session advisory lock): ErrorCode::
+// store_locked when another session holds it.
+util::Status take_sync_lock(Conn& conn);
+
+// Text of a time as the store writes it; microseconds of an integer time column.
+inline std::string micros_text(util::Timestamp t) {
+  return std::to_string(t.time_since_epoch().count());
+}
+
+// A set of (item, host) pairs of a first load: open addressing in one array, 8 bytes a
+// key while ids fit 32 bits (a million findings: 16-32 MB for the load's duration).
+class KeySet final {
+ public:
+  // Whether the pair was new.
+  bool insert(std::int64_t item, std::int64_t host);
+
+ private:
+  bool insert_packed(std::uint64_t key);
+  std::vector<std::uint64_t> m_slots;  // 0: empty (ids start at 1)
+  std::size_t m_size = 0;
+  std::set<std::pair<std::int64_t, std::int64_t>> m_wide;  // ids past 32 bits
+};
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::unique_ptr<Conn> conn, bool exclusive, bool read_only)
+      : m_conn(std::move(conn)), m_exclusive(exclusive), m_read_only(read_only) {}
+  // The sync lock goes with the session, but the server ends a session after the client
+  // has gone: released here, a store closed and opened again at once (the next run of a
+  // process, the next tenant) never finds its own lock still held.
+  ~PgStore() override {
+    if (m_exclusive && m_conn) (void)m_conn->exec("SELECT pg_advisory_unlock_all()");
+  }
+
+  Result<UpsertCounts> upsert(const WriteContext& ctx, std::span<const Host> rows) override {
+    return upsert_rows<Host>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx, std::span<const Package> rows) override {
+    return upsert_rows<Package>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const InstalledPackage> rows) override {
+    return upsert_rows<InstalledPackage>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const Vulnerability> rows) override {
+    return upsert_rows<Vulnerability>(ctx, rows);
+  }
+  Result<UpsertCounts> upsert(const WriteContext& ctx,
+                              std::span<const VulnerabilityDefinition> rows) override {
+    return upsert_rows<VulnerabilityDefinition>(ctx, rows);
+  }
+
+  Result<SweepCounts> sweep(ObjectType object, const WriteContext& ctx,
+                            Timestamp snapshot_time) override;
+  Result<DeltaCounts> apply_vulnerability_events(const WriteContext& ctx,
+                                                 std::span<const Vulnerability> events,
+                                                 std::optional<Timestamp> baseline) override;
+
+  util::Status scan_inventory_digests(
+      const std::function<void(std::string_view, std::string_view, bool)>& visit) override;
+  Result<std::optional<std::string>> inventory_versions(std::string_view device_id) override;
+  util::Status put_inventory_digests(std::span<const InventoryDigest> digests) override;
+  util::Status erase_inventory_digest(std::string_view device_id) override;
+  util::Status clear_inventory_digests() override;
+  Result<std::int64_t> mark_installed_seen(const WriteContext& ctx,
+                                           std::string_view device_id) override;
+
+  util::Status scan_finding_digests(
+      std::optional<Timestamp> changed_after,
+      const std::function<void(std::string_view, std::string_view)>& visit) override;
+  util::Status put_finding_digests(std::span<const InventoryDigest> digests) override;
+  util::Status erase_finding_digests(std::span<const std::string> device_ids) override;
+  util::Status clear_finding_digests() override;
+  Result<std::int64_t> mark_findings_seen(
+      const WriteContext& ctx, std::span<const std::string> device_ids,
+      const std::function<void(std::string_view, std::string_view)>& link) override;
+
+  Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
+  Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {
+    return find<Vulnerability>(uid);
+  }
+
+  util::Status scan(const RowVisitor<Host>& visit) override { return scan_rows<Host>(visit); }
+  util::Status scan(const RowVisitor<Package>& visit) override { return scan_rows<Package>(visit); }
+  util::Status scan(const RowVisitor<InstalledPackage>& visit) override {
+    return scan_rows<InstalledPackage>(visit);
+  }
+  util::Status scan(const RowVisitor<Vulnerability>& visit) override {
+    return scan_rows<Vulnerability>(visit);
+  }
+  util::Status scan(const RowVisitor<VulnerabilityDefinition>& visit) override {
+    return scan_rows<VulnerabilityDefinition>(visit);
+  }
+  util::Status read_query(std::string_view sql, const QueryVisitor& visit) override;
+  util::Status read_snapshot(const std::function<util::Status()>& body) override;
+
+  Result<RunId> begin_run(std::string_view mode, const std::vector<std::string>& objects,
+                          Timestamp started_at) override;
+  util::Status end_run(RunId run, Timestamp ended_at, std::string_view outcome,
+                       std::string_view counts_json) override;
+  Result<std::vector<SyncRun>> recent_runs(int limit) override;
+  util::Status save_checkpoint(const Checkpoint& checkpoint) override;
+  Result<std::optional<Checkpoint>> checkpoint(ObjectType object) override;
+  Result<std::vector<Checkpoint>> checkpoints() override;
+  Result<std::vector<StatusCount>> count_by_status() override;
+  Result<int> schema_version() override;
+  // PostgreSQL checks its own pages (data checksums, when the cluster has them): this
+  // checks that the server answers and that the schema holds a store this mdesync
+  // knows, with every table, view and unique index of its version.
+  util::Status check() override;
+  std::function<util::Status()> concurrent_check(std::vector<std::string>) override {
+    return [] { return util::Status{}; };
+  }
+  std::function<void()> interrupter() override { return m_conn->canceller(); }
+
+ protected:
+  util::Status do_begin() override;
+  util::Status do_commit() override;
+  void do_rollback() noexcept override;
+
+ private:
+  // Before a statement outside a transaction: a lost connection is opened again (and the
+  // sync lock taken again); inside one, its loss fails the transaction.
+  util::Status ready();
+
+  // Runs `op` atomically: in the open transaction as a savepoint, or in a transaction
+  // of its own.
+  template <typename Op>
+  auto write_op(Op op) -> decltype(op()) {
+    if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
+    const bool own = !m_tx_open;
+    if (own) {
+      if (auto st = ready(); !st) return fail(st.error());
+    }
+    if (auto st = m_conn->exec(own ? "BEGIN" : "SAVEPOINT op"); !st) return fail(st.error());
+    auto result = op();
+    util::Status end;
+    // Pending interned rows go to the server before the RELEASE or COMMIT.
+    if (result) end = m_conn->exec(own ? "COMMIT" : "RELEASE op");
+    if (!result || !end) {
+      m_conn->abandon();
+      forget_dims();  // ids given to rows that are rolled back
+      (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
+      m_stages.clear();  // a staging table created by the operation is gone
+      schedule_flush();  // what waited before the operation
+      if (!end) return fail(end.error());
+    } else if (own && !m_exclusive) {
+      forget_dims();  // another writer may intern next
+    }
+    return result;
+  }
+
+  template <typename Row>
+  Result<UpsertCounts> upsert_rows(const WriteContext& ctx, std::span<const Row> rows);
+  // COPYs rows into the object's staging table: (seq, hash, the object's columns), or for
+  // a narrow object (hash, the narrow table's columns) with the ids of m_refs.
+  template <typename Row>
+  util::Status stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes);
+  // Interns and stages a batch of narrow rows (the last of each key; findings merged
+  // with their stored lifecycle unless `first`): how many staged.
+  template <typename Row>
+  Result<std::size_t> stage_narrow(std::span<const Row> rows, const std::vector<RowHash>& hashes,
+                                   std::span<const NarrowKeys> given_keys, bool first);
+  // The ids each row refers to, into `out` (dims.hpp); `keys`: narrow_keys() of the
+  // rows when the caller computed them (WriteContext::keys), else computed here.
+  template <typename Row>
+  util::Status narrow_refs(std::span<const Row> rows, std::vector<NarrowRefs>& out,
+                           bool contexts = true, std::span<const NarrowKeys> keys = {});
+  template <typename Row>
+  PgDims<Row>& dims();
+  // Writes what waits in the client (new interned rows, inventory digests); run by the
+  // connection before its next statement (schedule_flush), so it reaches the server
+  // before anything reads it, and before the commit.
+  util::Status flush_pending();
+  void schedule_flush();
+  util::Status flush_digests();
+  void forget_dims() noexcept;
+  // A first load of a narrow object (ADR 0070): rows appended by a COPY left open.
+  template <typename Row>
+  Result<UpsertCounts> bulk_append(const WriteContext& ctx, std::span<const Row> rows,
+                                   const std::vector<RowHash>& hashes);
+  // Another operation writes the object: the rest of the transaction merges its rows
+  // (an append could repeat a key that operation wrote).
+  util::Status end_bulk(ObjectType object) {
+    m_bulk_keys.erase(object);
+    m_bulk_ended.insert(object);
+    return {};
+  }
+  // Merges the staged rows into the table: written rows (inserted or changed).
+  template <typename Row>
+  Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
+  template <typename Row>
+  util::Status mark_seen(const WriteContext& ctx);
+  // Whether the object's table was empty when this transaction first wrote it.
+  Result<bool> first_load(ObjectType object);
+
+  // Appends digests to `out` as rows of mdesync_stage_digest.
+  void copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out);
+  // COPYs the rows of `rows` into mdesync_stage_digest, then mdesync_stage_digest_last
+  // keeps the last one of each device.
+  util::Status stage_digests(const CopyBuffer& rows);
+
+  template <typename Row>
+  Result<std::optional<Row>> find(std::string_view uid);
+  template <typename Row>
+  util::Status scan_rows(const RowVisitor<Row>& visit);
+
+  std::unique_ptr<Conn> m_conn;
+  PgDims<Vulnerability> m_finding_dims;
+  PgDims<InstalledPackage> m_installed_dims;
+  std::vector<NarrowRefs> m_refs;
+  // Objects in a first load in the open transaction: the keys it wrote; then those
+  // that another operation wrote meanwhile (merged from then on).
+  std::map<ObjectType, KeySet> m_bulk_keys;
+  std::set<ObjectType> m_bulk_ended;
+  // The object whose first load the open COPY takes (when Conn::copy_open()).
+  std::optional<ObjectType> m_streaming;
+  bool m_exclusive;
+  bool m_read_only;
+  bool m_tx_open = false;
+  bool m_read_tx = false;  // inside read_snapshot
+  CopyBuffer m_copy;
+  BinaryCopyBuffer m_binary;
+  // Objects whose staging table exists in this session (a rollback may drop it: then
+  // forgotten).
+  std::set<ObjectType> m_stages;
+  // Per object, in the open transaction: whether its table was empty when the
+  // transaction first wrote it (a first load: no stored row to look up or sweep).
+  std::map<ObjectType, bool> m_empty_at_begin;
+  // (object, run) of full reads that were first loads: their sweep closes nothing.
+  std::set<std::pair<ObjectType, RunId>> m_first_loads;
+  std::vector<std::pair<ObjectType, RunId>> m_first_loads_in_tx;
+  // mark_installed_seen in a transaction (a repeated inventory read calls it for every
+  // unchanged device): the installed packages per device, counted once per transaction,
+  // and the devices to mark, written to the seen set in one statement before the sweep
+  // or the commit. Devices whose rows this transaction upserted are counted by SQL.
+  std::optional<std::unordered_map<std::string, std::int64_t>> m_installed_counts;
+  std::unordered_set<std::string> m_installed_dirty;
+  std::map<RunId, std::vector<std::string>> m_pending_seen;
+  // Inventory digests put in the open transaction, written in one go (flush_digests)
+  // before the next statement or once they pass a size: a first load's COPY is not
+  // ended for them after every batch.
+  CopyBuffer m_digests;
+  std::int64_t m_digest_seq = 0;
+  util::Status flush_pending_seen();
+  Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
+  void forget_pending() noexcept {
+    m_installed_counts.reset();
+    m_installed_dirty.clear();
+    m_pending_seen.clear();
+    m_digests.clear();
+  }
+};
+
+}  // namespace mdesync::store::pg

@@ -1,0 +1,575 @@
+// Upserts and delta events of the PostgreSQL store (ADR 0067, 0070). Narrow objects
+// (findings, installed packages; ADR 0062) intern their target, item and context rows in
+// the client (dims.cpp) and send only their narrow rows: a first load (the table empty
+// when the transaction reached it) streams them with one COPY straight into the table,
+// its indexes dropped until the commit; any other read COPYs them into a staging table
+// merged with one INSERT ... ON CONFLICT. The other objects stage their wide rows.
+
+#include <unordered_map>
+
+#include "store/codec.hpp"
+#include "store/postgres/schema.hpp"
+#include "store/postgres/store_impl.hpp"
+
+namespace mdesync::store::pg {
+
+namespace {
+
+template <typename Row>
+std::string stage_name() {
+  return fmt::format("mdesync_stage_{}", Table<Row>::name);
+}
+
+template <typename Row>
+std::string write_cols() {
+  std::string out;
+  for (const auto& c : Table<Row>::write_cols) out += (out.empty() ? "" : ", ") + std::string(c);
+  return out;
+}
+
+// The unique key of a narrow table, in its index's order.
+template <typename Row>
+constexpr std::string_view narrow_key_cols() {
+  return std::is_same_v<Row, Vulnerability> ? "item, host" : "host, item";
+}
+
+// "(a, b) = (EXCLUDED.a, EXCLUDED.b)" for each column of `cols` but the first `skip`.
+std::string set_excluded(const std::vector<std::string>& cols, std::size_t skip) {
+  std::string names;
+  std::string values;
+  for (std::size_t i = skip; i < cols.size(); ++i) {
+    names += cols[i] + ", ";
+    values += "EXCLUDED." + cols[i] + ", ";
+  }
+  names += "last_changed_at, last_run_id, row_hash";
+  values += "EXCLUDED.last_changed_at, EXCLUDED.last_run_id, EXCLUDED.row_hash";
+  return fmt::format("({}) = ({})", names, values);
+}
+
+std::vector<std::string> split_cols(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    out.emplace_back(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 2);
+  }
+  return out;
+}
+
+// The staging table of an object: the row's position and content hash, then its wide
+// columns, or for a narrow object the hash and the narrow table's columns.
+template <typename Row>
+std::string create_stage_sql() {
+  if constexpr (is_narrow<Row>) {
+    return fmt::format(
+        "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT 0::bigint AS hash, {} FROM {} WITH NO DATA",
+        stage_name<Row>(), write_cols<Row>(), write_table<Row>());
+  } else {
+    return fmt::format(
+        "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT 0::bigint AS seq, 0::bigint AS hash, {} "
+        "FROM {} WITH NO DATA",
+        stage_name<Row>(), column_list<Row>(), Table<Row>::name);
+  }
+}
+
+template <typename Row>
+std::string stage_copy_sql() {
+  if constexpr (is_narrow<Row>) {
+    return fmt::format("COPY {} (hash, {}) FROM STDIN", stage_name<Row>(), write_cols<Row>());
+  } else {
+    return fmt::format("COPY {} (seq, hash, {}) FROM STDIN", stage_name<Row>(), column_list<Row>());
+  }
+}
+
+// Merges the staged rows: $1 now, $2 the run. Returns the rows written and the rows
+// staged (narrow rows are staged once per key: the client keeps the last of a batch).
+template <typename Row>
+std::string merge_sql(bool only_changed) {
+  const std::string_view cond =
+      only_changed ? "f.row_hash IS DISTINCT FROM EXCLUDED.row_hash" : "true";
+  std::string src, cols, key, sets, now;
+  if constexpr (is_narrow<Row>) {
+    cols = write_cols<Row>();
+    src = cols + ", hash FROM " + stage_name<Row>();
+    key = narrow_key_cols<Row>();
+    sets = set_excluded(split_cols(cols), 2);
+    now = "$1::bigint";
+  } else {
+    src = "DISTINCT ON (uid) * FROM " + stage_name<Row>() + " ORDER BY uid, seq DESC";
+    cols = column_list<Row>();
+    key = "uid";
+    sets = set_excluded(split_cols(cols), 1);
+    now = "$1::text";
+  }
+  return fmt::format(
+      "WITH src AS (SELECT {src}), up AS (INSERT INTO {t} AS f ({cols}, first_synced_at, "
+      "last_changed_at, last_run_id, row_hash) SELECT {cols}, {now}, {now}, $2::bigint, hash "
+      "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
+      "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
+      fmt::arg("src", src), fmt::arg("t", write_table<Row>()), fmt::arg("cols", cols),
+      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
+}
+
+template <typename Row>
+std::string now_param(const WriteContext& ctx) {
+  if constexpr (is_narrow<Row>) {
+    return micros_text(ctx.now);
+  } else {
+    return encode_time(ctx.now);
+  }
+}
+
+template <typename Row>
+std::vector<RowHash> hashes_of(const WriteContext& ctx, std::span<const Row> rows) {
+  if (ctx.hashes.size() == rows.size()) return {ctx.hashes.begin(), ctx.hashes.end()};
+  std::vector<RowHash> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(content_hash(r));
+  return out;
+}
+
+constexpr std::string_view k_seen_table =
+    "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
+    "PRIMARY KEY (object, run, id))";
+
+using Key = std::pair<std::int64_t, std::int64_t>;  // item, host
+
+struct KeyHash {
+  std::size_t operator()(const Key& k) const noexcept {
+    return static_cast<std::size_t>(k.first) * 0x9E3779B97F4A7C15ULL ^
+           static_cast<std::size_t>(k.second);
+  }
+};
+
+// Array literals of the items and hosts of `keys`, for unnest($1::bigint[], $2::bigint[]).
+std::pair<std::string, std::string> key_arrays(const std::vector<Key>& keys) {
+  std::string items = "{";
+  std::string hosts = "{";
+  for (const auto& [item, host] : keys) {
+    if (items.size() > 1) {
+      items += ',';
+      hosts += ',';
+    }
+    items += std::to_string(item);
+    hosts += std::to_string(host);
+  }
+  items += '}';
+  hosts += '}';
+  return {items, hosts};
+}
+
+// The stored lifecycle and hash of findings by key: ord (1-based in `keys`), status,
+// last_fixed, state_time, row_hash.
+constexpr std::string_view k_stored_lifecycles =
+    "SELECT k.ord, f.status, f.last_fixed, f.state_time, f.row_hash FROM "
+    "unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(item, host, ord) JOIN "
+    "vulnerability_finding f ON f.item = k.item AND f.host = k.host";
+
+}  // namespace
+
+// --- interned rows, first loads -----------------------------------------------------------
+
+template <>
+PgDims<Vulnerability>& PgStore::dims<Vulnerability>() {
+  return m_finding_dims;
+}
+template <>
+PgDims<InstalledPackage>& PgStore::dims<InstalledPackage>() {
+  return m_installed_dims;
+}
+
+util::Status PgStore::flush_pending() {
+  if (auto st = m_finding_dims.flush(*m_conn); !st) return st;
+  if (auto st = m_installed_dims.flush(*m_conn); !st) return st;
+  return flush_digests();
+}
+
+void PgStore::schedule_flush() {
+  if (m_finding_dims.pending() || m_installed_dims.pending() || !m_digests.data().empty()) {
+    m_conn->before_next([this] { return flush_pending(); });
+  }
+}
+
+void PgStore::forget_dims() noexcept {
+  m_finding_dims.forget();
+  m_installed_dims.forget();
+}
+
+template <typename Row>
+util::Status PgStore::narrow_refs(std::span<const Row> rows, std::vector<NarrowRefs>& out,
+                                  bool contexts, std::span<const NarrowKeys> keys) {
+  out.resize(rows.size());
+  auto& d = dims<Row>();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const NarrowKeys k = narrow_keys_at(keys, i, rows[i]);
+    if (auto st = d.refs(*m_conn, rows[i], k, out[i], contexts); !st) return st;
+  }
+  // New interned rows go to the server before the next statement (or the commit).
+  if (d.pending()) schedule_flush();
+  return {};
+}
+
+// A first load: the rows appended to the table by one COPY that stays open while the
+// next batches come (any other statement ends it), the table's indexes kept (readers
+// never wait for a sync: a DROP INDEX would lock them out until the commit). A key the
+// load wrote already (a uid repeated in the read) is not COPYed again but merged after
+// the batch, the last row winning. Every row counts as written, as in the SQLite store.
+template <typename Row>
+Result<UpsertCounts> PgStore::bulk_append(const WriteContext& ctx, std::span<const Row> rows,
+                                          const std::vector<RowHash>& hashes) {
+  constexpr auto object = Table<Row>::object;
+  static const std::string k_copy = fmt::format(
+      "COPY {} ({}, first_synced_at, last_changed_at, last_run_id, row_hash) FROM STDIN WITH "
+      "(FORMAT binary)",
+      write_table<Row>(), write_cols<Row>());
+  if (auto st = narrow_refs(rows, m_refs, true, ctx.keys); !st) return fail(st.error());
+  auto& loaded = m_bulk_keys[object];
+  std::vector<std::size_t> again;
+  // Every column of a narrow table is a bigint or a text: binary rows.
+  m_binary.clear();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!loaded.insert(m_refs[i].item, m_refs[i].host)) {
+      again.push_back(i);
+      continue;
+    }
+    Binder b(m_binary);
+    Table<Row>::bind_narrow(b, rows[i], m_refs[i]);
+    b.micros(ctx.now);
+    b.micros(ctx.now);
+    b.i64(ctx.run_id);
+    b.i64(hashes[i]);
+    m_binary.end_row();
+  }
+  if (!m_binary.data().empty()) {
+    // New interned rows go first when the COPY begins, else when it ends.
+    if (!m_conn->copy_open() || m_streaming != object) {
+      if (auto st = m_conn->begin_copy(k_copy); !st) return fail(st.error());
+      m_streaming = object;
+      if (auto st = m_conn->put_copy(BinaryCopyBuffer::header()); !st) return fail(st.error());
+    }
+    if (auto st = m_conn->put_copy(std::string_view(m_binary.data())); !st) {
+      return fail(st.error());
+    }
+    m_binary.clear();
+  }
+  if (!again.empty()) {
+    // The last row of each repeated key, over what the load wrote (the COPY ends first).
+    std::unordered_map<Key, std::size_t, KeyHash> last;
+    for (const auto i : again) last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
+    std::vector<Row> out;
+    std::vector<RowHash> out_hashes;
+    std::vector<NarrowRefs> out_refs;
+    for (const auto i : again) {
+      if (last.at(Key{m_refs[i].item, m_refs[i].host}) != i) continue;
+      out.push_back(rows[i]);
+      out_hashes.push_back(hashes[i]);
+      out_refs.push_back(m_refs[i]);
+    }
+    m_refs = std::move(out_refs);
+    if (auto st = stage_rows<Row>(std::span<const Row>(out), out_hashes); !st) {
+      return fail(st.error());
+    }
+    std::int64_t distinct = 0;
+    if (auto w = merge<Row>(ctx, false, distinct); !w) return fail(w.error());
+  }
+  const std::pair key{object, ctx.run_id};
+  if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
+  UpsertCounts counts;
+  counts.written = static_cast<std::int64_t>(rows.size());
+  return counts;
+}
+
+// --- staging and merging ------------------------------------------------------------------
+
+template <typename Row>
+util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowHash> hashes) {
+  static const std::string k_create = create_stage_sql<Row>();
+  static const std::string k_copy = stage_copy_sql<Row>();
+  static const std::string k_truncate = "TRUNCATE " + stage_name<Row>();
+  const bool created = m_stages.contains(Table<Row>::object);
+  if (auto st = m_conn->exec(created ? k_truncate : k_create + "; " + k_truncate); !st) return st;
+  m_stages.insert(Table<Row>::object);
+  m_copy.clear();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Binder b(m_copy);
+    if constexpr (is_narrow<Row>) {
+      m_copy.integer(hashes[i]);
+      Table<Row>::bind_narrow(b, rows[i], m_refs[i]);
+    } else {
+      m_copy.integer(static_cast<std::int64_t>(i));
+      m_copy.integer(hashes[i]);
+      Table<Row>::bind(b, rows[i]);
+      Table<Row>::bind_source(b, rows[i]);
+    }
+    m_copy.end_row();
+  }
+  auto st = m_conn->copy_rows(k_copy, m_copy);
+  m_copy.clear();
+  return st;
+}
+
+template <typename Row>
+Result<std::int64_t> PgStore::merge(const WriteContext& ctx, bool only_changed,
+                                    std::int64_t& distinct) {
+  static const std::string k_changed = merge_sql<Row>(true);
+  static const std::string k_all = merge_sql<Row>(false);
+  const std::string now = now_param<Row>(ctx);
+  const std::string run = std::to_string(ctx.run_id);
+  auto r = m_conn->query(only_changed ? k_changed : k_all, {now, run});
+  if (!r) return fail(r.error());
+  distinct = r->int64(1);
+  return r->int64(0);
+}
+
+template <typename Row>
+util::Status PgStore::mark_seen(const WriteContext& ctx) {
+  static const std::string k_sql = fmt::format(
+      "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, f.id FROM {} s "
+      "JOIN {} f ON {} ON CONFLICT DO NOTHING",
+      stage_name<Row>(), write_table<Row>(),
+      is_narrow<Row> ? "f.item = s.item AND f.host = s.host" : "f.uid = s.uid");
+  if (auto st = m_conn->exec(k_seen_table); !st) return st;
+  const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
+  const std::string run = std::to_string(ctx.run_id);
+  auto r = m_conn->query(k_sql, {object, run});
+  if (!r) return fail(r.error());
+  return {};
+}
+
+// A batch of narrow rows through the staging table: interned, the last row of each key
+// kept, findings merged with their stored lifecycle (merge_full_row) unless `first`.
+// Leaves the rows staged; returns how many distinct keys.
+template <typename Row>
+Result<std::size_t> PgStore::stage_narrow(std::span<const Row> rows,
+                                          const std::vector<RowHash>& hashes,
+                                          std::span<const NarrowKeys> given_keys, bool first) {
+  if (auto st = narrow_refs(rows, m_refs, true, given_keys); !st) return fail(st.error());
+  std::unordered_map<Key, std::size_t, KeyHash> last;
+  last.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
+  }
+  std::vector<std::size_t> keep;
+  keep.reserve(last.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (last.at(Key{m_refs[i].item, m_refs[i].host}) == i) keep.push_back(i);
+  }
+  std::vector<Row> out;
+  std::vector<RowHash> out_hashes;
+  std::vector<NarrowRefs> out_refs;
+  out.reserve(keep.size());
+  out_hashes.reserve(keep.size());
+  out_refs.reserve(keep.size());
+  for (const auto i : keep) {
+    out.push_back(rows[i]);
+    out_hashes.push_back(hashes[i]);
+    out_refs.push_back(m_refs[i]);
+  }
+  if constexpr (std::is_same_v<Row, Vulnerability>) {
+    if (!first) {
+      std::vector<Key> keys;
+      keys.reserve(out.size());
+      for (const auto& r : out_refs) keys.emplace_back(r.item, r.host);
+      const auto [items, hosts] = key_arrays(keys);
+      auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+      if (!found) return fail(found.error());
+      Vulnerability scratch;
+      for (int i = 0; i < found->rows(); ++i) {
+        found->set_row(i);
+        const auto k = static_cast<std::size_t>(found->int64(0) - 1);
+        if (k >= out.size()) continue;
+        // Equal hashes mean equal status and lastFixed (stateTime is not hashed): the
+        // stored row stays as it is.
+        if (!found->is_null(4) && found->int64(4) == out_hashes[k]) continue;
+        const Vulnerability& in = out[k];
+        const Vulnerability* merged = merge_full_row(in, read_lifecycle(*found, 1), scratch);
+        if (merged == &in) continue;
+        const bool life_changed = merged->status != in.status ||
+                                  merged->status_category != in.status_category ||
+                                  merged->last_fixed != in.last_fixed;
+        Vulnerability copy = *merged;
+        out[k] = std::move(copy);
+        if (life_changed) out_hashes[k] = content_hash(out[k]);
+      }
+    }
+  }
+  m_refs = std::move(out_refs);
+  if (auto st = stage_rows<Row>(std::span<const Row>(out), out_hashes); !st) {
+    return fail(st.error());
+  }
+  return out.size();
+}
+
+template <typename Row>
+Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<const Row> rows) {
+  if (rows.empty()) return UpsertCounts{};
+  if constexpr (std::is_same_v<Row, InstalledPackage>) {
+    if (m_installed_counts) {
+      for (const auto& r : rows) m_installed_dirty.insert(r.targets);
+    }
+  }
+  const std::vector<RowHash> hashes = hashes_of(ctx, rows);
+  if constexpr (is_narrow<Row>) {
+    // A full read into a table that was empty when this transaction reached it, and
+    // that no other operation of the transaction wrote since: appended (bulk_append).
+    if (m_tx_open && ctx.track_seen && !m_read_only && !m_bulk_ended.contains(Table<Row>::object)) {
+      auto first = first_load(Table<Row>::object);
+      if (!first) return fail(first.error());
+      if (*first) {
+        auto counts = bulk_append<Row>(ctx, rows, hashes);
+        if (!counts) {
+          m_conn->abandon();
+          forget_dims();
+        }
+        return counts;
+      }
+    }
+    if (auto st = end_bulk(Table<Row>::object); !st) return fail(st.error());
+  }
+  return write_op([&]() -> Result<UpsertCounts> {
+    // A first load (the table was empty when this transaction reached it) has no stored
+    // lifecycle to merge and nothing to sweep: its read sees every row.
+    auto first = first_load(Table<Row>::object);
+    if (!first) return fail(first.error());
+    std::int64_t distinct = 0;
+    if constexpr (is_narrow<Row>) {
+      auto staged = stage_narrow<Row>(rows, hashes, ctx.keys, *first);
+      if (!staged) return fail(staged.error());
+    } else if (auto st = stage_rows<Row>(rows, hashes); !st) {
+      return fail(st.error());
+    }
+    auto written = merge<Row>(ctx, true, distinct);
+    if (!written) return fail(written.error());
+    if (ctx.track_seen && *first) {
+      const std::pair key{Table<Row>::object, ctx.run_id};
+      if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
+    } else if (ctx.track_seen) {
+      if (auto st = mark_seen<Row>(ctx); !st) return fail(st.error());
+    }
+    UpsertCounts counts;
+    counts.unchanged = distinct - *written;
+    counts.written = static_cast<std::int64_t>(rows.size()) - counts.unchanged;
+    return counts;
+  });
+}
+
+namespace {
+
+// A finding's state while the events of one call are applied.
+struct EventState {
+  bool exists = false;
+  Lifecycle life;
+  bool has_hash = false;
+  std::int64_t hash = 0;
+};
+
+}  // namespace
+
+Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
+                                                        std::span<const Vulnerability> events,
+                                                        std::optional<Timestamp> baseline) {
+  if (events.empty()) return DeltaCounts{};
+  if (auto st = end_bulk(ObjectType::vulnerability); !st) return fail(st.error());
+  return write_op([&]() -> Result<DeltaCounts> {
+    // Context rows only for the rows written, below.
+    if (auto st = narrow_refs(events, m_refs, false); !st) return fail(st.error());
+    std::vector<Key> key_of(events.size());
+    std::unordered_map<Key, EventState, KeyHash> state;
+    std::vector<Key> keys;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      key_of[i] = Key{m_refs[i].item, m_refs[i].host};
+      if (state.try_emplace(key_of[i]).second) keys.push_back(key_of[i]);
+    }
+    const auto [items, hosts] = key_arrays(keys);
+    auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+    if (!found) return fail(found.error());
+    for (int i = 0; i < found->rows(); ++i) {
+      found->set_row(i);
+      const auto k = static_cast<std::size_t>(found->int64(0) - 1);
+      if (k >= keys.size()) continue;
+      auto& s = state[keys[k]];
+      s.exists = true;
+      s.life = read_lifecycle(*found, 1);
+      s.has_hash = !found->is_null(4);
+      s.hash = s.has_hash ? found->int64(4) : 0;
+    }
+    DeltaCounts counts;
+    // Every state each finding takes, in order: a finding fixed and reopened in one call
+    // is merged once per state, so that the history trigger records each change
+    // (docs/adr/0074), as the SQLite store's one-event-at-a-time writes do.
+    std::map<Key, std::vector<std::pair<Vulnerability, RowHash>>> out;
+    const auto order = event_order(events);
+    Vulnerability row;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const Vulnerability& ev = *order[i];
+      if (category_of(ev.status) != StatusCategory::open && paired_fixed(order, i)) {
+        ++counts.paired;
+        continue;
+      }
+      const Key key = key_of[static_cast<std::size_t>(order[i] - events.data())];
+      auto& s = state[key];
+      if (apply_event(ev, s.exists ? std::optional(s.life) : std::nullopt, baseline, row, counts) !=
+          EventEffect::write) {
+        continue;
+      }
+      const RowHash hash = content_hash(row);
+      if (s.exists && s.has_hash && s.hash == hash && s.life.state_time == row.state_time) {
+        ++counts.unchanged;
+        continue;
+      }
+      s = EventState{true, Lifecycle{row.status, row.last_fixed, row.state_time}, true, hash};
+      out[key].emplace_back(row, hash);
+      ++counts.written;
+    }
+    // Only the states the history needs: each finding's first and last, and each one that
+    // opens or closes it or moves it to another device group (a re-scored open finding's
+    // intermediate states are not merged).
+    for (auto& [key, states] : out) {
+      if (states.size() <= 2) continue;
+      std::vector<bool> keep(states.size(), true);
+      for (std::size_t i = 1; i + 1 < states.size(); ++i) {
+        const Vulnerability& before = states[i - 1].first;
+        const Vulnerability& now = states[i].first;
+        keep[i] = category_of(now.status) != category_of(before.status) ||
+                  now.source.rbac_group_name != before.source.rbac_group_name;
+      }
+      std::vector<std::pair<Vulnerability, RowHash>> kept;
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        if (keep[i]) kept.push_back(std::move(states[i]));
+      }
+      states = std::move(kept);
+    }
+    std::vector<Vulnerability> rows;
+    std::vector<RowHash> hashes;
+    for (std::size_t round = 0;; ++round) {
+      rows.clear();
+      hashes.clear();
+      for (auto& [key, states] : out) {
+        if (round >= states.size()) continue;
+        rows.push_back(std::move(states[round].first));
+        hashes.push_back(states[round].second);
+      }
+      if (rows.empty()) break;
+      if (auto st = narrow_refs(std::span<const Vulnerability>(rows), m_refs); !st) {
+        return fail(st.error());
+      }
+      if (auto st = stage_rows<Vulnerability>(rows, hashes); !st) return fail(st.error());
+      std::int64_t distinct = 0;
+      if (auto w = merge<Vulnerability>(ctx, false, distinct); !w) return fail(w.error());
+    }
+    return counts;
+  });
+}
+
+template Result<UpsertCounts> PgStore::upsert_rows<Host>(const WriteContext&,
+                                                         std::span<const Host>);
+template Result<UpsertCounts> PgStore::upsert_rows<Package>(const WriteContext&,
+                                                            std::span<const Package>);
+template Result<UpsertCounts> PgStore::upsert_rows<InstalledPackage>(
+    const WriteContext&, std::span<const InstalledPackage>);
+template Result<UpsertCounts> PgStore::upsert_rows<Vulnerability>(const WriteContext&,
+                                                                  std::span<const Vulnerability>);
+template Result<UpsertCounts> PgStore::upsert_rows<VulnerabilityDefinition>(
+    const WriteContext&, std::span<const VulnerabilityDefinition>);
+
+}  // namespace mdesync::store::pg

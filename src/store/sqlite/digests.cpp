@@ -1,0 +1,149 @@
+// Finding digests in the SQLite store (ADR 0068): which devices' finding lines were
+// unchanged since the last full read, and marking their open findings seen.
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "store/sqlite/store_impl.hpp"
+
+namespace mdesync::store::sqlite {
+
+util::Status SqliteStore::scan_finding_digests(
+    std::optional<Timestamp> changed_after,
+    const std::function<void(std::string_view, std::string_view)>& visit) {
+  // Devices with a finding an event changed after the last full read.
+  std::unordered_set<std::string> changed;
+  if (changed_after) {
+    auto q = m_db->prepare(
+        "SELECT t.targets FROM vulnerability_target t WHERE t.id IN (SELECT DISTINCT host FROM "
+        "vulnerability_finding WHERE state_time > ?)");
+    if (!q) return fail(q.error());
+    q->bind(1, std::int64_t{changed_after->time_since_epoch().count()});
+    for (;;) {
+      auto more = q->step();
+      if (!more) return fail(more.error());
+      if (!*more) break;
+      changed.emplace(q->text(0));
+    }
+  }
+  auto q = m_db->prepare("SELECT device_id, digest FROM finding_digest");
+  if (!q) return fail(q.error());
+  for (;;) {
+    auto more = q->step();
+    if (!more) return fail(more.error());
+    if (!*more) return {};
+    if (!changed.contains(std::string(q->text(0)))) visit(q->text(0), q->blob(1));
+  }
+}
+
+util::Status SqliteStore::put_finding_digests(std::span<const InventoryDigest> digests) {
+  return write_op([&]() -> util::Status {
+    for (const auto& d : digests) {
+      auto st =
+          run_cached("INSERT OR REPLACE INTO finding_digest (device_id, digest) VALUES (?, ?)",
+                     [&](Statement& q) {
+                       q.bind(1, std::string_view(d.device_id));
+                       q.bind_blob(2, d.digest);
+                     });
+      if (!st) return st;
+    }
+    return {};
+  });
+}
+
+util::Status SqliteStore::erase_finding_digests(std::span<const std::string> device_ids) {
+  return write_op([&]() -> util::Status {
+    for (const auto& device : device_ids) {
+      auto st = run_cached("DELETE FROM finding_digest WHERE device_id = ?",
+                           [&](Statement& q) { q.bind(1, std::string_view(device)); });
+      if (!st) return st;
+    }
+    return {};
+  });
+}
+
+util::Status SqliteStore::clear_finding_digests() {
+  return write_op([&]() -> util::Status { return m_db->exec("DELETE FROM finding_digest"); });
+}
+
+Result<std::int64_t> SqliteStore::mark_findings_seen(
+    const WriteContext& ctx, std::span<const std::string> device_ids,
+    const std::function<void(std::string_view, std::string_view)>& link) {
+  if (device_ids.empty()) return std::int64_t{0};
+  std::unordered_set<std::int64_t> hosts;
+  for (const auto& device : device_ids) {
+    auto q = cached("SELECT id FROM vulnerability_target WHERE targets = ?");
+    if (!q) return fail(q.error());
+    (*q)->bind(1, std::string_view(device));
+    auto more = (*q)->step();
+    if (more && *more) hosts.insert((*q)->int64(0));
+    (*q)->reset();
+    if (!more) return fail(more.error());
+  }
+  // One pass over the open findings: cheaper than a lookup per device without a
+  // host-leading index, when most devices are unchanged.
+  auto q = m_db->prepare(
+      "SELECT id, host, item, item_context FROM vulnerability_finding "
+      "WHERE status_category = 'Open'");
+  if (!q) return fail(q.error());
+  SeenSet& seen = seen_set(ObjectType::vulnerability, ctx.run_id);
+  std::unordered_set<std::uint64_t> pairs;  // (item, item_context) of the marked findings
+  std::int64_t n = 0;
+  for (;;) {
+    auto more = q->step();
+    if (!more) return fail(more.error());
+    if (!*more) break;
+    if (!hosts.contains(q->int64(1))) continue;
+    seen.add(q->int64(0));
+    ++n;
+    const auto item = static_cast<std::uint64_t>(q->int64(2));
+    const auto context = static_cast<std::uint64_t>(q->int64(3));
+    if (item >> 32 != 0 || context >> 32 != 0) {
+      return fail(ErrorCode::internal, "vulnerability_finding: item ids beyond 32 bits");
+    }
+    pairs.insert(item << 32 | context);
+  }
+  if (auto st = finding_links(pairs, link); !st) return fail(st.error());
+  return n;
+}
+
+// The (cveId, recommendation reference) of each (item, item_context) pair.
+util::Status SqliteStore::finding_links(
+    const std::unordered_set<std::uint64_t>& pairs,
+    const std::function<void(std::string_view, std::string_view)>& link) {
+  std::unordered_map<std::int64_t, std::string> types;
+  std::unordered_map<std::int64_t, std::optional<std::string>> refs;
+  auto text_of = [&](const char* sql, std::int64_t id) -> Result<std::optional<std::string>> {
+    auto q = cached(sql);
+    if (!q) return fail(q.error());
+    (*q)->bind(1, id);
+    auto more = (*q)->step();
+    std::optional<std::string> out;
+    if (more && *more && !(*q)->is_null(0)) out.emplace((*q)->text(0));
+    (*q)->reset();
+    if (!more) return fail(more.error());
+    return out;
+  };
+  for (const std::uint64_t pair : pairs) {
+    const auto item = static_cast<std::int64_t>(pair >> 32);
+    const auto context = static_cast<std::int64_t>(pair & 0xFFFFFFFFULL);
+    auto ref = refs.find(context);
+    if (ref == refs.end()) {
+      auto r = text_of(
+          "SELECT recommendation_reference FROM vulnerability_item_context WHERE id = ?", context);
+      if (!r) return fail(r.error());
+      ref = refs.emplace(context, std::move(*r)).first;
+    }
+    if (!ref->second || ref->second->empty()) continue;
+    auto type = types.find(item);
+    if (type == types.end()) {
+      auto r = text_of("SELECT type FROM vulnerability_item WHERE id = ?", item);
+      if (!r) return fail(r.error());
+      type = types.emplace(item, r->value_or(std::string())).first;
+    }
+    link(type->second, *ref->second);
+  }
+  return {};
+}
+
+}  // namespace mdesync::store::sqlite
