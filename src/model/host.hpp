@@ -27,6 +27,7 @@ struct HostSource {
   OptString team_id;
   OptString team_name;
   OptString uptime;
+  OptInt os_build;  // osBuild
 };
 
 struct Host {
@@ -106,6 +107,7 @@ struct Attributes<Host> {
       source_field(&H::source, &S::team_id, "team_id", "team_id"),
       source_field(&H::source, &S::team_name, "team_name", "team_name"),
       source_field(&H::source, &S::uptime, "uptime", "uptime"),
+      source_field(&H::source, &S::os_build, "osBuild", "os_build", {.appended = true}),
   };
 };
 
