@@ -234,6 +234,7 @@ Mapped<model::Host> map_host(const defender::Machine& m) {
   s.team_id = m.team_id;
   s.team_name = m.team_name;
   s.uptime = m.uptime;
+  s.os_build = m.os_build;
 
   out.row = std::move(h);
   return out;

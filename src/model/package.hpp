@@ -2,6 +2,7 @@
 
 // Package (docs/model.md, "Package"), mapped from a Defender software entry.
 
+#include "model/attributes.hpp"
 #include "model/common.hpp"
 
 namespace mdesync::model {
@@ -33,6 +34,26 @@ struct Package {
 
   PackageSource source;
   RowMeta meta;
+};
+
+// Package's attributes (model/attributes.hpp). `versions` is one JSON array column.
+template <>
+struct Attributes<Package> {
+  using P = Package;
+  using S = PackageSource;
+  static constexpr auto list = std::tuple{
+      attribute(&P::uid, "uid", "uid"),
+      attribute(&P::name, "name", "name"),
+      attribute(&P::status, "status", "status"),
+      attribute(&P::categories, "categories", "categories"),
+      source_field(&P::source, &S::vendor, "vendor", "vendor"),
+      source_field(&P::source, &S::weaknesses, "weaknesses", "weaknesses"),
+      source_field(&P::source, &S::public_exploit, "publicExploit", "public_exploit"),
+      source_field(&P::source, &S::active_alert, "activeAlert", "active_alert"),
+      source_field(&P::source, &S::exposed_machines, "exposedMachines", "exposed_machines"),
+      source_field(&P::source, &S::impact_score, "impactScore", "impact_score"),
+      source_field(&P::source, &S::versions, "versions", "versions"),
+  };
 };
 
 }  // namespace mdesync::model

@@ -1,5 +1,7 @@
 #include "store/columns.hpp"
 
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 #include "store/codec.hpp"
@@ -150,129 +152,12 @@ std::optional<Strings> Reader::opt_list() {
 }
 
 namespace {
-template <typename E, typename Parse>
-E read_enum(Reader& rd, Parse parse, E fallback) {
-  const auto text = rd.view();
-  if (auto e = parse(text)) return *e;
-  rd.fail(fmt::format("unknown stored enum value '{}'", text));
-  return fallback;
-}
-}  // namespace
 
-// --- Host -----------------------------------------------------------------------------
-
-void Table<Host>::bind(Binder& b, const Host& r) {
-  b.str(r.uid);
-  b.str(r.name);
-  b.opt(r.aad_device_id);
-  b.list(r.hostnames);
-  b.list(r.private_dns_names);
-  b.list(r.public_dns_names);
-  b.list(r.ip_addresses);
-  b.list(r.private_ip_addresses);
-  b.opt(r.public_ip_address);
-  b.list(r.mac_addresses);
-  b.opt(r.os);
-  b.opt(r.description);
-  b.lit(to_string(r.status));
-  b.opt(r.source_status);
-  b.opt(r.last_seen);
-  b.opt(r.first_seen);
-  b.list(r.tags);
-  b.opt(r.instance_id);
-  b.opt(r.cloud_provider);
-  b.list(r.categories);
-  b.opt(r.merged_into_machine_id);
-  b.opt(r.potential_duplication);
-  b.opt(r.source_risk_rating);
-}
-void Table<Host>::bind_source(Binder& b, const Host& r) {
-  const auto& s = r.source;
-  b.opt(s.agent_version);
-  b.opt(s.defender_av_status);
-  b.opt(s.device_value);
-  b.opt(s.exclusion_reason);
-  b.opt(s.exposure_level);
-  b.opt(s.is_aad_joined);
-  b.opt(s.is_excluded);
-  b.opt(s.managed_by);
-  b.opt(s.managed_by_status);
-  b.opt(s.onboarding_status);
-  b.opt(s.os_processor);
-  b.opt(s.rbac_group_id);
-  b.opt(s.rbac_group_name);
-  b.opt(s.resource_id);
-  b.opt(s.subscription_id);
-  b.opt(s.team_id);
-  b.opt(s.team_name);
-  b.opt(s.uptime);
-}
-void Table<Host>::read(Reader& rd, Host& r) {
-  r.uid = rd.str();
-  r.name = rd.str();
-  r.aad_device_id = rd.opt_str();
-  r.hostnames = rd.list();
-  r.private_dns_names = rd.list();
-  r.public_dns_names = rd.list();
-  r.ip_addresses = rd.list();
-  r.private_ip_addresses = rd.list();
-  r.public_ip_address = rd.opt_str();
-  r.mac_addresses = rd.list();
-  r.os = rd.opt_str();
-  r.description = rd.opt_str();
-  r.status = read_enum(rd, parse_host_status, HostStatus::unknown);
-  r.source_status = rd.opt_str();
-  r.last_seen = rd.opt_time();
-  r.first_seen = rd.opt_time();
-  r.tags = rd.list();
-  r.instance_id = rd.opt_str();
-  r.cloud_provider = rd.opt_str();
-  r.categories = rd.list();
-  r.merged_into_machine_id = rd.opt_str();
-  r.potential_duplication = rd.opt_bool();
-  r.source_risk_rating = rd.opt_str();
-}
-void Table<Host>::read_source(Reader& rd, Host& r) {
-  auto& s = r.source;
-  s.agent_version = rd.opt_str();
-  s.defender_av_status = rd.opt_str();
-  s.device_value = rd.opt_str();
-  s.exclusion_reason = rd.opt_str();
-  s.exposure_level = rd.opt_str();
-  s.is_aad_joined = rd.opt_bool();
-  s.is_excluded = rd.opt_bool();
-  s.managed_by = rd.opt_str();
-  s.managed_by_status = rd.opt_str();
-  s.onboarding_status = rd.opt_str();
-  s.os_processor = rd.opt_str();
-  s.rbac_group_id = rd.opt_str();
-  s.rbac_group_name = rd.opt_str();
-  s.resource_id = rd.opt_str();
-  s.subscription_id = rd.opt_str();
-  s.team_id = rd.opt_str();
-  s.team_name = rd.opt_str();
-  s.uptime = rd.opt_str();
-}
-
-// --- Package --------------------------------------------------------------------------
-
-void Table<Package>::bind(Binder& b, const Package& r) {
-  b.str(r.uid);
-  b.opt(r.name);
-  b.lit(to_string(r.status));
-  b.list(r.categories);
-}
-void Table<Package>::bind_source(Binder& b, const Package& r) {
-  const auto& s = r.source;
-  b.opt(s.vendor);
-  b.opt(s.weaknesses);
-  b.opt(s.public_exploit);
-  b.opt(s.active_alert);
-  b.opt(s.exposed_machines);
-  b.opt(s.impact_score);
+// Package versions: one JSON array column.
+void bind_value(Binder& b, const std::vector<PackageVersion>& versions) {
   std::string json = "[";
   bool first = true;
-  for (const auto& v : s.versions) {
+  for (const auto& v : versions) {
     if (!first) json += ',';
     first = false;
     json += "{\"version\":";
@@ -286,22 +171,9 @@ void Table<Package>::bind_source(Binder& b, const Package& r) {
   json += ']';
   b.json(json);
 }
-void Table<Package>::read(Reader& rd, Package& r) {
-  r.uid = rd.str();
-  r.name = rd.opt_str();
-  r.status = read_enum(rd, parse_package_status, PackageStatus::active);
-  r.categories = rd.list();
-}
-void Table<Package>::read_source(Reader& rd, Package& r) {
-  auto& s = r.source;
-  s.vendor = rd.opt_str();
-  s.weaknesses = rd.opt_int();
-  s.public_exploit = rd.opt_bool();
-  s.active_alert = rd.opt_bool();
-  s.exposed_machines = rd.opt_int();
-  s.impact_score = rd.opt_double();
+void read_value(Reader& rd, std::vector<PackageVersion>& versions) {
   const auto text = rd.view();
-  s.versions.clear();
+  versions.clear();
   if (text.empty()) return;
   try {
     for (const auto& item : nlohmann::json::parse(text)) {
@@ -313,36 +185,99 @@ void Table<Package>::read_source(Reader& rd, Package& r) {
       if (item.contains("vulnerabilities") && !item["vulnerabilities"].is_null()) {
         v.vulnerabilities = item["vulnerabilities"].get<std::int64_t>();
       }
-      s.versions.push_back(std::move(v));
+      versions.push_back(std::move(v));
     }
   } catch (const nlohmann::json::exception& e) {
     rd.fail(fmt::format("stored package versions are malformed: {}", e.what()));
   }
 }
 
-// --- InstalledPackage -----------------------------------------------------------------
+// One declared attribute's value as its column holds it (columns.hpp, column_type).
+template <typename T>
+void bind_value(Binder& b, const T& v) {
+  if constexpr (std::is_enum_v<T>) {
+    b.lit(to_string(v));
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    b.str(v);
+  } else if constexpr (std::is_same_v<T, Strings>) {
+    b.list(v);
+  } else if constexpr (std::is_same_v<T, std::optional<Strings>>) {
+    b.opt_list(v);
+  } else {
+    b.opt(v);
+  }
+}
+template <typename T>
+void read_value(Reader& rd, T& v) {
+  if constexpr (std::is_enum_v<T>) {
+    const auto text = rd.view();
+    if (auto e = parse_enum(text, static_cast<T*>(nullptr))) {
+      v = *e;
+    } else {
+      rd.fail(fmt::format("unknown stored enum value '{}'", text));
+    }
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    v = rd.str();
+  } else if constexpr (std::is_same_v<T, Strings>) {
+    v = rd.list();
+  } else if constexpr (std::is_same_v<T, std::optional<Strings>>) {
+    v = rd.opt_list();
+  } else if constexpr (std::is_same_v<T, OptString>) {
+    v = rd.opt_str();
+  } else if constexpr (std::is_same_v<T, OptBool>) {
+    v = rd.opt_bool();
+  } else if constexpr (std::is_same_v<T, OptInt>) {
+    v = rd.opt_int();
+  } else if constexpr (std::is_same_v<T, OptDouble>) {
+    v = rd.opt_double();
+  } else {
+    static_assert(std::is_same_v<T, OptTime>);
+    v = rd.opt_time();
+  }
+}
 
-void Table<InstalledPackage>::bind(Binder& b, const InstalledPackage& r) {
-  b.str(r.uid);
-  b.opt(r.name);
-  b.str(r.type);
-  b.str(r.targets);
-  b.list(r.dns_names);
-  b.opt(r.os);
-  b.list(r.version);
-  b.lit(to_string(r.status));
-  b.opt(r.first_seen);
-  b.opt(r.end_of_support_status);
-  b.opt(r.end_of_support_date);
+// The declared attributes of one group, in declaration (column) order.
+template <AttrGroup Group, typename Row>
+void bind_group(Binder& b, const Row& r) {
+  for_each_attribute<Row>([&](const auto& a) {
+    if (a.info.group == Group) bind_value(b, a.get(r));
+  });
 }
-void Table<InstalledPackage>::bind_source(Binder& b, const InstalledPackage& r) {
-  const auto& s = r.source;
-  b.opt(s.rbac_group_id);
-  b.opt(s.rbac_group_name);
-  b.list(s.disk_paths);
-  b.list(s.registry_paths);
-  b.opt(s.number_of_weaknesses);
+template <AttrGroup Group, typename Row>
+void read_group(Reader& rd, Row& r) {
+  for_each_attribute<Row>([&](const auto& a) {
+    if (a.info.group == Group) read_value(rd, a.get(r));
+  });
 }
+
+}  // namespace
+
+// --- every object: from its declaration ------------------------------------------------
+
+#define MDESYNC_DECLARED_TABLE(Row)                       \
+  void Table<Row>::bind(Binder& b, const Row& r) {        \
+    bind_group<AttrGroup::model>(b, r);                   \
+  }                                                       \
+  void Table<Row>::bind_source(Binder& b, const Row& r) { \
+    bind_group<AttrGroup::source>(b, r);                  \
+  }                                                       \
+  void Table<Row>::read(Reader& rd, Row& r) {             \
+    read_group<AttrGroup::model>(rd, r);                  \
+  }                                                       \
+  void Table<Row>::read_source(Reader& rd, Row& r) {      \
+    read_group<AttrGroup::source>(rd, r);                 \
+  }
+
+MDESYNC_DECLARED_TABLE(Host)
+MDESYNC_DECLARED_TABLE(Package)
+MDESYNC_DECLARED_TABLE(InstalledPackage)
+MDESYNC_DECLARED_TABLE(Vulnerability)
+MDESYNC_DECLARED_TABLE(VulnerabilityDefinition)
+
+#undef MDESYNC_DECLARED_TABLE
+
+// --- the narrow objects' own rows (ADR 0062) -------------------------------------------
+
 void Table<InstalledPackage>::bind_narrow(Binder& b, const InstalledPackage& r,
                                           const NarrowRefs& refs) {
   b.i64(refs.item);
@@ -352,67 +287,6 @@ void Table<InstalledPackage>::bind_narrow(Binder& b, const InstalledPackage& r,
   b.list(r.version);
   b.lit(to_string(r.status));
   b.opt_micros(r.first_seen);
-}
-void Table<InstalledPackage>::read(Reader& rd, InstalledPackage& r) {
-  r.uid = rd.str();
-  r.name = rd.opt_str();
-  r.type = rd.str();
-  r.targets = rd.str();
-  r.dns_names = rd.list();
-  r.os = rd.opt_str();
-  r.version = rd.list();
-  r.status = read_enum(rd, parse_installed_package_status, InstalledPackageStatus::installed);
-  r.first_seen = rd.opt_time();
-  r.end_of_support_status = rd.opt_str();
-  r.end_of_support_date = rd.opt_time();
-}
-void Table<InstalledPackage>::read_source(Reader& rd, InstalledPackage& r) {
-  auto& s = r.source;
-  s.rbac_group_id = rd.opt_str();
-  s.rbac_group_name = rd.opt_str();
-  s.disk_paths = rd.list();
-  s.registry_paths = rd.list();
-  s.number_of_weaknesses = rd.opt_int();
-}
-
-// --- Vulnerability --------------------------------------------------------------------
-
-void Table<Vulnerability>::bind(Binder& b, const Vulnerability& r) {
-  b.str(r.uid);
-  b.opt(r.source_uid);
-  b.str(r.type);
-  b.str(r.targets);
-  b.list(r.hostnames);
-  b.opt(r.first_found);
-  b.opt(r.last_found);
-  b.opt(r.source_last_modified);
-  b.opt(r.last_fixed);
-  b.lit(to_string(r.status));
-  b.lit(to_string(r.status_category));
-  b.opt(r.source_status);
-  b.lit(to_string(r.severity));
-  b.opt(r.source_severity);
-  b.opt(r.results);
-  b.opt(r.state_time);
-}
-void Table<Vulnerability>::bind_source(Binder& b, const Vulnerability& r) {
-  const auto& s = r.source;
-  b.opt(s.rbac_group_id);
-  b.opt(s.rbac_group_name);
-  b.opt(s.os_platform);
-  b.opt(s.os_version);
-  b.opt(s.os_architecture);
-  b.opt(s.cvss_score);
-  b.opt(s.exploitability_level);
-  b.opt(s.recommendation_reference);
-  b.opt(s.recommended_security_update);
-  b.opt(s.recommended_security_update_id);
-  b.opt(s.recommended_security_update_url);
-  b.opt(s.security_update_available);
-  b.opt(s.is_onboarded);
-  b.opt(s.software_vendor);
-  b.opt(s.software_name);
-  b.opt(s.software_version);
 }
 void Table<Vulnerability>::bind_narrow(Binder& b, const Vulnerability& r, const NarrowRefs& refs) {
   b.i64(refs.item);
@@ -433,139 +307,6 @@ void Table<Vulnerability>::bind_narrow(Binder& b, const Vulnerability& r, const 
   b.opt(r.source_status);
   b.lit(to_string(r.severity));
   b.opt_micros(r.state_time);
-}
-void Table<Vulnerability>::read(Reader& rd, Vulnerability& r) {
-  r.uid = rd.str();
-  r.source_uid = rd.opt_str();
-  r.type = rd.str();
-  r.targets = rd.str();
-  r.hostnames = rd.list();
-  r.first_found = rd.opt_time();
-  r.last_found = rd.opt_time();
-  r.source_last_modified = rd.opt_time();
-  r.last_fixed = rd.opt_time();
-  r.status = read_enum(rd, parse_vulnerability_status, VulnerabilityStatus::active);
-  r.status_category = read_enum(rd, parse_status_category, StatusCategory::open);
-  r.source_status = rd.opt_str();
-  const auto sev = rd.view();
-  r.severity =
-      sev == "Unknown" ? Severity::unknown : parse_severity(sev).value_or(Severity::unknown);
-  r.source_severity = rd.opt_str();
-  r.results = rd.opt_str();
-  r.state_time = rd.opt_time();
-}
-void Table<Vulnerability>::read_source(Reader& rd, Vulnerability& r) {
-  auto& s = r.source;
-  s.rbac_group_id = rd.opt_str();
-  s.rbac_group_name = rd.opt_str();
-  s.os_platform = rd.opt_str();
-  s.os_version = rd.opt_str();
-  s.os_architecture = rd.opt_str();
-  s.cvss_score = rd.opt_double();
-  s.exploitability_level = rd.opt_str();
-  s.recommendation_reference = rd.opt_str();
-  s.recommended_security_update = rd.opt_str();
-  s.recommended_security_update_id = rd.opt_str();
-  s.recommended_security_update_url = rd.opt_str();
-  s.security_update_available = rd.opt_bool();
-  s.is_onboarded = rd.opt_bool();
-  s.software_vendor = rd.opt_str();
-  s.software_name = rd.opt_str();
-  s.software_version = rd.opt_str();
-}
-
-// --- VulnerabilityDefinition ----------------------------------------------------------
-
-void Table<VulnerabilityDefinition>::bind(Binder& b, const VulnerabilityDefinition& r) {
-  b.str(r.uid);
-  b.list(r.cve_ids);
-  b.list(r.cve_records);
-  b.opt(r.name);
-  b.opt(r.description);
-  b.opt(r.summary);
-  b.lit(to_string(r.severity));
-  b.opt(r.source_severity);
-  b.opt(r.cvss_v3_base_score);
-  b.list(r.exploits);
-  b.list(r.references);
-  b.str(r.exploitability);
-  b.opt(r.published_date);
-  b.opt(r.source_last_modified);
-  b.opt(r.patch_available);
-  b.opt_list(r.affected);
-  b.opt_list(r.recommendation);
-  b.opt(r.epss);
-  const auto& c3 = r.cvss_v3;
-  for (const auto* v : {&c3.vector, &c3.av, &c3.ac, &c3.pr, &c3.ui, &c3.s, &c3.ci, &c3.ii, &c3.ai,
-                        &c3.e, &c3.rl, &c3.rc}) {
-    b.opt(*v);
-  }
-  b.opt(c3.base_score);
-  b.opt(c3.temporal_score);
-  const auto& c2 = r.cvss_v2;
-  for (const auto* v :
-       {&c2.vector, &c2.av, &c2.ac, &c2.au, &c2.ci, &c2.ii, &c2.ai, &c2.e, &c2.rl, &c2.rc}) {
-    b.opt(*v);
-  }
-  b.opt(c2.base_score);
-  b.opt(c2.temporal_score);
-}
-void Table<VulnerabilityDefinition>::bind_source(Binder& b, const VulnerabilityDefinition& r) {
-  const auto& s = r.source;
-  b.list(s.exploit_types);
-  b.opt(s.exposed_machines);
-  b.opt(s.first_detected);
-  b.opt(s.cve_supportability);
-  b.list(s.tags);
-  b.opt(s.public_exploit);
-  b.opt(s.exploit_verified);
-  b.opt(s.exploit_in_kit);
-}
-void Table<VulnerabilityDefinition>::read(Reader& rd, VulnerabilityDefinition& r) {
-  r.uid = rd.str();
-  r.cve_ids = rd.list();
-  r.cve_records = rd.list();
-  r.name = rd.opt_str();
-  r.description = rd.opt_str();
-  r.summary = rd.opt_str();
-  const auto sev = rd.view();
-  r.severity = parse_severity(sev).value_or(Severity::unknown);
-  r.source_severity = rd.opt_str();
-  r.cvss_v3_base_score = rd.opt_double();
-  r.exploits = rd.list();
-  r.references = rd.list();
-  r.exploitability = rd.str();
-  r.published_date = rd.opt_time();
-  r.source_last_modified = rd.opt_time();
-  r.patch_available = rd.opt_bool();
-  r.affected = rd.opt_list();
-  r.recommendation = rd.opt_list();
-  r.epss = rd.opt_double();
-  auto& c3 = r.cvss_v3;
-  for (auto* v : {&c3.vector, &c3.av, &c3.ac, &c3.pr, &c3.ui, &c3.s, &c3.ci, &c3.ii, &c3.ai, &c3.e,
-                  &c3.rl, &c3.rc}) {
-    *v = rd.opt_str();
-  }
-  c3.base_score = rd.opt_double();
-  c3.temporal_score = rd.opt_double();
-  auto& c2 = r.cvss_v2;
-  for (auto* v :
-       {&c2.vector, &c2.av, &c2.ac, &c2.au, &c2.ci, &c2.ii, &c2.ai, &c2.e, &c2.rl, &c2.rc}) {
-    *v = rd.opt_str();
-  }
-  c2.base_score = rd.opt_double();
-  c2.temporal_score = rd.opt_double();
-}
-void Table<VulnerabilityDefinition>::read_source(Reader& rd, VulnerabilityDefinition& r) {
-  auto& s = r.source;
-  s.exploit_types = rd.list();
-  s.exposed_machines = rd.opt_int();
-  s.first_detected = rd.opt_time();
-  s.cve_supportability = rd.opt_str();
-  s.tags = rd.list();
-  s.public_exploit = rd.opt_bool();
-  s.exploit_verified = rd.opt_bool();
-  s.exploit_in_kit = rd.opt_bool();
 }
 
 // --- Tables, runs and checkpoints ------------------------------------------------------

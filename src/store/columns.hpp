@@ -1,9 +1,11 @@
 #pragma once
 
-// Per-object column lists and row <-> column conversion, shared by both backends: the
-// order of `cols` / `source_cols` is the bind and read order, which the schemas
-// (sqlite/schema.cpp, postgres/schema.cpp) must agree with. Also which table an object
-// is written to, and how a stored row, a sync run and a checkpoint are read back.
+// Per-object column lists and row <-> column conversion, shared by both backends.
+// `cols` and `source_cols` come from the object's declaration (model/attributes.hpp,
+// declared_columns.hpp) and are the bind and read order; the tables have those columns
+// (the frozen migrations, then the declared columns added after them). Also which table
+// an object is written to, and how a stored row, a sync run and a checkpoint are read
+// back.
 
 #include <fmt/format.h>
 
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "model/model.hpp"
+#include "store/declared_columns.hpp"
 #include "store/interning.hpp"
 #include "store/lifecycle.hpp"
 #include "store/store.hpp"
@@ -129,36 +132,8 @@ template <>
 struct Table<model::Host> {
   static constexpr model::ObjectType object = model::ObjectType::host;
   static constexpr std::string_view name = "host";
-  static constexpr std::string_view cols[] = {"uid",
-                                              "name",
-                                              "aad_device_id",
-                                              "hostnames",
-                                              "private_dns_names",
-                                              "public_dns_names",
-                                              "ip_addresses",
-                                              "private_ip_addresses",
-                                              "public_ip_address",
-                                              "mac_addresses",
-                                              "os",
-                                              "description",
-                                              "status",
-                                              "source_status",
-                                              "last_seen",
-                                              "first_seen",
-                                              "tags",
-                                              "instance_id",
-                                              "cloud_provider",
-                                              "categories",
-                                              "merged_into_machine_id",
-                                              "potential_duplication",
-                                              "source_risk_rating"};
-  static constexpr std::string_view source_cols[] = {
-      "agent_version",     "defender_av_status", "device_value",
-      "exclusion_reason",  "exposure_level",     "is_aad_joined",
-      "is_excluded",       "managed_by",         "managed_by_status",
-      "onboarding_status", "os_processor",       "rbac_group_id",
-      "rbac_group_name",   "resource_id",        "subscription_id",
-      "team_id",           "team_name",          "uptime"};
+  static constexpr auto cols = declared_columns<model::Host, model::AttrGroup::model>();
+  static constexpr auto source_cols = declared_columns<model::Host, model::AttrGroup::source>();
   static void bind(Binder& b, const model::Host& r);
   static void bind_source(Binder& b, const model::Host& r);
   static void read(Reader& rd, model::Host& r);
@@ -169,10 +144,8 @@ template <>
 struct Table<model::Package> {
   static constexpr model::ObjectType object = model::ObjectType::package;
   static constexpr std::string_view name = "package";
-  static constexpr std::string_view cols[] = {"uid", "name", "status", "categories"};
-  static constexpr std::string_view source_cols[] = {
-      "vendor",           "weaknesses",   "public_exploit", "active_alert",
-      "exposed_machines", "impact_score", "versions"};
+  static constexpr auto cols = declared_columns<model::Package, model::AttrGroup::model>();
+  static constexpr auto source_cols = declared_columns<model::Package, model::AttrGroup::source>();
   static void bind(Binder& b, const model::Package& r);
   static void bind_source(Binder& b, const model::Package& r);
   static void read(Reader& rd, model::Package& r);
@@ -183,19 +156,9 @@ template <>
 struct Table<model::InstalledPackage> {
   static constexpr model::ObjectType object = model::ObjectType::installed_package;
   static constexpr std::string_view name = "installed_package";
-  static constexpr std::string_view cols[] = {"uid",
-                                              "name",
-                                              "type",
-                                              "targets",
-                                              "dns_names",
-                                              "os",
-                                              "version",
-                                              "status",
-                                              "first_seen",
-                                              "end_of_support_status",
-                                              "end_of_support_date"};
-  static constexpr std::string_view source_cols[] = {
-      "rbac_group_id", "rbac_group_name", "disk_paths", "registry_paths", "number_of_weaknesses"};
+  static constexpr auto cols = declared_columns<model::InstalledPackage, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::InstalledPackage, model::AttrGroup::source>();
   static void bind(Binder& b, const model::InstalledPackage& r);
   static void bind_source(Binder& b, const model::InstalledPackage& r);
   // Written to the narrow table (ADR 0062), read through the `installed_package` view.
@@ -211,38 +174,9 @@ template <>
 struct Table<model::Vulnerability> {
   static constexpr model::ObjectType object = model::ObjectType::vulnerability;
   static constexpr std::string_view name = "vulnerability";
-  static constexpr std::string_view cols[] = {"uid",
-                                              "source_uid",
-                                              "type",
-                                              "targets",
-                                              "hostnames",
-                                              "first_found",
-                                              "last_found",
-                                              "source_last_modified",
-                                              "last_fixed",
-                                              "status",
-                                              "status_category",
-                                              "source_status",
-                                              "severity",
-                                              "source_severity",
-                                              "results",
-                                              "state_time"};
-  static constexpr std::string_view source_cols[] = {"rbac_group_id",
-                                                     "rbac_group_name",
-                                                     "os_platform",
-                                                     "os_version",
-                                                     "os_architecture",
-                                                     "cvss_score",
-                                                     "exploitability_level",
-                                                     "recommendation_reference",
-                                                     "recommended_security_update",
-                                                     "recommended_security_update_id",
-                                                     "recommended_security_update_url",
-                                                     "security_update_available",
-                                                     "is_onboarded",
-                                                     "software_vendor",
-                                                     "software_name",
-                                                     "software_version"};
+  static constexpr auto cols = declared_columns<model::Vulnerability, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::Vulnerability, model::AttrGroup::source>();
   static void bind(Binder& b, const model::Vulnerability& r);
   static void bind_source(Binder& b, const model::Vulnerability& r);
   // Written to the narrow table (ADR 0062); `cols` and `source_cols` are the columns of
@@ -262,53 +196,10 @@ template <>
 struct Table<model::VulnerabilityDefinition> {
   static constexpr model::ObjectType object = model::ObjectType::vulnerability_definition;
   static constexpr std::string_view name = "vulnerability_definition";
-  static constexpr std::string_view cols[] = {"uid",
-                                              "cve_ids",
-                                              "cve_records",
-                                              "name",
-                                              "description",
-                                              "summary",
-                                              "severity",
-                                              "source_severity",
-                                              "cvss_v3_base_score",
-                                              "exploits",
-                                              "\"references\"",
-                                              "exploitability",
-                                              "published_date",
-                                              "source_last_modified",
-                                              "patch_available",
-                                              "affected",
-                                              "recommendation",
-                                              "epss",
-                                              "cvss_v3_vector",
-                                              "cvss_v3_av",
-                                              "cvss_v3_ac",
-                                              "cvss_v3_pr",
-                                              "cvss_v3_ui",
-                                              "cvss_v3_s",
-                                              "cvss_v3_ci",
-                                              "cvss_v3_ii",
-                                              "cvss_v3_ai",
-                                              "cvss_v3_e",
-                                              "cvss_v3_rl",
-                                              "cvss_v3_rc",
-                                              "cvss_v3_computed_base_score",
-                                              "cvss_v3_temporal_score",
-                                              "cvss_v2_vector",
-                                              "cvss_v2_av",
-                                              "cvss_v2_ac",
-                                              "cvss_v2_au",
-                                              "cvss_v2_ci",
-                                              "cvss_v2_ii",
-                                              "cvss_v2_ai",
-                                              "cvss_v2_e",
-                                              "cvss_v2_rl",
-                                              "cvss_v2_rc",
-                                              "cvss_v2_base_score",
-                                              "cvss_v2_temporal_score"};
-  static constexpr std::string_view source_cols[] = {
-      "exploit_types", "exposed_machines", "first_detected",   "cve_supportability",
-      "tags",          "public_exploit",   "exploit_verified", "exploit_in_kit"};
+  static constexpr auto cols =
+      declared_columns<model::VulnerabilityDefinition, model::AttrGroup::model>();
+  static constexpr auto source_cols =
+      declared_columns<model::VulnerabilityDefinition, model::AttrGroup::source>();
   static void bind(Binder& b, const model::VulnerabilityDefinition& r);
   static void bind_source(Binder& b, const model::VulnerabilityDefinition& r);
   static void read(Reader& rd, model::VulnerabilityDefinition& r);

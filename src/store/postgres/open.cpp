@@ -1,6 +1,7 @@
 // Opening a PostgreSQL store: the connection, the tenant's sync lock, the schema check
 // and migrations (ADR 0067).
 
+#include "store/declared_columns.hpp"
 #include "store/postgres/schema.hpp"
 #include "store/postgres/store_impl.hpp"
 
@@ -29,6 +30,27 @@ Result<int> stored_version(Conn& conn) {
   auto v = conn.query("SELECT coalesce(max(version), 0) FROM schema_version");
   if (!v) return fail(v.error());
   return static_cast<int>(v->int64(0));
+}
+
+// Adds the declared columns (columns.hpp) that the wide objects' tables lack: those of
+// attributes declared after the frozen migrations. A new attribute needs no migration.
+util::Status add_declared_columns(Conn& conn) {
+  for (const auto table : k_wide_tables) {
+    auto r = conn.query(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 "
+        "AND table_name = $2",
+        {conn.target().schema, table});
+    if (!r) return fail(r.error());
+    std::vector<std::string> existing;
+    for (int i = 0; i < r->rows(); ++i) {
+      r->set_row(i);
+      existing.emplace_back(r->text(0));
+    }
+    for (const auto& column : missing_columns(table, existing)) {
+      if (auto st = conn.exec(add_column_sql(column, true)); !st) return st;
+    }
+  }
+  return {};
 }
 
 // Creates the schema and applies the missing migrations in one transaction, under a
@@ -78,6 +100,7 @@ util::Status migrate(Conn& conn) {
       return rollback(r.error());
     }
   }
+  if (auto st = add_declared_columns(conn); !st) return rollback(st.error());
   return conn.exec("COMMIT");
 }
 

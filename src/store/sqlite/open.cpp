@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "store/declared_columns.hpp"
 #include "store/sqlite/schema.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -205,6 +206,27 @@ std::string journal_mode(Db& db) {
   return mode;
 }
 
+// Adds the declared columns (columns.hpp) that the wide objects' tables lack: those of
+// attributes declared after the frozen migrations. A new attribute needs no migration.
+util::Status add_declared_columns(Db& db) {
+  for (const auto table : k_wide_tables) {
+    auto q = db.prepare("SELECT name FROM pragma_table_info(?)");
+    if (!q) return fail(q.error());
+    q->bind(1, table);
+    std::vector<std::string> existing;
+    for (;;) {
+      auto more = q->step();
+      if (!more) return fail(more.error());
+      if (!*more) break;
+      existing.emplace_back(q->text(0));
+    }
+    for (const auto& column : missing_columns(table, existing)) {
+      if (auto st = db.exec(add_column_sql(column, false)); !st) return st;
+    }
+  }
+  return {};
+}
+
 util::Status migrate(Db& db) {
   if (auto st = db.exec("BEGIN IMMEDIATE"); !st) return st;
   auto rollback = [&](util::Error e) -> util::Status {
@@ -240,6 +262,7 @@ util::Status migrate(Db& db) {
     ins->bind(2, m.description);
     if (auto st = ins->run(); !st) return rollback(st.error());
   }
+  if (auto st = add_declared_columns(db); !st) return rollback(st.error());
   return db.exec("COMMIT");
 }
 

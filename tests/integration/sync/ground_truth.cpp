@@ -196,6 +196,7 @@ Row host_row(const json& m) {
   r["team_id"] = opt(m, "team_id");
   r["team_name"] = opt(m, "team_name");
   r["uptime"] = opt(m, "uptime");
+  r["os_build"] = opt(m, "osBuild");
   return r;
 }
 
