@@ -245,9 +245,12 @@ TEST_F(SyncE2E, ADayLaterFullMovesLastFoundWithoutDecodingAndMatchesADecodedRead
     expect_same_rows(kept, decoded);
     // A lastFound that moved records no history (ADR 0074): the same events in both.
     const std::string events =
-        "SELECT finding || ' ' || event || ' ' || coalesce(event_time, '') || ' ' || severity "
-        "|| ' ' || host_context || ' ' || coalesce(from_host_context, '') FROM "
-        "vulnerability_event ORDER BY 1";
+        "SELECT e.finding || ' ' || e.event || ' ' || coalesce(e.event_time, '') || ' ' || "
+        "e.severity || ' ' || coalesce(h.rbac_group_name, '-') || ' ' || "
+        "coalesce(f.rbac_group_name, "
+        "'-') FROM vulnerability_event e JOIN vulnerability_host_context h ON h.id = "
+        "e.host_context LEFT JOIN vulnerability_host_context f ON f.id = e.from_host_context "
+        "ORDER BY 1";
     const auto ev_kept = query_strings(kept, events);
     const auto ev_decoded = query_strings(decoded, events);
     EXPECT_EQ(ev_kept.size(), ev_decoded.size()) << "day " << day;
