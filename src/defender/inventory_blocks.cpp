@@ -2,7 +2,9 @@
 
 #include <xxhash.h>
 
+#include <array>
 #include <cctype>
+#include <type_traits>
 
 namespace mdesync::defender {
 
@@ -47,13 +49,74 @@ std::string_view raw_device_id(std::string_view line) {
   return {};
 }
 
+namespace {
+
+constexpr std::string_view k_last_seen_key = "\"lastseentimestamp\"";
+
+// Horspool shifts for k_last_seen_key in any letter case: most lines hold the key once,
+// near their end, and are passed over about a key length at a time.
+struct KeyShifts {
+  std::array<std::uint8_t, 256> shift{};
+  KeyShifts() {
+    const auto n = k_last_seen_key.size();
+    shift.fill(static_cast<std::uint8_t>(n));
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      const char c = k_last_seen_key[i];
+      const auto s = static_cast<std::uint8_t>(n - 1 - i);
+      shift[static_cast<unsigned char>(c)] = s;
+      shift[static_cast<unsigned char>(std::toupper(static_cast<unsigned char>(c)))] = s;
+    }
+  }
+};
+
+// The next `"lastseentimestamp"` (any case) at or after `from`; npos when none.
+std::size_t find_key(std::string_view line, std::size_t from) {
+  static const KeyShifts k_shifts;
+  const std::size_t n = k_last_seen_key.size();
+  for (std::size_t pos = from; pos + n <= line.size();) {
+    const char last = line[pos + n - 1];
+    if (last == '"' && iequal(line.substr(pos, n), k_last_seen_key)) return pos;
+    pos += k_shifts.shift[static_cast<unsigned char>(last)];
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<RawValue> raw_last_seen(std::string_view line) {
+  std::optional<RawValue> found;
+  for (std::size_t pos = find_key(line, 0); pos != std::string_view::npos;
+       pos = find_key(line, pos + 1)) {
+    // After a backslash the quote may be part of a string value: not plainly a member.
+    if (pos > 0 && line[pos - 1] == '\\') return std::nullopt;
+    std::size_t i = skip_space(line, pos + k_last_seen_key.size());
+    // A string value that reads "lastSeenTimestamp", not a member name.
+    if (i >= line.size() || line[i] != ':') continue;
+    // A second member: which one the decoder keeps is not for this scan to say.
+    if (found) return std::nullopt;
+    i = skip_space(line, i + 1);
+    if (i >= line.size() || line[i] != '"') return std::nullopt;
+    const std::size_t begin = i + 1;
+    const std::size_t end = line.find('"', begin);
+    if (end == std::string_view::npos || end == begin) return std::nullopt;
+    if (line.substr(begin, end - begin).find('\\') != std::string_view::npos) return std::nullopt;
+    found = RawValue{begin, end};
+    pos = end;
+  }
+  return found;
+}
+
 template <class Row>
 struct DeviceBlockSplitter<Row>::Hash {
-  Hash() : state(XXH3_createState()) {}
-  ~Hash() { XXH3_freeState(state); }
+  Hash() : state(XXH3_createState()), core(XXH3_createState()) {}
+  ~Hash() {
+    XXH3_freeState(state);
+    XXH3_freeState(core);
+  }
   Hash(const Hash&) = delete;
   Hash& operator=(const Hash&) = delete;
   XXH3_state_t* state;
+  XXH3_state_t* core;  // the lines without their lastSeenTimestamp value (findings)
 };
 
 template <class Row>
@@ -80,7 +143,7 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
     if (auto st = m_decode(line, line_no, row); !st) return st;
     const std::string device = row.device_id;
     m_first_in_file = false;
-    InventoryBlock block{device, {}, 1, false};
+    InventoryBlock block{device, {}, 1, false, {}, {}};
     m_gate.skip(block);
     m_gate.decoded(block, std::span<const Row>(&row, 1));
     ++m_decoded_lines;
@@ -92,9 +155,17 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
     m_line_nos.clear();
     m_rows.clear();
     XXH3_128bits_reset_withSeed(m_hash->state, m_gate.seed());
+    if constexpr (std::is_same_v<Row, VulnerabilityRow>) {
+      XXH3_128bits_reset_withSeed(m_hash->core, m_gate.seed());
+      m_uniform = true;
+      m_last_seen.clear();
+    }
   }
   XXH3_128bits_update(m_hash->state, line.data(), line.size());
   XXH3_128bits_update(m_hash->state, "\n", 1);
+  if constexpr (std::is_same_v<Row, VulnerabilityRow>) {
+    if (m_uniform) note_last_seen(line);
+  }
   if (!m_hold) {
     ++m_count;
     m_rows.emplace_back();
@@ -108,6 +179,24 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
 }
 
 template <class Row>
+void DeviceBlockSplitter<Row>::note_last_seen(std::string_view line) {
+  const auto v = raw_last_seen(line);
+  const std::string_view value = v ? line.substr(v->begin, v->end - v->begin) : std::string_view{};
+  if (!v || (m_count > 0 && value != m_last_seen)) {
+    m_uniform = false;
+    return;
+  }
+  if (m_count == 0) m_last_seen.assign(value);
+  // The line around the value, and where the value stood: two lines with the same core
+  // differ at most in that value.
+  const auto at = static_cast<std::uint64_t>(v->begin);
+  XXH3_128bits_update(m_hash->core, line.data(), v->begin);
+  XXH3_128bits_update(m_hash->core, line.data() + v->end, line.size() - v->end);
+  XXH3_128bits_update(m_hash->core, &at, sizeof at);
+  XXH3_128bits_update(m_hash->core, "\n", 1);
+}
+
+template <class Row>
 util::Status DeviceBlockSplitter<Row>::finish() {
   if (m_count == 0) return {};
   return flush(true);
@@ -116,8 +205,15 @@ util::Status DeviceBlockSplitter<Row>::finish() {
 template <class Row>
 util::Status DeviceBlockSplitter<Row>::flush(bool last) {
   const XXH128_hash_t h = XXH3_128bits_digest(m_hash->state);
-  const InventoryBlock block{m_key, BlockDigest{h.high64, h.low64}, m_count,
-                             !m_first_in_file && !last};
+  InventoryBlock block{
+      m_key, BlockDigest{h.high64, h.low64}, m_count, !m_first_in_file && !last, {}, {}};
+  if constexpr (std::is_same_v<Row, VulnerabilityRow>) {
+    if (m_uniform) {
+      const XXH128_hash_t c = XXH3_128bits_digest(m_hash->core);
+      block.last_seen = m_last_seen;
+      block.core = BlockDigest{c.high64, c.low64};
+    }
+  }
   m_first_in_file = false;
   const std::uint64_t count = m_count;
   m_count = 0;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ struct InventoryBlock {
   // True for a block with another device's line on each side in the same file: it holds
   // every line of its device in that file. Only such a block may be skipped.
   bool whole = false;
+  // Finding lines only (ADR 0100): when every line holds one plain lastSeenTimestamp
+  // member (raw_last_seen) and all have the same value, that value (raw text) and the
+  // digest of the lines with the value left out (`core`, seeded alike). Empty otherwise.
+  std::string_view last_seen;
+  BlockDigest core;
 };
 
 // Implemented by the caller; called from download threads, concurrently.
@@ -58,6 +64,16 @@ using VulnerabilityGate = DeviceGate<VulnerabilityRow>;
 // The deviceId value of a raw JSON line, found without decoding it; empty when the line
 // does not hold it as a plain `"deviceId":"..."` member (any letter case, no escapes).
 std::string_view raw_device_id(std::string_view line);
+
+// Where the value of a line's lastSeenTimestamp member is, found without decoding it:
+// [begin, end) of its text between the quotes. nullopt when the line does not hold
+// exactly one `"lastSeenTimestamp":"..."` member (any letter case) whose value is a
+// plain string (no escapes, not empty).
+struct RawValue {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+std::optional<RawValue> raw_last_seen(std::string_view line);
 
 // Splits one file's lines into blocks and drives the gate. Not thread-safe: one per file.
 // Instantiated for InventoryRow and VulnerabilityRow.
@@ -84,6 +100,7 @@ class DeviceBlockSplitter {
 
  private:
   util::Status flush(bool last);
+  void note_last_seen(std::string_view line);
   util::Status decode_block(const InventoryBlock& block);
   util::Status emit_block(const InventoryBlock& block);
 
@@ -99,6 +116,9 @@ class DeviceBlockSplitter {
   bool m_first_in_file = true;
   bool m_hold = true;  // hold the block's lines until its end (the gate may skip it)
   std::vector<Row> m_rows;
+  // The block's lastSeenTimestamp value while every line had the same one (findings).
+  std::string m_last_seen;
+  bool m_uniform = false;
   std::uint64_t m_skipped_lines = 0;
   std::uint64_t m_decoded_lines = 0;
 };

@@ -143,6 +143,13 @@ struct InventoryDigest {
   std::optional<std::string> versions;  // absent when the read did not count versions
 };
 
+// A device whose finding lines are those of the last full read but for their one
+// lastSeenTimestamp value (ADR 0100), and the time that value decodes to.
+struct FindingLastFound {
+  std::string device_id;
+  Timestamp last_found;
+};
+
 struct StatusCount {
   ObjectType object = ObjectType::host;
   std::string status;
@@ -267,6 +274,13 @@ class SkipCache {
   virtual Result<std::int64_t> mark_findings_seen(
       const WriteContext& ctx, std::span<const std::string> device_ids,
       const std::function<void(std::string_view cve, std::string_view recommendation)>& link) = 0;
+  // Sets last_found of every open finding of each device to its time, as a re-read of
+  // lines that differ from the stored ones only in lastSeenTimestamp would (ADR 0100):
+  // last_changed_at = ctx.now, last_run_id = ctx.run_id, and row_hash NULL (unknown: the
+  // next decoded read rewrites the row). A finding already at that time is left alone.
+  // One statement for all devices; returns how many findings changed.
+  virtual Result<std::int64_t> set_findings_last_found(
+      const WriteContext& ctx, std::span<const FindingLastFound> devices) = 0;
 
  protected:
   SkipCache() = default;

@@ -104,7 +104,7 @@ class InventoryRead {
     if (m_write && !m_digests_kept) return m_ctx.store.clear_inventory_digests();
     return m_ctx.store.scan_inventory_digests(
         [&](std::string_view device, std::string_view bytes, bool has_versions) {
-          if (auto d = digest_from_bytes(bytes)) m_gate.add_stored(device, {*d, has_versions});
+          if (auto d = digest_from_bytes(bytes)) m_gate.add_stored(device, {*d, has_versions, {}});
         });
   }
 

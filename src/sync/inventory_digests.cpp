@@ -149,6 +149,34 @@ std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes) {
   return d;
 }
 
+std::string core_digest_bytes(const defender::BlockDigest& core, std::string_view last_seen) {
+  std::string out = digest_bytes(core);
+  out += 'L';
+  out += last_seen;
+  return out;
+}
+
+std::optional<CoreDigest> core_digest_from_bytes(std::string_view bytes) {
+  if (bytes.size() < 18 || bytes[16] != 'L') return std::nullopt;
+  auto core = digest_from_bytes(bytes.substr(0, 16));
+  if (!core) return std::nullopt;
+  return CoreDigest{*core, std::string(bytes.substr(17))};
+}
+
+std::optional<util::Timestamp> last_seen_time(std::string_view raw) {
+  // Printable ASCII only: the decoder reads such a value as it stands (no escapes, no
+  // control characters that make the line invalid) and trims its spaces.
+  for (const char c : raw) {
+    if (c < 0x20 || c > 0x7E) return std::nullopt;
+  }
+  while (!raw.empty() && raw.front() == ' ') raw.remove_prefix(1);
+  while (!raw.empty() && raw.back() == ' ') raw.remove_suffix(1);
+  if (raw.empty()) return std::nullopt;
+  auto t = util::parse_timestamp(raw);
+  if (!t) return std::nullopt;
+  return *t;
+}
+
 template <class Row>
 DeviceDigests<Row>::DeviceDigests(std::uint64_t seed, bool allow_skip, bool count_versions)
     : m_seed(seed), m_allow_skip(allow_skip), m_count_versions(count_versions) {}
@@ -173,7 +201,19 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   d.lines = block.lines;
   if (!m_allow_skip || !block.whole) return false;
   const auto s = m_stored.find(it->first);
-  if (s == m_stored.end() || !(s->second.digest == block.digest)) return false;
+  if (s == m_stored.end()) return false;
+  if (s->second.last_seen) {
+    // Stored by its core (ADR 0100): the same lines but for their lastSeenTimestamp.
+    if (block.last_seen.empty() || !(s->second.digest == block.core)) return false;
+    if (block.last_seen != *s->second.last_seen) {
+      const auto t = last_seen_time(block.last_seen);
+      if (!t) return false;
+      d.moved_to = *t;
+      d.moved_stored = core_digest_bytes(block.core, block.last_seen);
+    }
+  } else if (!(s->second.digest == block.digest)) {
+    return false;
+  }
   if (m_count_versions && !s->second.has_versions) return false;
   d.skipped = true;
   return true;
@@ -185,9 +225,21 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
     return std::string_view(r.device_id) != block.device_id;
   });
   VersionAggregate counts;
+  std::string stored;
   if constexpr (std::is_same_v<Row, defender::InventoryRow>) {
     if (m_count_versions) counts = count_versions(rows);
+  } else {
+    // The core digest describes the rows only if the value found in the raw lines is the
+    // one every row decoded to (a nested member of that name would not be).
+    if (!block.last_seen.empty()) {
+      const auto t = last_seen_time(block.last_seen);
+      if (t && std::all_of(rows.begin(), rows.end(),
+                           [&](const auto& r) { return r.last_seen_timestamp == *t; })) {
+        stored = core_digest_bytes(block.core, block.last_seen);
+      }
+    }
   }
+  if (stored.empty()) stored = digest_bytes(block.digest);
   std::lock_guard lock(m_mutex);
   if (foreign) m_conflict = true;
   if (m_count_versions) {
@@ -209,7 +261,8 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
     }
   }
   m_decoded.push_back(Decoded{std::string(block.device_id), block.digest, block.whole,
-                              m_count_versions ? encode_versions(counts) : std::string()});
+                              m_count_versions ? encode_versions(counts) : std::string(),
+                              std::move(stored)});
 }
 
 template <class Row>
@@ -234,6 +287,18 @@ std::vector<std::pair<std::string, std::uint64_t>> DeviceDigests<Row>::skipped()
     if (d.skipped) out.emplace_back(id, d.lines);
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+template <class Row>
+std::vector<typename DeviceDigests<Row>::Moved> DeviceDigests<Row>::moved() const {
+  std::lock_guard lock(m_mutex);
+  std::vector<Moved> out;
+  for (const auto& [id, d] : m_devices) {
+    if (d.skipped && d.moved_to) out.push_back(Moved{id, *d.moved_to, d.moved_stored});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Moved& a, const Moved& b) { return a.device_id < b.device_id; });
   return out;
 }
 

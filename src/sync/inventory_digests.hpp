@@ -21,6 +21,7 @@
 #include "defender/inventory_blocks.hpp"
 #include "defender/records.hpp"
 #include "util/result.hpp"
+#include "util/time.hpp"
 
 namespace mdesync::sync {
 
@@ -46,14 +47,30 @@ bool add_versions(std::string_view encoded, VersionAggregate& into);
 std::string digest_bytes(const defender::BlockDigest& d);
 std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes);
 
+// A finding block stored by its core digest and lastSeenTimestamp value (ADR 0100): the
+// 16 bytes of the core digest, 'L', then the value's raw text.
+std::string core_digest_bytes(const defender::BlockDigest& core, std::string_view last_seen);
+struct CoreDigest {
+  defender::BlockDigest core;
+  std::string last_seen;
+};
+std::optional<CoreDigest> core_digest_from_bytes(std::string_view bytes);
+
+// The time a lastSeenTimestamp value of raw_last_seen decodes to, as the decoder reads it;
+// nullopt when it is not one (the block is then decoded, and the decoder says why).
+std::optional<util::Timestamp> last_seen_time(std::string_view raw);
+
 // The gate of one export read, for inventory lines (which also count package versions)
 // and for finding lines (ADR 0068, no versions). Instantiated for both row types.
 template <class Row>
 class DeviceDigests final : public defender::DeviceGate<Row> {
  public:
   struct Stored {
-    defender::BlockDigest digest;
+    defender::BlockDigest digest;  // of the lines, or their core when `last_seen` is set
     bool has_versions = false;
+    // Finding blocks stored by their core digest (ADR 0100): the lastSeenTimestamp value
+    // every line had. A block with the same core is skipped whatever its value.
+    std::optional<std::string> last_seen;
   };
   // A decoded block, for the engine thread: its contribution and digest.
   struct Decoded {
@@ -61,6 +78,16 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
     defender::BlockDigest digest;
     bool whole = false;
     std::string versions;  // encode_versions of its rows (empty when not counting)
+    // The bytes to store for it (digest_bytes, or core_digest_bytes when every decoded
+    // row's lastSeenTimestamp is the block's one value).
+    std::string stored;
+  };
+  // A skipped finding block whose lastSeenTimestamp moved: its open findings take the
+  // new time, and its digest the new value.
+  struct Moved {
+    std::string device_id;
+    util::Timestamp last_found;
+    std::string stored;  // core_digest_bytes with the new value
   };
 
   // `seed` covers everything besides the lines that shapes the rows (ADR 0060);
@@ -85,6 +112,8 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   [[nodiscard]] bool conflict() const;
   // After streaming: the devices skipped, with their line counts.
   [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> skipped() const;
+  // After streaming: the skipped devices whose lines' lastSeenTimestamp moved.
+  [[nodiscard]] std::vector<Moved> moved() const;
   // After streaming: whether the digest of `device_id` may be kept for the next read (one
   // block in this read, and a whole one).
   [[nodiscard]] bool keep(const std::string& device_id) const;
@@ -100,6 +129,9 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
     bool whole = false;  // its first block was whole
     bool skipped = false;
     std::uint64_t lines = 0;
+    // Skipped by its core digest with another lastSeenTimestamp than the stored one.
+    std::optional<util::Timestamp> moved_to;
+    std::string moved_stored;
     // Hashes of the (software, version) pairs its decoded blocks counted, sorted: a
     // device met in several blocks (lines that are not adjacent) counts each once.
     std::vector<std::uint64_t> counted;

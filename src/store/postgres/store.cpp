@@ -465,6 +465,32 @@ Result<std::int64_t> PgStore::mark_findings_seen(
   });
 }
 
+Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
+                                                      std::span<const FindingLastFound> devices) {
+  if (devices.empty()) return std::int64_t{0};
+  std::vector<std::string> ids;
+  std::string times = "{";
+  ids.reserve(devices.size());
+  for (const auto& d : devices) {
+    ids.push_back(d.device_id);
+    if (times.size() > 1) times += ',';
+    times += micros_text(d.last_found);
+  }
+  times += '}';
+  return write_op([&]() -> Result<std::int64_t> {
+    // One statement for every device: their hosts joined to the open findings.
+    auto r = m_conn->query(
+        "UPDATE vulnerability_finding f SET last_found = d.last_found, last_changed_at = "
+        "$3::bigint, last_run_id = $4::bigint, row_hash = NULL FROM (SELECT t.id AS host, "
+        "x.last_found FROM unnest($1::text[], $2::bigint[]) AS x(device, last_found) JOIN "
+        "vulnerability_target t ON t.targets = x.device) d WHERE f.host = d.host AND "
+        "f.status_category = 'Open' AND f.last_found IS DISTINCT FROM d.last_found",
+        {text_array(ids), times, micros_text(ctx.now), std::to_string(ctx.run_id)});
+    if (!r) return fail(r.error());
+    return r->affected();
+  });
+}
+
 // --- reads -----------------------------------------------------------------------------
 
 template <typename Row>

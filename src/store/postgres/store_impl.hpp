@@ -114,6 +114,8 @@ class PgStore final : public Store {
   Result<std::int64_t> mark_findings_seen(
       const WriteContext& ctx, std::span<const std::string> device_ids,
       const std::function<void(std::string_view, std::string_view)>& link) override;
+  Result<std::int64_t> set_findings_last_found(const WriteContext& ctx,
+                                               std::span<const FindingLastFound> devices) override;
 
   Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
   Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {

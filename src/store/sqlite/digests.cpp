@@ -107,6 +107,45 @@ Result<std::int64_t> SqliteStore::mark_findings_seen(
   return n;
 }
 
+Result<std::int64_t> SqliteStore::set_findings_last_found(
+    const WriteContext& ctx, std::span<const FindingLastFound> devices) {
+  if (devices.empty()) return std::int64_t{0};
+  return write_op([&]() -> Result<std::int64_t> {
+    // The devices' hosts and times in a temporary table, then one UPDATE joined to it:
+    // the findings have no host-leading index, and one pass over them is what a
+    // per-device UPDATE would cost for each device.
+    if (auto st = m_db->exec(
+            "CREATE TEMP TABLE IF NOT EXISTS mdesync_last_found (host INTEGER PRIMARY KEY, "
+            "last_found INTEGER NOT NULL); DELETE FROM temp.mdesync_last_found");
+        !st) {
+      return fail(st.error());
+    }
+    for (const auto& d : devices) {
+      auto st = run_cached(
+          "INSERT OR REPLACE INTO temp.mdesync_last_found (host, last_found) SELECT id, ?2 FROM "
+          "vulnerability_target WHERE targets = ?1",
+          [&](Statement& q) {
+            q.bind(1, std::string_view(d.device_id));
+            q.bind(2, std::int64_t{d.last_found.time_since_epoch().count()});
+          });
+      if (!st) return fail(st.error());
+    }
+    auto q = m_db->prepare(
+        "UPDATE vulnerability_finding AS f SET last_found = t.last_found, last_changed_at = ?1, "
+        "last_run_id = ?2, row_hash = NULL FROM temp.mdesync_last_found AS t WHERE f.host = "
+        "t.host AND f.status_category = 'Open' AND f.last_found IS NOT t.last_found");
+    if (!q) return fail(q.error());
+    q->bind(1, std::int64_t{ctx.now.time_since_epoch().count()});
+    q->bind(2, ctx.run_id);
+    if (auto r = q->run(); !r) return fail(r.error());
+    const std::int64_t changed = m_db->changes();
+    // A KeyIndex of this read holds the hashes these rows no longer have.
+    m_state[ObjectType::vulnerability].keys.reset();
+    if (auto st = m_db->exec("DELETE FROM temp.mdesync_last_found"); !st) return fail(st.error());
+    return changed;
+  });
+}
+
 // The (cveId, recommendation reference) of each (item, item_context) pair.
 util::Status SqliteStore::finding_links(
     const std::unordered_set<std::uint64_t>& pairs,

@@ -194,6 +194,76 @@ TEST_F(SyncE2E, UnchangedDevicesFindingsAreNotDecodedAgainAndTheStoreMatchesADec
   expect_same_rows(kept, decoded);
 }
 
+// ADR 0100: a full read a day after the last one finds most devices' finding lines
+// changed only in their lastSeenTimestamp. They are not decoded: their open findings take
+// the new lastFound in one statement. The store (every attribute of every row, the
+// history of each finding) is the one the same history gives when every line is decoded,
+// and stays so a day later again (the rows whose hash was cleared).
+TEST_F(SyncE2E, ADayLaterFullMovesLastFoundWithoutDecodingAndMatchesADecodedRead) {
+  start();
+  const auto kept = db("day-kept");
+  const auto decoded = db("day-decoded");
+  auto c = config_for(kept);
+  c.mode = "full";
+  auto c2 = config_for(decoded);
+  c2.mode = "full";
+  ASSERT_EQ(run(c).outcome, "success");
+  for (int day = 1; day <= 2; ++day) {
+    ASSERT_GT(m_sim->advance(24).events, 0U);
+    // The same history with no digests: every line is decoded.
+    fs::remove(decoded);
+    fs::copy_file(kept, decoded);
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(handle);
+
+    const auto s = run(c);
+    ASSERT_EQ(s.outcome, "success") << describe(s);
+    const auto* v = object_of(s, "vulnerability");
+    ASSERT_NE(v, nullptr);
+    // Many devices' lines were skipped although every active device's lastSeenTimestamp
+    // moved (on this small tenant a day changes the findings of about half the devices);
+    // the devices whose findings changed were decoded.
+    EXPECT_GT(v->reused, v->read / 3) << "day " << day << "\n" << describe(s);
+    EXPECT_LT(v->reused, v->read) << "day " << day;
+    const auto f = run(c2);
+    ASSERT_EQ(f.outcome, "success") << describe(f);
+    const auto* fv = object_of(f, "vulnerability");
+    EXPECT_EQ(fv->reused, 0);
+    // The findings whose lastFound moved are written, as decoding them writes them. (On
+    // the second day the decoded copy also rewrites the rows whose hash the first day
+    // cleared, unchanged or not.)
+    if (day == 1) {
+      EXPECT_EQ(v->written, fv->written);
+      EXPECT_EQ(v->unchanged, fv->unchanged);
+    }
+    EXPECT_EQ(v->written + v->unchanged, fv->written + fv->unchanged) << "day " << day;
+    EXPECT_EQ(v->closed, fv->closed) << "day " << day;
+    EXPECT_GT(v->written, v->reused / 2) << "day " << day;
+    expect_ground_truth(kept);
+    expect_same_rows(kept, decoded);
+    // A lastFound that moved records no history (ADR 0074): the same events in both.
+    const std::string events =
+        "SELECT e.finding || ' ' || e.event || ' ' || coalesce(e.event_time, '') || ' ' || "
+        "e.severity || ' ' || coalesce(h.rbac_group_name, '-') || ' ' || "
+        "coalesce(f.rbac_group_name, "
+        "'-') FROM vulnerability_event e JOIN vulnerability_host_context h ON h.id = "
+        "e.host_context LEFT JOIN vulnerability_host_context f ON f.id = e.from_host_context "
+        "ORDER BY 1";
+    const auto ev_kept = query_strings(kept, events);
+    const auto ev_decoded = query_strings(decoded, events);
+    EXPECT_EQ(ev_kept.size(), ev_decoded.size()) << "day " << day;
+    for (std::size_t i = 0, shown = 0; i < std::min(ev_kept.size(), ev_decoded.size()); ++i) {
+      if (ev_kept[i] != ev_decoded[i] && shown++ < 5) {
+        ADD_FAILURE() << "day " << day << " event " << i << ": " << ev_kept[i] << " <> "
+                      << ev_decoded[i];
+      }
+    }
+  }
+}
+
 // A recommendations outage (every retry answered 503) does not erase what the last run
 // learned: the definitions keep their stored patchAvailable, affected and recommendation,
 // and the summary says so.
@@ -690,6 +760,61 @@ TEST_F(CliE2E, SqliteAndPostgresqlExportTheSameRowsForTheSameHistory) {
   ASSERT_GT(m_sim->advance(12).events, 0U);
   for (const auto& store : {lite, pg}) sync(store, "full");
   same_exports("after a second full sync");
+  drop();
+}
+
+// ADR 0100 on both backends: a full a day after the last one, with most devices' lines
+// skipped, exports the rows SQLite stores when every line is decoded, byte for byte.
+TEST_F(CliE2E, ADayLaterFullOnPostgresqlExportsTheRowsOfADecodedRead) {
+  const std::string base = test_pg_url();
+  ASSERT_FALSE(base.empty()) << "no PostgreSQL test cluster (ctest fixture pg_cluster)";
+  const std::string schema = "e2e_day_" + std::to_string(::getpid());
+  auto drop = [&] { drop_pg_schema(base, schema); };
+  drop();
+  const std::string pg =
+      base + (base.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+  start();
+  const auto lite = db("day-lite");
+  const auto decoded = db("day-lite-decoded");
+  auto c_lite = config_for(lite);
+  c_lite.mode = "full";
+  auto c_pg = c_lite;
+  c_pg.store = pg;
+  auto c_decoded = config_for(decoded);
+  c_decoded.mode = "full";
+  ASSERT_EQ(run(c_lite).outcome, "success");
+  ASSERT_EQ(run(c_pg).outcome, "success");
+  ASSERT_GT(m_sim->advance(24).events, 0U);
+  fs::copy_file(lite, decoded);
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(handle);
+  const auto s = run(c_pg);
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  ASSERT_EQ(run(c_decoded).outcome, "success");
+  for (const auto& o : s.objects) {
+    if (o.object != "vulnerability") continue;
+    EXPECT_GT(o.reused, o.read / 3) << describe(s);
+    EXPECT_GT(o.written, o.reused / 2) << describe(s);
+  }
+  for (const char* object : {"vulnerability", "vulnerability_definition"}) {
+    const auto a = cli({MDESYNC_BINARY, "export", object, "--store", "sqlite:" + decoded}, "");
+    const auto b = cli({MDESYNC_BINARY, "export", object, "--store", pg}, "");
+    ASSERT_EQ(a.status, 0) << a.err;
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_FALSE(a.out.empty()) << object;
+    EXPECT_TRUE(a.out == b.out) << object << " exports differ";
+  }
+  // No history for a moved lastFound: as many events as the decoded read recorded.
+  PGconn* conn = PQconnectdb(base.c_str());
+  PGresult* r = PQexec(conn, ("SELECT count(*) FROM " + schema + ".vulnerability_event").c_str());
+  ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_EQ(std::stoll(PQgetvalue(r, 0, 0)),
+            query_int(decoded, "SELECT count(*) FROM vulnerability_event"));
+  PQclear(r);
+  PQfinish(conn);
   drop();
 }
 

@@ -195,5 +195,98 @@ TEST(InventoryBlockSplitter, CountsSkippedAndDecodedLines) {
   EXPECT_EQ(splitter.decoded_lines(), 2U);
 }
 
+// ADR 0100: where a finding line's lastSeenTimestamp value is, without decoding it.
+std::string value_of(std::string_view line) {
+  const auto v = raw_last_seen(line);
+  return v ? std::string(line.substr(v->begin, v->end - v->begin)) : std::string("<none>");
+}
+
+TEST(RawLastSeen, FindsTheOnePlainMemberInAnyLetterCase) {
+  EXPECT_EQ(value_of(R"({"deviceId":"a","lastSeenTimestamp":"2025-06-01 08:00:00","x":1})"),
+            "2025-06-01 08:00:00");
+  EXPECT_EQ(value_of(R"({"LastSeenTimestamp" : "2025-06-01"})"), "2025-06-01");
+  EXPECT_EQ(value_of(R"({"a":"lastSeenTimestamp","LASTSEENTIMESTAMP":"t"})"), "t");
+  EXPECT_EQ(value_of(R"({"firstSeenTimestamp":"t0","lastSeenTimestamp":"t1"})"), "t1");
+}
+
+TEST(RawLastSeen, IsNoneUnlessExactlyOnePlainStringValue) {
+  EXPECT_EQ(value_of(R"({"deviceId":"a"})"), "<none>");
+  EXPECT_EQ(value_of(R"({"lastSeenTimestamp":null})"), "<none>");
+  EXPECT_EQ(value_of(R"({"lastSeenTimestamp":""})"), "<none>");
+  EXPECT_EQ(value_of(R"({"lastSeenTimestamp":"a\u0030"})"), "<none>");
+  EXPECT_EQ(value_of(R"({"lastSeenTimestamp":"t1","lastseentimestamp":"t2"})"), "<none>");
+  EXPECT_EQ(value_of(R"({"x":"\"lastSeenTimestamp\":\"t\""})"), "<none>");
+  EXPECT_EQ(value_of(R"({"lastSeenTimestamp":"unterminated)"), "<none>");
+}
+
+// A gate that records the finding blocks it is asked about and skips none.
+class FindingRecorder final : public VulnerabilityGate {
+ public:
+  std::vector<InventoryBlock> blocks;
+  std::vector<std::string> last_seen;  // each block's, copied (the view is the splitter's)
+  [[nodiscard]] std::uint64_t seed() const override { return 7; }
+  bool skip(const InventoryBlock& b) override {
+    blocks.push_back(b);
+    last_seen.emplace_back(b.last_seen);
+    return false;
+  }
+  void decoded(const InventoryBlock&, std::span<const VulnerabilityRow>) override {}
+};
+
+std::string finding(const std::string& device, const std::string& cve, const std::string& seen) {
+  return R"({"deviceId":")" + device + R"(","cveId":")" + cve + R"(","lastSeenTimestamp":")" +
+         seen + R"(","isOnboarded":true})";
+}
+
+std::vector<FindingRecorder> split_findings(const std::vector<std::vector<std::string>>& files) {
+  std::vector<FindingRecorder> out(files.size());
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    DeviceBlockSplitter<VulnerabilityRow> splitter(
+        out[f],
+        [](std::string_view text, std::uint64_t, VulnerabilityRow& row) -> util::Status {
+          row.device_id = std::string(raw_device_id(text));
+          return {};
+        },
+        [](VulnerabilityRow&&) -> util::Status { return {}; });
+    std::uint64_t n = 0;
+    for (const auto& l : files[f]) EXPECT_TRUE(splitter.line(l, ++n));
+    EXPECT_TRUE(splitter.finish());
+  }
+  return out;
+}
+
+TEST(FindingBlockSplitter, TheCoreDigestLeavesOutTheOneLastSeenValueOfABlock) {
+  const auto r = split_findings({
+      {finding("x", "c", "t"), finding("a", "c1", "T1"), finding("a", "c2", "T1"),
+       finding("z", "c", "t")},
+      // A day later: the same lines but for lastSeenTimestamp.
+      {finding("x", "c", "t"), finding("a", "c1", "T2 later"), finding("a", "c2", "T2 later"),
+       finding("z", "c", "t")},
+      // Another finding.
+      {finding("x", "c", "t"), finding("a", "c1", "T1"), finding("a", "c3", "T1"),
+       finding("z", "c", "t")},
+      // Mixed values within the block.
+      {finding("x", "c", "t"), finding("a", "c1", "T1"), finding("a", "c2", "T2"),
+       finding("z", "c", "t")},
+  });
+  const auto& a = r[0].blocks[1];
+  EXPECT_EQ(r[0].last_seen[1], "T1");
+  EXPECT_EQ(r[1].last_seen[1], "T2 later");
+  EXPECT_EQ(r[1].blocks[1].core, a.core);
+  EXPECT_NE(r[1].blocks[1].digest, a.digest);
+  EXPECT_EQ(r[2].last_seen[1], "T1");
+  EXPECT_NE(r[2].blocks[1].core, a.core);
+  EXPECT_EQ(r[3].last_seen[1], "");  // not one value: no core digest
+  EXPECT_NE(a.core, BlockDigest{});
+}
+
+TEST(FindingBlockSplitter, ALineWithoutAPlainLastSeenValueLeavesTheBlockWithoutACore) {
+  const auto r = split_findings(
+      {{finding("x", "c", "t"), finding("a", "c1", "T1"),
+        R"({"deviceId":"a","cveId":"c2","lastSeenTimestamp":null})", finding("z", "c", "t")}});
+  EXPECT_EQ(r[0].last_seen[1], "");
+  EXPECT_EQ(r[0].last_seen[0], "t");
+}
+
 }  // namespace
 }  // namespace mdesync::defender

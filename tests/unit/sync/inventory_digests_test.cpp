@@ -71,7 +71,7 @@ TEST(InventoryDigestBytes, RoundTrip) {
 }
 
 InventoryBlock block(std::string_view device, BlockDigest d, bool whole, std::uint64_t lines = 2) {
-  return InventoryBlock{device, d, lines, whole};
+  return InventoryBlock{device, d, lines, whole, {}, {}};
 }
 
 const BlockDigest k_a{1, 1};
@@ -79,10 +79,10 @@ const BlockDigest k_b{2, 2};
 
 TEST(InventoryDigests, SkipsOnlyAWholeBlockWithTheStoredDigest) {
   InventoryDigests gate(1, true, true);
-  gate.add_stored("same", {k_a, true});
-  gate.add_stored("changed", {k_a, true});
-  gate.add_stored("edge", {k_a, true});
-  gate.add_stored("no-versions", {k_a, false});
+  gate.add_stored("same", {k_a, true, {}});
+  gate.add_stored("changed", {k_a, true, {}});
+  gate.add_stored("edge", {k_a, true, {}});
+  gate.add_stored("no-versions", {k_a, false, {}});
   EXPECT_TRUE(gate.skip(block("same", k_a, true, 5)));
   EXPECT_FALSE(gate.skip(block("changed", k_b, true)));
   EXPECT_FALSE(gate.skip(block("edge", k_a, false)));
@@ -99,20 +99,20 @@ TEST(InventoryDigests, SkipsOnlyAWholeBlockWithTheStoredDigest) {
 
 TEST(InventoryDigests, WithoutVersionCountingStoredVersionsAreNotNeeded) {
   InventoryDigests gate(1, true, false);
-  gate.add_stored("d", {k_a, false});
+  gate.add_stored("d", {k_a, false, {}});
   EXPECT_TRUE(gate.skip(block("d", k_a, true)));
 }
 
 TEST(InventoryDigests, NothingIsSkippedWhenSkippingIsOff) {
   InventoryDigests gate(1, false, false);
-  gate.add_stored("d", {k_a, true});
+  gate.add_stored("d", {k_a, true, {}});
   EXPECT_FALSE(gate.skip(block("d", k_a, true)));
   EXPECT_TRUE(gate.keep("d"));
 }
 
 TEST(InventoryDigests, ASkippedDeviceMetAgainIsAConflict) {
   InventoryDigests gate(1, true, false);
-  gate.add_stored("d", {k_a, true});
+  gate.add_stored("d", {k_a, true, {}});
   ASSERT_TRUE(gate.skip(block("d", k_a, true)));
   EXPECT_FALSE(gate.skip(block("d", k_b, false)));
   EXPECT_TRUE(gate.conflict());
@@ -147,6 +147,77 @@ TEST(InventoryDigests, ARowOfAnotherDeviceInABlockIsAConflict) {
   const std::vector<InventoryRow> rows = {row("d", "V", "N", "1"), row("e", "V", "N", "1")};
   gate.decoded(block("d", k_a, true), rows);
   EXPECT_TRUE(gate.conflict());
+}
+
+// ADR 0100: finding blocks stored by their core digest and lastSeenTimestamp value.
+TEST(FindingDigestBytes, CoreFormRoundTripsAndIsNotAPlainDigest) {
+  const BlockDigest c{7, 9};
+  const auto bytes = core_digest_bytes(c, "2025-06-01 08:00:00");
+  EXPECT_EQ(digest_from_bytes(bytes), std::nullopt);
+  const auto back = core_digest_from_bytes(bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->core, c);
+  EXPECT_EQ(back->last_seen, "2025-06-01 08:00:00");
+  EXPECT_EQ(core_digest_from_bytes(digest_bytes(c)), std::nullopt);
+}
+
+TEST(FindingDigestBytes, LastSeenTimeReadsTheValueAsTheDecoderDoes) {
+  EXPECT_EQ(last_seen_time(" 2025-06-01 08:00:00 "),
+            *util::parse_timestamp("2025-06-01T08:00:00Z"));
+  EXPECT_EQ(last_seen_time("2025-06-01T08:00:00.1234567Z"),
+            *util::parse_timestamp("2025-06-01T08:00:00.123456Z"));
+  EXPECT_EQ(last_seen_time("yesterday"), std::nullopt);
+  EXPECT_EQ(last_seen_time("  "), std::nullopt);
+  EXPECT_EQ(last_seen_time("2025-06-01\t"), std::nullopt);
+}
+
+InventoryBlock finding_block(std::string_view device, BlockDigest digest, BlockDigest core,
+                             std::string_view last_seen) {
+  return InventoryBlock{device, digest, 2, true, last_seen, core};
+}
+
+TEST(FindingDigests, ASameCoreIsSkippedAndAMovedLastSeenIsReported) {
+  FindingDigests gate(1, true, false);
+  const std::string t1 = "2025-06-01 08:00:00";
+  const std::string t2 = "2025-06-02 09:30:00";
+  for (const char* d : {"same", "moved", "changed", "mixed", "bad-time"}) {
+    gate.add_stored(d, {k_a, false, t1});
+  }
+  gate.add_stored("plain", {k_a, false, {}});
+  EXPECT_TRUE(gate.skip(finding_block("same", k_b, k_a, t1)));
+  EXPECT_TRUE(gate.skip(finding_block("moved", k_b, k_a, t2)));
+  EXPECT_FALSE(gate.skip(finding_block("changed", k_a, k_b, t1)));
+  EXPECT_FALSE(gate.skip(finding_block("mixed", k_b, k_a, "")));  // lines without one value
+  EXPECT_FALSE(gate.skip(finding_block("bad-time", k_b, k_a, "soon")));
+  // A digest of the whole lines (stored before ADR 0100) still matches them exactly.
+  EXPECT_TRUE(gate.skip(finding_block("plain", k_a, k_b, t2)));
+  EXPECT_EQ(gate.skipped(), (std::vector<std::pair<std::string, std::uint64_t>>{
+                                {"moved", 2}, {"plain", 2}, {"same", 2}}));
+  const auto moved = gate.moved();
+  ASSERT_EQ(moved.size(), 1U);
+  EXPECT_EQ(moved[0].device_id, "moved");
+  EXPECT_EQ(moved[0].last_found, *util::parse_timestamp(t2));
+  EXPECT_EQ(moved[0].stored, core_digest_bytes(k_a, t2));
+}
+
+TEST(FindingDigests, ADecodedBlockIsStoredByItsCoreOnlyWhenEveryRowHasItsLastSeen) {
+  FindingDigests gate(1, true, false);
+  const std::string t = "2025-06-01 08:00:00";
+  defender::VulnerabilityRow r;
+  r.device_id = "d";
+  r.last_seen_timestamp = *util::parse_timestamp(t);
+  std::vector<defender::VulnerabilityRow> rows = {r, r};
+  gate.decoded(finding_block("d", k_a, k_b, t), rows);
+  // A row whose lastSeenTimestamp is not the value found in the raw line (a nested
+  // member of that name, say): the lines are stored by their full digest.
+  rows[1].last_seen_timestamp.reset();
+  gate.decoded(finding_block("e", k_a, k_b, t), std::vector{rows[1], rows[1]});
+  gate.decoded(finding_block("f", k_a, k_b, ""), std::vector{r});
+  const auto decoded = gate.take_decoded();
+  ASSERT_EQ(decoded.size(), 3U);
+  EXPECT_EQ(decoded[0].stored, core_digest_bytes(k_b, t));
+  EXPECT_EQ(decoded[1].stored, digest_bytes(k_a));
+  EXPECT_EQ(decoded[2].stored, digest_bytes(k_a));
 }
 
 }  // namespace
