@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -214,6 +215,23 @@ std::string column_list() {
   auto add = [&](std::string_view c) {
     if (!out.empty()) out += ", ";
     out += c;
+  };
+  for (const auto& c : Table<Row>::cols) add(c);
+  for (const auto& c : Table<Row>::source_cols) add(c);
+  return out;
+}
+
+// The columns a read selects: column_list<Row>(), except that a column named in `absent`
+// (one the store's table lacks: a store made before the column was declared and opened
+// read-only since, so that nothing added it; ADR 0097) is read as NULL.
+template <typename Row>
+std::string read_column_list(const std::vector<std::string>& absent) {
+  if (absent.empty()) return column_list<Row>();
+  std::string out;
+  auto add = [&](std::string_view c) {
+    if (!out.empty()) out += ", ";
+    const bool missing = std::find(absent.begin(), absent.end(), c) != absent.end();
+    out += missing ? fmt::format("NULL AS {}", c) : std::string(c);
   };
   for (const auto& c : Table<Row>::cols) add(c);
   for (const auto& c : Table<Row>::source_cols) add(c);

@@ -4,6 +4,7 @@
 #include "store/postgres/store_impl.hpp"
 
 #include "store/codec.hpp"
+#include "store/declared_columns.hpp"
 
 namespace mdesync::store::pg {
 
@@ -493,13 +494,35 @@ Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
 
 // --- reads -----------------------------------------------------------------------------
 
+// The declared columns Row's table lacks. Only a read-only store can lack any: an open
+// for writing adds them (open.cpp).
+template <typename Row>
+Result<std::vector<std::string>> PgStore::absent_columns() {
+  if (!m_read_only || is_narrow<Row>) return std::vector<std::string>{};
+  auto r = m_conn->query(
+      "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND "
+      "table_name = $2",
+      {m_conn->target().schema, Table<Row>::name});
+  if (!r) return fail(r.error());
+  std::vector<std::string> existing;
+  for (int i = 0; i < r->rows(); ++i) {
+    r->set_row(i);
+    existing.emplace_back(r->text(0));
+  }
+  std::vector<std::string> out;
+  for (const auto& c : missing_columns(Table<Row>::name, existing)) out.emplace_back(c.name);
+  return out;
+}
+
 template <typename Row>
 Result<std::optional<Row>> PgStore::find(std::string_view uid) {
   if (auto st = ready(); !st) return fail(st.error());
+  auto absent = absent_columns<Row>();
+  if (!absent) return fail(absent.error());
   auto r = m_conn->query(
       fmt::format("SELECT {}, first_synced_at, last_changed_at, last_run_id FROM {} WHERE uid "
                   "= $1",
-                  column_list<Row>(), Table<Row>::name),
+                  read_column_list<Row>(*absent), Table<Row>::name),
       {uid});
   if (!r) return fail(r.error());
   if (r->rows() == 0) return std::optional<Row>{};
@@ -513,6 +536,8 @@ Result<std::optional<Row>> PgStore::find(std::string_view uid) {
 template <typename Row>
 util::Status PgStore::scan_rows(const RowVisitor<Row>& visit) {
   if (auto st = ready(); !st) return st;
+  auto absent = absent_columns<Row>();
+  if (!absent) return fail(absent.error());
   const bool own = !m_tx_open;
   if (own) {
     if (auto st = m_conn->exec("BEGIN READ ONLY"); !st) return st;
@@ -525,7 +550,7 @@ util::Status PgStore::scan_rows(const RowVisitor<Row>& visit) {
   if (auto st = m_conn->exec(
           fmt::format("DECLARE mdesync_scan NO SCROLL CURSOR FOR SELECT {}, first_synced_at, "
                       "last_changed_at, last_run_id FROM {} ORDER BY uid COLLATE \"C\"",
-                      column_list<Row>(), Table<Row>::name));
+                      read_column_list<Row>(*absent), Table<Row>::name));
       !st) {
     if (own) (void)m_conn->exec("ROLLBACK");
     return st;

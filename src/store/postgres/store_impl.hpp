@@ -245,6 +245,8 @@ class PgStore final : public Store {
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid);
   template <typename Row>
+  Result<std::vector<std::string>> absent_columns();
+  template <typename Row>
   util::Status scan_rows(const RowVisitor<Row>& visit);
 
   std::unique_ptr<Conn> m_conn;

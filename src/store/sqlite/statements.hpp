@@ -58,11 +58,12 @@ util::Result<TableStatements> prepare_table(Db& db);
 // The update that also sets the indexed columns of `mask`.
 util::Result<Statement*> update_with_keys(Db& db, TableStatements& s, std::uint64_t mask);
 
+// `absent`: the declared columns the table lacks (read_column_list).
 template <typename Row>
-std::string scan_sql(std::string_view where) {
+std::string scan_sql(std::string_view where, const std::vector<std::string>& absent = {}) {
   return fmt::format(
       "SELECT {}, first_synced_at, last_changed_at, last_run_id FROM {} t {} ORDER BY uid",
-      column_list<Row>(), Table<Row>::name, where);
+      read_column_list<Row>(absent), Table<Row>::name, where);
 }
 
 // A stored row from the current result row of a scan_sql statement.

@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "store/codec.hpp"
+#include "store/declared_columns.hpp"
 #include "store/key_index.hpp"
 #include "store/lifecycle.hpp"
 #include "store/narrow_layout.hpp"
@@ -612,9 +613,31 @@ class SqliteStore final : public Store {
   Result<DeltaCounts> apply_events(const WriteContext& ctx, std::span<const Vulnerability> events,
                                    std::optional<Timestamp> baseline);
 
+  // The declared columns Row's table lacks. Only a read-only store can lack any: an open
+  // for writing adds them (open.cpp).
+  template <typename Row>
+  Result<std::vector<std::string>> absent_columns() {
+    if (!m_read_only || is_narrow<Row>) return std::vector<std::string>{};
+    auto q = m_db->prepare("SELECT name FROM pragma_table_info(?)");
+    if (!q) return fail(q.error());
+    q->bind(1, Table<Row>::name);
+    std::vector<std::string> existing;
+    for (;;) {
+      auto more = q->step();
+      if (!more) return fail(more.error());
+      if (!*more) break;
+      existing.emplace_back(q->text(0));
+    }
+    std::vector<std::string> out;
+    for (const auto& c : missing_columns(Table<Row>::name, existing)) out.emplace_back(c.name);
+    return out;
+  }
+
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid) {
-    auto st = m_db->prepare(scan_sql<Row>("WHERE t.uid = ?"));
+    auto absent = absent_columns<Row>();
+    if (!absent) return fail(absent.error());
+    auto st = m_db->prepare(scan_sql<Row>("WHERE t.uid = ?", *absent));
     if (!st) return fail(st.error());
     st->bind(1, uid);
     auto more = st->step();
@@ -646,7 +669,9 @@ class SqliteStore final : public Store {
     if (m_read_only) {
       if (auto ok = check_tables(m_db->path(), tables_read<Row>()); !ok) return ok;
     }
-    auto st = m_db->prepare(scan_sql<Row>(""));
+    auto absent = absent_columns<Row>();
+    if (!absent) return fail(absent.error());
+    auto st = m_db->prepare(scan_sql<Row>("", *absent));
     if (!st) return fail(st.error());
     for (;;) {
       auto more = st->step();

@@ -95,6 +95,50 @@ TEST_F(DeclaredColumns, AStoreLackingADeclaredColumnGetsItWhenOpened) {
   EXPECT_EQ(back->source.is_excluded, true);
 }
 
+// A store made before `os_build` was declared and not opened for writing since (an
+// upgrade followed by `mdesync export` or `status` before any sync): a read-only open
+// adds nothing, and its reads give the attribute as absent instead of failing.
+TEST_F(DeclaredColumns, AReadOnlyOpenReadsAColumnTheStoreLacksAsAbsent) {
+  model::Host h;
+  h.uid = "h1";
+  h.name = "web-01";
+  h.source.uptime = "5 days";
+  {
+    auto s = open_store("sqlite:" + m_path);
+    ASSERT_TRUE(s) << s.error().message;
+    WriteContext ctx;
+    ctx.run_id = 1;
+    ctx.now = util::parse_timestamp("2025-06-01T00:00:00Z").value();
+    auto tx = (*s)->begin().value();
+    std::vector<model::Host> rows = {h};
+    ASSERT_TRUE((*s)->upsert(ctx, std::span<const model::Host>(rows)));
+    ASSERT_TRUE(tx.commit());
+  }
+  exec_text(m_path, "ALTER TABLE host DROP COLUMN os_build; ALTER TABLE host DROP COLUMN uptime;");
+  OpenOptions ro;
+  ro.read_only = true;
+  auto s = open_store("sqlite:" + m_path, ro);
+  ASSERT_TRUE(s) << s.error().message;
+  auto found = (*s)->find_host("h1");
+  ASSERT_TRUE(found) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->name, "web-01");
+  EXPECT_FALSE((*found)->source.uptime.has_value());
+  EXPECT_FALSE((*found)->source.os_build.has_value());
+  int scanned = 0;
+  auto st = (*s)->scan(RowVisitor<model::Host>([&](const model::Host& row) {
+    EXPECT_FALSE(row.source.uptime.has_value());
+    ++scanned;
+    return true;
+  }));
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(scanned, 1);
+  EXPECT_EQ(exec_text(m_path,
+                      "SELECT count(*) FROM pragma_table_info('host') WHERE name IN "
+                      "('os_build', 'uptime')"),
+            "0|");
+}
+
 // A new store's wide tables (the frozen migrations) have exactly the declared columns,
 // with the declared types, besides the connector's own.
 TEST_F(DeclaredColumns, ANewStoreHasTheDeclaredColumnsAndTypes) {
