@@ -7,8 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/common.hpp"
-#include "util/log_context.hpp"
 #include "store/open.hpp"
+#include "util/log_context.hpp"
 
 namespace mdesync::cli {
 

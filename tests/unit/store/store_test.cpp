@@ -1,5 +1,5 @@
-#include "store/open.hpp"
 #include "store/store.hpp"
+#include "store/open.hpp"
 
 #include "model/hash.hpp"
 
