@@ -207,26 +207,11 @@ struct Table<model::VulnerabilityDefinition> {
   static void read_source(Reader& rd, model::VulnerabilityDefinition& r);
 };
 
-// Model columns then source-only columns: the bind order of Table<Row>::bind and
-// bind_source.
-template <typename Row>
-std::string column_list() {
-  std::string out;
-  auto add = [&](std::string_view c) {
-    if (!out.empty()) out += ", ";
-    out += c;
-  };
-  for (const auto& c : Table<Row>::cols) add(c);
-  for (const auto& c : Table<Row>::source_cols) add(c);
-  return out;
-}
-
 // The columns a read selects: column_list<Row>(), except that a column named in `absent`
 // (one the store's table lacks: a store made before the column was declared and opened
 // read-only since, so that nothing added it; ADR 0097) is read as NULL.
 template <typename Row>
 std::string read_column_list(const std::vector<std::string>& absent) {
-  if (absent.empty()) return column_list<Row>();
   std::string out;
   auto add = [&](std::string_view c) {
     if (!out.empty()) out += ", ";
@@ -236,6 +221,13 @@ std::string read_column_list(const std::vector<std::string>& absent) {
   for (const auto& c : Table<Row>::cols) add(c);
   for (const auto& c : Table<Row>::source_cols) add(c);
   return out;
+}
+
+// Model columns then source-only columns: the bind order of Table<Row>::bind and
+// bind_source.
+template <typename Row>
+std::string column_list() {
+  return read_column_list<Row>({});
 }
 
 // Vulnerabilities and installed packages are written to narrow tables and read through

@@ -50,4 +50,11 @@ std::vector<DeclaredColumn> missing_columns(std::string_view table,
   return out;
 }
 
+std::vector<std::string> missing_column_names(std::string_view table,
+                                              const std::vector<std::string>& existing) {
+  std::vector<std::string> out;
+  for (const auto& c : missing_columns(table, existing)) out.emplace_back(c.name);
+  return out;
+}
+
 }  // namespace mdesync::store

@@ -84,6 +84,10 @@ std::string add_column_sql(const DeclaredColumn& column, bool postgres);
 std::vector<DeclaredColumn> missing_columns(std::string_view table,
                                             const std::vector<std::string>& existing);
 
+// The names of those columns (read_column_list's `absent`).
+std::vector<std::string> missing_column_names(std::string_view table,
+                                              const std::vector<std::string>& existing);
+
 // The wide objects' tables, in the order their missing columns are added.
 inline constexpr std::string_view k_wide_tables[] = {"host", "package", "vulnerability_definition"};
 

@@ -36,17 +36,9 @@ Result<int> stored_version(Conn& conn) {
 // attributes declared after the frozen migrations. A new attribute needs no migration.
 util::Status add_declared_columns(Conn& conn) {
   for (const auto table : k_wide_tables) {
-    auto r = conn.query(
-        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 "
-        "AND table_name = $2",
-        {conn.target().schema, table});
-    if (!r) return fail(r.error());
-    std::vector<std::string> existing;
-    for (int i = 0; i < r->rows(); ++i) {
-      r->set_row(i);
-      existing.emplace_back(r->text(0));
-    }
-    for (const auto& column : missing_columns(table, existing)) {
+    auto existing = table_columns(conn, table);
+    if (!existing) return fail(existing.error());
+    for (const auto& column : missing_columns(table, *existing)) {
       if (auto st = conn.exec(add_column_sql(column, true)); !st) return st;
     }
   }

@@ -541,4 +541,18 @@ const std::vector<PgMigration>& migrations() {
   return k_migrations;
 }
 
+util::Result<std::vector<std::string>> table_columns(Conn& conn, std::string_view table) {
+  auto r = conn.query(
+      "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND "
+      "table_name = $2",
+      {conn.target().schema, table});
+  if (!r) return util::fail(r.error());
+  std::vector<std::string> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    r->set_row(i);
+    out.emplace_back(r->text(0));
+  }
+  return out;
+}
+
 }  // namespace mdesync::store::pg

@@ -6,6 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "store/postgres/conn.hpp"
+#include "util/result.hpp"
+
 namespace mdesync::store::pg {
 
 struct PgMigration {
@@ -24,5 +27,8 @@ std::vector<std::string_view> expected_relations(int version);
 // ("2025-06-01T08:30:12.000000Z"), and the reverse.
 std::string time_text(std::string_view column);
 std::string time_micros(std::string_view column);
+
+// The column names of `table` in the connection's schema.
+util::Result<std::vector<std::string>> table_columns(Conn& conn, std::string_view table);
 
 }  // namespace mdesync::store::pg

@@ -5,6 +5,7 @@
 
 #include "store/codec.hpp"
 #include "store/declared_columns.hpp"
+#include "store/postgres/schema.hpp"
 
 namespace mdesync::store::pg {
 
@@ -499,19 +500,9 @@ Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
 template <typename Row>
 Result<std::vector<std::string>> PgStore::absent_columns() {
   if (!m_read_only || is_narrow<Row>) return std::vector<std::string>{};
-  auto r = m_conn->query(
-      "SELECT column_name::text FROM information_schema.columns WHERE table_schema = $1 AND "
-      "table_name = $2",
-      {m_conn->target().schema, Table<Row>::name});
-  if (!r) return fail(r.error());
-  std::vector<std::string> existing;
-  for (int i = 0; i < r->rows(); ++i) {
-    r->set_row(i);
-    existing.emplace_back(r->text(0));
-  }
-  std::vector<std::string> out;
-  for (const auto& c : missing_columns(Table<Row>::name, existing)) out.emplace_back(c.name);
-  return out;
+  auto existing = table_columns(*m_conn, Table<Row>::name);
+  if (!existing) return fail(existing.error());
+  return missing_column_names(Table<Row>::name, *existing);
 }
 
 template <typename Row>

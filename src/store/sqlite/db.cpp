@@ -172,4 +172,18 @@ util::Error Db::error(int rc, std::string_view what) const {
                      std::nullopt, std::nullopt};
 }
 
+util::Result<std::vector<std::string>> query_column(Db& db, std::string_view sql,
+                                                    std::string_view param) {
+  auto st = db.prepare(sql);
+  if (!st) return util::fail(st.error());
+  st->bind(1, param);
+  std::vector<std::string> out;
+  for (;;) {
+    auto more = st->step();
+    if (!more) return util::fail(more.error());
+    if (!*more) return out;
+    out.emplace_back(st->text(0));
+  }
+}
+
 }  // namespace mdesync::store::sqlite

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/result.hpp"
 
@@ -58,6 +59,17 @@ class Statement final {
   Db* m_db = nullptr;
   sqlite3_stmt* m_stmt = nullptr;
 };
+
+class Db;
+
+// The values of the one column a query returns, its parameter ?1 bound to `param`.
+util::Result<std::vector<std::string>> query_column(Db& db, std::string_view sql,
+                                                    std::string_view param);
+
+// The column names of `table` (PRAGMA table_info).
+inline util::Result<std::vector<std::string>> table_columns(Db& db, std::string_view table) {
+  return query_column(db, "SELECT name FROM pragma_table_info(?1)", table);
+}
 
 class Db final {
  public:

@@ -210,17 +210,9 @@ std::string journal_mode(Db& db) {
 // attributes declared after the frozen migrations. A new attribute needs no migration.
 util::Status add_declared_columns(Db& db) {
   for (const auto table : k_wide_tables) {
-    auto q = db.prepare("SELECT name FROM pragma_table_info(?)");
-    if (!q) return fail(q.error());
-    q->bind(1, table);
-    std::vector<std::string> existing;
-    for (;;) {
-      auto more = q->step();
-      if (!more) return fail(more.error());
-      if (!*more) break;
-      existing.emplace_back(q->text(0));
-    }
-    for (const auto& column : missing_columns(table, existing)) {
+    auto existing = table_columns(db, table);
+    if (!existing) return fail(existing.error());
+    for (const auto& column : missing_columns(table, *existing)) {
       if (auto st = db.exec(add_column_sql(column, false)); !st) return st;
     }
   }

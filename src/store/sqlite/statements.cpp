@@ -44,20 +44,6 @@ std::string placeholders(std::size_t n) {
   return out;
 }
 
-// Rows of a one-column query.
-Result<std::vector<std::string>> column_of(Db& db, std::string_view sql, std::string_view table) {
-  auto st = db.prepare(sql);
-  if (!st) return fail(st.error());
-  st->bind(1, table);
-  std::vector<std::string> out;
-  for (;;) {
-    auto more = st->step();
-    if (!more) return fail(more.error());
-    if (!*more) return out;
-    out.emplace_back(st->text(0));
-  }
-}
-
 // The identifiers of an SQL expression, string literals skipped.
 std::vector<std::string_view> identifiers(std::string_view sql) {
   std::vector<std::string_view> out;
@@ -83,18 +69,20 @@ std::vector<std::string_view> identifiers(std::string_view sql) {
 // indexed ones and those a partial index's WHERE names (a change to them moves the row
 // in or out of that index).
 Result<std::vector<std::string>> indexed_columns(Db& db, std::string_view table) {
-  auto out = column_of(db,
-                       "SELECT DISTINCT ii.name FROM sqlite_master m, pragma_index_info(m.name) ii "
-                       "WHERE m.type = 'index' AND m.tbl_name = ?1 AND ii.name <> 'uid'",
-                       table);
+  auto out =
+      query_column(db,
+                   "SELECT DISTINCT ii.name FROM sqlite_master m, pragma_index_info(m.name) ii "
+                   "WHERE m.type = 'index' AND m.tbl_name = ?1 AND ii.name <> 'uid'",
+                   table);
   if (!out) return fail(out.error());
-  auto partial = column_of(db,
-                           "SELECT m.sql FROM sqlite_master m, pragma_index_list(?1) il "
-                           "WHERE m.type = 'index' AND m.tbl_name = ?1 AND il.name = m.name "
-                           "AND il.partial AND m.sql IS NOT NULL",
-                           table);
+  auto partial = query_column(db,
+                              "SELECT m.sql FROM sqlite_master m, pragma_index_list(?1) il "
+                              "WHERE m.type = 'index' AND m.tbl_name = ?1 AND il.name = m.name "
+                              "AND il.partial AND m.sql IS NOT NULL",
+                              table);
   if (!partial) return fail(partial.error());
-  auto columns = column_of(db, "SELECT name FROM pragma_table_info(?1) WHERE name <> 'uid'", table);
+  auto columns =
+      query_column(db, "SELECT name FROM pragma_table_info(?1) WHERE name <> 'uid'", table);
   if (!columns) return fail(columns.error());
   for (const auto& sql : *partial) {
     std::string upper(sql);

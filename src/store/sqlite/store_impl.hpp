@@ -618,19 +618,9 @@ class SqliteStore final : public Store {
   template <typename Row>
   Result<std::vector<std::string>> absent_columns() {
     if (!m_read_only || is_narrow<Row>) return std::vector<std::string>{};
-    auto q = m_db->prepare("SELECT name FROM pragma_table_info(?)");
-    if (!q) return fail(q.error());
-    q->bind(1, Table<Row>::name);
-    std::vector<std::string> existing;
-    for (;;) {
-      auto more = q->step();
-      if (!more) return fail(more.error());
-      if (!*more) break;
-      existing.emplace_back(q->text(0));
-    }
-    std::vector<std::string> out;
-    for (const auto& c : missing_columns(Table<Row>::name, existing)) out.emplace_back(c.name);
-    return out;
+    auto existing = table_columns(*m_db, Table<Row>::name);
+    if (!existing) return fail(existing.error());
+    return missing_column_names(Table<Row>::name, *existing);
   }
 
   template <typename Row>
