@@ -4,7 +4,8 @@
 // written beside its struct (model/host.hpp, ...), from which come its content hash
 // (model/hash.cpp), its JSON and CSV export (model/json.cpp), the columns, binds and
 // reads of both stores and the columns they add to an older store (store/declared_columns.hpp),
-// and the attribute tables of docs/schema.md (checked by a test).
+// the attribute tables of docs/schema.md and the source-only lists of docs/model.md (both
+// generated, checked by a test).
 //
 // An entry names the C++ member (a member of the row, or of one of its parts such as
 // `source` or `cvss_v3`), the user-facing name (the export key; under "source" for the
@@ -44,6 +45,7 @@ struct AttrInfo {
   bool exported = true;  // written by `mdesync export`
   Place place = Place::row;
   bool appended = false;  // declared after stores existed: hashed only when it has a value
+  std::string_view doc;   // a note for docs/model.md's generated lists ("from `vmMetadata`")
 };
 
 // The optional part of an entry.
@@ -52,6 +54,7 @@ struct AttrFlags {
   bool exported = true;
   Place place = Place::row;
   bool appended = false;
+  std::string_view doc = {};
 };
 
 // An attribute held by a member of the row.
@@ -79,22 +82,25 @@ struct PartAttr {
 template <typename Row, typename T>
 constexpr Attr<Row, T> attribute(T Row::*member, std::string_view name, std::string_view column,
                                  AttrFlags f = {}) {
-  return {member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended}};
+  return {member,
+          {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended, f.doc}};
 }
 // A model attribute in a part of the row (the CVSS metrics of a definition).
 template <typename Row, typename Part, typename T>
 constexpr PartAttr<Row, Part, T> attribute(Part Row::*part, T Part::*member, std::string_view name,
                                            std::string_view column, AttrFlags f = {}) {
-  return {
-      part, member, {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended}};
+  return {part,
+          member,
+          {name, column, AttrGroup::model, f.hashed, f.exported, f.place, f.appended, f.doc}};
 }
 // A source-only field (a member of the row's `source`).
 template <typename Row, typename Part, typename T>
 constexpr PartAttr<Row, Part, T> source_field(Part Row::*part, T Part::*member,
                                               std::string_view name, std::string_view column,
                                               AttrFlags f = {}) {
-  return {
-      part, member, {name, column, AttrGroup::source, f.hashed, f.exported, f.place, f.appended}};
+  return {part,
+          member,
+          {name, column, AttrGroup::source, f.hashed, f.exported, f.place, f.appended, f.doc}};
 }
 
 // Specialised beside each object's struct: `static constexpr auto list = std::tuple{...}`.

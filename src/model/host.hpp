@@ -102,12 +102,15 @@ struct Attributes<Host> {
       source_field(&H::source, &S::os_processor, "osProcessor", "os_processor"),
       source_field(&H::source, &S::rbac_group_id, "rbacGroupId", "rbac_group_id"),
       source_field(&H::source, &S::rbac_group_name, "rbacGroupName", "rbac_group_name"),
-      source_field(&H::source, &S::resource_id, "resourceId", "resource_id"),
-      source_field(&H::source, &S::subscription_id, "subscriptionId", "subscription_id"),
-      source_field(&H::source, &S::team_id, "team_id", "team_id"),
-      source_field(&H::source, &S::team_name, "team_name", "team_name"),
-      source_field(&H::source, &S::uptime, "uptime", "uptime"),
-      source_field(&H::source, &S::os_build, "osBuild", "os_build", {.appended = true}),
+      source_field(&H::source, &S::resource_id, "resourceId", "resource_id",
+                   {.doc = "from `vmMetadata`"}),
+      source_field(&H::source, &S::subscription_id, "subscriptionId", "subscription_id",
+                   {.doc = "from `vmMetadata`"}),
+      source_field(&H::source, &S::team_id, "team_id", "team_id", {.doc = "when sent"}),
+      source_field(&H::source, &S::team_name, "team_name", "team_name", {.doc = "when sent"}),
+      source_field(&H::source, &S::uptime, "uptime", "uptime", {.doc = "when sent"}),
+      source_field(&H::source, &S::os_build, "osBuild", "os_build",
+                   {.appended = true, .doc = "the Windows build number; null off Windows"}),
   };
 };
 

@@ -52,7 +52,10 @@ struct Attributes<Package> {
       source_field(&P::source, &S::active_alert, "activeAlert", "active_alert"),
       source_field(&P::source, &S::exposed_machines, "exposedMachines", "exposed_machines"),
       source_field(&P::source, &S::impact_score, "impactScore", "impact_score"),
-      source_field(&P::source, &S::versions, "versions", "versions"),
+      source_field(&P::source, &S::versions, "versions", "versions",
+                   {.doc = "a list of `{version, installations, vulnerabilities}`: the version "
+                           "distribution, or under the export strategy the counts of the "
+                           "inventory export"}),
   };
 };
 

@@ -11,7 +11,10 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "model/model.hpp"
 
 namespace mdesync::testing_support {
 namespace {
@@ -107,6 +110,25 @@ json text_or_null(const json& v) {
   return id_text(v);
 }
 
+// Source-only fields are copied as sent (docs/model.md): a declared source-only field
+// that the object's rule below does not restate expects the record's member of the same
+// name, absent as null, a time as the store writes it. The declaration gives only the
+// pairs of names; the values come from the world, so a field the decoder, the mapping or
+// the store leaves out fails here without an edit of this file.
+template <typename Object>
+void add_source_fields(Row& r, const json& record) {
+  model::for_each_attribute<Object>([&](const auto& a) {
+    using T = typename std::remove_cvref_t<decltype(a)>::value_type;
+    if (a.info.group != model::AttrGroup::source) return;
+    std::string column(a.info.column);
+    if (column.front() == '"') column = column.substr(1, column.size() - 2);
+    if (r.contains(column)) return;
+    const auto it = record.find(std::string(a.info.name));
+    const json value = it == record.end() ? json(nullptr) : *it;
+    r[column] = std::is_same_v<T, model::OptTime> ? store_time(value) : value;
+  });
+}
+
 Row host_row(const json& m) {
   Row r;
   const std::string dns = m.at("computerDnsName").get<std::string>();
@@ -178,25 +200,10 @@ Row host_row(const json& m) {
   r["merged_into_machine_id"] = m.at("mergedIntoMachineId");
   r["potential_duplication"] = m.at("isPotentialDuplication");
   r["source_risk_rating"] = m.at("riskScore");
-  r["agent_version"] = m.at("agentVersion");
-  r["defender_av_status"] = m.at("defenderAvStatus");
-  r["device_value"] = m.at("deviceValue");
-  r["exclusion_reason"] = m.at("exclusionReason");
-  r["exposure_level"] = m.at("exposureLevel");
-  r["is_aad_joined"] = m.at("isAadJoined");
-  r["is_excluded"] = m.at("isExcluded");
-  r["managed_by"] = m.at("managedBy");
-  r["managed_by_status"] = m.at("managedByStatus");
-  r["onboarding_status"] = m.at("onboardingStatus");
-  r["os_processor"] = m.at("osProcessor");
   r["rbac_group_id"] = text_or_null(m.at("rbacGroupId"));
-  r["rbac_group_name"] = m.at("rbacGroupName");
   r["resource_id"] = vm.is_null() ? json() : vm.at("resourceId");
   r["subscription_id"] = vm.is_null() ? json() : vm.at("subscriptionId");
-  r["team_id"] = opt(m, "team_id");
-  r["team_name"] = opt(m, "team_name");
-  r["uptime"] = opt(m, "uptime");
-  r["os_build"] = opt(m, "osBuild");
+  add_source_fields<model::Host>(r, m);
   return r;
 }
 
@@ -222,6 +229,7 @@ Row package_row(const json& s) {
     return a.at("version").get<std::string>() < b.at("version").get<std::string>();
   });
   r["versions"] = versions;
+  add_source_fields<model::Package>(r, s);
   return r;
 }
 
@@ -249,6 +257,7 @@ Row installed_package_row(const json& i) {
   r["disk_paths"] = i.at("diskPaths");
   r["registry_paths"] = i.at("registryPaths");
   r["number_of_weaknesses"] = i.at("numberOfWeaknesses");
+  add_source_fields<model::InstalledPackage>(r, i);
   return r;
 }
 
@@ -304,6 +313,7 @@ Row vulnerability_row(const json& f, const std::string& snapshot_time) {
   r["software_vendor"] = vendor;
   r["software_name"] = name;
   r["software_version"] = version;
+  add_source_fields<model::Vulnerability>(r, f);
   return r;
 }
 
@@ -401,6 +411,7 @@ Row definition_row(const json& v, const json& recommendations) {
   r["public_exploit"] = v.at("publicExploit");
   r["exploit_verified"] = v.at("exploitVerified");
   r["exploit_in_kit"] = v.at("exploitInKit");
+  add_source_fields<model::VulnerabilityDefinition>(r, v);
   return r;
 }
 

@@ -1,7 +1,8 @@
-// docs/schema.md's attribute tables against the declarations (model/attributes.hpp): the
-// text between its "attribute tables" markers is what attribute_tables() makes of them,
-// so that a declared attribute the docs lack (or one they keep after it went) fails.
-// MDESYNC_UPDATE_DOCS=1 rewrites the text instead (then review and commit the file).
+// The docs made from the declarations (model/attributes.hpp): docs/schema.md's attribute
+// tables and docs/model.md's lists of source-only fields. The text between each pair of
+// markers is what this file makes of the declarations, so that a declared attribute the
+// docs lack (or one they keep after it went) fails. MDESYNC_UPDATE_DOCS=1 rewrites the
+// text instead (then review and commit the file).
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -96,39 +98,112 @@ std::string attribute_tables() {
   return out + std::string(k_end);
 }
 
-TEST(AttributeDocs, SchemaMdListsTheDeclaredAttributes) {
-  const std::string path = std::string(MDESYNC_SOURCE_DIR) + "/docs/schema.md";
-  std::string doc;
-  {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    doc = text.str();
-  }
-  const auto begin = doc.find(k_begin);
-  const auto end = doc.find(k_end);
-  ASSERT_NE(begin, std::string::npos) << "docs/schema.md lacks the attribute tables marker";
-  ASSERT_NE(end, std::string::npos) << "docs/schema.md lacks the end marker";
-  const std::string current = doc.substr(begin, end + k_end.size() - begin);
-  const std::string expected = attribute_tables();
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Checks (or, with MDESYNC_UPDATE_DOCS=1, rewrites) the text of `doc_path` between
+// `begin` and `end`, markers included, against `expected`.
+void expect_generated(const std::string& doc_path, std::string_view begin_marker,
+                      std::string_view end_marker, const std::string& expected) {
+  const std::string path = std::string(MDESYNC_SOURCE_DIR) + "/" + doc_path;
+  const std::string doc = read_file(path);
+  const auto begin = doc.find(begin_marker);
+  const auto end = doc.find(end_marker);
+  ASSERT_NE(begin, std::string::npos) << doc_path << " lacks the marker " << begin_marker;
+  ASSERT_NE(end, std::string::npos) << doc_path << " lacks the marker " << end_marker;
+  const std::string current = doc.substr(begin, end + end_marker.size() - begin);
   const char* update = std::getenv("MDESYNC_UPDATE_DOCS");
   if (update != nullptr && std::string(update) == "1" && current != expected) {
     std::ofstream(path, std::ios::binary | std::ios::trunc)
-        << doc.substr(0, begin) << expected << doc.substr(end + k_end.size());
-    GTEST_SKIP() << "rewrote the attribute tables of " << path;
+        << doc.substr(0, begin) << expected << doc.substr(end + end_marker.size());
+    GTEST_SKIP() << "rewrote the generated text of " << path;
   }
-  EXPECT_EQ(current, expected)
-      << "docs/schema.md's attribute tables disagree with the declarations: run this test "
-         "with MDESYNC_UPDATE_DOCS=1 and commit the file";
+  EXPECT_EQ(current, expected) << doc_path
+                               << "'s generated text disagrees with the declarations: run "
+                                  "this test with MDESYNC_UPDATE_DOCS=1 and commit the file";
+}
+
+TEST(AttributeDocs, SchemaMdListsTheDeclaredAttributes) {
+  const std::string expected = attribute_tables();
+  expect_generated("docs/schema.md", k_begin, k_end, expected);
+}
+
+// Words joined into lines of at most 90 characters (the docs' width).
+std::string wrapped(const std::vector<std::string>& words) {
+  std::string out;
+  std::size_t line = 0;
+  for (const auto& w : words) {
+    if (line > 0 && line + 1 + w.size() > 90) {
+      out += "\n";
+      line = 0;
+    } else if (line > 0) {
+      out += ' ';
+      ++line;
+    }
+    out += w;
+    line += w.size();
+  }
+  return out + "\n";
+}
+
+// "Source-only: `a`, `b` (note) and `c`." for the exported source-only fields of Row, in
+// declaration order, each with its declared note.
+template <typename Row>
+std::string source_only_list() {
+  std::vector<std::string> items;
+  model::for_each_attribute<Row>([&](const auto& a) {
+    if (a.info.group != model::AttrGroup::source || !a.info.exported) return;
+    items.push_back(a.info.doc.empty() ? fmt::format("`{}`", a.info.name)
+                                       : fmt::format("`{}` ({})", a.info.name, a.info.doc));
+  });
+  std::string text = "Source-only:";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    text += i == 0 ? " " : (i + 1 == items.size() ? " and " : ", ");
+    text += items[i];
+  }
+  text += ".";
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) words.push_back(w);
+  return wrapped(words);
+}
+
+std::string source_begin(std::string_view object) {
+  return fmt::format(
+      "<!-- source-only fields of {}: generated from its declaration by "
+      "tests/unit/store/attribute_docs_test.cpp (MDESYNC_UPDATE_DOCS=1 rewrites them) -->\n",
+      object);
+}
+std::string source_end(std::string_view object) {
+  return fmt::format("<!-- end of the source-only fields of {} -->\n", object);
+}
+
+template <typename Row>
+void expect_source_only(std::string_view object) {
+  SCOPED_TRACE(object);
+  expect_generated("docs/model.md", source_begin(object), source_end(object),
+                   source_begin(object) + source_only_list<Row>() + source_end(object));
+}
+
+// docs/model.md lists each object's exported source-only fields as they are declared,
+// with their notes: a field declared in src/model/*.hpp is documented without an edit
+// of the docs by hand.
+TEST(AttributeDocs, ModelMdListsTheDeclaredSourceOnlyFields) {
+  expect_source_only<model::Host>("host");
+  expect_source_only<model::Package>("package");
+  expect_source_only<model::InstalledPackage>("installed_package");
+  expect_source_only<model::Vulnerability>("vulnerability");
+  expect_source_only<model::VulnerabilityDefinition>("vulnerability_definition");
 }
 
 // docs/model.md describes every exported attribute: each declared export name appears
 // in it (in backquotes), so that a new attribute is not left out of the prose.
 TEST(AttributeDocs, ModelMdNamesEveryExportedAttribute) {
-  std::ifstream in(std::string(MDESYNC_SOURCE_DIR) + "/docs/model.md");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string doc = text.str();
+  const std::string doc = read_file(std::string(MDESYNC_SOURCE_DIR) + "/docs/model.md");
   auto check = [&](auto tag) {
     using Row = typename decltype(tag)::type;
     model::for_each_attribute<Row>([&](const auto& a) {
