@@ -235,6 +235,7 @@ Mapped<model::Host> map_host(const defender::Machine& m) {
   s.team_name = m.team_name;
   s.uptime = m.uptime;
   s.os_build = m.os_build;
+  s.os_architecture = m.os_architecture;
 
   out.row = std::move(h);
   return out;

@@ -27,7 +27,8 @@ struct HostSource {
   OptString team_id;
   OptString team_name;
   OptString uptime;
-  OptInt os_build;  // osBuild
+  OptInt os_build;            // osBuild
+  OptString os_architecture;  // osArchitecture
 };
 
 struct Host {
@@ -111,6 +112,8 @@ struct Attributes<Host> {
       source_field(&H::source, &S::uptime, "uptime", "uptime", {.doc = "when sent"}),
       source_field(&H::source, &S::os_build, "osBuild", "os_build",
                    {.appended = true, .doc = "the Windows build number; null off Windows"}),
+      source_field(&H::source, &S::os_architecture, "osArchitecture", "os_architecture",
+                   {.appended = true, .doc = "`32-bit` or `64-bit`, as sent"}),
   };
 };
 
