@@ -5,10 +5,15 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
+#include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -384,274 +389,60 @@ Status read_into(const dom::element& v, std::optional<VmMetadata>& out) {
   return {};
 }
 
-// Each table maps a lower-cased JSON key to the member it fills; camelCase and
-// PascalCase spellings therefore meet in one entry.
-#define MDESYNC_FIELD(key, member)                                                      \
-  {                                                                                     \
-    key, [](Rec& r, const dom::element& v) -> Status { return read_into(v, r.member); } \
-  }
-
 // A score with a documented range: a value outside [lo, hi] (NaN included) is not
 // stored but recorded in the record's `rejected` list for the mapper to report.
 template <class Rec>
-Status read_score(const dom::element& v, Rec& r, OptDouble& out, const char* field, double lo,
-                  double hi, const char* range) {
+Status read_score(const dom::element& v, Rec& r, OptDouble& out, std::string_view field, double lo,
+                  double hi, std::string_view range) {
   if (auto st = read_into(v, out); !st) return st;
   if (out && !(*out >= lo && *out <= hi)) {
-    r.rejected.push_back({field, fmt::format("{}", *out), range});
+    r.rejected.push_back({std::string(field), fmt::format("{}", *out), std::string(range)});
     out.reset();
   }
   return {};
 }
 
-#define MDESYNC_SCORE(key, member, field, lo, hi, range)       \
-  {                                                            \
-    key, [](Rec& r, const dom::element& v) -> Status {         \
-      return read_score(v, r, r.member, field, lo, hi, range); \
-    }                                                          \
+template <class Rec, class T>
+Status read_entry(const dom::element& v, Rec& r, const Field<Rec, T>& f) {
+  return read_into(v, r.*(f.member));
+}
+template <class Rec>
+Status read_entry(const dom::element& v, Rec& r, const ScoreField<Rec>& f) {
+  return read_score(v, r, r.*(f.member), f.name, f.lo, f.hi, f.range);
+}
+
+// The reader of the I-th declared member of Rec (records.hpp), as a plain function.
+template <class Rec, std::size_t I>
+Status read_field(Rec& r, const dom::element& v) {
+  static constexpr auto entry = std::get<I>(Fields<Rec>::list);
+  return read_entry(v, r, entry);
+}
+
+std::string lower_name(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   }
+  return out;
+}
 
-template <>
-const FieldMap<IpAddress>& fields<IpAddress>() {
-  using Rec = IpAddress;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("ipaddress", ip_address), MDESYNC_FIELD("macaddress", mac_address),
-      MDESYNC_FIELD("type", type), MDESYNC_FIELD("operationalstatus", operational_status)};
+// Each table maps a lower-cased JSON key to the member it fills; camelCase and
+// PascalCase spellings therefore meet in one entry.
+template <class Rec, std::size_t... I>
+FieldMap<Rec> field_map(std::index_sequence<I...>) {
+  static const std::array<std::string, sizeof...(I)> keys = {
+      lower_name(std::get<I>(Fields<Rec>::list).name)...};
+  FieldMap<Rec> m = {{keys[I], &read_field<Rec, I>}...};
+  if (m.size() != sizeof...(I)) throw std::logic_error("a record declares a member twice");
   return m;
 }
 
-template <>
-const FieldMap<VmMetadata>& fields<VmMetadata>() {
-  using Rec = VmMetadata;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("vmid", vm_id), MDESYNC_FIELD("cloudprovider", cloud_provider),
-      MDESYNC_FIELD("resourceid", resource_id), MDESYNC_FIELD("subscriptionid", subscription_id)};
+template <class T>
+const FieldMap<T>& fields() {
+  static const FieldMap<T> m =
+      field_map<T>(std::make_index_sequence<std::tuple_size_v<decltype(Fields<T>::list)>>{});
   return m;
 }
-
-template <>
-const FieldMap<Machine>& fields<Machine>() {
-  using Rec = Machine;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("mergedintomachineid", merged_into_machine_id),
-      MDESYNC_FIELD("ispotentialduplication", is_potential_duplication),
-      MDESYNC_FIELD("isexcluded", is_excluded),
-      MDESYNC_FIELD("exclusionreason", exclusion_reason),
-      MDESYNC_FIELD("computerdnsname", computer_dns_name),
-      MDESYNC_FIELD("firstseen", first_seen),
-      MDESYNC_FIELD("lastseen", last_seen),
-      MDESYNC_FIELD("osplatform", os_platform),
-      MDESYNC_FIELD("osversion", os_version),
-      MDESYNC_FIELD("osprocessor", os_processor),
-      MDESYNC_FIELD("version", version),
-      MDESYNC_FIELD("lastipaddress", last_ip_address),
-      MDESYNC_FIELD("lastexternalipaddress", last_external_ip_address),
-      MDESYNC_FIELD("agentversion", agent_version),
-      MDESYNC_FIELD("osbuild", os_build),
-      MDESYNC_FIELD("healthstatus", health_status),
-      MDESYNC_FIELD("devicevalue", device_value),
-      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
-      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
-      MDESYNC_FIELD("riskscore", risk_score),
-      MDESYNC_FIELD("exposurelevel", exposure_level),
-      MDESYNC_FIELD("isaadjoined", is_aad_joined),
-      MDESYNC_FIELD("aaddeviceid", aad_device_id),
-      MDESYNC_FIELD("machinetags", machine_tags),
-      MDESYNC_FIELD("defenderavstatus", defender_av_status),
-      MDESYNC_FIELD("onboardingstatus", onboarding_status),
-      MDESYNC_FIELD("osarchitecture", os_architecture),
-      MDESYNC_FIELD("managedby", managed_by),
-      MDESYNC_FIELD("managedbystatus", managed_by_status),
-      MDESYNC_FIELD("ipaddresses", ip_addresses),
-      MDESYNC_FIELD("vmmetadata", vm_metadata),
-      MDESYNC_FIELD("team_id", team_id),
-      MDESYNC_FIELD("team_name", team_name),
-      MDESYNC_FIELD("uptime", uptime),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<Software>& fields<Software>() {
-  using Rec = Software;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("name", name),
-      MDESYNC_FIELD("vendor", vendor),
-      MDESYNC_FIELD("weaknesses", weaknesses),
-      MDESYNC_FIELD("publicexploit", public_exploit),
-      MDESYNC_FIELD("activealert", active_alert),
-      MDESYNC_FIELD("exposedmachines", exposed_machines),
-      MDESYNC_SCORE("impactscore", impact_score, "impactScore", 0.0,
-                    std::numeric_limits<double>::max(), ">= 0"),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<Distribution>& fields<Distribution>() {
-  using Rec = Distribution;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("version", version),
-      MDESYNC_FIELD("installations", installations),
-      MDESYNC_FIELD("vulnerabilities", vulnerabilities),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<MachineReference>& fields<MachineReference>() {
-  using Rec = MachineReference;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("computerdnsname", computer_dns_name),
-      MDESYNC_FIELD("osplatform", os_platform),
-      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
-      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<Vulnerability>& fields<Vulnerability>() {
-  using Rec = Vulnerability;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("name", name),
-      MDESYNC_FIELD("description", description),
-      MDESYNC_FIELD("severity", severity),
-      MDESYNC_SCORE("cvssv3", cvss_v3, "cvssV3", 0.0, 10.0, "0..10"),
-      MDESYNC_FIELD("cvssvector", cvss_vector),
-      MDESYNC_FIELD("cvssv2vector", cvss_v2_vector),
-      MDESYNC_FIELD("exposedmachines", exposed_machines),
-      MDESYNC_FIELD("publishedon", published_on),
-      MDESYNC_FIELD("updatedon", updated_on),
-      MDESYNC_FIELD("firstdetected", first_detected),
-      MDESYNC_FIELD("publicexploit", public_exploit),
-      MDESYNC_FIELD("exploitverified", exploit_verified),
-      MDESYNC_FIELD("exploitinkit", exploit_in_kit),
-      MDESYNC_FIELD("exploittypes", exploit_types),
-      MDESYNC_FIELD("exploituris", exploit_uris),
-      MDESYNC_FIELD("cvesupportability", cve_supportability),
-      MDESYNC_FIELD("tags", tags),
-      MDESYNC_SCORE("epss", epss, "epss", 0.0, 1.0, "0..1"),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<Recommendation>& fields<Recommendation>() {
-  using Rec = Recommendation;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("productname", product_name),
-      MDESYNC_FIELD("recommendationname", recommendation_name),
-      MDESYNC_FIELD("weaknesses", weaknesses),
-      MDESYNC_FIELD("vendor", vendor),
-      MDESYNC_FIELD("recommendedversion", recommended_version),
-      MDESYNC_FIELD("recommendedprogram", recommended_program),
-      MDESYNC_FIELD("recommendedvendor", recommended_vendor),
-      MDESYNC_FIELD("recommendationcategory", recommendation_category),
-      MDESYNC_FIELD("subcategory", sub_category),
-      MDESYNC_SCORE("severityscore", severity_score, "severityScore", 0.0, 10.0, "0..10"),
-      MDESYNC_FIELD("publicexploit", public_exploit),
-      MDESYNC_FIELD("activealert", active_alert),
-      MDESYNC_FIELD("associatedthreats", associated_threats),
-      MDESYNC_FIELD("remediationtype", remediation_type),
-      MDESYNC_FIELD("status", status),
-      MDESYNC_SCORE("configscoreimpact", config_score_impact, "configScoreImpact", 0.0,
-                    std::numeric_limits<double>::max(), ">= 0"),
-      MDESYNC_SCORE("exposureimpact", exposure_impact, "exposureImpact", 0.0,
-                    std::numeric_limits<double>::max(), ">= 0"),
-      MDESYNC_FIELD("totalmachinecount", total_machine_count),
-      MDESYNC_FIELD("exposedmachinescount", exposed_machines_count),
-      MDESYNC_FIELD("nonproductivityimpactedassets", non_productivity_impacted_assets),
-      MDESYNC_FIELD("relatedcomponent", related_component),
-      MDESYNC_FIELD("hasunpatchablecve", has_unpatchable_cve),
-      MDESYNC_FIELD("tags", tags),
-      MDESYNC_FIELD("exposedcriticaldevices", exposed_critical_devices),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<VulnerabilityRow>& fields<VulnerabilityRow>() {
-  using Rec = VulnerabilityRow;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("deviceid", device_id),
-      MDESYNC_FIELD("devicename", device_name),
-      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
-      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
-      MDESYNC_FIELD("osplatform", os_platform),
-      MDESYNC_FIELD("osversion", os_version),
-      MDESYNC_FIELD("osarchitecture", os_architecture),
-      MDESYNC_FIELD("softwarevendor", software_vendor),
-      MDESYNC_FIELD("softwarename", software_name),
-      MDESYNC_FIELD("softwareversion", software_version),
-      MDESYNC_FIELD("cveid", cve_id),
-      MDESYNC_SCORE("cvssscore", cvss_score, "cvssScore", 0.0, 10.0, "0..10"),
-      MDESYNC_FIELD("vulnerabilityseveritylevel", vulnerability_severity_level),
-      MDESYNC_FIELD("recommendedsecurityupdate", recommended_security_update),
-      MDESYNC_FIELD("recommendedsecurityupdateid", recommended_security_update_id),
-      MDESYNC_FIELD("recommendedsecurityupdateurl", recommended_security_update_url),
-      MDESYNC_FIELD("diskpaths", disk_paths),
-      MDESYNC_FIELD("registrypaths", registry_paths),
-      MDESYNC_FIELD("firstseentimestamp", first_seen_timestamp),
-      MDESYNC_FIELD("lastseentimestamp", last_seen_timestamp),
-      MDESYNC_FIELD("exploitabilitylevel", exploitability_level),
-      MDESYNC_FIELD("recommendationreference", recommendation_reference),
-      MDESYNC_FIELD("securityupdateavailable", security_update_available),
-      MDESYNC_FIELD("isonboarded", is_onboarded),
-      MDESYNC_FIELD("status", status),
-      MDESYNC_FIELD("eventtimestamp", event_timestamp),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<InventoryRow>& fields<InventoryRow>() {
-  using Rec = InventoryRow;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("deviceid", device_id),
-      MDESYNC_FIELD("devicename", device_name),
-      MDESYNC_FIELD("osplatform", os_platform),
-      MDESYNC_FIELD("rbacgroupname", rbac_group_name),
-      MDESYNC_FIELD("rbacgroupid", rbac_group_id),
-      MDESYNC_FIELD("softwarevendor", software_vendor),
-      MDESYNC_FIELD("softwarename", software_name),
-      MDESYNC_FIELD("softwareversion", software_version),
-      MDESYNC_FIELD("numberofweaknesses", number_of_weaknesses),
-      MDESYNC_FIELD("diskpaths", disk_paths),
-      MDESYNC_FIELD("registrypaths", registry_paths),
-      MDESYNC_FIELD("softwarefirstseentimestamp", software_first_seen_timestamp),
-      MDESYNC_FIELD("endofsupportstatus", end_of_support_status),
-      MDESYNC_FIELD("endofsupportdate", end_of_support_date),
-      MDESYNC_FIELD("softwarelastseentimestamp", software_last_seen_timestamp),
-      MDESYNC_FIELD("registrypath", registry_path),
-  };
-  return m;
-}
-
-template <>
-const FieldMap<MachineVulnerability>& fields<MachineVulnerability>() {
-  using Rec = MachineVulnerability;
-  static const FieldMap<Rec> m = {
-      MDESYNC_FIELD("id", id),
-      MDESYNC_FIELD("cveid", cve_id),
-      MDESYNC_FIELD("machineid", machine_id),
-      MDESYNC_FIELD("fixingkbid", fixing_kb_id),
-      MDESYNC_FIELD("productname", product_name),
-      MDESYNC_FIELD("productvendor", product_vendor),
-      MDESYNC_FIELD("productversion", product_version),
-      MDESYNC_FIELD("severity", severity),
-  };
-  return m;
-}
-
-#undef MDESYNC_FIELD
-#undef MDESYNC_SCORE
 
 // The member without which a record cannot be keyed; nullptr when present.
 const char* missing_key(const Machine& r) {

@@ -246,13 +246,16 @@ TEST_F(SimTest, ApiAuthErrors) {
   get_json("/api/machines", token("https://api.security.microsoft.com/.default"), 403);
 }
 
+// The simulator keeps token expiry in whole seconds (as `expires_on` is), so a token of
+// one second issued late in a second expires at the next one: two seconds leave the
+// first request at least one second, however slow the machine.
 TEST_F(SimTest, ShortLivedTokenExpires) {
   auto o = small_options();
-  o.token_lifetime = std::chrono::seconds(1);
+  o.token_lifetime = std::chrono::seconds(2);
   start(o);
   const std::string tok = token();
   get_json("/api/machines", tok, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
   get_json("/api/machines", tok, 401);
 }
 
