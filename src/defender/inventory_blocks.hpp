@@ -36,11 +36,13 @@ struct InventoryBlock {
   // True for a block with another device's line on each side in the same file: it holds
   // every line of its device in that file. Only such a block may be skipped.
   bool whole = false;
-  // Finding lines only (ADR 0100): when every line holds one plain lastSeenTimestamp
-  // member (raw_last_seen) and all have the same value, that value (raw text) and the
-  // digest of the lines with the value left out (`core`, seeded alike). Empty otherwise.
+  // Finding lines only (ADR 0100, 0101): when every line holds one plain
+  // lastSeenTimestamp member (raw_last_seen) and all have the same value, that value (raw
+  // text) and the core digest of each line in file order: the line with the value left
+  // out (seeded alike). Two lines with the same core differ at most in that value. Empty
+  // otherwise.
   std::string_view last_seen;
-  BlockDigest core;
+  std::span<const std::uint64_t> cores;
 };
 
 // Implemented by the caller; called from download threads, concurrently.
@@ -57,6 +59,17 @@ class DeviceGate {
   virtual bool skip(const InventoryBlock& block) = 0;
   // The decoded rows of a block that was not skipped, before they are delivered.
   virtual void decoded(const InventoryBlock& block, std::span<const Row> rows) = 0;
+  // Finding blocks (ADR 0101), asked when skip() said no and the block's lines were held:
+  // the indexes (ascending) of the only lines of the block to decode. Empty: every line.
+  virtual std::vector<std::uint32_t> select(const InventoryBlock& /*block*/) { return {}; }
+  // The rows of the selected lines, one per line in their order. true: they stand for the
+  // block and are delivered (its other lines are not decoded); false: every line of the
+  // block is decoded and given to decoded() instead.
+  virtual bool decoded_part(const InventoryBlock& /*block*/,
+                            std::span<const std::uint32_t> /*lines*/,
+                            std::span<const Row> /*rows*/) {
+    return false;
+  }
 };
 using InventoryGate = DeviceGate<InventoryRow>;
 using VulnerabilityGate = DeviceGate<VulnerabilityRow>;
@@ -74,6 +87,10 @@ struct RawValue {
   std::size_t end = 0;
 };
 std::optional<RawValue> raw_last_seen(std::string_view line);
+
+// The core digest of a finding line whose lastSeenTimestamp value is at `value`: of the
+// text before and after it (ADR 0101).
+std::uint64_t line_core_digest(std::string_view line, RawValue value, std::uint64_t seed);
 
 // Splits one file's lines into blocks and drives the gate. Not thread-safe: one per file.
 // Instantiated for InventoryRow and VulnerabilityRow.
@@ -100,8 +117,10 @@ class DeviceBlockSplitter {
 
  private:
   util::Status flush(bool last);
-  void note_last_seen(std::string_view line);
+  void note_finding_line(std::string_view line);
   util::Status decode_block(const InventoryBlock& block);
+  util::Status decode_part(const InventoryBlock& block, std::span<const std::uint32_t> lines,
+                           bool& taken);
   util::Status emit_block(const InventoryBlock& block);
 
   struct Hash;
@@ -109,16 +128,21 @@ class DeviceBlockSplitter {
   Decode m_decode;
   Emit m_emit;
   std::unique_ptr<Hash> m_hash;
-  std::string m_key;                      // device of the open block
-  std::string m_lines;                    // its raw lines, each ending in '\n'
-  std::vector<std::uint64_t> m_line_nos;  // the file's line number of each
+  std::string m_key;                       // device of the open block
+  std::string m_lines;                     // its raw lines, each ending in '\n'
+  std::vector<std::uint64_t> m_line_nos;   // the file's line number of each
+  std::vector<std::size_t> m_line_starts;  // where each begins in m_lines
   std::uint64_t m_count = 0;
   bool m_first_in_file = true;
   bool m_hold = true;  // hold the block's lines until its end (the gate may skip it)
   std::vector<Row> m_rows;
-  // The block's lastSeenTimestamp value while every line had the same one (findings).
+  // Findings: the block's lastSeenTimestamp value while every line had the same one, each
+  // line's core digest, and what the block's digest is made of (per line: its core and
+  // value, or the hash of a line without a plain value): one pass over each line.
   std::string m_last_seen;
   bool m_uniform = false;
+  std::vector<std::uint64_t> m_cores;
+  std::string m_digest_input;
   std::uint64_t m_skipped_lines = 0;
   std::uint64_t m_decoded_lines = 0;
 };

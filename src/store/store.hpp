@@ -270,10 +270,12 @@ class SkipCache {
   // Marks every open finding of the devices seen by ctx.run_id, as an unchanged re-read
   // of their lines would (so that the sweep keeps them). `link` gets each distinct
   // (cveId, recommendation reference) of those findings that has a reference, as their
-  // rows would have given. Returns how many findings were marked.
+  // rows would have given. Returns how many findings were marked; `open_per_device`, when
+  // not empty (one per device), gets each device's count (ADR 0101 checks it).
   virtual Result<std::int64_t> mark_findings_seen(
       const WriteContext& ctx, std::span<const std::string> device_ids,
-      const std::function<void(std::string_view cve, std::string_view recommendation)>& link) = 0;
+      const std::function<void(std::string_view cve, std::string_view recommendation)>& link,
+      std::span<std::int64_t> open_per_device) = 0;
   // Sets last_found of every open finding of each device to its time, as a re-read of
   // lines that differ from the stored ones only in lastSeenTimestamp would (ADR 0100):
   // last_changed_at = ctx.now, last_run_id = ctx.run_id, and row_hash NULL (unknown: the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <unordered_set>
 
 #include "mapping/mapping.hpp"
 
@@ -149,18 +150,46 @@ std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes) {
   return d;
 }
 
-std::string core_digest_bytes(const defender::BlockDigest& core, std::string_view last_seen) {
-  std::string out = digest_bytes(core);
-  out += 'L';
-  out += last_seen;
+std::string line_digest_bytes(const LineDigests& lines) {
+  std::string out;
+  out.reserve(1 + 2 + lines.last_seen.size() + 5 + lines.cores.size() * 12);
+  out.push_back('P');
+  put_bytes(out, lines.last_seen);
+  put_varint(out, lines.cores.size());
+  for (const std::uint64_t c : lines.cores) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((c >> (8 * i)) & 0xFF));
+  }
+  for (std::size_t k = 0; k < lines.cores.size(); ++k) {
+    const std::uint32_t id = k < lines.ids.size() ? lines.ids[k] : 0;
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((id >> (8 * i)) & 0xFF));
+  }
   return out;
 }
 
-std::optional<CoreDigest> core_digest_from_bytes(std::string_view bytes) {
-  if (bytes.size() < 18 || bytes[16] != 'L') return std::nullopt;
-  auto core = digest_from_bytes(bytes.substr(0, 16));
-  if (!core) return std::nullopt;
-  return CoreDigest{*core, std::string(bytes.substr(17))};
+std::optional<LineDigests> line_digests_from_bytes(std::string_view bytes) {
+  if (bytes.empty() || bytes.front() != 'P') return std::nullopt;
+  bytes.remove_prefix(1);
+  std::string_view last_seen;
+  std::uint64_t n = 0;
+  if (!get_bytes(bytes, last_seen) || !get_varint(bytes, n) || n > bytes.size() / 12 ||
+      bytes.size() != n * 12) {
+    return std::nullopt;
+  }
+  LineDigests out;
+  out.last_seen.assign(last_seen);
+  out.cores.resize(n);
+  out.ids.resize(n);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (std::size_t k = 0; k < n; ++k, p += 8) {
+    std::uint64_t c = 0;
+    for (int i = 7; i >= 0; --i) c = (c << 8) | p[i];
+    out.cores[k] = c;
+  }
+  for (std::size_t k = 0; k < n; ++k, p += 4) {
+    out.ids[k] = static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+                 static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+  }
+  return out;
 }
 
 std::optional<util::Timestamp> last_seen_time(std::string_view raw) {
@@ -182,9 +211,36 @@ DeviceDigests<Row>::DeviceDigests(std::uint64_t seed, bool allow_skip, bool coun
     : m_seed(seed), m_allow_skip(allow_skip), m_count_versions(count_versions) {}
 
 template <class Row>
-void DeviceDigests<Row>::add_stored(std::string_view device_id, const Stored& stored) {
-  m_stored.insert_or_assign(std::string(device_id), stored);
+void DeviceDigests<Row>::add_stored(std::string_view device_id, Stored stored) {
+  m_stored.insert_or_assign(std::string(device_id), std::move(stored));
 }
+
+namespace {
+
+// Whether a block's cores are the stored ones: in the same order (the usual case), or in
+// another (the lines of a block stored line by line make distinct findings, whose order
+// does not matter).
+bool same_cores(std::span<const std::uint64_t> now, const std::vector<std::uint64_t>& stored) {
+  if (now.size() != stored.size()) return false;
+  if (std::equal(now.begin(), now.end(), stored.begin())) return true;
+  std::vector<std::uint64_t> a(now.begin(), now.end());
+  std::vector<std::uint64_t> b = stored;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
+
+// Whether a row's lastSeenTimestamp is `t` (finding rows; inventory rows have none).
+template <class Row>
+bool same_last_seen(const Row& row, util::Timestamp t) {
+  if constexpr (std::is_same_v<Row, defender::VulnerabilityRow>) {
+    return row.last_seen_timestamp == t;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace
 
 template <class Row>
 bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
@@ -194,7 +250,7 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   ++d.blocks;
   if (!fresh) {
     // Its other block is stored as one: skipping it would lose this one's rows' merge.
-    if (d.skipped) m_conflict = true;
+    if (d.skipped || d.partial) m_conflict = true;
     return false;
   }
   d.whole = block.whole;
@@ -202,14 +258,17 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   if (!m_allow_skip || !block.whole) return false;
   const auto s = m_stored.find(it->first);
   if (s == m_stored.end()) return false;
-  if (s->second.last_seen) {
-    // Stored by its core (ADR 0100): the same lines but for their lastSeenTimestamp.
-    if (block.last_seen.empty() || !(s->second.digest == block.core)) return false;
-    if (block.last_seen != *s->second.last_seen) {
+  if (!s->second.lines.empty()) {
+    // Stored line by line (ADR 0100, 0101): the same lines but for their lastSeenTimestamp.
+    if (block.last_seen.empty()) return false;
+    auto stored = line_digests_from_bytes(s->second.lines);
+    if (!stored || !same_cores(block.cores, stored->cores)) return false;
+    if (block.last_seen != stored->last_seen) {
       const auto t = last_seen_time(block.last_seen);
       if (!t) return false;
       d.moved_to = *t;
-      d.moved_stored = core_digest_bytes(block.core, block.last_seen);
+      stored->last_seen.assign(block.last_seen);
+      d.moved_stored = line_digest_bytes(*stored);
     }
   } else if (!(s->second.digest == block.digest)) {
     return false;
@@ -229,14 +288,23 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
   if constexpr (std::is_same_v<Row, defender::InventoryRow>) {
     if (m_count_versions) counts = count_versions(rows);
   } else {
-    // The core digest describes the rows only if the value found in the raw lines is the
-    // one every row decoded to (a nested member of that name would not be).
-    if (!block.last_seen.empty()) {
+    // The lines describe the rows only if the value found in the raw lines is the one
+    // every row with a finding decoded to (a nested member of that name would not be),
+    // and each such row makes another finding (ADR 0101).
+    if (m_identity && !block.last_seen.empty() && block.cores.size() == rows.size()) {
       const auto t = last_seen_time(block.last_seen);
-      if (t && std::all_of(rows.begin(), rows.end(),
-                           [&](const auto& r) { return r.last_seen_timestamp == *t; })) {
-        stored = core_digest_bytes(block.core, block.last_seen);
+      LineDigests lines{std::string(block.last_seen),
+                        std::vector<std::uint64_t>(block.cores.begin(), block.cores.end()),
+                        {}};
+      lines.ids.reserve(rows.size());
+      std::unordered_set<std::uint32_t> ids;
+      bool ok = t.has_value();
+      for (std::size_t i = 0; ok && i < rows.size(); ++i) {
+        const auto id = m_identity(rows[i]);
+        ok = id && (*id == 0 || (same_last_seen(rows[i], *t) && ids.insert(*id).second));
+        if (ok) lines.ids.push_back(*id);
       }
+      if (ok) stored = line_digest_bytes(lines);
     }
   }
   if (stored.empty()) stored = digest_bytes(block.digest);
@@ -263,6 +331,131 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
   m_decoded.push_back(Decoded{std::string(block.device_id), block.digest, block.whole,
                               m_count_versions ? encode_versions(counts) : std::string(),
                               std::move(stored)});
+}
+
+template <class Row>
+std::vector<std::uint32_t> DeviceDigests<Row>::select(const defender::InventoryBlock& block) {
+  constexpr auto k_none = static_cast<std::uint32_t>(-1);
+  if (!m_identity || !m_allow_skip || !block.whole || block.last_seen.empty() ||
+      block.cores.size() != block.lines || !last_seen_time(block.last_seen)) {
+    return {};
+  }
+  const auto s = m_stored.find(std::string(block.device_id));
+  if (s == m_stored.end() || s->second.lines.empty()) return {};
+  auto stored = line_digests_from_bytes(s->second.lines);
+  if (!stored) return {};
+  // Each line whose core is a stored line's (each stored line matched once) stands for
+  // that line's finding; the others are decoded.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_core;
+  by_core.reserve(stored->cores.size());
+  for (std::size_t k = 0; k < stored->cores.size(); ++k) {
+    by_core.emplace_back(stored->cores[k], static_cast<std::uint32_t>(k));
+  }
+  std::sort(by_core.begin(), by_core.end());
+  std::vector<bool> used(by_core.size(), false);
+  auto plan = std::make_unique<typename Device::Plan>();
+  plan->known.assign(block.cores.size(), k_none);
+  std::vector<std::uint32_t> decode;
+  for (std::size_t i = 0; i < block.cores.size(); ++i) {
+    auto at = std::lower_bound(by_core.begin(), by_core.end(),
+                               std::pair<std::uint64_t, std::uint32_t>{block.cores[i], 0});
+    for (; at != by_core.end() && at->first == block.cores[i]; ++at) {
+      const auto k = static_cast<std::size_t>(at - by_core.begin());
+      if (used[k]) continue;
+      used[k] = true;
+      plan->known[i] = at->second;
+      break;
+    }
+    if (plan->known[i] == k_none) decode.push_back(static_cast<std::uint32_t>(i));
+  }
+  // Most lines changed (a device moved to another group, say): decoding them all is as
+  // cheap and simpler.
+  if (decode.empty() || decode.size() * 2 > block.cores.size()) return {};
+  plan->stored = std::move(*stored);
+  std::lock_guard lock(m_mutex);
+  const auto it = m_devices.find(std::string(block.device_id));
+  if (it == m_devices.end() || it->second.blocks != 1) return {};
+  it->second.plan = std::move(plan);
+  return decode;
+}
+
+template <class Row>
+bool DeviceDigests<Row>::decoded_part(const defender::InventoryBlock& block,
+                                      std::span<const std::uint32_t> lines,
+                                      std::span<const Row> rows) {
+  constexpr auto k_none = static_cast<std::uint32_t>(-1);
+  std::unique_ptr<typename Device::Plan> plan;
+  {
+    std::lock_guard lock(m_mutex);
+    const auto it = m_devices.find(std::string(block.device_id));
+    if (it == m_devices.end() || !it->second.plan) return false;
+    plan = std::move(it->second.plan);
+  }
+  const auto t = last_seen_time(block.last_seen);
+  if (!t || lines.size() != rows.size()) return false;
+  const LineDigests& stored = plan->stored;
+  // The stored findings of the lines kept, and of the stored lines not met again.
+  std::unordered_set<std::uint32_t> known;
+  std::vector<bool> met(stored.cores.size(), false);
+  LineDigests next{std::string(block.last_seen),
+                   std::vector<std::uint64_t>(block.cores.begin(), block.cores.end()),
+                   std::vector<std::uint32_t>(block.cores.size(), 0)};
+  std::int64_t known_findings = 0;
+  for (std::size_t i = 0; i < plan->known.size(); ++i) {
+    if (plan->known[i] == k_none) continue;
+    met[plan->known[i]] = true;
+    const std::uint32_t id = stored.ids[plan->known[i]];
+    next.ids[i] = id;
+    if (id != 0) {
+      known.insert(id);
+      ++known_findings;
+    }
+  }
+  // Each decoded row with a finding makes one that no kept line makes, with the block's
+  // lastSeenTimestamp: else the whole block is decoded (as a read of every line would
+  // merge rows of one finding).
+  std::unordered_set<std::uint32_t> found;
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const Row& row = rows[k];
+    if (std::string_view(row.device_id) != block.device_id) return false;
+    const auto id = m_identity(row);
+    if (!id) return false;
+    if (*id != 0) {
+      if (!same_last_seen(row, *t) || known.contains(*id) || !found.insert(*id).second) {
+        return false;
+      }
+    }
+    next.ids[lines[k]] = *id;
+  }
+  // A stored finding whose line is gone (not one decoded again with other content): the
+  // whole block is decoded, so that the sweep closes it as it does today.
+  for (std::size_t k = 0; k < stored.ids.size(); ++k) {
+    if (!met[k] && stored.ids[k] != 0 && !found.contains(stored.ids[k])) return false;
+  }
+  Partial part{std::string(block.device_id), static_cast<std::int64_t>(block.lines - lines.size()),
+               known_findings, known_findings + static_cast<std::int64_t>(found.size()),
+               std::nullopt};
+  if (block.last_seen != stored.last_seen) part.last_found = *t;
+  std::string bytes = line_digest_bytes(next);
+  std::lock_guard lock(m_mutex);
+  Device& d = m_devices[std::string(block.device_id)];
+  d.partial = true;
+  d.part = std::move(part);
+  m_decoded.push_back(
+      Decoded{std::string(block.device_id), block.digest, block.whole, {}, std::move(bytes)});
+  return true;
+}
+
+template <class Row>
+std::vector<typename DeviceDigests<Row>::Partial> DeviceDigests<Row>::partial() const {
+  std::lock_guard lock(m_mutex);
+  std::vector<Partial> out;
+  for (const auto& [id, d] : m_devices) {
+    if (d.partial) out.push_back(d.part);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Partial& a, const Partial& b) { return a.device_id < b.device_id; });
+  return out;
 }
 
 template <class Row>

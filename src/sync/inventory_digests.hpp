@@ -9,7 +9,9 @@
 // per-device contributions, decoded or stored, so both paths give the same counts.
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -47,14 +49,17 @@ bool add_versions(std::string_view encoded, VersionAggregate& into);
 std::string digest_bytes(const defender::BlockDigest& d);
 std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes);
 
-// A finding block stored by its core digest and lastSeenTimestamp value (ADR 0100): the
-// 16 bytes of the core digest, 'L', then the value's raw text.
-std::string core_digest_bytes(const defender::BlockDigest& core, std::string_view last_seen);
-struct CoreDigest {
-  defender::BlockDigest core;
+// A finding block stored line by line (ADR 0101): its one lastSeenTimestamp value (raw
+// text) and, per line in file order, its core digest and the identity of the open finding
+// it makes (finding_identity; 0: the line makes none). Encoded as opaque bytes for the
+// store: 'P', the value, the count, the cores (8 bytes each), the identities (4 bytes).
+struct LineDigests {
   std::string last_seen;
+  std::vector<std::uint64_t> cores;
+  std::vector<std::uint32_t> ids;
 };
-std::optional<CoreDigest> core_digest_from_bytes(std::string_view bytes);
+std::string line_digest_bytes(const LineDigests& lines);
+std::optional<LineDigests> line_digests_from_bytes(std::string_view bytes);
 
 // The time a lastSeenTimestamp value of raw_last_seen decodes to, as the decoder reads it;
 // nullopt when it is not one (the block is then decoded, and the decoder says why).
@@ -66,20 +71,26 @@ template <class Row>
 class DeviceDigests final : public defender::DeviceGate<Row> {
  public:
   struct Stored {
-    defender::BlockDigest digest;  // of the lines, or their core when `last_seen` is set
+    defender::BlockDigest digest;  // of the lines (when `lines` is empty)
     bool has_versions = false;
-    // Finding blocks stored by their core digest (ADR 0100): the lastSeenTimestamp value
-    // every line had. A block with the same core is skipped whatever its value.
-    std::optional<std::string> last_seen;
+    // Finding blocks stored line by line (line_digest_bytes, ADR 0101): a block whose lines
+    // have the same cores is skipped whatever its value; one with a few new cores has only
+    // those lines decoded.
+    std::string lines;
   };
+  // Findings: the identity of the open finding a decoded row makes (finding_identity), 0
+  // when it makes none, nullopt when that cannot be said from the row alone (a status, a
+  // filter that is not met...): its block is then not stored line by line.
+  using Identity = std::function<std::optional<std::uint32_t>(const Row&)>;
   // A decoded block, for the engine thread: its contribution and digest.
   struct Decoded {
     std::string device_id;
     defender::BlockDigest digest;
     bool whole = false;
     std::string versions;  // encode_versions of its rows (empty when not counting)
-    // The bytes to store for it (digest_bytes, or core_digest_bytes when every decoded
-    // row's lastSeenTimestamp is the block's one value).
+    // The bytes to store for it: line_digest_bytes when every line has the block's one
+    // lastSeenTimestamp value, as its decoded row has, and its own finding (identity);
+    // digest_bytes otherwise.
     std::string stored;
   };
   // A skipped finding block whose lastSeenTimestamp moved: its open findings take the
@@ -87,7 +98,18 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   struct Moved {
     std::string device_id;
     util::Timestamp last_found;
-    std::string stored;  // core_digest_bytes with the new value
+    std::string stored;  // line_digest_bytes with the new value
+  };
+  // A finding block of which only the lines with new cores were decoded (ADR 0101). The
+  // others (`known_lines`, of which `known_findings` make an open finding) stand for their
+  // stored findings; after the decoded rows are written the device has `expected_open`
+  // open findings; they take `last_found` when the value moved.
+  struct Partial {
+    std::string device_id;
+    std::int64_t known_lines = 0;
+    std::int64_t known_findings = 0;
+    std::int64_t expected_open = 0;
+    std::optional<util::Timestamp> last_found;
   };
 
   // `seed` covers everything besides the lines that shapes the rows (ADR 0060);
@@ -95,8 +117,10 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   // contribution and requires stored versions for a skip.
   DeviceDigests(std::uint64_t seed, bool allow_skip, bool count_versions);
 
-  // Before streaming, on the engine thread.
-  void add_stored(std::string_view device_id, const Stored& stored);
+  // Before streaming, on the engine thread. Without an identity, finding blocks are stored
+  // by their plain digest only.
+  void add_stored(std::string_view device_id, Stored stored);
+  void set_identity(Identity identity) { m_identity = std::move(identity); }
 
   // DeviceGate, on download threads.
   [[nodiscard]] std::uint64_t seed() const override { return m_seed; }
@@ -104,6 +128,9 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   [[nodiscard]] bool may_skip() const override { return m_allow_skip && !m_stored.empty(); }
   bool skip(const defender::InventoryBlock& block) override;
   void decoded(const defender::InventoryBlock& block, std::span<const Row> rows) override;
+  std::vector<std::uint32_t> select(const defender::InventoryBlock& block) override;
+  bool decoded_part(const defender::InventoryBlock& block, std::span<const std::uint32_t> lines,
+                    std::span<const Row> rows) override;
 
   // On the engine thread, while and after streaming.
   std::vector<Decoded> take_decoded();
@@ -114,6 +141,8 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> skipped() const;
   // After streaming: the skipped devices whose lines' lastSeenTimestamp moved.
   [[nodiscard]] std::vector<Moved> moved() const;
+  // After streaming: the devices of which only some lines were decoded.
+  [[nodiscard]] std::vector<Partial> partial() const;
   // After streaming: whether the digest of `device_id` may be kept for the next read (one
   // block in this read, and a whole one).
   [[nodiscard]] bool keep(const std::string& device_id) const;
@@ -129,9 +158,17 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
     bool whole = false;  // its first block was whole
     bool skipped = false;
     std::uint64_t lines = 0;
-    // Skipped by its core digest with another lastSeenTimestamp than the stored one.
+    // Skipped by its line cores with another lastSeenTimestamp than the stored one.
     std::optional<util::Timestamp> moved_to;
     std::string moved_stored;
+    // Only its lines with new cores decoded (ADR 0101), and what select() planned for it.
+    bool partial = false;
+    Partial part;
+    struct Plan {
+      LineDigests stored;
+      std::vector<std::uint32_t> known;  // per line of the block: its stored index, or npos
+    };
+    std::unique_ptr<Plan> plan;
     // Hashes of the (software, version) pairs its decoded blocks counted, sorted: a
     // device met in several blocks (lines that are not adjacent) counts each once.
     std::vector<std::uint64_t> counted;
@@ -140,6 +177,7 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   const bool m_allow_skip;
   const bool m_count_versions;
   std::unordered_map<std::string, Stored> m_stored;
+  Identity m_identity;
   mutable std::mutex m_mutex;
   std::unordered_map<std::string, Device> m_devices;
   std::vector<Decoded> m_decoded;

@@ -3,6 +3,9 @@
 
 #include "store/postgres/store_impl.hpp"
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "store/codec.hpp"
 #include "store/declared_columns.hpp"
 #include "store/postgres/schema.hpp"
@@ -435,7 +438,9 @@ util::Status PgStore::clear_finding_digests() {
 
 Result<std::int64_t> PgStore::mark_findings_seen(
     const WriteContext& ctx, std::span<const std::string> device_ids,
-    const std::function<void(std::string_view, std::string_view)>& link) {
+    const std::function<void(std::string_view, std::string_view)>& link,
+    std::span<std::int64_t> open_per_device) {
+  std::fill(open_per_device.begin(), open_per_device.end(), 0);
   if (device_ids.empty()) return std::int64_t{0};
   return write_op([&]() -> Result<std::int64_t> {
     if (auto st = m_conn->exec(k_seen_table); !st) return fail(st.error());
@@ -444,13 +449,27 @@ Result<std::int64_t> PgStore::mark_findings_seen(
     // marked every open finding (1.4 million rows into the seen table) where it now
     // marks 10,000 devices; the sweep spares the open findings of a marked device.
     auto marked = m_conn->query(
-        "WITH hosts AS (SELECT id FROM vulnerability_target WHERE targets = ANY($1::text[])), "
-        "ins AS (INSERT INTO mdesync_seen_device (object, run, host) SELECT $2::smallint, "
-        "$3::bigint, id FROM hosts ON CONFLICT DO NOTHING) SELECT count(*) FROM "
-        "vulnerability_finding f WHERE f.status_category = 'Open' AND f.host IN (SELECT id FROM "
-        "hosts)",
+        "WITH hosts AS (SELECT id, targets FROM vulnerability_target WHERE targets = "
+        "ANY($1::text[])), ins AS (INSERT INTO mdesync_seen_device (object, run, host) SELECT "
+        "$2::smallint, $3::bigint, id FROM hosts ON CONFLICT DO NOTHING) SELECT h.targets, "
+        "count(*) FROM vulnerability_finding f JOIN hosts h ON h.id = f.host WHERE "
+        "f.status_category = 'Open' GROUP BY h.targets",
         {ids, object_id(ObjectType::vulnerability), std::to_string(ctx.run_id)});
     if (!marked) return fail(marked.error());
+    std::unordered_map<std::string, std::size_t> index;
+    if (!open_per_device.empty()) {
+      for (std::size_t i = 0; i < device_ids.size(); ++i) index.emplace(device_ids[i], i);
+    }
+    std::int64_t total = 0;
+    for (int i = 0; i < marked->rows(); ++i) {
+      marked->set_row(i);
+      const std::int64_t n = marked->int64(1);
+      total += n;
+      const auto at = index.find(std::string(marked->text(0)));
+      if (at != index.end() && at->second < open_per_device.size()) {
+        open_per_device[at->second] = n;
+      }
+    }
     auto links = m_conn->query(
         "SELECT DISTINCT i.type, ic.recommendation_reference FROM vulnerability_finding f "
         "JOIN vulnerability_item i ON i.id = f.item JOIN vulnerability_item_context ic ON ic.id "
@@ -463,7 +482,7 @@ Result<std::int64_t> PgStore::mark_findings_seen(
       links->set_row(i);
       link(links->text(0), links->text(1));
     }
-    return marked->int64(0);
+    return total;
   });
 }
 

@@ -113,7 +113,8 @@ class PgStore final : public Store {
   util::Status clear_finding_digests() override;
   Result<std::int64_t> mark_findings_seen(
       const WriteContext& ctx, std::span<const std::string> device_ids,
-      const std::function<void(std::string_view, std::string_view)>& link) override;
+      const std::function<void(std::string_view, std::string_view)>& link,
+      std::span<std::int64_t> open_per_device) override;
   Result<std::int64_t> set_findings_last_found(const WriteContext& ctx,
                                                std::span<const FindingLastFound> devices) override;
 

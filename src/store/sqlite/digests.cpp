@@ -1,6 +1,7 @@
 // Finding digests in the SQLite store (ADR 0068): which devices' finding lines were
 // unchanged since the last full read, and marking their open findings seen.
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -68,15 +69,17 @@ util::Status SqliteStore::clear_finding_digests() {
 
 Result<std::int64_t> SqliteStore::mark_findings_seen(
     const WriteContext& ctx, std::span<const std::string> device_ids,
-    const std::function<void(std::string_view, std::string_view)>& link) {
+    const std::function<void(std::string_view, std::string_view)>& link,
+    std::span<std::int64_t> open_per_device) {
+  std::fill(open_per_device.begin(), open_per_device.end(), 0);
   if (device_ids.empty()) return std::int64_t{0};
-  std::unordered_set<std::int64_t> hosts;
-  for (const auto& device : device_ids) {
+  std::unordered_map<std::int64_t, std::size_t> hosts;  // host id -> index of its device
+  for (std::size_t i = 0; i < device_ids.size(); ++i) {
     auto q = cached("SELECT id FROM vulnerability_target WHERE targets = ?");
     if (!q) return fail(q.error());
-    (*q)->bind(1, std::string_view(device));
+    (*q)->bind(1, std::string_view(device_ids[i]));
     auto more = (*q)->step();
-    if (more && *more) hosts.insert((*q)->int64(0));
+    if (more && *more) hosts.emplace((*q)->int64(0), i);
     (*q)->reset();
     if (!more) return fail(more.error());
   }
@@ -93,9 +96,11 @@ Result<std::int64_t> SqliteStore::mark_findings_seen(
     auto more = q->step();
     if (!more) return fail(more.error());
     if (!*more) break;
-    if (!hosts.contains(q->int64(1))) continue;
+    const auto host = hosts.find(q->int64(1));
+    if (host == hosts.end()) continue;
     seen.add(q->int64(0));
     ++n;
+    if (host->second < open_per_device.size()) ++open_per_device[host->second];
     const auto item = static_cast<std::uint64_t>(q->int64(2));
     const auto context = static_cast<std::uint64_t>(q->int64(3));
     if (item >> 32 != 0 || context >> 32 != 0) {

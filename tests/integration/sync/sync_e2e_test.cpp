@@ -2,12 +2,102 @@
 // rows the store ends up with, compared with the simulator's ground truth or with the
 // store of another run.
 
+#include <algorithm>
+
 #include "e2e_fixture.hpp"
+#include "exports.hpp"
 #include "ground_truth.hpp"
 #include "store/open.hpp"
 
 namespace mdesync {
 namespace {
+
+// The value of a plain string member of a raw export line ("" when absent).
+std::string member_of(const std::string& line, const std::string& key) {
+  const std::string open = "\"" + key + "\":\"";
+  const auto at = line.find(open);
+  if (at == std::string::npos) return {};
+  const auto begin = at + open.size();
+  return line.substr(begin, line.find('"', begin) - begin);
+}
+
+std::string with_member(std::string line, const std::string& key, const std::string& value) {
+  const std::string open = "\"" + key + "\":\"";
+  const auto begin = line.find(open) + open.size();
+  return line.replace(begin, line.find('"', begin) - begin, value);
+}
+
+// ADR 0101: rewrites the first finding export file of the simulator's newest snapshot so
+// that, of four devices with several findings in the middle of it, the first has one line
+// with other content (the same finding), the second loses one line (a finding gone), the
+// third gets a line of a new finding, and the fourth has one line with another
+// lastSeenTimestamp than its other lines. The lines of the other devices are left alone.
+void tamper_with_findings(const fs::path& cache) {
+  fs::path newest;
+  fs::file_time_type when{};
+  for (const auto& e : fs::recursive_directory_iterator(cache)) {
+    if (e.path().filename() == "manifest.json" && (newest.empty() || e.last_write_time() > when)) {
+      newest = e.path().parent_path();
+      when = e.last_write_time();
+    }
+  }
+  ASSERT_FALSE(newest.empty());
+  std::vector<fs::path> parts;
+  for (const auto& e : fs::directory_iterator(newest / "VaExport")) parts.push_back(e.path());
+  ASSERT_FALSE(parts.empty());
+  std::sort(parts.begin(), parts.end());
+  std::ifstream in(parts[0], std::ios::binary);
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const auto text = mdesim::gunzip_string(raw);
+  ASSERT_TRUE(text);
+  std::vector<std::string> lines;
+  for (std::size_t start = 0; start < text->size();) {
+    const auto nl = text->find('\n', start);
+    lines.push_back(text->substr(start, nl - start));
+    start = nl == std::string::npos ? text->size() : nl + 1;
+  }
+  // Blocks of one device with at least four findings, away from the file's ends.
+  std::vector<std::pair<std::size_t, std::size_t>> blocks;  // [begin, end)
+  for (std::size_t i = 0; i < lines.size();) {
+    std::size_t j = i;
+    while (j < lines.size() && member_of(lines[j], "deviceId") == member_of(lines[i], "deviceId")) {
+      ++j;
+    }
+    const auto findings =
+        std::count_if(lines.begin() + static_cast<std::ptrdiff_t>(i),
+                      lines.begin() + static_cast<std::ptrdiff_t>(j),
+                      [](const auto& l) { return !member_of(l, "cveId").empty(); });
+    if (i > 0 && j < lines.size() && findings >= 4) blocks.emplace_back(i, j);
+    i = j;
+  }
+  ASSERT_GE(blocks.size(), 8U);
+  // Every other one, from the back, so that the line numbers of the others stay.
+  auto finding_in = [&](std::pair<std::size_t, std::size_t> b) {
+    std::size_t k = b.second - 1;
+    while (member_of(lines[k], "cveId").empty()) --k;
+    return k;
+  };
+  const auto mixed = finding_in(blocks[6]);
+  lines[mixed] =
+      with_member(lines[mixed], "lastSeenTimestamp", member_of(lines[mixed], "firstSeenTimestamp"));
+  const auto added = finding_in(blocks[4]);
+  lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(added) + 1,
+               with_member(lines[added], "cveId", "CVE-2099-0101"));
+  lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(finding_in(blocks[2])));
+  const auto changed = finding_in(blocks[0]);
+  lines[changed] = with_member(lines[changed], "exploitabilityLevel",
+                               member_of(lines[changed], "exploitabilityLevel") == "NoExploit"
+                                   ? "ExploitIsPublic"
+                                   : "NoExploit");
+  std::string out;
+  for (const auto& l : lines) {
+    if (l.empty()) continue;
+    out += l;
+    out += '\n';
+  }
+  std::ofstream(parts[0], std::ios::binary | std::ios::trunc) << mdesim::gzip_string(out);
+}
 
 TEST_F(SyncE2E, FullSyncStoresExactlyTheGroundTruth) {
   start();
@@ -261,6 +351,75 @@ TEST_F(SyncE2E, ADayLaterFullMovesLastFoundWithoutDecodingAndMatchesADecodedRead
                       << ev_decoded[i];
       }
     }
+  }
+}
+
+// ADR 0101: of the devices whose findings changed in a day, only the lines with new
+// content are decoded; the device's other findings take the new lastFound in one
+// statement. The store is the one the same history gives when every line is decoded, with
+// these cases besides the simulator's own changes: a line with other content among
+// unchanged ones, a line gone, a line added, and a device whose lines have two
+// lastSeenTimestamp values; a week later too.
+TEST_F(SyncE2E, OnlyChangedFindingLinesAreDecodedAndTheStoreMatchesADecodedRead) {
+  start();
+  const auto kept = db("lines-kept");
+  const auto decoded = db("lines-decoded");
+  auto c = config_for(kept);
+  c.mode = "full";
+  auto c2 = config_for(decoded);
+  c2.mode = "full";
+  ASSERT_EQ(run(c).outcome, "success");
+  for (const int hours : {24, 24 * 7}) {
+    ASSERT_GT(m_sim->advance(hours).events, 0U);
+    tamper_with_findings(m_dir / "sim-cache");
+    fs::remove(decoded);
+    fs::copy_file(kept, decoded);
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(handle);
+
+    const auto s = run(c);
+    ASSERT_EQ(s.outcome, "success") << describe(s);
+    const auto* v = object_of(s, "vulnerability");
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(v->warnings.empty()) << describe(s);
+    const auto f = run(c2);
+    ASSERT_EQ(f.outcome, "success") << describe(f);
+    const auto* fv = object_of(f, "vulnerability");
+    EXPECT_EQ(fv->reused, 0);
+    if (hours == 24) {
+      // Most lines were not decoded although most devices of this small tenant had a
+      // finding changed in a day.
+      EXPECT_GT(v->reused, v->read / 2) << describe(s);
+      // Devices of which some lines were decoded and the others kept: their open findings
+      // are partly rewritten (a row hash) and partly moved to the new lastFound in one
+      // statement (no row hash). Reading a device whole does one or the other.
+      EXPECT_GT(query_int(kept,
+                          "SELECT count(*) FROM (SELECT host FROM vulnerability_finding WHERE "
+                          "status_category = 'Open' GROUP BY host HAVING sum(row_hash IS NULL) > "
+                          "0 AND sum(row_hash IS NOT NULL) > 0)"),
+                0);
+    }
+    EXPECT_GT(v->reused, 0) << hours << " h\n" << describe(s);
+    EXPECT_EQ(v->read, fv->read) << hours << " h";
+    EXPECT_EQ(v->closed, fv->closed) << hours << " h";
+    EXPECT_GT(v->closed, 0) << hours << " h";
+    EXPECT_EQ(v->read, v->written + v->unchanged + v->skipped + v->merged + v->stale + v->paired +
+                           v->reused_without_row)
+        << hours << " h";
+    if (hours == 24) {
+      // The findings whose lastFound moved are written, as decoding them writes them.
+      EXPECT_EQ(v->written, fv->written);
+      EXPECT_EQ(v->unchanged, fv->unchanged);
+    }
+    expect_same_rows(kept, decoded);
+    const std::string events =
+        "SELECT e.finding || ' ' || e.event || ' ' || coalesce(e.event_time, '') || ' ' || "
+        "e.severity || ' ' || coalesce(h.rbac_group_name, '-') FROM vulnerability_event e JOIN "
+        "vulnerability_host_context h ON h.id = e.host_context ORDER BY 1";
+    EXPECT_EQ(query_strings(kept, events), query_strings(decoded, events)) << hours << " h";
   }
 }
 
@@ -763,8 +922,9 @@ TEST_F(CliE2E, SqliteAndPostgresqlExportTheSameRowsForTheSameHistory) {
   drop();
 }
 
-// ADR 0100 on both backends: a full a day after the last one, with most devices' lines
-// skipped, exports the rows SQLite stores when every line is decoded, byte for byte.
+// ADR 0100 and 0101 on both backends: a full a day after the last one, with most devices'
+// lines skipped and of most others only the changed lines decoded, exports the rows SQLite
+// stores when every line is decoded, byte for byte.
 TEST_F(CliE2E, ADayLaterFullOnPostgresqlExportsTheRowsOfADecodedRead) {
   const std::string base = test_pg_url();
   ASSERT_FALSE(base.empty()) << "no PostgreSQL test cluster (ctest fixture pg_cluster)";
@@ -785,6 +945,7 @@ TEST_F(CliE2E, ADayLaterFullOnPostgresqlExportsTheRowsOfADecodedRead) {
   ASSERT_EQ(run(c_lite).outcome, "success");
   ASSERT_EQ(run(c_pg).outcome, "success");
   ASSERT_GT(m_sim->advance(24).events, 0U);
+  tamper_with_findings(m_dir / "sim-cache");  // lines changed, gone, added, mixed (ADR 0101)
   fs::copy_file(lite, decoded);
   sqlite3* handle = nullptr;
   ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);

@@ -219,18 +219,48 @@ TEST(RawLastSeen, IsNoneUnlessExactlyOnePlainStringValue) {
   EXPECT_EQ(value_of(R"({"lastSeenTimestamp":"unterminated)"), "<none>");
 }
 
-// A gate that records the finding blocks it is asked about and skips none.
+TEST(RawLastSeen, FindsTheKeyAtEveryPlaceInALongLine) {
+  // Past the 16-byte steps of the scan and at each offset around them.
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    const std::string line = "{\"softwareName\":\"" + std::string(pad, 'p') +
+                             "\",\"lastSeenTimestamp\":\"t\",\"firstSeenTimestamp\":\"u\"}";
+    EXPECT_EQ(value_of(line), "t") << pad;
+    EXPECT_EQ(value_of(line + ",\"LastSeenTimestamp\":\"v\""), "<none>") << pad;
+  }
+}
+
+// A gate that records the finding blocks it is asked about, skips none and, when told,
+// selects lines to decode alone.
 class FindingRecorder final : public VulnerabilityGate {
  public:
   std::vector<InventoryBlock> blocks;
-  std::vector<std::string> last_seen;  // each block's, copied (the view is the splitter's)
+  std::vector<std::string> last_seen;                              // each block's, copied
+  std::vector<std::vector<std::uint64_t>> cores;                   // each block's, copied
+  std::map<std::string, std::vector<std::uint32_t>> select_lines;  // device -> lines
+  bool take_part = true;
+  std::vector<std::string> decoded_rows;  // device ids of the rows given to decoded()
+  std::vector<std::string> part_rows;     // ... and to decoded_part()
   [[nodiscard]] std::uint64_t seed() const override { return 7; }
+  [[nodiscard]] bool may_skip() const override { return !select_lines.empty(); }
   bool skip(const InventoryBlock& b) override {
     blocks.push_back(b);
     last_seen.emplace_back(b.last_seen);
+    cores.emplace_back(b.cores.begin(), b.cores.end());
     return false;
   }
-  void decoded(const InventoryBlock&, std::span<const VulnerabilityRow>) override {}
+  void decoded(const InventoryBlock&, std::span<const VulnerabilityRow> rows) override {
+    for (const auto& r : rows) decoded_rows.push_back(r.device_id + "/" + r.cve_id.value_or(""));
+  }
+  std::vector<std::uint32_t> select(const InventoryBlock& b) override {
+    const auto it = select_lines.find(std::string(b.device_id));
+    return it == select_lines.end() ? std::vector<std::uint32_t>{} : it->second;
+  }
+  bool decoded_part(const InventoryBlock&, std::span<const std::uint32_t>,
+                    std::span<const VulnerabilityRow> rows) override {
+    if (!take_part) return false;
+    for (const auto& r : rows) part_rows.push_back(r.device_id + "/" + r.cve_id.value_or(""));
+    return true;
+  }
 };
 
 std::string finding(const std::string& device, const std::string& cve, const std::string& seen) {
@@ -238,24 +268,37 @@ std::string finding(const std::string& device, const std::string& cve, const std
          seen + R"(","isOnboarded":true})";
 }
 
+util::Status decode_finding(std::string_view text, std::uint64_t, VulnerabilityRow& row) {
+  row.device_id = std::string(raw_device_id(text));
+  const auto at = text.find("\"cveId\":\"");
+  if (at != std::string_view::npos) {
+    const auto begin = at + 9;
+    row.cve_id = std::string(text.substr(begin, text.find('"', begin) - begin));
+  }
+  return {};
+}
+
+void split_into(FindingRecorder& gate, const std::vector<std::string>& file,
+                std::vector<std::string>* emitted = nullptr) {
+  DeviceBlockSplitter<VulnerabilityRow> splitter(
+      gate, decode_finding, [&](VulnerabilityRow&& r) -> util::Status {
+        if (emitted != nullptr) {
+          emitted->push_back(r.device_id + "/" + r.cve_id.value_or(""));
+        }
+        return {};
+      });
+  std::uint64_t n = 0;
+  for (const auto& l : file) EXPECT_TRUE(splitter.line(l, ++n));
+  EXPECT_TRUE(splitter.finish());
+}
+
 std::vector<FindingRecorder> split_findings(const std::vector<std::vector<std::string>>& files) {
   std::vector<FindingRecorder> out(files.size());
-  for (std::size_t f = 0; f < files.size(); ++f) {
-    DeviceBlockSplitter<VulnerabilityRow> splitter(
-        out[f],
-        [](std::string_view text, std::uint64_t, VulnerabilityRow& row) -> util::Status {
-          row.device_id = std::string(raw_device_id(text));
-          return {};
-        },
-        [](VulnerabilityRow&&) -> util::Status { return {}; });
-    std::uint64_t n = 0;
-    for (const auto& l : files[f]) EXPECT_TRUE(splitter.line(l, ++n));
-    EXPECT_TRUE(splitter.finish());
-  }
+  for (std::size_t f = 0; f < files.size(); ++f) split_into(out[f], files[f]);
   return out;
 }
 
-TEST(FindingBlockSplitter, TheCoreDigestLeavesOutTheOneLastSeenValueOfABlock) {
+TEST(FindingBlockSplitter, EachLinesCoreLeavesOutItsLastSeenValue) {
   const auto r = split_findings({
       {finding("x", "c", "t"), finding("a", "c1", "T1"), finding("a", "c2", "T1"),
        finding("z", "c", "t")},
@@ -269,23 +312,58 @@ TEST(FindingBlockSplitter, TheCoreDigestLeavesOutTheOneLastSeenValueOfABlock) {
       {finding("x", "c", "t"), finding("a", "c1", "T1"), finding("a", "c2", "T2"),
        finding("z", "c", "t")},
   });
-  const auto& a = r[0].blocks[1];
+  const auto& a = r[0].cores[1];
+  ASSERT_EQ(a.size(), 2U);
+  EXPECT_NE(a[0], a[1]);
   EXPECT_EQ(r[0].last_seen[1], "T1");
   EXPECT_EQ(r[1].last_seen[1], "T2 later");
-  EXPECT_EQ(r[1].blocks[1].core, a.core);
-  EXPECT_NE(r[1].blocks[1].digest, a.digest);
+  EXPECT_EQ(r[1].cores[1], a);
+  EXPECT_NE(r[1].blocks[1].digest, r[0].blocks[1].digest);
   EXPECT_EQ(r[2].last_seen[1], "T1");
-  EXPECT_NE(r[2].blocks[1].core, a.core);
-  EXPECT_EQ(r[3].last_seen[1], "");  // not one value: no core digest
-  EXPECT_NE(a.core, BlockDigest{});
+  ASSERT_EQ(r[2].cores[1].size(), 2U);
+  EXPECT_EQ(r[2].cores[1][0], a[0]);
+  EXPECT_NE(r[2].cores[1][1], a[1]);
+  EXPECT_NE(r[2].blocks[1].digest, r[0].blocks[1].digest);
+  EXPECT_EQ(r[3].last_seen[1], "");  // not one value: no cores
+  EXPECT_TRUE(r[3].cores[1].empty());
+  EXPECT_NE(r[3].blocks[1].digest, r[0].blocks[1].digest);
+  // The digest of the same lines is the same.
+  EXPECT_EQ(split_findings({{finding("x", "c", "t"), finding("a", "c1", "T1"),
+                             finding("a", "c2", "T1"), finding("z", "c", "t")}})[0]
+                .blocks[1]
+                .digest,
+            r[0].blocks[1].digest);
 }
 
-TEST(FindingBlockSplitter, ALineWithoutAPlainLastSeenValueLeavesTheBlockWithoutACore) {
+TEST(FindingBlockSplitter, ALineWithoutAPlainLastSeenValueLeavesTheBlockWithoutCores) {
   const auto r = split_findings(
       {{finding("x", "c", "t"), finding("a", "c1", "T1"),
         R"({"deviceId":"a","cveId":"c2","lastSeenTimestamp":null})", finding("z", "c", "t")}});
   EXPECT_EQ(r[0].last_seen[1], "");
+  EXPECT_TRUE(r[0].cores[1].empty());
   EXPECT_EQ(r[0].last_seen[0], "t");
+}
+
+// ADR 0101: the lines the gate selects are the only ones decoded and delivered, unless the
+// gate turns their rows down; then every line of the block is.
+TEST(FindingBlockSplitter, OnlyTheSelectedLinesAreDecodedWhenTheGateTakesTheirRows) {
+  const std::vector<std::string> file = {finding("x", "c", "t"), finding("a", "c1", "T"),
+                                         finding("a", "c2", "T"), finding("a", "c3", "T"),
+                                         finding("z", "c", "t")};
+  FindingRecorder taken;
+  taken.select_lines["a"] = {0, 2};
+  std::vector<std::string> emitted;
+  split_into(taken, file, &emitted);
+  EXPECT_EQ(taken.part_rows, (std::vector<std::string>{"a/c1", "a/c3"}));
+  EXPECT_EQ(emitted, (std::vector<std::string>{"x/c", "a/c1", "a/c3", "z/c"}));
+
+  FindingRecorder refused;
+  refused.select_lines["a"] = {1};
+  refused.take_part = false;
+  emitted.clear();
+  split_into(refused, file, &emitted);
+  EXPECT_EQ(emitted, (std::vector<std::string>{"x/c", "a/c1", "a/c2", "a/c3", "z/c"}));
+  EXPECT_EQ(refused.decoded_rows, (std::vector<std::string>{"x/c", "a/c1", "a/c2", "a/c3", "z/c"}));
 }
 
 }  // namespace

@@ -721,11 +721,13 @@ TEST_P(StoreContract, FindingsMarkedSeenByDeviceSurviveTheSweepAndGiveTheirLinks
     auto tx = s->begin().value();
     std::set<std::pair<std::string, std::string>> links;
     const std::vector<std::string> devices = {"dev1", "dev2", "nobody"};
+    std::vector<std::int64_t> per_device(devices.size(), -1);
     auto marked = s->mark_findings_seen(
         ctx(2, true, false), devices,
-        [&](std::string_view cve, std::string_view rec) { links.emplace(cve, rec); });
+        [&](std::string_view cve, std::string_view rec) { links.emplace(cve, rec); }, per_device);
     ASSERT_TRUE(marked) << marked.error().message;
     EXPECT_EQ(*marked, 3);
+    EXPECT_EQ(per_device, (std::vector<std::int64_t>{2, 1, 0}));
     EXPECT_EQ(links, (std::set<std::pair<std::string, std::string>>{{"CVE-1", "rec-a"}}));
     EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(2), at("2025-06-01T06:00:00Z"))->closed, 1);
     ASSERT_TRUE(tx.commit());

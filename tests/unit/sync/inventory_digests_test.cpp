@@ -149,16 +149,19 @@ TEST(InventoryDigests, ARowOfAnotherDeviceInABlockIsAConflict) {
   EXPECT_TRUE(gate.conflict());
 }
 
-// ADR 0100: finding blocks stored by their core digest and lastSeenTimestamp value.
-TEST(FindingDigestBytes, CoreFormRoundTripsAndIsNotAPlainDigest) {
-  const BlockDigest c{7, 9};
-  const auto bytes = core_digest_bytes(c, "2025-06-01 08:00:00");
+// ADR 0101: finding blocks stored line by line (core digest and finding per line).
+TEST(FindingDigestBytes, LineFormRoundTripsAndIsNotAPlainDigest) {
+  const LineDigests lines{"2025-06-01 08:00:00", {7, 0xFFFFFFFFFFFFFFFFULL, 9}, {3, 0, 0xABCDEF01}};
+  const auto bytes = line_digest_bytes(lines);
   EXPECT_EQ(digest_from_bytes(bytes), std::nullopt);
-  const auto back = core_digest_from_bytes(bytes);
+  const auto back = line_digests_from_bytes(bytes);
   ASSERT_TRUE(back);
-  EXPECT_EQ(back->core, c);
-  EXPECT_EQ(back->last_seen, "2025-06-01 08:00:00");
-  EXPECT_EQ(core_digest_from_bytes(digest_bytes(c)), std::nullopt);
+  EXPECT_EQ(back->last_seen, lines.last_seen);
+  EXPECT_EQ(back->cores, lines.cores);
+  EXPECT_EQ(back->ids, lines.ids);
+  EXPECT_EQ(line_digests_from_bytes(digest_bytes(BlockDigest{7, 9})), std::nullopt);
+  EXPECT_EQ(line_digests_from_bytes(bytes.substr(0, bytes.size() - 1)), std::nullopt);
+  EXPECT_EQ(line_digests_from_bytes(bytes + "x"), std::nullopt);
 }
 
 TEST(FindingDigestBytes, LastSeenTimeReadsTheValueAsTheDecoderDoes) {
@@ -171,53 +174,149 @@ TEST(FindingDigestBytes, LastSeenTimeReadsTheValueAsTheDecoderDoes) {
   EXPECT_EQ(last_seen_time("2025-06-01\t"), std::nullopt);
 }
 
-InventoryBlock finding_block(std::string_view device, BlockDigest digest, BlockDigest core,
-                             std::string_view last_seen) {
-  return InventoryBlock{device, digest, 2, true, last_seen, core};
+const std::string k_t1 = "2025-06-01 08:00:00";
+const std::string k_t2 = "2025-06-02 09:30:00";
+
+InventoryBlock finding_block(std::string_view device, BlockDigest digest,
+                             const std::vector<std::uint64_t>& cores, std::string_view last_seen) {
+  return InventoryBlock{device, digest, cores.size(), true, last_seen, cores};
 }
 
-TEST(FindingDigests, ASameCoreIsSkippedAndAMovedLastSeenIsReported) {
+// The rows of the test: their cveId is their identity (0 without one).
+std::optional<std::uint32_t> test_identity(const defender::VulnerabilityRow& r) {
+  if (!r.cve_id) return 0U;
+  if (*r.cve_id == "no-identity") return std::nullopt;
+  return static_cast<std::uint32_t>(std::stoul(*r.cve_id));
+}
+
+defender::VulnerabilityRow finding_row(const std::string& device, std::optional<int> cve,
+                                       const std::string& seen) {
+  defender::VulnerabilityRow r;
+  r.device_id = device;
+  if (cve) r.cve_id = std::to_string(*cve);
+  r.last_seen_timestamp = *util::parse_timestamp(seen);
+  return r;
+}
+
+std::string stored_lines(const std::vector<std::uint64_t>& cores,
+                         const std::vector<std::uint32_t>& ids, const std::string& t) {
+  return line_digest_bytes(LineDigests{t, cores, ids});
+}
+
+TEST(FindingDigests, TheSameCoresAreSkippedAndAMovedLastSeenIsReported) {
   FindingDigests gate(1, true, false);
-  const std::string t1 = "2025-06-01 08:00:00";
-  const std::string t2 = "2025-06-02 09:30:00";
-  for (const char* d : {"same", "moved", "changed", "mixed", "bad-time"}) {
-    gate.add_stored(d, {k_a, false, t1});
+  gate.set_identity(test_identity);
+  const auto stored = stored_lines({1, 2}, {11, 12}, k_t1);
+  for (const char* d : {"same", "moved", "reordered", "changed", "mixed", "bad-time"}) {
+    gate.add_stored(d, {{}, false, stored});
   }
   gate.add_stored("plain", {k_a, false, {}});
-  EXPECT_TRUE(gate.skip(finding_block("same", k_b, k_a, t1)));
-  EXPECT_TRUE(gate.skip(finding_block("moved", k_b, k_a, t2)));
-  EXPECT_FALSE(gate.skip(finding_block("changed", k_a, k_b, t1)));
-  EXPECT_FALSE(gate.skip(finding_block("mixed", k_b, k_a, "")));  // lines without one value
-  EXPECT_FALSE(gate.skip(finding_block("bad-time", k_b, k_a, "soon")));
-  // A digest of the whole lines (stored before ADR 0100) still matches them exactly.
-  EXPECT_TRUE(gate.skip(finding_block("plain", k_a, k_b, t2)));
+  EXPECT_TRUE(gate.skip(finding_block("same", k_b, {1, 2}, k_t1)));
+  EXPECT_TRUE(gate.skip(finding_block("moved", k_b, {1, 2}, k_t2)));
+  EXPECT_TRUE(gate.skip(finding_block("reordered", k_b, {2, 1}, k_t1)));
+  EXPECT_FALSE(gate.skip(finding_block("changed", k_a, {1, 3}, k_t1)));
+  EXPECT_FALSE(gate.skip(finding_block("mixed", k_b, {}, "")));  // lines without one value
+  EXPECT_FALSE(gate.skip(finding_block("bad-time", k_b, {1, 2}, "soon")));
+  // A digest of the whole lines still matches them exactly.
+  EXPECT_TRUE(gate.skip(finding_block("plain", k_a, {1, 2}, k_t2)));
   EXPECT_EQ(gate.skipped(), (std::vector<std::pair<std::string, std::uint64_t>>{
-                                {"moved", 2}, {"plain", 2}, {"same", 2}}));
+                                {"moved", 2}, {"plain", 2}, {"reordered", 2}, {"same", 2}}));
   const auto moved = gate.moved();
   ASSERT_EQ(moved.size(), 1U);
   EXPECT_EQ(moved[0].device_id, "moved");
-  EXPECT_EQ(moved[0].last_found, *util::parse_timestamp(t2));
-  EXPECT_EQ(moved[0].stored, core_digest_bytes(k_a, t2));
+  EXPECT_EQ(moved[0].last_found, *util::parse_timestamp(k_t2));
+  EXPECT_EQ(moved[0].stored, stored_lines({1, 2}, {11, 12}, k_t2));
 }
 
-TEST(FindingDigests, ADecodedBlockIsStoredByItsCoreOnlyWhenEveryRowHasItsLastSeen) {
+TEST(FindingDigests,
+     ADecodedBlockIsStoredLineByLineOnlyWhenEveryFindingIsDistinctAndHasItsLastSeen) {
   FindingDigests gate(1, true, false);
-  const std::string t = "2025-06-01 08:00:00";
-  defender::VulnerabilityRow r;
-  r.device_id = "d";
-  r.last_seen_timestamp = *util::parse_timestamp(t);
-  std::vector<defender::VulnerabilityRow> rows = {r, r};
-  gate.decoded(finding_block("d", k_a, k_b, t), rows);
+  gate.set_identity(test_identity);
+  const auto r1 = finding_row("d", 11, k_t1);
+  const auto r2 = finding_row("d", 12, k_t1);
+  const auto none = finding_row("d", std::nullopt, "2020-01-01 00:00:00");  // makes no finding
+  gate.decoded(finding_block("d", k_a, {1, 2, 3}, k_t1), std::vector{r1, r2, none});
   // A row whose lastSeenTimestamp is not the value found in the raw line (a nested
   // member of that name, say): the lines are stored by their full digest.
-  rows[1].last_seen_timestamp.reset();
-  gate.decoded(finding_block("e", k_a, k_b, t), std::vector{rows[1], rows[1]});
-  gate.decoded(finding_block("f", k_a, k_b, ""), std::vector{r});
+  auto other = r2;
+  other.last_seen_timestamp = *util::parse_timestamp(k_t2);
+  gate.decoded(finding_block("e", k_a, {1, 2}, k_t1), std::vector{r1, other});
+  // Two rows of one finding (merged when read): not line by line.
+  gate.decoded(finding_block("f", k_a, {1, 2}, k_t1), std::vector{r1, r1});
+  // A row whose finding the identity cannot tell.
+  gate.decoded(finding_block("g", k_a, {1}, k_t1), std::vector{finding_row("g", {}, k_t1)});
+  auto unknown = finding_row("g", 0, k_t1);
+  unknown.cve_id = "no-identity";
+  gate.decoded(finding_block("h", k_a, {1}, k_t1), std::vector{unknown});
+  // Lines without one lastSeenTimestamp value.
+  gate.decoded(finding_block("i", k_a, {}, ""), std::vector{r1});
   const auto decoded = gate.take_decoded();
-  ASSERT_EQ(decoded.size(), 3U);
-  EXPECT_EQ(decoded[0].stored, core_digest_bytes(k_b, t));
+  ASSERT_EQ(decoded.size(), 6U);
+  EXPECT_EQ(decoded[0].stored, stored_lines({1, 2, 3}, {11, 12, 0}, k_t1));
   EXPECT_EQ(decoded[1].stored, digest_bytes(k_a));
   EXPECT_EQ(decoded[2].stored, digest_bytes(k_a));
+  EXPECT_EQ(decoded[3].stored, stored_lines({1}, {0}, k_t1));
+  EXPECT_EQ(decoded[4].stored, digest_bytes(k_a));
+  EXPECT_EQ(decoded[5].stored, digest_bytes(k_a));
+}
+
+// ADR 0101: of a block with a few new cores only those lines are decoded; the others
+// stand for their stored findings when the decoded rows account for every finding.
+TEST(FindingDigests, OnlyTheLinesWithNewCoresAreDecodedWhenTheRowsAccountForEveryFinding) {
+  FindingDigests gate(1, true, false);
+  gate.set_identity(test_identity);
+  const auto stored = stored_lines({1, 2, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t1);
+  for (const char* d : {"changed", "added", "gone", "dup", "moved-row", "many", "mixed"}) {
+    gate.add_stored(d, {{}, false, stored});
+  }
+  auto partial = [&](const std::string& device, const std::vector<std::uint64_t>& cores,
+                     const std::string& t, const std::vector<defender::VulnerabilityRow>& rows,
+                     std::vector<std::uint32_t> expect_lines) {
+    const auto block = finding_block(device, k_a, cores, t);
+    EXPECT_FALSE(gate.skip(block)) << device;
+    const auto lines = gate.select(block);
+    EXPECT_EQ(lines, expect_lines) << device;
+    if (lines.empty()) return false;
+    return gate.decoded_part(block, lines, rows);
+  };
+  // Line 2 changed its content, not its finding: decoded alone.
+  EXPECT_TRUE(partial("changed", {1, 22, 3, 4, 5}, k_t2, {finding_row("changed", 12, k_t2)}, {1}));
+  // A new finding.
+  EXPECT_TRUE(partial("added", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("added", 16, k_t1)}, {5}));
+  // A finding is gone (line 3's), another changed: the whole block is decoded instead.
+  EXPECT_FALSE(partial("gone", {1, 22, 4, 5}, k_t1, {finding_row("gone", 12, k_t1)}, {1}));
+  // A new line of a finding a kept line makes.
+  EXPECT_FALSE(partial("dup", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("dup", 11, k_t1)}, {5}));
+  // A decoded row whose lastSeenTimestamp is not the block's.
+  EXPECT_FALSE(
+      partial("moved-row", {1, 22, 3, 4, 5}, k_t1, {finding_row("moved-row", 12, k_t2)}, {1}));
+  // Most lines new: all decoded, nothing selected.
+  EXPECT_FALSE(partial("many", {1, 22, 33, 44, 5}, k_t1, {}, {}));
+  // Lines without one value: nothing selected.
+  EXPECT_FALSE(partial("mixed", {}, "", {}, {}));
+
+  const auto parts = gate.partial();
+  ASSERT_EQ(parts.size(), 2U);
+  EXPECT_EQ(parts[0].device_id, "added");
+  EXPECT_EQ(parts[0].known_lines, 5);
+  EXPECT_EQ(parts[0].known_findings, 4);
+  EXPECT_EQ(parts[0].expected_open, 5);
+  EXPECT_EQ(parts[0].last_found, std::nullopt);
+  EXPECT_EQ(parts[1].device_id, "changed");
+  EXPECT_EQ(parts[1].known_lines, 4);
+  EXPECT_EQ(parts[1].known_findings, 3);
+  EXPECT_EQ(parts[1].expected_open, 4);
+  EXPECT_EQ(parts[1].last_found, *util::parse_timestamp(k_t2));
+  EXPECT_TRUE(gate.skipped().empty());
+  // Their digests are the new lines'.
+  const auto decoded = gate.take_decoded();
+  ASSERT_EQ(decoded.size(), 2U);
+  EXPECT_EQ(decoded[0].stored, stored_lines({1, 22, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t2));
+  EXPECT_EQ(decoded[1].stored, stored_lines({1, 2, 3, 4, 5, 6}, {11, 12, 13, 14, 0, 16}, k_t1));
+  // A partly decoded device met again makes the read unsafe.
+  EXPECT_FALSE(gate.conflict());
+  EXPECT_FALSE(gate.skip(finding_block("changed", k_a, {7}, k_t2)));
+  EXPECT_TRUE(gate.conflict());
 }
 
 }  // namespace
