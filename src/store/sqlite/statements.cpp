@@ -158,26 +158,30 @@ Result<TableStatements> prepare_table(Db& db) {
     if (!insert_columns.empty()) insert_columns += ", ";
     insert_columns += c;
   }
+  // OR FAIL on every write of a row: no statement journal (see TableStatements).
   std::string insert_sql = fmt::format(
-      "INSERT INTO {} ({}, last_changed_at, last_run_id, row_hash, first_synced_at) VALUES ({})",
+      "INSERT OR FAIL INTO {} ({}, last_changed_at, last_run_id, row_hash, "
+      "first_synced_at) VALUES ({})",
       name, insert_columns, placeholders(ncols + 4));
   s.update_tail =
       fmt::format("last_changed_at = ?{}, last_run_id = ?{}, row_hash = ?{} WHERE id = ?{}",
                   ncols + 1, ncols + 2, ncols + 3, ncols + 4);
-  std::string update_sql = fmt::format("UPDATE {} SET ", name);
+  std::string update_sql = fmt::format("UPDATE OR FAIL {} SET ", name);
   for (const auto& set : s.sets) update_sql += set + ", ";
   update_sql += s.update_tail;
   // Definitions are never swept (and have no status).
   std::string sweep_sql =
       T::object == ObjectType::vulnerability_definition ? std::string()
-      : is_vuln ? "UPDATE vulnerability_finding SET status = 'Fixed', status_category = 'Closed', "
-                  "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
-                  "row_hash = NULL WHERE id = ?4 AND status_category = 'Open' "
-                  "AND (state_time IS NULL OR state_time <= ?1)"
-                : fmt::format(
-                      "UPDATE {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
-                      "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
-                      name);
+      : is_vuln
+          ? "UPDATE OR FAIL vulnerability_finding SET status = 'Fixed', status_category = "
+            "'Closed', "
+            "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
+            "row_hash = NULL WHERE id = ?4 AND status_category = 'Open' "
+            "AND (state_time IS NULL OR state_time <= ?1)"
+          : fmt::format(
+                "UPDATE OR FAIL {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
+                "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
+                name);
   std::string load_sql = is_narrow<Row>
                              ? fmt::format("SELECT id, item, host, row_hash FROM {}", name)
                              : fmt::format("SELECT id, uid, row_hash FROM {}", name);
@@ -198,7 +202,7 @@ Result<TableStatements> prepare_table(Db& db) {
 
 Result<Statement*> update_with_keys(Db& db, TableStatements& s, std::uint64_t mask) {
   if (auto it = s.update_keys.find(mask); it != s.update_keys.end()) return &it->second;
-  std::string sql = fmt::format("UPDATE {} SET ", s.name);
+  std::string sql = fmt::format("UPDATE OR FAIL {} SET ", s.name);
   for (const auto& set : s.sets) sql += set + ", ";
   for (std::size_t i = 0; i < s.key_sets.size(); ++i) {
     if ((mask >> i & 1U) != 0) sql += s.key_sets[i] + ", ";

@@ -30,6 +30,14 @@ std::string unique_index(ObjectType object);
 std::uint64_t narrow_key(const NarrowRefs& refs);
 
 // Prepared statements of one object table.
+//
+// The row writes (insert, update, sweep) are `OR FAIL`, not SQLite's default `ABORT`
+// (ADR 0105): a statement that fires triggers (the finding history's, ADR 0074) and may
+// abort keeps a statement journal, into which SQLite copies every page the statement
+// touches (a whole 16 KiB page for each row written). `FAIL` stops at the same
+// constraint errors with the same message and needs no such journal; what a failed
+// statement wrote is undone with the rest of the operation, since every write runs in
+// the store's savepoint or transaction, which is rolled back on any error.
 struct TableStatements {
   Statement select;  // id, row_hash [, lifecycle], indexed columns by uid
   Statement by_id;   // uid, row_hash [, lifecycle], indexed columns by id: confirms a hit

@@ -15,6 +15,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "sqlite_damage.hpp"
 #include "store_rows.hpp"
@@ -110,6 +111,175 @@ TEST_F(StoreTest, FirstSyncUsesARollbackJournalThenWal) {
   auto s = open();
   EXPECT_EQ(journal(), "wal");
   EXPECT_TRUE(s->find_host("a").value().has_value());
+}
+
+// A VFS over the default one that counts the bytes SQLite writes to statement journals
+// (files opened with SQLITE_OPEN_SUBJOURNAL), installed as the default while it lives.
+// SQLite keeps a statement journal in memory up to a size (64 KiB by default): while the
+// counter lives it spills at once, so that every byte journaled reaches a file.
+class SubjournalCounter {
+ public:
+  SubjournalCounter() {
+    // No connection is open between tests: SQLite may be reconfigured.
+    EXPECT_EQ(sqlite3_shutdown(), SQLITE_OK);
+    EXPECT_EQ(sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 0), SQLITE_OK);
+    EXPECT_EQ(sqlite3_initialize(), SQLITE_OK);
+    s_base = sqlite3_vfs_find(nullptr);
+    m_vfs = *s_base;
+    m_vfs.zName = "mdesync-subjournal-counter";
+    m_vfs.szOsFile = static_cast<int>(sizeof(File)) + s_base->szOsFile;
+    m_vfs.xOpen = &open;
+    s_bytes = 0;
+    EXPECT_EQ(sqlite3_vfs_register(&m_vfs, 1), SQLITE_OK);
+  }
+  ~SubjournalCounter() {
+    sqlite3_vfs_unregister(&m_vfs);
+    sqlite3_vfs_register(s_base, 1);
+    sqlite3_shutdown();
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 64 * 1024);
+    sqlite3_initialize();
+  }
+  SubjournalCounter(const SubjournalCounter&) = delete;
+  SubjournalCounter& operator=(const SubjournalCounter&) = delete;
+  static std::int64_t bytes() { return s_bytes; }
+
+ private:
+  // Our file, then the base VFS's file right after it.
+  struct File {
+    sqlite3_file base;
+    sqlite3_io_methods methods;
+    sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
+  };
+  static int open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+                  int* out_flags) {
+    auto* f = reinterpret_cast<File*>(file);
+    const int rc = s_base->xOpen(s_base, name, f->real(), flags, out_flags);
+    if (rc != SQLITE_OK || f->real()->pMethods == nullptr) {
+      f->base.pMethods = nullptr;
+      return rc;
+    }
+    f->methods = *f->real()->pMethods;
+    // Every method forwards to the real file; only writes of statement journals count.
+    f->methods.xClose = [](sqlite3_file* p) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xClose(self->real());
+    };
+    f->methods.xRead = [](sqlite3_file* p, void* b, int n, sqlite3_int64 o) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xRead(self->real(), b, n, o);
+    };
+    f->methods.xWrite = (flags & SQLITE_OPEN_SUBJOURNAL) != 0
+                            ? +[](sqlite3_file* p, const void* b, int n, sqlite3_int64 o) {
+                                s_bytes += n;
+                                auto* self = reinterpret_cast<File*>(p);
+                                return self->real()->pMethods->xWrite(self->real(), b, n, o);
+                              }
+                            : +[](sqlite3_file* p, const void* b, int n, sqlite3_int64 o) {
+                                auto* self = reinterpret_cast<File*>(p);
+                                return self->real()->pMethods->xWrite(self->real(), b, n, o);
+                              };
+    f->methods.xTruncate = [](sqlite3_file* p, sqlite3_int64 size) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xTruncate(self->real(), size);
+    };
+    f->methods.xSync = [](sqlite3_file* p, int fl) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xSync(self->real(), fl);
+    };
+    f->methods.xFileSize = [](sqlite3_file* p, sqlite3_int64* size) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xFileSize(self->real(), size);
+    };
+    f->methods.xLock = [](sqlite3_file* p, int l) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xLock(self->real(), l);
+    };
+    f->methods.xUnlock = [](sqlite3_file* p, int l) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xUnlock(self->real(), l);
+    };
+    f->methods.xCheckReservedLock = [](sqlite3_file* p, int* out) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xCheckReservedLock(self->real(), out);
+    };
+    f->methods.xFileControl = [](sqlite3_file* p, int op, void* arg) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xFileControl(self->real(), op, arg);
+    };
+    f->methods.xSectorSize = [](sqlite3_file* p) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xSectorSize(self->real());
+    };
+    f->methods.xDeviceCharacteristics = [](sqlite3_file* p) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xDeviceCharacteristics(self->real());
+    };
+    f->methods.xShmMap = [](sqlite3_file* p, int pg, int sz, int ext, void volatile** out) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xShmMap(self->real(), pg, sz, ext, out);
+    };
+    f->methods.xShmLock = [](sqlite3_file* p, int off, int n, int fl) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xShmLock(self->real(), off, n, fl);
+    };
+    f->methods.xShmBarrier = [](sqlite3_file* p) {
+      auto* self = reinterpret_cast<File*>(p);
+      self->real()->pMethods->xShmBarrier(self->real());
+    };
+    f->methods.xShmUnmap = [](sqlite3_file* p, int del) {
+      auto* self = reinterpret_cast<File*>(p);
+      return self->real()->pMethods->xShmUnmap(self->real(), del);
+    };
+    // Memory-mapped I/O is off in the store (mmap_size 0): no xFetch through this file.
+    f->methods.iVersion = std::min(f->methods.iVersion, 2);
+    f->base.pMethods = &f->methods;
+    return SQLITE_OK;
+  }
+
+  static inline sqlite3_vfs* s_base = nullptr;
+  static inline std::int64_t s_bytes = 0;
+  sqlite3_vfs m_vfs{};
+};
+
+// Writing a finding fires the history triggers (ADR 0074). With SQLite's default
+// conflict policy each such statement keeps a statement journal of every page it
+// touches: a whole page copied per row, gigabytes over a large first load. The store's
+// row writes need none (ADR 0105); the savepoint of each batch still journals the pages
+// it changes once.
+TEST_F(StoreTest, RowWritesKeepNoStatementJournalPerRow) {
+  SubjournalCounter counter;
+  auto s = open();
+  std::vector<model::Vulnerability> rows;
+  for (int i = 0; i < 400; ++i) {
+    rows.push_back(
+        vuln("v" + std::to_string(i), VulnerabilityStatus::active, "2025-06-01T00:00:00Z"));
+    rows.back().targets = "dev" + std::to_string(i % 40);
+  }
+  auto write = [&](RunId run, bool first) {
+    auto tx = s->begin().value();
+    auto up = s->upsert(ctx(run, true), std::span<const model::Vulnerability>(rows)).value();
+    EXPECT_EQ(up.written, rows.size());
+    if (!first) {
+      EXPECT_EQ(up.unchanged, 0);
+    }
+    ASSERT_TRUE(tx.commit());
+  };
+  // Opening a new store (its schema) may journal: only the row writes are counted.
+  auto journaled = [from = SubjournalCounter::bytes()]() mutable {
+    const auto now = SubjournalCounter::bytes();
+    return now - std::exchange(from, now);
+  };
+  write(1, true);  // a first load: inserts
+  // 400 rows of one 16 KiB page each would be 6.5 MB; a batch's savepoint journals at
+  // most the few pages that existed before it.
+  EXPECT_LT(journaled(), 256 * 1024);
+  for (auto& r : rows) {
+    r.severity = model::Severity::low;  // every row updated, an indexed column included
+    r.last_found = at("2025-06-02T00:00:00Z");
+  }
+  write(2, false);
+  EXPECT_LT(journaled(), 256 * 1024);
+  EXPECT_EQ(count_rows(m_path, "vulnerability"), 400);
 }
 
 TEST_F(StoreTest, CorruptFileIsRefusedUntouched) {
