@@ -83,31 +83,44 @@ std::string stage_copy_sql() {
 
 // Merges the staged rows: $1 now, $2 the run. Returns the rows written and the rows
 // staged (narrow rows are staged once per key: the client keeps the last of a batch).
+// With `seen`, the same statement adds the ids of the staged rows to the run's seen set
+// ($3 the object): the rows stored before it by a join, the rows it inserts from its
+// RETURNING (a statement's joins see the table as it was before the statement).
 template <typename Row>
-std::string merge_sql(bool only_changed) {
+std::string merge_sql(bool only_changed, bool seen) {
   const std::string_view cond =
       only_changed ? "f.row_hash IS DISTINCT FROM EXCLUDED.row_hash" : "true";
-  std::string src, cols, key, sets, now;
+  std::string src, cols, key, sets, now, join;
   if constexpr (is_narrow<Row>) {
     cols = write_cols<Row>();
     src = cols + ", hash FROM " + stage_name<Row>();
     key = narrow_key_cols<Row>();
     sets = set_excluded(split_cols(cols), 2);
     now = "$1::bigint";
+    join = "t.item = s.item AND t.host = s.host";
   } else {
     src = "DISTINCT ON (uid) * FROM " + stage_name<Row>() + " ORDER BY uid, seq DESC";
     cols = column_list<Row>();
     key = "uid";
     sets = set_excluded(split_cols(cols), 1);
     now = "$1::text";
+    join = "t.uid = s.uid";
   }
+  const std::string seen_cte =
+      seen ? fmt::format(
+                 ", seen AS (INSERT INTO mdesync_seen (object, run, id) SELECT "
+                 "$3::smallint, $2::bigint, id FROM (SELECT id FROM up UNION SELECT t.id "
+                 "FROM src s JOIN {} t ON {}) x ON CONFLICT DO NOTHING)",
+                 write_table<Row>(), join)
+           : std::string();
   return fmt::format(
       "WITH src AS (SELECT {src}), up AS (INSERT INTO {t} AS f ({cols}, first_synced_at, "
       "last_changed_at, last_run_id, row_hash) SELECT {cols}, {now}, {now}, $2::bigint, hash "
-      "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
+      "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING f.id){seen} "
       "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
       fmt::arg("src", src), fmt::arg("t", write_table<Row>()), fmt::arg("cols", cols),
-      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
+      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond),
+      fmt::arg("seen", seen_cte));
 }
 
 template <typename Row>
@@ -286,8 +299,11 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
   static const std::string k_create = create_stage_sql<Row>();
   static const std::string k_copy = stage_copy_sql<Row>();
   static const std::string k_truncate = "TRUNCATE " + stage_name<Row>();
+  // The seen set's table with the staging table: the merge may write it.
+  static const std::string k_create_all =
+      k_create + "; " + std::string(k_seen_table) + "; " + k_truncate;
   const bool created = m_stages.contains(Table<Row>::object);
-  if (auto st = m_conn->exec(created ? k_truncate : k_create + "; " + k_truncate); !st) return st;
+  if (auto st = m_conn->exec(created ? k_truncate : k_create_all); !st) return st;
   m_stages.insert(Table<Row>::object);
   m_copy.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -310,30 +326,18 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
 
 template <typename Row>
 Result<std::int64_t> PgStore::merge(const WriteContext& ctx, bool only_changed,
-                                    std::int64_t& distinct) {
-  static const std::string k_changed = merge_sql<Row>(true);
-  static const std::string k_all = merge_sql<Row>(false);
+                                    std::int64_t& distinct, bool seen) {
+  static const std::string k_changed = merge_sql<Row>(true, false);
+  static const std::string k_all = merge_sql<Row>(false, false);
+  static const std::string k_changed_seen = merge_sql<Row>(true, true);
   const std::string now = now_param<Row>(ctx);
   const std::string run = std::to_string(ctx.run_id);
-  auto r = m_conn->query(only_changed ? k_changed : k_all, {now, run});
+  const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
+  auto r = seen ? m_conn->query(k_changed_seen, {now, run, object})
+                : m_conn->query(only_changed ? k_changed : k_all, {now, run});
   if (!r) return fail(r.error());
   distinct = r->int64(1);
   return r->int64(0);
-}
-
-template <typename Row>
-util::Status PgStore::mark_seen(const WriteContext& ctx) {
-  static const std::string k_sql = fmt::format(
-      "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, f.id FROM {} s "
-      "JOIN {} f ON {} ON CONFLICT DO NOTHING",
-      stage_name<Row>(), write_table<Row>(),
-      is_narrow<Row> ? "f.item = s.item AND f.host = s.host" : "f.uid = s.uid");
-  if (auto st = m_conn->exec(k_seen_table); !st) return st;
-  const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
-  const std::string run = std::to_string(ctx.run_id);
-  auto r = m_conn->query(k_sql, {object, run});
-  if (!r) return fail(r.error());
-  return {};
 }
 
 // A batch of narrow rows through the staging table: interned, the last row of each key
@@ -438,13 +442,12 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
     } else if (auto st = stage_rows<Row>(rows, hashes); !st) {
       return fail(st.error());
     }
-    auto written = merge<Row>(ctx, true, distinct);
+    // A full read marks what it saw in the same statement, unless the table was empty.
+    auto written = merge<Row>(ctx, true, distinct, ctx.track_seen && !*first);
     if (!written) return fail(written.error());
     if (ctx.track_seen && *first) {
       const std::pair key{Table<Row>::object, ctx.run_id};
       if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
-    } else if (ctx.track_seen) {
-      if (auto st = mark_seen<Row>(ctx); !st) return fail(st.error());
     }
     UpsertCounts counts;
     counts.unchanged = distinct - *written;
