@@ -295,6 +295,7 @@ Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
 util::Status PgStore::scan_inventory_digests(
     const std::function<void(std::string_view, std::string_view, bool)>& visit) {
   if (auto st = ready(); !st) return st;
+  if (auto st = flush_digests(); !st) return st;
   auto r =
       m_conn->query("SELECT device_id, encode(digest, 'hex'), has_versions FROM inventory_digest");
   if (!r) return fail(r.error());
@@ -320,6 +321,7 @@ Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view 
     }
   }
   if (auto st = ready(); !st) return fail(st.error());
+  if (auto st = flush_digests(); !st) return fail(st.error());
   auto r = m_conn->query(
       "SELECT device_id, encode(versions, 'hex') FROM inventory_versions WHERE device_id >= $1 "
       "ORDER BY device_id LIMIT 512",
@@ -372,12 +374,11 @@ util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> dig
   m_versions_window.reset();
   if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
   copy_digests(digests, m_digests);
-  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device).
+  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device) until
+  // a statement reads or changes the digests, or the commit: the batches of a read are
+  // merged without a round trip of digests each.
   constexpr std::size_t k_max_waiting = 8 << 20;
-  if (m_tx_open && m_digests.data().size() < k_max_waiting) {
-    schedule_flush();
-    return {};
-  }
+  if (m_tx_open && m_digests.data().size() < k_max_waiting) return {};
   return flush_digests();
 }
 
@@ -400,6 +401,7 @@ util::Status PgStore::flush_digests() {
 
 util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
   m_versions_window.reset();
+  if (auto st = flush_digests(); !st) return st;
   return write_op([&]() -> util::Status {
     for (const char* sql : {"DELETE FROM inventory_digest WHERE device_id = $1",
                             "DELETE FROM inventory_versions WHERE device_id = $1"}) {
@@ -411,6 +413,7 @@ util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
 
 util::Status PgStore::clear_inventory_digests() {
   m_versions_window.reset();
+  m_digests.clear();  // what waits is cleared too
   return write_op([&]() -> util::Status {
     return m_conn->exec("DELETE FROM inventory_digest; DELETE FROM inventory_versions");
   });
@@ -611,6 +614,7 @@ class ResultRow final : public QueryRow {
 // Through a cursor too: a query over every finding streams.
 util::Status PgStore::read_query(std::string_view sql, const QueryVisitor& visit) {
   if (auto st = ready(); !st) return st;
+  if (auto st = flush_digests(); !st) return st;
   const bool own = !m_tx_open && !m_read_tx;
   if (own) {
     if (auto st = m_conn->exec("BEGIN READ ONLY"); !st) return st;

@@ -197,8 +197,10 @@ util::Status PgStore::flush_pending() {
   return flush_digests();
 }
 
+// Inventory digests are not a reason: they wait until a statement on their tables or the
+// commit (flush_digests), not just the next statement.
 void PgStore::schedule_flush() {
-  if (m_finding_dims.pending() || m_installed_dims.pending() || !m_digests.data().empty()) {
+  if (m_finding_dims.pending() || m_installed_dims.pending()) {
     m_conn->before_next([this] { return flush_pending(); });
   }
 }
