@@ -401,11 +401,14 @@ util::Status Conn::copy_rows(std::string_view copy_sql, const CopyBuffer& buffer
 
 util::Status Conn::begin_copy(std::string_view copy_sql) {
   if (auto st = settle(); !st) return st;
-  if (auto st = send_deferred(); !st) return st;
-  const std::string text(copy_sql);
+  // Deferred statements, and any before the COPY in `copy_sql`, run first: PQexec stops
+  // at the COPY (an error of one of them ends the query string there).
+  const std::string text = std::exchange(m_deferred, {}) + std::string(copy_sql);
   PgResult res(PQexec(m_conn, text.c_str()));
-  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return fail(error(res.raw(), first_words(text)));
-  m_copy_sql = text;
+  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) {
+    return fail(error(res.raw(), first_words(copy_sql)));
+  }
+  m_copy_sql = std::string(copy_sql);
   return {};
 }
 

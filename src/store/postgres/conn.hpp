@@ -128,7 +128,8 @@ class Conn final {
   util::Status exec(std::string_view sql);
   // Runs one statement with text parameters ($1, $2, ...; nullopt is NULL).
   util::Result<PgResult> query(std::string_view sql, std::initializer_list<OptText> params = {});
-  // COPY `copy_sql` (... FROM STDIN) with the rows of `buffer`.
+  // COPY `copy_sql` (... FROM STDIN, after any statements without results, in one
+  // round trip) with the rows of `buffer`.
   util::Status copy_rows(std::string_view copy_sql, const CopyBuffer& buffer);
 
   // A COPY ... FROM STDIN left open across calls: a first load streams its rows while

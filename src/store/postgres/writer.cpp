@@ -304,9 +304,6 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
   // The seen set's table with the staging table: the merge may write it.
   static const std::string k_create_all =
       k_create + "; " + std::string(k_seen_table) + "; " + k_truncate;
-  const bool created = m_stages.contains(Table<Row>::object);
-  if (auto st = m_conn->exec(created ? k_truncate : k_create_all); !st) return st;
-  m_stages.insert(Table<Row>::object);
   m_copy.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     Binder b(m_copy);
@@ -321,8 +318,11 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
     }
     m_copy.end_row();
   }
-  auto st = m_conn->copy_rows(k_copy, m_copy);
+  // The TRUNCATE (or the tables' creation) and the COPY in one round trip.
+  const bool created = m_stages.contains(Table<Row>::object);
+  auto st = m_conn->copy_rows((created ? k_truncate : k_create_all) + "; " + k_copy, m_copy);
   m_copy.clear();
+  if (st) m_stages.insert(Table<Row>::object);
   return st;
 }
 
