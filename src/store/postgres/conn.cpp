@@ -329,15 +329,35 @@ util::Status Conn::settle() {
     }
   }
   if (m_before) {
+    // Deferred statements go with its first statement, ahead of it.
     auto fn = std::exchange(m_before, nullptr);
     return fn();
   }
   return {};
 }
 
+util::Status Conn::send_deferred() {
+  if (m_deferred.empty()) return {};
+  const std::string text = std::exchange(m_deferred, {});
+  PgResult res(PQexec(m_conn, text.c_str()));
+  if (!ok(res.raw())) return fail(error(res.raw(), first_words(text)));
+  return {};
+}
+
+bool Conn::cancel_deferred(std::string_view sql) {
+  const std::string last = std::string(sql) + "; ";
+  if (m_deferred.size() < last.size() ||
+      m_deferred.compare(m_deferred.size() - last.size(), last.size(), last) != 0) {
+    return false;
+  }
+  m_deferred.resize(m_deferred.size() - last.size());
+  return true;
+}
+
 util::Status Conn::exec(std::string_view sql) {
   if (auto st = settle(); !st) return st;
-  const std::string text(sql);
+  // The deferred statements ride ahead of this one.
+  const std::string text = std::exchange(m_deferred, {}) + std::string(sql);
   PgResult res(PQexec(m_conn, text.c_str()));
   if (!ok(res.raw())) return fail(error(res.raw(), first_words(sql)));
   return {};
@@ -345,6 +365,7 @@ util::Status Conn::exec(std::string_view sql) {
 
 util::Result<PgResult> Conn::query(std::string_view sql, std::initializer_list<OptText> params) {
   if (auto st = settle(); !st) return fail(st.error());
+  if (auto st = send_deferred(); !st) return fail(st.error());
   const std::string text(sql);
   std::vector<std::string> values;
   values.reserve(params.size());
@@ -380,10 +401,14 @@ util::Status Conn::copy_rows(std::string_view copy_sql, const CopyBuffer& buffer
 
 util::Status Conn::begin_copy(std::string_view copy_sql) {
   if (auto st = settle(); !st) return st;
-  const std::string text(copy_sql);
+  // Deferred statements, and any before the COPY in `copy_sql`, run first: PQexec stops
+  // at the COPY (an error of one of them ends the query string there).
+  const std::string text = std::exchange(m_deferred, {}) + std::string(copy_sql);
   PgResult res(PQexec(m_conn, text.c_str()));
-  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) return fail(error(res.raw(), first_words(text)));
-  m_copy_sql = text;
+  if (PQresultStatus(res.raw()) != PGRES_COPY_IN) {
+    return fail(error(res.raw(), first_words(copy_sql)));
+  }
+  m_copy_sql = std::string(copy_sql);
   return {};
 }
 
@@ -447,6 +472,7 @@ util::Result<bool> Conn::ensure_alive() {
   if (PQstatus(m_conn) == CONNECTION_OK) return false;
   m_copy_sql.clear();
   m_before = nullptr;
+  m_deferred.clear();
   PQreset(m_conn);
   if (PQstatus(m_conn) != CONNECTION_OK) {
     return fail(ErrorCode::store,

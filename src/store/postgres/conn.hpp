@@ -128,7 +128,8 @@ class Conn final {
   util::Status exec(std::string_view sql);
   // Runs one statement with text parameters ($1, $2, ...; nullopt is NULL).
   util::Result<PgResult> query(std::string_view sql, std::initializer_list<OptText> params = {});
-  // COPY `copy_sql` (... FROM STDIN) with the rows of `buffer`.
+  // COPY `copy_sql` (... FROM STDIN, after any statements without results, in one
+  // round trip) with the rows of `buffer`.
   util::Status copy_rows(std::string_view copy_sql, const CopyBuffer& buffer);
 
   // A COPY ... FROM STDIN left open across calls: a first load streams its rows while
@@ -142,6 +143,21 @@ class Conn final {
   // Runs `fn` once before the next statement (after an open COPY ends): the writes the
   // store keeps pending in the client. Replaces any earlier one.
   void before_next(std::function<util::Status()> fn) { m_before = std::move(fn); }
+  [[nodiscard]] bool has_before_next() const noexcept { return static_cast<bool>(m_before); }
+  // Ends an open COPY and runs the before_next function: done before every statement.
+  util::Status settle();
+  // Statements without parameters or results (SAVEPOINT, RELEASE) sent with the next
+  // statement, in order and before anything else reaches the server: ahead of it in the
+  // text of an exec, else in a round trip of their own just before it. A failure is
+  // reported by that statement.
+  void defer(std::string_view sql) {
+    m_deferred += sql;
+    m_deferred += "; ";
+  }
+  // Drops `sql` if it is the last deferred statement and was not sent yet: whether it was.
+  bool cancel_deferred(std::string_view sql);
+  // Forgets the deferred statements (before a ROLLBACK).
+  void drop_deferred() noexcept { m_deferred.clear(); }
   // Forgets the pending writes and ends an open COPY as failed (before a rollback).
   void abandon() noexcept;
   // SQLSTATE of the last failed statement ("" when unknown).
@@ -161,14 +177,15 @@ class Conn final {
   Conn(PGconn* conn, PgTarget target) : m_conn(conn), m_target(std::move(target)) {}
   util::Error error(const PGresult* res, std::string_view what);
   util::Status prepare_session();
-  // Ends an open COPY and runs the pending writes: before every statement.
-  util::Status settle();
   util::Status put(std::string_view data, std::string_view what);
+  // Sends the deferred statements in a round trip of their own.
+  util::Status send_deferred();
 
   PGconn* m_conn;
   PgTarget m_target;
   std::string m_copy_sql;  // of the open COPY, "" when none
   std::function<util::Status()> m_before;
+  std::string m_deferred;  // statements for the next round trip, each ending in "; "
   std::string m_last_state;
 };
 

@@ -112,6 +112,7 @@ util::Status PgStore::do_begin() {
   if (auto st = ready(); !st) return st;
   if (auto st = m_conn->exec("BEGIN"); !st) return st;
   m_tx_open = true;
+  m_versions_window.reset();
   return {};
 }
 
@@ -123,6 +124,7 @@ util::Status PgStore::do_commit() {
   if (auto st = m_conn->exec("COMMIT"); !st) return st;
   forget_pending();
   m_tx_open = false;
+  m_versions_window.reset();
   m_empty_at_begin.clear();
   m_first_loads_in_tx.clear();
   m_bulk_keys.clear();
@@ -134,7 +136,9 @@ util::Status PgStore::do_commit() {
 
 void PgStore::do_rollback() noexcept {
   m_tx_open = false;
+  m_versions_window.reset();
   m_conn->abandon();
+  m_conn->drop_deferred();
   forget_dims();
   if (m_conn->in_transaction()) (void)m_conn->exec("ROLLBACK");
   m_bulk_keys.clear();
@@ -294,6 +298,7 @@ Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
 util::Status PgStore::scan_inventory_digests(
     const std::function<void(std::string_view, std::string_view, bool)>& visit) {
   if (auto st = ready(); !st) return st;
+  if (auto st = flush_digests(); !st) return st;
   auto r =
       m_conn->query("SELECT device_id, encode(digest, 'hex'), has_versions FROM inventory_digest");
   if (!r) return fail(r.error());
@@ -304,13 +309,36 @@ util::Status PgStore::scan_inventory_digests(
   return {};
 }
 
+// A sync asks for the versions of every skipped device, in the order of their ids: the
+// next devices in the table's order from the one asked for are read at once (a round
+// trip per device cost more than the lookup: 10,000 of them for the scale tenant). A
+// device not in the window is looked up with a window of its own, so any order gives
+// the right answer; sorted ids (hexadecimal machine ids sort alike in every collation)
+// give one query per window. Any write of the digests, and every transaction's start
+// and end, forgets the window.
 Result<std::optional<std::string>> PgStore::inventory_versions(std::string_view device_id) {
+  const std::string device(device_id);
+  if (m_versions_window) {
+    if (const auto it = m_versions_window->find(device); it != m_versions_window->end()) {
+      return std::optional<std::string>{it->second};
+    }
+  }
   if (auto st = ready(); !st) return fail(st.error());
+  if (auto st = flush_digests(); !st) return fail(st.error());
   auto r = m_conn->query(
-      "SELECT encode(versions, 'hex') FROM inventory_versions WHERE device_id = $1", {device_id});
+      "SELECT device_id, encode(versions, 'hex') FROM inventory_versions WHERE device_id >= $1 "
+      "ORDER BY device_id LIMIT 512",
+      {device_id});
   if (!r) return fail(r.error());
-  if (r->rows() == 0) return std::optional<std::string>{};
-  return std::optional<std::string>{from_hex(r->text(0))};
+  m_versions_window.emplace();
+  for (int i = 0; i < r->rows(); ++i) {
+    r->set_row(i);
+    m_versions_window->emplace(std::string(r->text(0)), from_hex(r->text(1)));
+  }
+  if (const auto it = m_versions_window->find(device); it != m_versions_window->end()) {
+    return std::optional<std::string>{it->second};
+  }
+  return std::optional<std::string>{};
 }
 
 void PgStore::copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out) {
@@ -327,7 +355,7 @@ void PgStore::copy_digests(std::span<const InventoryDigest> digests, CopyBuffer&
   }
 }
 
-util::Status PgStore::stage_digests(const CopyBuffer& rows) {
+util::Status PgStore::stage_digests(const CopyBuffer& rows, std::string_view then) {
   if (auto st = m_conn->exec(
           "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest (seq bigint, device_id text, "
           "digest bytea, versions bytea); TRUNCATE mdesync_stage_digest");
@@ -335,23 +363,25 @@ util::Status PgStore::stage_digests(const CopyBuffer& rows) {
     return st;
   }
   if (auto st = m_conn->copy_rows("COPY mdesync_stage_digest FROM STDIN", rows); !st) return st;
+  // The last row of each device, and what the caller does with them, in one round trip.
   return m_conn->exec(
       "CREATE TEMP TABLE IF NOT EXISTS mdesync_stage_digest_last AS SELECT * FROM "
       "mdesync_stage_digest WITH NO DATA; TRUNCATE mdesync_stage_digest_last; "
       "INSERT INTO mdesync_stage_digest_last SELECT DISTINCT ON (device_id) * FROM "
-      "mdesync_stage_digest ORDER BY device_id, seq DESC");
+      "mdesync_stage_digest ORDER BY device_id, seq DESC" +
+      (then.empty() ? std::string() : "; " + std::string(then)));
 }
 
 util::Status PgStore::put_inventory_digests(std::span<const InventoryDigest> digests) {
   if (digests.empty()) return {};
+  m_versions_window.reset();
   if (m_read_only) return fail(ErrorCode::invalid_argument, "store opened read-only");
   copy_digests(digests, m_digests);
-  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device).
+  // Inside a transaction they wait (a few MB at most: versions are 4.5 KB a device) until
+  // a statement reads or changes the digests, or the commit: the batches of a read are
+  // merged without a round trip of digests each.
   constexpr std::size_t k_max_waiting = 8 << 20;
-  if (m_tx_open && m_digests.data().size() < k_max_waiting) {
-    schedule_flush();
-    return {};
-  }
+  if (m_tx_open && m_digests.data().size() < k_max_waiting) return {};
   return flush_digests();
 }
 
@@ -359,8 +389,8 @@ util::Status PgStore::flush_digests() {
   if (m_digests.data().empty()) return {};
   CopyBuffer rows = std::exchange(m_digests, CopyBuffer{});
   return write_op([&]() -> util::Status {
-    if (auto st = stage_digests(rows); !st) return st;
-    return m_conn->exec(
+    return stage_digests(
+        rows,
         "INSERT INTO inventory_digest (device_id, digest, has_versions) SELECT device_id, "
         "digest, versions IS NOT NULL FROM mdesync_stage_digest_last ON CONFLICT (device_id) "
         "DO UPDATE SET digest = EXCLUDED.digest, has_versions = EXCLUDED.has_versions; "
@@ -373,6 +403,8 @@ util::Status PgStore::flush_digests() {
 }
 
 util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
+  m_versions_window.reset();
+  if (auto st = flush_digests(); !st) return st;
   return write_op([&]() -> util::Status {
     for (const char* sql : {"DELETE FROM inventory_digest WHERE device_id = $1",
                             "DELETE FROM inventory_versions WHERE device_id = $1"}) {
@@ -383,6 +415,8 @@ util::Status PgStore::erase_inventory_digest(std::string_view device_id) {
 }
 
 util::Status PgStore::clear_inventory_digests() {
+  m_versions_window.reset();
+  m_digests.clear();  // what waits is cleared too
   return write_op([&]() -> util::Status {
     return m_conn->exec("DELETE FROM inventory_digest; DELETE FROM inventory_versions");
   });
@@ -448,18 +482,45 @@ Result<std::int64_t> PgStore::mark_findings_seen(
     // The devices, not each of their open findings: a repeat full of an unchanged tenant
     // marked every open finding (1.4 million rows into the seen table) where it now
     // marks 10,000 devices; the sweep spares the open findings of a marked device.
+    // Without per-device counts, one pass over their open findings gives both the total
+    // and the links: grouped by (item, item context) first, a few thousand pairs, then
+    // joined to the items and contexts (a join per finding cost three times as much, and
+    // a second pass for the count as much again). The per-device counts (ADR 0101's
+    // check of partly decoded devices, a few devices) take the second pass.
+    const std::string object = object_id(ObjectType::vulnerability);
+    const std::string run = std::to_string(ctx.run_id);
+    if (open_per_device.empty()) {
+      auto marked = m_conn->query(
+          "WITH hosts AS (SELECT id FROM vulnerability_target WHERE targets = "
+          "ANY($1::text[])), ins AS (INSERT INTO mdesync_seen_device (object, run, host) "
+          "SELECT $2::smallint, $3::bigint, id FROM hosts ON CONFLICT DO NOTHING), pairs AS "
+          "(SELECT f.item, f.item_context, count(*) AS n FROM vulnerability_finding f WHERE "
+          "f.status_category = 'Open' AND f.host IN (SELECT id FROM hosts) GROUP BY f.item, "
+          "f.item_context) SELECT i.type, ic.recommendation_reference, sum(p.n)::bigint FROM "
+          "pairs p LEFT JOIN vulnerability_item i ON i.id = p.item LEFT JOIN "
+          "vulnerability_item_context ic ON ic.id = p.item_context GROUP BY i.type, "
+          "ic.recommendation_reference",
+          {ids, object, run});
+      if (!marked) return fail(marked.error());
+      std::int64_t n = 0;
+      for (int i = 0; i < marked->rows(); ++i) {
+        marked->set_row(i);
+        n += marked->int64(2);
+        if (marked->is_null(0) || marked->is_null(1) || marked->text(1).empty()) continue;
+        link(marked->text(0), marked->text(1));
+      }
+      return n;
+    }
     auto marked = m_conn->query(
         "WITH hosts AS (SELECT id, targets FROM vulnerability_target WHERE targets = "
         "ANY($1::text[])), ins AS (INSERT INTO mdesync_seen_device (object, run, host) SELECT "
         "$2::smallint, $3::bigint, id FROM hosts ON CONFLICT DO NOTHING) SELECT h.targets, "
         "count(*) FROM vulnerability_finding f JOIN hosts h ON h.id = f.host WHERE "
         "f.status_category = 'Open' GROUP BY h.targets",
-        {ids, object_id(ObjectType::vulnerability), std::to_string(ctx.run_id)});
+        {ids, object, run});
     if (!marked) return fail(marked.error());
     std::unordered_map<std::string, std::size_t> index;
-    if (!open_per_device.empty()) {
-      for (std::size_t i = 0; i < device_ids.size(); ++i) index.emplace(device_ids[i], i);
-    }
+    for (std::size_t i = 0; i < device_ids.size(); ++i) index.emplace(device_ids[i], i);
     std::int64_t total = 0;
     for (int i = 0; i < marked->rows(); ++i) {
       marked->set_row(i);
@@ -597,6 +658,7 @@ class ResultRow final : public QueryRow {
 // Through a cursor too: a query over every finding streams.
 util::Status PgStore::read_query(std::string_view sql, const QueryVisitor& visit) {
   if (auto st = ready(); !st) return st;
+  if (auto st = flush_digests(); !st) return st;
   const bool own = !m_tx_open && !m_read_tx;
   if (own) {
     if (auto st = m_conn->exec("BEGIN READ ONLY"); !st) return st;

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -175,15 +176,37 @@ class PgStore final : public Store {
     if (own) {
       if (auto st = ready(); !st) return fail(st.error());
     }
-    if (auto st = m_conn->exec(own ? "BEGIN" : "SAVEPOINT op"); !st) return fail(st.error());
+    // Inside a transaction the SAVEPOINT and the RELEASE ride with the next statement
+    // (Conn::defer). What waits in the client goes before the savepoint (settle), and
+    // before a RELEASE, which then goes at once.
+    if (own) {
+      if (auto st = m_conn->exec("BEGIN"); !st) return fail(st.error());
+    } else {
+      if (auto st = m_conn->settle(); !st) return fail(st.error());
+      m_conn->defer("SAVEPOINT op");
+    }
     auto result = op();
     util::Status end;
     // Pending interned rows go to the server before the RELEASE or COMMIT.
-    if (result) end = m_conn->exec(own ? "COMMIT" : "RELEASE op");
+    if (result) {
+      if (own) {
+        end = m_conn->exec("COMMIT");
+      } else if (m_conn->has_before_next()) {
+        end = m_conn->exec("RELEASE op");
+      } else {
+        m_conn->defer("RELEASE op");
+      }
+    }
     if (!result || !end) {
       m_conn->abandon();
       forget_dims();  // ids given to rows that are rolled back
-      (void)m_conn->exec(own ? "ROLLBACK" : "ROLLBACK TO op; RELEASE op");
+      if (own) {
+        m_conn->drop_deferred();
+        (void)m_conn->exec("ROLLBACK");
+      } else if (!m_conn->cancel_deferred("SAVEPOINT op")) {
+        // (A savepoint never sent has nothing to roll back.)
+        (void)m_conn->exec("ROLLBACK TO op; RELEASE op");
+      }
       m_stages.clear();  // a staging table created by the operation is gone
       schedule_flush();  // what waited before the operation
       if (!end) return fail(end.error());
@@ -229,19 +252,19 @@ class PgStore final : public Store {
     m_bulk_ended.insert(object);
     return {};
   }
-  // Merges the staged rows into the table: written rows (inserted or changed).
+  // Merges the staged rows into the table: written rows (inserted or changed). With
+  // `seen`, the staged rows go to the run's seen set in the same statement.
   template <typename Row>
-  Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct);
-  template <typename Row>
-  util::Status mark_seen(const WriteContext& ctx);
+  Result<std::int64_t> merge(const WriteContext& ctx, bool only_changed, std::int64_t& distinct,
+                             bool seen = false);
   // Whether the object's table was empty when this transaction first wrote it.
   Result<bool> first_load(ObjectType object);
 
   // Appends digests to `out` as rows of mdesync_stage_digest.
   void copy_digests(std::span<const InventoryDigest> digests, CopyBuffer& out);
   // COPYs the rows of `rows` into mdesync_stage_digest, then mdesync_stage_digest_last
-  // keeps the last one of each device.
-  util::Status stage_digests(const CopyBuffer& rows);
+  // keeps the last one of each device, and `then` runs (SQL over it).
+  util::Status stage_digests(const CopyBuffer& rows, std::string_view then = {});
 
   template <typename Row>
   Result<std::optional<Row>> find(std::string_view uid);
@@ -287,6 +310,8 @@ class PgStore final : public Store {
   // ended for them after every batch.
   CopyBuffer m_digests;
   std::int64_t m_digest_seq = 0;
+  // inventory_versions: the stored versions of a window of devices, by device id.
+  std::optional<std::unordered_map<std::string, std::string>> m_versions_window;
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
   void forget_pending() noexcept {

@@ -83,31 +83,44 @@ std::string stage_copy_sql() {
 
 // Merges the staged rows: $1 now, $2 the run. Returns the rows written and the rows
 // staged (narrow rows are staged once per key: the client keeps the last of a batch).
+// With `seen`, the same statement adds the ids of the staged rows to the run's seen set
+// ($3 the object): the rows stored before it by a join, the rows it inserts from its
+// RETURNING (a statement's joins see the table as it was before the statement).
 template <typename Row>
-std::string merge_sql(bool only_changed) {
+std::string merge_sql(bool only_changed, bool seen) {
   const std::string_view cond =
       only_changed ? "f.row_hash IS DISTINCT FROM EXCLUDED.row_hash" : "true";
-  std::string src, cols, key, sets, now;
+  std::string src, cols, key, sets, now, join;
   if constexpr (is_narrow<Row>) {
     cols = write_cols<Row>();
     src = cols + ", hash FROM " + stage_name<Row>();
     key = narrow_key_cols<Row>();
     sets = set_excluded(split_cols(cols), 2);
     now = "$1::bigint";
+    join = "t.item = s.item AND t.host = s.host";
   } else {
     src = "DISTINCT ON (uid) * FROM " + stage_name<Row>() + " ORDER BY uid, seq DESC";
     cols = column_list<Row>();
     key = "uid";
     sets = set_excluded(split_cols(cols), 1);
     now = "$1::text";
+    join = "t.uid = s.uid";
   }
+  const std::string seen_cte =
+      seen ? fmt::format(
+                 ", seen AS (INSERT INTO mdesync_seen (object, run, id) SELECT "
+                 "$3::smallint, $2::bigint, id FROM (SELECT id FROM up UNION SELECT t.id "
+                 "FROM src s JOIN {} t ON {}) x ON CONFLICT DO NOTHING)",
+                 write_table<Row>(), join)
+           : std::string();
   return fmt::format(
       "WITH src AS (SELECT {src}), up AS (INSERT INTO {t} AS f ({cols}, first_synced_at, "
       "last_changed_at, last_run_id, row_hash) SELECT {cols}, {now}, {now}, $2::bigint, hash "
-      "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING 1) "
+      "FROM src ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {cond} RETURNING f.id){seen} "
       "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM src)",
       fmt::arg("src", src), fmt::arg("t", write_table<Row>()), fmt::arg("cols", cols),
-      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond));
+      fmt::arg("now", now), fmt::arg("key", key), fmt::arg("sets", sets), fmt::arg("cond", cond),
+      fmt::arg("seen", seen_cte));
 }
 
 template <typename Row>
@@ -184,8 +197,10 @@ util::Status PgStore::flush_pending() {
   return flush_digests();
 }
 
+// Inventory digests are not a reason: they wait until a statement on their tables or the
+// commit (flush_digests), not just the next statement.
 void PgStore::schedule_flush() {
-  if (m_finding_dims.pending() || m_installed_dims.pending() || !m_digests.data().empty()) {
+  if (m_finding_dims.pending() || m_installed_dims.pending()) {
     m_conn->before_next([this] { return flush_pending(); });
   }
 }
@@ -286,9 +301,9 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
   static const std::string k_create = create_stage_sql<Row>();
   static const std::string k_copy = stage_copy_sql<Row>();
   static const std::string k_truncate = "TRUNCATE " + stage_name<Row>();
-  const bool created = m_stages.contains(Table<Row>::object);
-  if (auto st = m_conn->exec(created ? k_truncate : k_create + "; " + k_truncate); !st) return st;
-  m_stages.insert(Table<Row>::object);
+  // The seen set's table with the staging table: the merge may write it.
+  static const std::string k_create_all =
+      k_create + "; " + std::string(k_seen_table) + "; " + k_truncate;
   m_copy.clear();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     Binder b(m_copy);
@@ -303,37 +318,28 @@ util::Status PgStore::stage_rows(std::span<const Row> rows, std::span<const RowH
     }
     m_copy.end_row();
   }
-  auto st = m_conn->copy_rows(k_copy, m_copy);
+  // The TRUNCATE (or the tables' creation) and the COPY in one round trip.
+  const bool created = m_stages.contains(Table<Row>::object);
+  auto st = m_conn->copy_rows((created ? k_truncate : k_create_all) + "; " + k_copy, m_copy);
   m_copy.clear();
+  if (st) m_stages.insert(Table<Row>::object);
   return st;
 }
 
 template <typename Row>
 Result<std::int64_t> PgStore::merge(const WriteContext& ctx, bool only_changed,
-                                    std::int64_t& distinct) {
-  static const std::string k_changed = merge_sql<Row>(true);
-  static const std::string k_all = merge_sql<Row>(false);
+                                    std::int64_t& distinct, bool seen) {
+  static const std::string k_changed = merge_sql<Row>(true, false);
+  static const std::string k_all = merge_sql<Row>(false, false);
+  static const std::string k_changed_seen = merge_sql<Row>(true, true);
   const std::string now = now_param<Row>(ctx);
   const std::string run = std::to_string(ctx.run_id);
-  auto r = m_conn->query(only_changed ? k_changed : k_all, {now, run});
+  const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
+  auto r = seen ? m_conn->query(k_changed_seen, {now, run, object})
+                : m_conn->query(only_changed ? k_changed : k_all, {now, run});
   if (!r) return fail(r.error());
   distinct = r->int64(1);
   return r->int64(0);
-}
-
-template <typename Row>
-util::Status PgStore::mark_seen(const WriteContext& ctx) {
-  static const std::string k_sql = fmt::format(
-      "INSERT INTO mdesync_seen (object, run, id) SELECT $1::smallint, $2::bigint, f.id FROM {} s "
-      "JOIN {} f ON {} ON CONFLICT DO NOTHING",
-      stage_name<Row>(), write_table<Row>(),
-      is_narrow<Row> ? "f.item = s.item AND f.host = s.host" : "f.uid = s.uid");
-  if (auto st = m_conn->exec(k_seen_table); !st) return st;
-  const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
-  const std::string run = std::to_string(ctx.run_id);
-  auto r = m_conn->query(k_sql, {object, run});
-  if (!r) return fail(r.error());
-  return {};
 }
 
 // A batch of narrow rows through the staging table: interned, the last row of each key
@@ -438,13 +444,12 @@ Result<UpsertCounts> PgStore::upsert_rows(const WriteContext& ctx, std::span<con
     } else if (auto st = stage_rows<Row>(rows, hashes); !st) {
       return fail(st.error());
     }
-    auto written = merge<Row>(ctx, true, distinct);
+    // A full read marks what it saw in the same statement, unless the table was empty.
+    auto written = merge<Row>(ctx, true, distinct, ctx.track_seen && !*first);
     if (!written) return fail(written.error());
     if (ctx.track_seen && *first) {
       const std::pair key{Table<Row>::object, ctx.run_id};
       if (m_first_loads.insert(key).second) m_first_loads_in_tx.push_back(key);
-    } else if (ctx.track_seen) {
-      if (auto st = mark_seen<Row>(ctx); !st) return fail(st.error());
     }
     UpsertCounts counts;
     counts.unchanged = distinct - *written;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "model/hash.hpp"
 #include "store/open.hpp"
@@ -1099,6 +1101,73 @@ TEST_P(PgStoreTest, CheckFindsAnIncompleteStore) {
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("version 0"), std::string::npos)
       << unknown.error().message;
+}
+
+// The versions of the devices a sync skipped are read in the devices' order, a window of
+// them per query (not a query per device): counted by the server's scans of the table,
+// after the store's session has ended and reported them. The values stay exact across
+// windows, for devices without versions, out of order, after a put and a rollback.
+TEST_P(PgStoreTest, VersionsOfSkippedDevicesAreReadAWindowAtATime) {
+  constexpr int k_devices = 2000;
+  auto id = [](int i) { return fmt::format("dev{:05}", i); };
+  auto versions = [](int i) {
+    return i % 500 == 7 ? std::nullopt : std::optional<std::string>("v" + std::to_string(i));
+  };
+  {
+    auto s = open(OpenOptions{.exclusive = true});
+    ASSERT_TRUE(s);
+    auto tx = s->begin().value();
+    std::vector<InventoryDigest> rows;
+    for (int i = 0; i < k_devices; ++i) rows.push_back({id(i), "d", versions(i)});
+    ASSERT_TRUE(s->put_inventory_digests(rows));
+    ASSERT_TRUE(tx.commit());
+  }
+  auto scans = [&] {
+    // The store's backend reports its counts when its session ends.
+    for (int i = 0; i < 200; ++i) {
+      if (admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mdesync/" +
+                m_schema + "'") == "0") {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::stoll(
+        admin("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE "
+              "schemaname = '" +
+              m_schema + "' AND relname = 'inventory_versions'"));
+  };
+  const auto before = scans();
+  {
+    auto s = open(OpenOptions{.exclusive = true});
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->inventory_versions("a-before-all").value(), std::nullopt);
+    for (int i = 0; i < k_devices; ++i) {
+      ASSERT_EQ(s->inventory_versions(id(i)).value(), versions(i)) << id(i);
+      if (i == 700) {
+        EXPECT_EQ(s->inventory_versions(id(i) + "x").value(), std::nullopt);
+      }
+    }
+    EXPECT_EQ(s->inventory_versions("zz-after-all").value(), std::nullopt);
+  }
+  // About four windows, and a query for each of the seven ids asked for that have no
+  // versions (a sync asks only for devices that have them); a query per device: 2,000.
+  EXPECT_LE(scans() - before, 16);
+  auto s = open(OpenOptions{.exclusive = true});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->inventory_versions(id(1999)).value(), versions(1999));
+  EXPECT_EQ(s->inventory_versions(id(1)).value(), versions(1));
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(s->inventory_versions(id(2)).value(), versions(2));
+    const std::vector<InventoryDigest> put = {{id(2), "d", std::string("new")}};
+    ASSERT_TRUE(s->put_inventory_digests(put));
+    EXPECT_EQ(s->inventory_versions(id(2)).value(), std::optional<std::string>("new"));
+    ASSERT_TRUE(s->erase_inventory_digest(id(4)));
+    EXPECT_EQ(s->inventory_versions(id(4)).value(), std::nullopt);
+  }
+  // Rolled back.
+  EXPECT_EQ(s->inventory_versions(id(2)).value(), versions(2));
+  EXPECT_EQ(s->inventory_versions(id(4)).value(), versions(4));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
