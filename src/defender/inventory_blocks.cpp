@@ -145,7 +145,7 @@ struct DeviceBlockSplitter<Row>::Hash {
   ~Hash() { XXH3_freeState(state); }
   Hash(const Hash&) = delete;
   Hash& operator=(const Hash&) = delete;
-  XXH3_state_t* state;  // inventory lines; finding blocks hash m_digest_input at their end
+  XXH3_state_t* state;  // the block's raw lines
 };
 
 template <class Row>
@@ -189,16 +189,15 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
       m_uniform = true;
       m_last_seen.clear();
       m_cores.clear();
-      m_digest_input.clear();
-    } else {
-      XXH3_128bits_reset_withSeed(m_hash->state, m_gate.seed());
     }
+    XXH3_128bits_reset_withSeed(m_hash->state, m_gate.seed());
   }
+  XXH3_128bits_update(m_hash->state, line.data(), line.size());
+  XXH3_128bits_update(m_hash->state, "\n", 1);
+  // A held finding block is scanned for its lastSeenTimestamp values at its end, and only
+  // when the gate needs them (flush): an unchanged block costs the one hash pass above.
   if constexpr (findings) {
-    note_finding_line(line);
-  } else {
-    XXH3_128bits_update(m_hash->state, line.data(), line.size());
-    XXH3_128bits_update(m_hash->state, "\n", 1);
+    if (!m_hold) note_finding_line(line, m_count == 0);
   }
   if (!m_hold) {
     ++m_count;
@@ -214,27 +213,16 @@ util::Status DeviceBlockSplitter<Row>::line(std::string_view line, std::uint64_t
 }
 
 template <class Row>
-void DeviceBlockSplitter<Row>::note_finding_line(std::string_view line) {
-  // One pass over the line: where its lastSeenTimestamp value is, and the hash of the rest.
-  // The block's digest is made of these per-line parts (not of a second pass over the
-  // lines): a line's core and value, or the hash of a line without a plain value.
+void DeviceBlockSplitter<Row>::note_finding_line(std::string_view line, bool first) {
+  // Where the line's lastSeenTimestamp value is, and the digest of the rest (its core).
   const auto v = raw_last_seen(line);
   if (!v) {
     m_uniform = false;
-    const std::uint64_t h = XXH3_64bits_withSeed(line.data(), line.size(), m_gate.seed());
-    m_digest_input.push_back('U');
-    m_digest_input.append(reinterpret_cast<const char*>(&h), sizeof h);
     return;
   }
   const std::string_view value = line.substr(v->begin, v->end - v->begin);
-  const std::uint64_t core = line_core_digest(line, *v, m_gate.seed());
-  const auto size = static_cast<std::uint32_t>(value.size());
-  m_digest_input.push_back('K');
-  m_digest_input.append(reinterpret_cast<const char*>(&core), sizeof core);
-  m_digest_input.append(reinterpret_cast<const char*>(&size), sizeof size);
-  m_digest_input.append(value);
-  m_cores.push_back(core);
-  if (m_count == 0) {
+  m_cores.push_back(line_core_digest(line, *v, m_gate.seed()));
+  if (first) {
     m_last_seen.assign(value);
   } else if (m_uniform && value != m_last_seen) {
     m_uniform = false;
@@ -250,17 +238,23 @@ util::Status DeviceBlockSplitter<Row>::finish() {
 template <class Row>
 util::Status DeviceBlockSplitter<Row>::flush(bool last) {
   InventoryBlock block{m_key, {}, m_count, !m_first_in_file && !last, {}, {}};
+  const XXH128_hash_t h = XXH3_128bits_digest(m_hash->state);
+  block.digest = BlockDigest{h.high64, h.low64};
   if constexpr (std::is_same_v<Row, VulnerabilityRow>) {
-    const XXH128_hash_t h =
-        XXH3_128bits_withSeed(m_digest_input.data(), m_digest_input.size(), m_gate.seed());
-    block.digest = BlockDigest{h.high64, h.low64};
+    // A held block whose raw lines are the ones stored needs no scan (ADR 0101's repeat
+    // cost); any other is scanned now, line by line.
+    if (m_hold && !(block.whole && m_gate.unchanged(block))) {
+      for (std::size_t i = 0; i < m_line_starts.size(); ++i) {
+        const std::size_t begin = m_line_starts[i];
+        const std::size_t end =
+            i + 1 < m_line_starts.size() ? m_line_starts[i + 1] - 1 : m_lines.size() - 1;
+        note_finding_line(std::string_view(m_lines).substr(begin, end - begin), i == 0);
+      }
+    }
     if (m_uniform && m_cores.size() == m_count) {
       block.last_seen = m_last_seen;
       block.cores = m_cores;
     }
-  } else {
-    const XXH128_hash_t h = XXH3_128bits_digest(m_hash->state);
-    block.digest = BlockDigest{h.high64, h.low64};
   }
   m_first_in_file = false;
   const std::uint64_t count = m_count;

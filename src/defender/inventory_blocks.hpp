@@ -55,6 +55,11 @@ class DeviceGate {
   // Whether skip() can say true at all in this read (asked once per file): when not, a
   // block's lines are decoded as they arrive instead of being held until its end.
   [[nodiscard]] virtual bool may_skip() const { return true; }
+  // Finding blocks whose lines were held: asked at the block's end, before skip(), whether
+  // the block's raw digest is the one stored for its device (the very same lines). true:
+  // its lines are not scanned for their lastSeenTimestamp (block.cores stays empty) and
+  // skip() must take it on the digest alone. Must not change the gate's state.
+  [[nodiscard]] virtual bool unchanged(const InventoryBlock& /*block*/) { return false; }
   // Called once per block, before decoding. true: skip it (only honoured for whole blocks).
   virtual bool skip(const InventoryBlock& block) = 0;
   // The decoded rows of a block that was not skipped, before they are delivered.
@@ -117,7 +122,7 @@ class DeviceBlockSplitter {
 
  private:
   util::Status flush(bool last);
-  void note_finding_line(std::string_view line);
+  void note_finding_line(std::string_view line, bool first);
   util::Status decode_block(const InventoryBlock& block);
   util::Status decode_part(const InventoryBlock& block, std::span<const std::uint32_t> lines,
                            bool& taken);
@@ -136,13 +141,12 @@ class DeviceBlockSplitter {
   bool m_first_in_file = true;
   bool m_hold = true;  // hold the block's lines until its end (the gate may skip it)
   std::vector<Row> m_rows;
-  // Findings: the block's lastSeenTimestamp value while every line had the same one, each
-  // line's core digest, and what the block's digest is made of (per line: its core and
-  // value, or the hash of a line without a plain value): one pass over each line.
+  // Findings: the block's lastSeenTimestamp value while every line had the same one and
+  // each line's core digest (of the lines as they arrive, or of the held lines at the
+  // block's end when the gate does not know them).
   std::string m_last_seen;
   bool m_uniform = false;
   std::vector<std::uint64_t> m_cores;
-  std::string m_digest_input;
   std::uint64_t m_skipped_lines = 0;
   std::uint64_t m_decoded_lines = 0;
 };

@@ -152,8 +152,13 @@ std::optional<defender::BlockDigest> digest_from_bytes(std::string_view bytes) {
 
 std::string line_digest_bytes(const LineDigests& lines) {
   std::string out;
-  out.reserve(1 + 2 + lines.last_seen.size() + 5 + lines.cores.size() * 12);
-  out.push_back('P');
+  out.reserve(17 + 2 + lines.last_seen.size() + 5 + lines.cores.size() * 12);
+  if (lines.raw) {
+    out.push_back('Q');
+    out += digest_bytes(*lines.raw);
+  } else {
+    out.push_back('P');
+  }
   put_bytes(out, lines.last_seen);
   put_varint(out, lines.cores.size());
   for (const std::uint64_t c : lines.cores) {
@@ -166,8 +171,20 @@ std::string line_digest_bytes(const LineDigests& lines) {
   return out;
 }
 
+std::optional<defender::BlockDigest> raw_of_line_digests(std::string_view bytes) {
+  if (bytes.size() < 17 || bytes.front() != 'Q') return std::nullopt;
+  return digest_from_bytes(bytes.substr(1, 16));
+}
+
 std::optional<LineDigests> line_digests_from_bytes(std::string_view bytes) {
-  if (bytes.empty() || bytes.front() != 'P') return std::nullopt;
+  std::optional<defender::BlockDigest> raw;
+  if (!bytes.empty() && bytes.front() == 'Q') {
+    raw = raw_of_line_digests(bytes);
+    if (!raw) return std::nullopt;
+    bytes.remove_prefix(16);
+  } else if (bytes.empty() || bytes.front() != 'P') {
+    return std::nullopt;
+  }
   bytes.remove_prefix(1);
   std::string_view last_seen;
   std::uint64_t n = 0;
@@ -176,6 +193,7 @@ std::optional<LineDigests> line_digests_from_bytes(std::string_view bytes) {
     return std::nullopt;
   }
   LineDigests out;
+  out.raw = raw;
   out.last_seen.assign(last_seen);
   out.cores.resize(n);
   out.ids.resize(n);
@@ -243,6 +261,18 @@ bool same_last_seen(const Row& row, util::Timestamp t) {
 }  // namespace
 
 template <class Row>
+bool DeviceDigests<Row>::unchanged(const defender::InventoryBlock& block) {
+  if (!m_allow_skip || !block.whole) return false;
+  std::lock_guard lock(m_mutex);
+  if (m_devices.contains(std::string(block.device_id))) return false;  // a second block
+  const auto s = m_stored.find(std::string(block.device_id));
+  if (s == m_stored.end() || (m_count_versions && !s->second.has_versions)) return false;
+  if (s->second.lines.empty()) return s->second.digest == block.digest;
+  const auto raw = raw_of_line_digests(s->second.lines);
+  return raw && *raw == block.digest;
+}
+
+template <class Row>
 bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   std::lock_guard lock(m_mutex);
   auto [it, fresh] = m_devices.try_emplace(std::string(block.device_id));
@@ -258,7 +288,10 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   if (!m_allow_skip || !block.whole) return false;
   const auto s = m_stored.find(it->first);
   if (s == m_stored.end()) return false;
-  if (!s->second.lines.empty()) {
+  const auto raw = raw_of_line_digests(s->second.lines);
+  if (raw && *raw == block.digest) {
+    // The very lines stored (the block was not scanned: unchanged()).
+  } else if (!s->second.lines.empty()) {
     // Stored line by line (ADR 0100, 0101): the same lines but for their lastSeenTimestamp.
     if (block.last_seen.empty()) return false;
     auto stored = line_digests_from_bytes(s->second.lines);
@@ -268,6 +301,7 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
       if (!t) return false;
       d.moved_to = *t;
       stored->last_seen.assign(block.last_seen);
+      stored->raw = block.digest;
       d.moved_stored = line_digest_bytes(*stored);
     }
   } else if (!(s->second.digest == block.digest)) {
@@ -295,7 +329,8 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
       const auto t = last_seen_time(block.last_seen);
       LineDigests lines{std::string(block.last_seen),
                         std::vector<std::uint64_t>(block.cores.begin(), block.cores.end()),
-                        {}};
+                        {},
+                        block.digest};
       lines.ids.reserve(rows.size());
       std::unordered_set<std::uint32_t> ids;
       bool ok = t.has_value();
@@ -399,7 +434,7 @@ bool DeviceDigests<Row>::decoded_part(const defender::InventoryBlock& block,
   std::vector<bool> met(stored.cores.size(), false);
   LineDigests next{std::string(block.last_seen),
                    std::vector<std::uint64_t>(block.cores.begin(), block.cores.end()),
-                   std::vector<std::uint32_t>(block.cores.size(), 0)};
+                   std::vector<std::uint32_t>(block.cores.size(), 0), block.digest};
   std::int64_t known_findings = 0;
   for (std::size_t i = 0; i < plan->known.size(); ++i) {
     if (plan->known[i] == k_none) continue;

@@ -57,9 +57,15 @@ struct LineDigests {
   std::string last_seen;
   std::vector<std::uint64_t> cores;
   std::vector<std::uint32_t> ids;
+  // The raw digest of the block the lines were read from (InventoryBlock::digest): a block
+  // with the same raw digest is the same lines, taken without scanning them. Stored as
+  // 'Q' and these 16 bytes before the rest; 'P' (without it) is still read.
+  std::optional<defender::BlockDigest> raw;
 };
 std::string line_digest_bytes(const LineDigests& lines);
 std::optional<LineDigests> line_digests_from_bytes(std::string_view bytes);
+// The raw digest at the head of stored line digests ('Q'), without reading the rest.
+std::optional<defender::BlockDigest> raw_of_line_digests(std::string_view bytes);
 
 // The time a lastSeenTimestamp value of raw_last_seen decodes to, as the decoder reads it;
 // nullopt when it is not one (the block is then decoded, and the decoder says why).
@@ -126,6 +132,7 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   [[nodiscard]] std::uint64_t seed() const override { return m_seed; }
   // Only with skipping allowed and a digest stored (add_stored before streaming).
   [[nodiscard]] bool may_skip() const override { return m_allow_skip && !m_stored.empty(); }
+  bool unchanged(const defender::InventoryBlock& block) override;
   bool skip(const defender::InventoryBlock& block) override;
   void decoded(const defender::InventoryBlock& block, std::span<const Row> rows) override;
   std::vector<std::uint32_t> select(const defender::InventoryBlock& block) override;

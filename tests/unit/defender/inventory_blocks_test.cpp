@@ -238,10 +238,15 @@ class FindingRecorder final : public VulnerabilityGate {
   std::vector<std::vector<std::uint64_t>> cores;                   // each block's, copied
   std::map<std::string, std::vector<std::uint32_t>> select_lines;  // device -> lines
   bool take_part = true;
-  std::vector<std::string> decoded_rows;  // device ids of the rows given to decoded()
-  std::vector<std::string> part_rows;     // ... and to decoded_part()
+  bool hold = false;                        // may_skip() without select_lines
+  std::set<std::string> unchanged_devices;  // unchanged() says true for these
+  std::vector<std::string> decoded_rows;    // device ids of the rows given to decoded()
+  std::vector<std::string> part_rows;       // ... and to decoded_part()
   [[nodiscard]] std::uint64_t seed() const override { return 7; }
-  [[nodiscard]] bool may_skip() const override { return !select_lines.empty(); }
+  [[nodiscard]] bool may_skip() const override { return hold || !select_lines.empty(); }
+  bool unchanged(const InventoryBlock& b) override {
+    return unchanged_devices.contains(std::string(b.device_id));
+  }
   bool skip(const InventoryBlock& b) override {
     blocks.push_back(b);
     last_seen.emplace_back(b.last_seen);
@@ -296,6 +301,33 @@ std::vector<FindingRecorder> split_findings(const std::vector<std::vector<std::s
   std::vector<FindingRecorder> out(files.size());
   for (std::size_t f = 0; f < files.size(); ++f) split_into(out[f], files[f]);
   return out;
+}
+
+// A held block that the gate knows by its raw digest is not scanned for its
+// lastSeenTimestamp values (the unchanged repeat's cost); its digest is the same whether
+// its lines were held or not, and any other held block is scanned at its end.
+TEST(FindingBlockSplitter, AHeldBlockTheGateKnowsIsNotScanned) {
+  const std::vector<std::string> file = {finding("x", "c", "t"), finding("a", "c1", "T1"),
+                                         finding("a", "c2", "T1"), finding("z", "c", "t")};
+  FindingRecorder streamed;
+  split_into(streamed, file);
+  FindingRecorder held;
+  held.hold = true;
+  split_into(held, file);
+  FindingRecorder known;
+  known.hold = true;
+  known.unchanged_devices = {"a"};
+  split_into(known, file);
+  ASSERT_EQ(streamed.blocks.size(), 3U);
+  ASSERT_EQ(held.blocks.size(), 3U);
+  ASSERT_EQ(known.blocks.size(), 3U);
+  EXPECT_EQ(streamed.cores[1].size(), 2U);
+  EXPECT_EQ(held.cores[1], streamed.cores[1]);
+  EXPECT_EQ(held.last_seen[1], "T1");
+  EXPECT_TRUE(known.cores[1].empty());
+  EXPECT_EQ(known.last_seen[1], "");
+  EXPECT_EQ(known.blocks[1].digest, held.blocks[1].digest);
+  EXPECT_EQ(streamed.blocks[1].digest, held.blocks[1].digest);
 }
 
 TEST(FindingBlockSplitter, EachLinesCoreLeavesOutItsLastSeenValue) {

@@ -151,7 +151,8 @@ TEST(InventoryDigests, ARowOfAnotherDeviceInABlockIsAConflict) {
 
 // ADR 0101: finding blocks stored line by line (core digest and finding per line).
 TEST(FindingDigestBytes, LineFormRoundTripsAndIsNotAPlainDigest) {
-  const LineDigests lines{"2025-06-01 08:00:00", {7, 0xFFFFFFFFFFFFFFFFULL, 9}, {3, 0, 0xABCDEF01}};
+  const LineDigests lines{
+      "2025-06-01 08:00:00", {7, 0xFFFFFFFFFFFFFFFFULL, 9}, {3, 0, 0xABCDEF01}, std::nullopt};
   const auto bytes = line_digest_bytes(lines);
   EXPECT_EQ(digest_from_bytes(bytes), std::nullopt);
   const auto back = line_digests_from_bytes(bytes);
@@ -162,6 +163,18 @@ TEST(FindingDigestBytes, LineFormRoundTripsAndIsNotAPlainDigest) {
   EXPECT_EQ(line_digests_from_bytes(digest_bytes(BlockDigest{7, 9})), std::nullopt);
   EXPECT_EQ(line_digests_from_bytes(bytes.substr(0, bytes.size() - 1)), std::nullopt);
   EXPECT_EQ(line_digests_from_bytes(bytes + "x"), std::nullopt);
+  EXPECT_EQ(raw_of_line_digests(bytes), std::nullopt);
+  // With the raw digest of the block they were read from ('Q'), readable without the rest.
+  LineDigests with_raw = lines;
+  with_raw.raw = BlockDigest{0x0102030405060708ULL, 0xF0E0D0C0B0A09080ULL};
+  const auto q = line_digest_bytes(with_raw);
+  EXPECT_EQ(raw_of_line_digests(q), with_raw.raw);
+  const auto back_q = line_digests_from_bytes(q);
+  ASSERT_TRUE(back_q);
+  EXPECT_EQ(back_q->raw, with_raw.raw);
+  EXPECT_EQ(back_q->cores, lines.cores);
+  EXPECT_EQ(back_q->ids, lines.ids);
+  EXPECT_EQ(line_digests_from_bytes(q.substr(0, 10)), std::nullopt);
 }
 
 TEST(FindingDigestBytes, LastSeenTimeReadsTheValueAsTheDecoderDoes) {
@@ -199,8 +212,32 @@ defender::VulnerabilityRow finding_row(const std::string& device, std::optional<
 }
 
 std::string stored_lines(const std::vector<std::uint64_t>& cores,
-                         const std::vector<std::uint32_t>& ids, const std::string& t) {
-  return line_digest_bytes(LineDigests{t, cores, ids});
+                         const std::vector<std::uint32_t>& ids, const std::string& t,
+                         std::optional<BlockDigest> raw = std::nullopt) {
+  return line_digest_bytes(LineDigests{t, cores, ids, raw});
+}
+
+// Lines stored with the raw digest of their block: the same raw lines are known without
+// their cores (unchanged(), so the splitter does not scan them) and skipped as they are;
+// other raw lines are not, and are judged by their cores as before.
+TEST(FindingDigests, TheSameRawLinesAreKnownWithoutTheirCores) {
+  FindingDigests gate(1, true, false);
+  gate.set_identity(test_identity);
+  gate.add_stored("same", {{}, false, stored_lines({1, 2}, {11, 12}, k_t1, k_a)});
+  gate.add_stored("moved", {{}, false, stored_lines({1, 2}, {11, 12}, k_t1, k_a)});
+  gate.add_stored("old", {{}, false, stored_lines({1, 2}, {11, 12}, k_t1)});
+  const InventoryBlock same{"same", k_a, 2, true, {}, {}};  // two lines, not scanned
+  EXPECT_TRUE(gate.unchanged(same));
+  EXPECT_FALSE(gate.unchanged(finding_block("moved", k_b, {}, "")));
+  EXPECT_FALSE(gate.unchanged(finding_block("old", k_a, {}, "")));  // stored without it
+  EXPECT_FALSE(gate.unchanged(finding_block("unknown", k_a, {}, "")));
+  EXPECT_TRUE(gate.skip(same));
+  EXPECT_TRUE(gate.skip(finding_block("moved", k_b, {1, 2}, k_t2)));
+  EXPECT_FALSE(gate.skip(finding_block("old", k_a, {}, "")));
+  EXPECT_EQ(gate.skipped(),
+            (std::vector<std::pair<std::string, std::uint64_t>>{{"moved", 2}, {"same", 2}}));
+  ASSERT_EQ(gate.moved().size(), 1U);
+  EXPECT_EQ(gate.moved()[0].device_id, "moved");
 }
 
 TEST(FindingDigests, TheSameCoresAreSkippedAndAMovedLastSeenIsReported) {
@@ -225,7 +262,7 @@ TEST(FindingDigests, TheSameCoresAreSkippedAndAMovedLastSeenIsReported) {
   ASSERT_EQ(moved.size(), 1U);
   EXPECT_EQ(moved[0].device_id, "moved");
   EXPECT_EQ(moved[0].last_found, *util::parse_timestamp(k_t2));
-  EXPECT_EQ(moved[0].stored, stored_lines({1, 2}, {11, 12}, k_t2));
+  EXPECT_EQ(moved[0].stored, stored_lines({1, 2}, {11, 12}, k_t2, k_b));
 }
 
 TEST(FindingDigests,
@@ -252,10 +289,10 @@ TEST(FindingDigests,
   gate.decoded(finding_block("i", k_a, {}, ""), std::vector{r1});
   const auto decoded = gate.take_decoded();
   ASSERT_EQ(decoded.size(), 6U);
-  EXPECT_EQ(decoded[0].stored, stored_lines({1, 2, 3}, {11, 12, 0}, k_t1));
+  EXPECT_EQ(decoded[0].stored, stored_lines({1, 2, 3}, {11, 12, 0}, k_t1, k_a));
   EXPECT_EQ(decoded[1].stored, digest_bytes(k_a));
   EXPECT_EQ(decoded[2].stored, digest_bytes(k_a));
-  EXPECT_EQ(decoded[3].stored, stored_lines({1}, {0}, k_t1));
+  EXPECT_EQ(decoded[3].stored, stored_lines({1}, {0}, k_t1, k_a));
   EXPECT_EQ(decoded[4].stored, digest_bytes(k_a));
   EXPECT_EQ(decoded[5].stored, digest_bytes(k_a));
 }
@@ -311,8 +348,9 @@ TEST(FindingDigests, OnlyTheLinesWithNewCoresAreDecodedWhenTheRowsAccountForEver
   // Their digests are the new lines'.
   const auto decoded = gate.take_decoded();
   ASSERT_EQ(decoded.size(), 2U);
-  EXPECT_EQ(decoded[0].stored, stored_lines({1, 22, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t2));
-  EXPECT_EQ(decoded[1].stored, stored_lines({1, 2, 3, 4, 5, 6}, {11, 12, 13, 14, 0, 16}, k_t1));
+  EXPECT_EQ(decoded[0].stored, stored_lines({1, 22, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t2, k_a));
+  EXPECT_EQ(decoded[1].stored,
+            stored_lines({1, 2, 3, 4, 5, 6}, {11, 12, 13, 14, 0, 16}, k_t1, k_a));
   // A partly decoded device met again makes the read unsafe.
   EXPECT_FALSE(gate.conflict());
   EXPECT_FALSE(gate.skip(finding_block("changed", k_a, {7}, k_t2)));
