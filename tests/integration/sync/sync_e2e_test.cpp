@@ -32,6 +32,18 @@ std::string with_member(std::string line, const std::string& key, const std::str
 // with other content (the same finding), the second loses one line (a finding gone), the
 // third gets a line of a new finding, and the fourth has one line with another
 // lastSeenTimestamp than its other lines. The lines of the other devices are left alone.
+// `to` becomes a copy of the store `from` without its finding digests: the same history,
+// read next time by decoding every line.
+void copy_without_finding_digests(const fs::path& from, const fs::path& to) {
+  fs::remove(to);
+  fs::copy_file(from, to);
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(to.c_str(), &handle), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(handle);
+}
+
 void tamper_with_findings(const fs::path& cache) {
   fs::path newest;
   fs::file_time_type when{};
@@ -301,13 +313,7 @@ TEST_F(SyncE2E, ADayLaterFullMovesLastFoundWithoutDecodingAndMatchesADecodedRead
   for (int day = 1; day <= 2; ++day) {
     ASSERT_GT(m_sim->advance(24).events, 0U);
     // The same history with no digests: every line is decoded.
-    fs::remove(decoded);
-    fs::copy_file(kept, decoded);
-    sqlite3* handle = nullptr;
-    ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(handle);
+    copy_without_finding_digests(kept, decoded);
 
     const auto s = run(c);
     ASSERT_EQ(s.outcome, "success") << describe(s);
@@ -372,13 +378,7 @@ TEST_F(SyncE2E, OnlyChangedFindingLinesAreDecodedAndTheStoreMatchesADecodedRead)
   for (const int hours : {24, 24 * 7}) {
     ASSERT_GT(m_sim->advance(hours).events, 0U);
     tamper_with_findings(m_dir / "sim-cache");
-    fs::remove(decoded);
-    fs::copy_file(kept, decoded);
-    sqlite3* handle = nullptr;
-    ASSERT_EQ(sqlite3_open(decoded.c_str(), &handle), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM finding_digest", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(handle);
+    copy_without_finding_digests(kept, decoded);
 
     const auto s = run(c);
     ASSERT_EQ(s.outcome, "success") << describe(s);
