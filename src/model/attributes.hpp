@@ -48,6 +48,14 @@ struct AttrInfo {
   std::string_view doc;   // a note for docs/model.md's generated lists ("from `vmMetadata`")
 };
 
+// The store column's name as the catalog holds it: without the quotes a reserved word
+// takes in SQL (`"type"` -> `type`).
+constexpr std::string_view unquoted_column(const AttrInfo& info) noexcept {
+  const std::string_view c = info.column;
+  if (c.size() >= 2 && c.front() == '"' && c.back() == '"') return c.substr(1, c.size() - 2);
+  return c;
+}
+
 // The optional part of an entry.
 struct AttrFlags {
   bool hashed = true;

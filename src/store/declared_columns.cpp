@@ -7,18 +7,11 @@
 namespace mdesync::store {
 namespace {
 
-std::string_view unquoted(std::string_view name) {
-  if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
-    return name.substr(1, name.size() - 2);
-  }
-  return name;
-}
-
 template <typename Row>
 void add_columns(std::string_view table, std::vector<DeclaredColumn>& out) {
   model::for_each_attribute<Row>([&](const auto& a) {
     using T = typename std::remove_cvref_t<decltype(a)>::value_type;
-    out.push_back({table, unquoted(a.info.column), column_type<T>()});
+    out.push_back({table, model::unquoted_column(a.info), column_type<T>()});
   });
 }
 

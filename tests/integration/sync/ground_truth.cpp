@@ -120,8 +120,7 @@ void add_source_fields(Row& r, const json& record) {
   model::for_each_attribute<Object>([&](const auto& a) {
     using T = typename std::remove_cvref_t<decltype(a)>::value_type;
     if (a.info.group != model::AttrGroup::source) return;
-    std::string column(a.info.column);
-    if (column.front() == '"') column = column.substr(1, column.size() - 2);
+    const std::string column(model::unquoted_column(a.info));
     if (r.contains(column)) return;
     const auto it = record.find(std::string(a.info.name));
     const json value = it == record.end() ? json(nullptr) : *it;

@@ -64,8 +64,7 @@ std::string table_of(std::string_view object, std::string_view intro) {
     if (!i.hashed) notes += "not in the content hash";
     if (i.hashed && i.appended) notes += "in the content hash when set";
     if (!i.exported) notes += std::string(notes.empty() ? "" : "; ") + "not exported";
-    std::string column(i.column);
-    if (column.front() == '"') column = column.substr(1, column.size() - 2);
+    const std::string_view column = model::unquoted_column(i);
     if constexpr (narrow) {
       out += fmt::format("| {} | `{}` | `{}` | {} |\n", name, column, place_table(object, i.place),
                          notes);
