@@ -418,12 +418,13 @@ Status read_field(Rec& r, const dom::element& v) {
   return read_entry(v, r, entry);
 }
 
+// A declared member name as the lookup tables key it (lower_key); a name too long for
+// any key to match is a mistake in records.hpp.
 std::string lower_name(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  }
-  return out;
+  char buf[k_key_max];
+  const std::string_view lower = lower_key(name, buf);
+  if (lower.empty()) throw std::logic_error("a record declares a member name no key can match");
+  return std::string(lower);
 }
 
 // Each table maps a lower-cased JSON key to the member it fills; camelCase and

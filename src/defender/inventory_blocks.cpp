@@ -244,12 +244,7 @@ util::Status DeviceBlockSplitter<Row>::flush(bool last) {
     // A held block whose raw lines are the ones stored needs no scan (ADR 0101's repeat
     // cost); any other is scanned now, line by line.
     if (m_hold && !(block.whole && m_gate.unchanged(block))) {
-      for (std::size_t i = 0; i < m_line_starts.size(); ++i) {
-        const std::size_t begin = m_line_starts[i];
-        const std::size_t end =
-            i + 1 < m_line_starts.size() ? m_line_starts[i + 1] - 1 : m_lines.size() - 1;
-        note_finding_line(std::string_view(m_lines).substr(begin, end - begin), i == 0);
-      }
+      for (std::size_t i = 0; i < m_line_starts.size(); ++i) note_finding_line(held(i), i == 0);
     }
     if (m_uniform && m_cores.size() == m_count) {
       block.last_seen = m_last_seen;
@@ -275,6 +270,14 @@ util::Status DeviceBlockSplitter<Row>::flush(bool last) {
 }
 
 template <class Row>
+std::string_view DeviceBlockSplitter<Row>::held(std::size_t i) const {
+  const std::size_t begin = m_line_starts[i];
+  const std::size_t end =
+      i + 1 < m_line_starts.size() ? m_line_starts[i + 1] - 1 : m_lines.size() - 1;
+  return std::string_view(m_lines).substr(begin, end - begin);
+}
+
+template <class Row>
 util::Status DeviceBlockSplitter<Row>::decode_part(const InventoryBlock& block,
                                                    std::span<const std::uint32_t> lines,
                                                    bool& taken) {
@@ -282,15 +285,8 @@ util::Status DeviceBlockSplitter<Row>::decode_part(const InventoryBlock& block,
   m_rows.reserve(lines.size());
   for (const std::uint32_t i : lines) {
     if (i >= m_line_starts.size()) return {};  // not a line of the block: decode them all
-    const std::size_t begin = m_line_starts[i];
-    const std::size_t end =
-        i + 1 < m_line_starts.size() ? m_line_starts[i + 1] - 1 : m_lines.size() - 1;
     m_rows.emplace_back();
-    if (auto st = m_decode(std::string_view(m_lines).substr(begin, end - begin), m_line_nos[i],
-                           m_rows.back());
-        !st) {
-      return st;
-    }
+    if (auto st = m_decode(held(i), m_line_nos[i], m_rows.back()); !st) return st;
   }
   if (!m_gate.decoded_part(block, lines, m_rows)) return {};
   taken = true;

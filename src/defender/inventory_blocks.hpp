@@ -122,6 +122,8 @@ class DeviceBlockSplitter {
 
  private:
   util::Status flush(bool last);
+  // The i-th held line of the open block, without its '\n'.
+  [[nodiscard]] std::string_view held(std::size_t i) const;
   void note_finding_line(std::string_view line, bool first);
   util::Status decode_block(const InventoryBlock& block);
   util::Status decode_part(const InventoryBlock& block, std::span<const std::uint32_t> lines,
