@@ -267,9 +267,7 @@ bool DeviceDigests<Row>::unchanged(const defender::InventoryBlock& block) {
   if (m_devices.contains(std::string(block.device_id))) return false;  // a second block
   const auto s = m_stored.find(std::string(block.device_id));
   if (s == m_stored.end() || (m_count_versions && !s->second.has_versions)) return false;
-  if (s->second.lines.empty()) return s->second.digest == block.digest;
-  const auto raw = raw_of_line_digests(s->second.lines);
-  return raw && *raw == block.digest;
+  return s->second.same_lines(block.digest);
 }
 
 template <class Row>
@@ -288,12 +286,9 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   if (!m_allow_skip || !block.whole) return false;
   const auto s = m_stored.find(it->first);
   if (s == m_stored.end()) return false;
-  const auto raw = raw_of_line_digests(s->second.lines);
-  if (raw && *raw == block.digest) {
-    // The very lines stored (the block was not scanned: unchanged()).
-  } else if (!s->second.lines.empty()) {
+  if (!s->second.same_lines(block.digest)) {
     // Stored line by line (ADR 0100, 0101): the same lines but for their lastSeenTimestamp.
-    if (block.last_seen.empty()) return false;
+    if (s->second.lines.empty() || block.last_seen.empty()) return false;
     auto stored = line_digests_from_bytes(s->second.lines);
     if (!stored || !same_cores(block.cores, stored->cores)) return false;
     if (block.last_seen != stored->last_seen) {
@@ -304,8 +299,6 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
       stored->raw = block.digest;
       d.moved_stored = line_digest_bytes(*stored);
     }
-  } else if (!(s->second.digest == block.digest)) {
-    return false;
   }
   if (m_count_versions && !s->second.has_versions) return false;
   d.skipped = true;

@@ -83,6 +83,13 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
     // have the same cores is skipped whatever its value; one with a few new cores has only
     // those lines decoded.
     std::string lines;
+    // Whether a block with this raw digest is the very lines stored: the plain digest, or
+    // the raw digest at the head of the line digests.
+    [[nodiscard]] bool same_lines(const defender::BlockDigest& raw) const {
+      if (lines.empty()) return digest == raw;
+      const auto stored = raw_of_line_digests(lines);
+      return stored && *stored == raw;
+    }
   };
   // Findings: the identity of the open finding a decoded row makes (finding_identity), 0
   // when it makes none, nullopt when that cannot be said from the row alone (a status, a
