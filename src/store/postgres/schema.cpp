@@ -294,18 +294,23 @@ CREATE UNIQUE INDEX installed_package_key_idx ON installed_package_entry(host, i
 CREATE INDEX installed_package_item_idx ON installed_package_entry(item);
 )sql";
 
-std::string view_tail(std::string_view prefix, std::string_view table, std::string_view a) {
-  return narrow_view_tail(prefix, table, a, time_text);
+std::string view_tail(std::string_view prefix, std::string_view table, std::string_view a,
+                      bool device_seen = false) {
+  return narrow_view_tail(prefix, table, a, time_text, device_seen);
 }
 
 constexpr std::string_view k_uid =
     "CASE WHEN left(i.uid_suffix, 1) = chr(1) THEN substr(i.uid_suffix, 2) "
     "ELSE t.targets || i.uid_suffix END AS uid";
 
-std::string views() {
+// The findings' view (`create`: CREATE or CREATE OR REPLACE); with `device_seen` (schema
+// v5, ADR 0110) over the devices' last-seen rows as well.
+std::string vulnerability_view(std::string_view create, bool device_seen) {
+  const std::string last_found =
+      device_seen ? time_text("(" + shown_last_found("f") + ")") : time_text("f.last_found");
   return fmt::format(
       R"sql(
-CREATE VIEW vulnerability AS
+{7} VIEW vulnerability AS
 SELECT f.id AS id, {0},
   coalesce(f.source_uid, t.targets || ic.source_uid_rest) AS source_uid,
   i.type AS type, t.targets AS targets, hc.hostnames AS hostnames,
@@ -324,21 +329,34 @@ SELECT f.id AS id, {0},
   ic.security_update_available AS security_update_available,
   hc.is_onboarded AS is_onboarded, ic.software_vendor AS software_vendor,
   ic.software_name AS software_name, ic.software_version AS software_version,
-{6}
+{6})sql",
+      k_uid, time_text("f.first_found"), last_found, time_text("f.source_last_modified"),
+      time_text("f.last_fixed"), time_text("f.state_time"),
+      view_tail("vulnerability", "vulnerability_finding", "f", device_seen), create);
+}
+
+std::string views() {
+  return vulnerability_view("CREATE", false) +
+         fmt::format(
+             R"sql(
 CREATE VIEW installed_package AS
 SELECT e.id AS id, {0},
   ic.name AS name, i.type AS type, t.targets AS targets, hc.dns_names AS dns_names,
-  hc.os AS os, e.version AS version, e.status AS status, {7} AS first_seen,
+  hc.os AS os, e.version AS version, e.status AS status, {1} AS first_seen,
   ic.end_of_support_status AS end_of_support_status,
   ic.end_of_support_date AS end_of_support_date,
   hc.rbac_group_id AS rbac_group_id, hc.rbac_group_name AS rbac_group_name,
   ic.disk_paths AS disk_paths, ic.registry_paths AS registry_paths,
   ic.number_of_weaknesses AS number_of_weaknesses,
-{8})sql",
-      k_uid, time_text("f.first_found"), time_text("f.last_found"),
-      time_text("f.source_last_modified"), time_text("f.last_fixed"), time_text("f.state_time"),
-      view_tail("vulnerability", "vulnerability_finding", "f"), time_text("e.first_seen"),
-      view_tail("installed_package", "installed_package_entry", "e"));
+{2})sql",
+             k_uid, time_text("e.first_seen"),
+             view_tail("installed_package", "installed_package_entry", "e"));
+}
+
+// Last-seen per device (ADR 0110), as SQLite schema v8. The view keeps its columns, so
+// it is replaced in place (views that depend on it stay).
+std::string v5() {
+  return device_seen_table_sql("bigint") + vulnerability_view("CREATE OR REPLACE", true);
 }
 
 // Per device: the digest of its lines in the last full read of the vulnerability export
@@ -522,12 +540,14 @@ std::vector<std::string_view> expected_relations(int version) {
     out.emplace_back("vulnerability_history");
     out.emplace_back("history_start");
   }
+  if (version >= 5) out.emplace_back(k_device_seen_table);
   return out;
 }
 
 const std::vector<PgMigration>& migrations() {
   static const std::string k_v1 = std::string(k_v1_tables) + views();
   static const std::string k_v4_sql = v4();
+  static const std::string k_v5_sql = v5();
   static const std::vector<PgMigration> k_migrations = {
       {1, "the tables and views of SQLite schema v5 (narrow findings and installed packages)",
        k_v1},
@@ -537,6 +557,10 @@ const std::vector<PgMigration>& migrations() {
        "vulnerability_event: each finding's state changes, written by a trigger; "
        "vulnerability_history view",
        k_v4_sql},
+      {5,
+       "vulnerability_device_seen: a device's moved lastSeenTimestamp in one row, shown by the "
+       "vulnerability view for its open findings",
+       k_v5_sql},
   };
   return k_migrations;
 }

@@ -9,6 +9,7 @@
 #include "store/codec.hpp"
 #include "store/declared_columns.hpp"
 #include "store/postgres/schema.hpp"
+#include "store/views.hpp"
 
 namespace mdesync::store::pg {
 
@@ -176,9 +177,9 @@ std::string sweep_sql(ObjectType object) {
     return fmt::format(
         "UPDATE vulnerability_finding f SET status = 'Fixed', status_category = 'Closed', "
         "last_fixed = $4::bigint, state_time = $4::bigint, last_changed_at = $3::bigint, "
-        "last_run_id = $2::bigint, row_hash = NULL WHERE status_category = 'Open' AND "
-        "(state_time IS NULL OR state_time <= $4::bigint) AND {}{}",
-        k_unseen, k_device_unseen);
+        "last_run_id = $2::bigint, row_hash = NULL, last_found = {} WHERE status_category = "
+        "'Open' AND (state_time IS NULL OR state_time <= $4::bigint) AND {}{}",
+        last_found_now("f"), k_unseen, k_device_unseen);
   }
   return fmt::format(
       "UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id = $2::bigint, "
@@ -560,16 +561,25 @@ Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
   }
   times += '}';
   return write_op([&]() -> Result<std::int64_t> {
-    // One statement for every device: their hosts joined to the open findings.
+    // One statement for every device (ADR 0110): how many open findings show another
+    // time now (the CTEs see the rows as they were before it), and one row per device
+    // that its open findings follow.
     auto r = m_conn->query(
-        "UPDATE vulnerability_finding f SET last_found = d.last_found, last_changed_at = "
-        "$3::bigint, last_run_id = $4::bigint, row_hash = NULL FROM (SELECT t.id AS host, "
-        "x.last_found FROM unnest($1::text[], $2::bigint[]) AS x(device, last_found) JOIN "
-        "vulnerability_target t ON t.targets = x.device) d WHERE f.host = d.host AND "
-        "f.status_category = 'Open' AND f.last_found IS DISTINCT FROM d.last_found",
+        fmt::format(
+            "WITH d AS (SELECT t.id AS host, x.last_found FROM unnest($1::text[], $2::bigint[]) "
+            "AS x(device, last_found) JOIN vulnerability_target t ON t.targets = x.device), "
+            "moved AS (SELECT count(*) AS n FROM vulnerability_finding f JOIN d ON d.host = "
+            "f.host {0} WHERE f.status_category = 'Open' AND ({1}) IS DISTINCT FROM "
+            "d.last_found), up AS (INSERT INTO {2} (host, last_found, changed_at, run_id) "
+            "SELECT host, last_found, $3::bigint, $4::bigint FROM d ON CONFLICT (host) DO "
+            "UPDATE SET last_found = EXCLUDED.last_found, changed_at = EXCLUDED.changed_at, "
+            "run_id = EXCLUDED.run_id) SELECT n FROM moved",
+            device_seen_join("f"), shown_last_found("f"), k_device_seen_table),
         {text_array(ids), times, micros_text(ctx.now), std::to_string(ctx.run_id)});
     if (!r) return fail(r.error());
-    return r->affected();
+    if (r->rows() != 1) return fail(ErrorCode::store, "set_findings_last_found: no count");
+    r->set_row(0);
+    return r->int64(0);
   });
 }
 

@@ -10,6 +10,7 @@
 #include "store/codec.hpp"
 #include "store/postgres/schema.hpp"
 #include "store/postgres/store_impl.hpp"
+#include "store/views.hpp"
 
 namespace mdesync::store::pg {
 
@@ -88,8 +89,13 @@ std::string stage_copy_sql() {
 // RETURNING (a statement's joins see the table as it was before the statement).
 template <typename Row>
 std::string merge_sql(bool only_changed, bool seen) {
-  const std::string_view cond =
-      only_changed ? "f.row_hash IS DISTINCT FROM EXCLUDED.row_hash" : "true";
+  // A finding that follows its device's last-seen row with another last_found of its
+  // own has no known hash (ADR 0110): it is rewritten.
+  const std::string cond =
+      !only_changed ? std::string("true")
+      : std::is_same_v<Row, Vulnerability>
+          ? fmt::format("({}) IS DISTINCT FROM EXCLUDED.row_hash", stored_row_hash("f"))
+          : std::string("f.row_hash IS DISTINCT FROM EXCLUDED.row_hash");
   std::string src, cols, key, sets, now, join;
   if constexpr (is_narrow<Row>) {
     cols = write_cols<Row>();
@@ -173,10 +179,13 @@ std::pair<std::string, std::string> key_arrays(const std::vector<Key>& keys) {
 
 // The stored lifecycle and hash of findings by key: ord (1-based in `keys`), status,
 // last_fixed, state_time, row_hash.
-constexpr std::string_view k_stored_lifecycles =
-    "SELECT k.ord, f.status, f.last_fixed, f.state_time, f.row_hash FROM "
-    "unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(item, host, ord) JOIN "
-    "vulnerability_finding f ON f.item = k.item AND f.host = k.host";
+std::string stored_lifecycles() {
+  return fmt::format(
+      "SELECT k.ord, f.status, f.last_fixed, f.state_time, {} FROM "
+      "unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(item, host, ord) JOIN "
+      "vulnerability_finding f ON f.item = k.item AND f.host = k.host",
+      stored_row_hash("f"));
+}
 
 }  // namespace
 
@@ -377,7 +386,7 @@ Result<std::size_t> PgStore::stage_narrow(std::span<const Row> rows,
       keys.reserve(out.size());
       for (const auto& r : out_refs) keys.emplace_back(r.item, r.host);
       const auto [items, hosts] = key_arrays(keys);
-      auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+      auto found = m_conn->query(stored_lifecycles(), {items, hosts});
       if (!found) return fail(found.error());
       Vulnerability scratch;
       for (int i = 0; i < found->rows(); ++i) {
@@ -486,7 +495,7 @@ Result<DeltaCounts> PgStore::apply_vulnerability_events(const WriteContext& ctx,
       if (state.try_emplace(key_of[i]).second) keys.push_back(key_of[i]);
     }
     const auto [items, hosts] = key_arrays(keys);
-    auto found = m_conn->query(k_stored_lifecycles, {items, hosts});
+    auto found = m_conn->query(stored_lifecycles(), {items, hosts});
     if (!found) return fail(found.error());
     for (int i = 0; i < found->rows(); ++i) {
       found->set_row(i);

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "store/sqlite/store_impl.hpp"
+#include "store/views.hpp"
 
 namespace mdesync::store::sqlite {
 
@@ -116,9 +117,7 @@ Result<std::int64_t> SqliteStore::set_findings_last_found(
     const WriteContext& ctx, std::span<const FindingLastFound> devices) {
   if (devices.empty()) return std::int64_t{0};
   return write_op([&]() -> Result<std::int64_t> {
-    // The devices' hosts and times in a temporary table, then one UPDATE joined to it:
-    // the findings have no host-leading index, and one pass over them is what a
-    // per-device UPDATE would cost for each device.
+    // The devices' hosts and times in a temporary table.
     if (auto st = m_db->exec(
             "CREATE TEMP TABLE IF NOT EXISTS mdesync_last_found (host INTEGER PRIMARY KEY, "
             "last_found INTEGER NOT NULL); DELETE FROM temp.mdesync_last_found");
@@ -135,16 +134,26 @@ Result<std::int64_t> SqliteStore::set_findings_last_found(
           });
       if (!st) return fail(st.error());
     }
-    auto q = m_db->prepare(
-        "UPDATE vulnerability_finding AS f SET last_found = t.last_found, last_changed_at = ?1, "
-        "last_run_id = ?2, row_hash = NULL FROM temp.mdesync_last_found AS t WHERE f.host = "
-        "t.host AND f.status_category = 'Open' AND f.last_found IS NOT t.last_found");
+    // How many open findings show another time now (one read pass: no host-leading
+    // index), then one row per device (ADR 0110): its open findings follow it.
+    auto count = m_db->prepare(fmt::format(
+        "SELECT count(*) FROM vulnerability_finding f JOIN temp.mdesync_last_found t ON t.host "
+        "= f.host {} WHERE f.status_category = 'Open' AND ({}) IS NOT t.last_found",
+        device_seen_join("f"), shown_last_found("f")));
+    if (!count) return fail(count.error());
+    auto counted = count->step();
+    if (!counted) return fail(counted.error());
+    const std::int64_t changed = *counted ? count->int64(0) : 0;
+    count->reset();
+    auto q = m_db->prepare(fmt::format(
+        "INSERT OR REPLACE INTO {} (host, last_found, changed_at, run_id) SELECT host, "
+        "last_found, ?1, ?2 FROM temp.mdesync_last_found",
+        k_device_seen_table));
     if (!q) return fail(q.error());
     q->bind(1, std::int64_t{ctx.now.time_since_epoch().count()});
     q->bind(2, ctx.run_id);
     if (auto r = q->run(); !r) return fail(r.error());
-    const std::int64_t changed = m_db->changes();
-    // A KeyIndex of this read holds the hashes these rows no longer have.
+    // A KeyIndex of this read holds the hashes these rows no longer show.
     m_state[ObjectType::vulnerability].keys.reset();
     if (auto st = m_db->exec("DELETE FROM temp.mdesync_last_found"); !st) return fail(st.error());
     return changed;

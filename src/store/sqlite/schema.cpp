@@ -354,7 +354,11 @@ std::string time_micros(std::string_view column) {
       column);
 }
 
-std::string vulnerability_view() {
+// The findings' view; with `device_seen` (schema v8, ADR 0110) over the devices' last-seen
+// rows as well.
+std::string vulnerability_view(bool device_seen) {
+  const std::string last_found =
+      device_seen ? time_text("(" + shown_last_found("f") + ")") : time_text("f.last_found");
   return fmt::format(
       R"sql(
 CREATE VIEW vulnerability AS
@@ -393,9 +397,9 @@ SELECT f.id AS id,
   ic.software_name AS software_name,
   ic.software_version AS software_version,
 {})sql",
-      time_text("f.first_found"), time_text("f.last_found"), time_text("f.source_last_modified"),
+      time_text("f.first_found"), last_found, time_text("f.source_last_modified"),
       time_text("f.last_fixed"), time_text("f.state_time"),
-      narrow_view_tail("vulnerability", "vulnerability_finding", "f", time_text));
+      narrow_view_tail("vulnerability", "vulnerability_finding", "f", time_text, device_seen));
 }
 
 constexpr std::string_view k_host_context_cols =
@@ -466,7 +470,7 @@ CREATE INDEX vulnerability_open_idx ON vulnerability_finding(severity, host)
       time_micros("v.last_found"), time_micros("v.source_last_modified"),
       time_micros("v.last_fixed"), time_micros("v.state_time"), time_micros("v.first_synced_at"),
       time_micros("v.last_changed_at"), hc_match, ic_match);
-  sql += vulnerability_view();
+  sql += vulnerability_view(false);
   return sql;
 }
 
@@ -724,12 +728,21 @@ std::string v7() {
          v7_history_start();
 }
 
+// Last-seen per device (ADR 0110): a device whose lines moved only their
+// lastSeenTimestamp gets one row here instead of an update of each of its open findings;
+// the view shows it for them.
+std::string v8() {
+  return device_seen_table_sql("INTEGER") + "DROP VIEW vulnerability;\n" +
+         vulnerability_view(true);
+}
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::string k_v4_sql = v4();
   static const std::string k_v5_sql = v5();
   static const std::string k_v7_sql = v7();
+  static const std::string k_v8_sql = v8();
   static const std::vector<Migration> k_migrations = {
       {1, "object tables (source-only fields as columns), sync_run, checkpoint", k_v1},
       {2, "inventory_digest, inventory_versions: unchanged inventory lines are not decoded again",
@@ -746,6 +759,10 @@ const std::vector<Migration>& migrations() {
        "vulnerability_event: each finding's state changes, written by triggers; "
        "vulnerability_history view",
        k_v7_sql},
+      {8,
+       "vulnerability_device_seen: a device's moved lastSeenTimestamp in one row, shown by the "
+       "vulnerability view for its open findings",
+       k_v8_sql},
   };
   return k_migrations;
 }

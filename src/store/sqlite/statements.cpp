@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "store/key_index.hpp"
+#include "store/views.hpp"
 
 namespace mdesync::store::sqlite {
 
@@ -144,14 +145,17 @@ Result<TableStatements> prepare_table(Db& db) {
   // A narrow row is looked up by (item, host); by_id's first column tells whether the
   // row at that id is the one asked for. A finding's lifecycle comes with it.
   const std::string life = is_vuln ? ", status, last_fixed, state_time" : "";
+  // A finding that follows its device's last-seen row with another last_found of its
+  // own has no known hash (ADR 0110): a read of its line rewrites it.
+  const std::string hash = is_vuln ? stored_row_hash(name) : std::string("row_hash");
   std::string select_sql =
-      is_narrow<Row> ? fmt::format("SELECT id, row_hash{}{} FROM {} WHERE item = ?1 AND host = ?2",
+      is_narrow<Row> ? fmt::format("SELECT id, {}{}{} FROM {} WHERE item = ?1 AND host = ?2", hash,
                                    life, key_list, name)
                      : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
   std::string by_id_sql =
       is_narrow<Row>
-          ? fmt::format("SELECT item = ?2 AND host = ?3, row_hash{}{} FROM {} WHERE id = ?1", life,
-                        key_list, name)
+          ? fmt::format("SELECT item = ?2 AND host = ?3, {}{}{} FROM {} WHERE id = ?1", hash,
+                        life, key_list, name)
           : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
   std::string insert_columns;
   for (const auto& c : write_cols) {
@@ -176,14 +180,16 @@ Result<TableStatements> prepare_table(Db& db) {
           ? "UPDATE OR FAIL vulnerability_finding SET status = 'Fixed', status_category = "
             "'Closed', "
             "last_fixed = ?1, state_time = ?1, last_changed_at = ?2, last_run_id = ?3, "
-            "row_hash = NULL WHERE id = ?4 AND status_category = 'Open' "
-            "AND (state_time IS NULL OR state_time <= ?1)"
+            "row_hash = NULL, last_found = " +
+                last_found_now("vulnerability_finding") +
+                " WHERE id = ?4 AND status_category = 'Open' "
+                "AND (state_time IS NULL OR state_time <= ?1)"
           : fmt::format(
                 "UPDATE OR FAIL {} SET status = 'Removed', last_changed_at = ?2, last_run_id = ?3, "
                 "row_hash = NULL WHERE id = ?4 AND status <> 'Removed' AND ?1 = ?1",
                 name);
   std::string load_sql = is_narrow<Row>
-                             ? fmt::format("SELECT id, item, host, row_hash FROM {}", name)
+                             ? fmt::format("SELECT id, item, host, {} FROM {}", hash, name)
                              : fmt::format("SELECT id, uid, row_hash FROM {}", name);
   auto p = [&](const std::string& sql, Statement& into) -> util::Status {
     if (sql.empty()) return {};

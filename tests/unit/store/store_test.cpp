@@ -609,6 +609,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
                    "DROP TRIGGER history_start_on_insert; DROP TRIGGER history_start_on_update; "
                    "DROP TABLE history_start; "
                    "CREATE TABLE v1 AS SELECT * FROM vulnerability; DROP VIEW vulnerability; "
+                   "DROP TABLE vulnerability_device_seen; "
                    "DROP TABLE vulnerability_finding; DROP TABLE vulnerability_target; "
                    "DROP TABLE vulnerability_item; DROP TABLE vulnerability_host_context; "
                    "DROP TABLE vulnerability_item_context; "
@@ -639,7 +640,7 @@ TEST_F(StoreTest, UpgradesAVersion1FileWithItsRows) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version().value(), 7);
+    EXPECT_EQ(s->schema_version().value(), 8);
     EXPECT_TRUE(s->find_host("a").value().has_value());
   }
   // The history starts with what the rows know: each closed finding's fix, each
