@@ -45,8 +45,8 @@ namespace {
 
 // Whether the finding `a` follows the device row `ds`.
 std::string follows(std::string_view a) {
-  return fmt::format("ds.host = {0}.host AND {0}.status_category = 'Open' AND {0}.last_run_id <= ds.run_id",
-                     a);
+  return fmt::format(
+      "ds.host = {0}.host AND {0}.status_category = 'Open' AND {0}.last_run_id <= ds.run_id", a);
 }
 
 }  // namespace

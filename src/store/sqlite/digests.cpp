@@ -145,10 +145,10 @@ Result<std::int64_t> SqliteStore::set_findings_last_found(
     if (!counted) return fail(counted.error());
     const std::int64_t changed = *counted ? count->int64(0) : 0;
     count->reset();
-    auto q = m_db->prepare(fmt::format(
-        "INSERT OR REPLACE INTO {} (host, last_found, changed_at, run_id) SELECT host, "
-        "last_found, ?1, ?2 FROM temp.mdesync_last_found",
-        k_device_seen_table));
+    auto q = m_db->prepare(
+        fmt::format("INSERT OR REPLACE INTO {} (host, last_found, changed_at, run_id) SELECT host, "
+                    "last_found, ?1, ?2 FROM temp.mdesync_last_found",
+                    k_device_seen_table));
     if (!q) return fail(q.error());
     q->bind(1, std::int64_t{ctx.now.time_since_epoch().count()});
     q->bind(2, ctx.run_id);

@@ -732,8 +732,7 @@ std::string v7() {
 // lastSeenTimestamp gets one row here instead of an update of each of its open findings;
 // the view shows it for them.
 std::string v8() {
-  return device_seen_table_sql("INTEGER") + "DROP VIEW vulnerability;\n" +
-         vulnerability_view(true);
+  return device_seen_table_sql("INTEGER") + "DROP VIEW vulnerability;\n" + vulnerability_view(true);
 }
 
 }  // namespace

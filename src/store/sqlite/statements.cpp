@@ -153,10 +153,9 @@ Result<TableStatements> prepare_table(Db& db) {
                                    life, key_list, name)
                      : fmt::format("SELECT id, row_hash{} FROM {} WHERE uid = ?", key_list, name);
   std::string by_id_sql =
-      is_narrow<Row>
-          ? fmt::format("SELECT item = ?2 AND host = ?3, {}{}{} FROM {} WHERE id = ?1", hash,
-                        life, key_list, name)
-          : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
+      is_narrow<Row> ? fmt::format("SELECT item = ?2 AND host = ?3, {}{}{} FROM {} WHERE id = ?1",
+                                   hash, life, key_list, name)
+                     : fmt::format("SELECT uid, row_hash{} FROM {} WHERE id = ?", key_list, name);
   std::string insert_columns;
   for (const auto& c : write_cols) {
     if (!insert_columns.empty()) insert_columns += ", ";

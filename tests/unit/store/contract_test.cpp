@@ -742,6 +742,83 @@ TEST_P(StoreContract, FindingsMarkedSeenByDeviceSurviveTheSweepAndGiveTheirLinks
   EXPECT_EQ(states, "dev1_CVE-1=Active dev1_CVE-2=Active dev2_CVE-1=Active dev3_CVE-3=Fixed");
 }
 
+// A device whose lines moved only their lastSeenTimestamp is one row (ADR 0110): its open
+// findings show that time without being written; a closed one keeps the time it had when
+// it closed; a line read again rewrites its finding, even one equal to the row's own
+// (stale) content.
+TEST_P(StoreContract, AMovedDeviceIsOneRowThatItsOpenFindingsFollow) {
+  auto s = open();
+  const char* t1 = "2025-06-01T00:00:00.000000Z";
+  const char* t2 = "2025-06-02T00:00:00.000000Z";
+  const char* t3 = "2025-06-03T00:00:00.000000Z";
+  auto finding = [&](const std::string& device, const std::string& cve, const char* last_found) {
+    auto v = vuln(device + "_" + cve, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.targets = device;
+    v.type = cve;
+    v.last_found = at(last_found);
+    return v;
+  };
+  auto shown = [&](const std::string& uid) {
+    return scalar(
+        "SELECT last_found || ' ' || status_category || ' ' || last_run_id FROM "
+        "vulnerability WHERE uid = '" +
+        uid + "'");
+  };
+  auto moved = [&](RunId run, const char* time) {
+    const std::vector<FindingLastFound> devices = {{"dev1", at(time)}};
+    auto changed = s->set_findings_last_found(ctx(run, true, false), devices);
+    EXPECT_TRUE(changed) << changed.error().message;
+    return changed.value_or(-1);
+  };
+  {
+    std::vector<model::Vulnerability> rows = {
+        finding("dev1", "CVE-1", t1), finding("dev1", "CVE-2", t1), finding("dev2", "CVE-1", t1)};
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(moved(2, t2), 2);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(shown("dev1_CVE-1"), std::string(t2) + " Open 2");
+  EXPECT_EQ(shown("dev1_CVE-2"), std::string(t2) + " Open 2");
+  EXPECT_EQ(shown("dev2_CVE-1"), std::string(t1) + " Open 1");
+  // One row for the device; no finding was written.
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_device_seen"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_finding WHERE last_run_id > 1"), "0");
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(moved(3, t2), 0);  // already at that time
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    // Run 4 reads dev1_CVE-1 with the time its row still holds (the device's time went
+    // back), marks dev2 seen and misses dev1_CVE-2, which closes at the time it showed.
+    auto tx = s->begin().value();
+    std::vector<model::Vulnerability> rows = {finding("dev1", "CVE-1", t1)};
+    auto up = s->upsert(ctx(4, true, false), std::span<const model::Vulnerability>(rows));
+    ASSERT_TRUE(up) << up.error().message;
+    EXPECT_EQ(up->written, 1);
+    const std::vector<std::string> devices = {"dev2"};
+    ASSERT_TRUE(s->mark_findings_seen(ctx(4, true, false), devices,
+                                      [](std::string_view, std::string_view) {}, {}));
+    EXPECT_EQ(s->sweep(ObjectType::vulnerability, ctx(4), at("2025-06-04T00:00:00Z"))->closed, 1);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(shown("dev1_CVE-1"), std::string(t1) + " Open 4");
+  EXPECT_EQ(shown("dev1_CVE-2"), std::string(t2) + " Closed 4");
+  {
+    auto tx = s->begin().value();
+    EXPECT_EQ(moved(5, t3), 1);  // the open finding follows again; the closed one does not
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(shown("dev1_CVE-1"), std::string(t3) + " Open 5");
+  EXPECT_EQ(shown("dev1_CVE-2"), std::string(t2) + " Closed 4");
+  EXPECT_EQ(s->find_vulnerability("dev1_CVE-1").value()->last_found, at(t3));
+}
+
 // Migrations are recorded; a store migrated by a newer mdesync is refused untouched.
 TEST_P(StoreContract, MigrationsAreRecordedAndANewerStoreIsRefused) {
   { auto s = open(); }
