@@ -277,10 +277,13 @@ class SkipCache {
       const std::function<void(std::string_view cve, std::string_view recommendation)>& link,
       std::span<std::int64_t> open_per_device) = 0;
   // Sets last_found of every open finding of each device to its time, as a re-read of
-  // lines that differ from the stored ones only in lastSeenTimestamp would (ADR 0100):
-  // last_changed_at = ctx.now, last_run_id = ctx.run_id, and row_hash NULL (unknown: the
-  // next decoded read rewrites the row). A finding already at that time is left alone.
-  // One statement for all devices; returns how many findings changed.
+  // lines that differ from the stored ones only in lastSeenTimestamp would (ADR 0100),
+  // without writing the findings (ADR 0110): one row per device that its open findings
+  // not written since follow; the vulnerability view shows last_found, last_changed_at =
+  // ctx.now and last_run_id = ctx.run_id from it, and row_hash NULL (unknown: the next
+  // decoded read rewrites the row) where the row's own last_found differs. A finding
+  // that closes keeps the time it showed. Returns how many open findings showed another
+  // time before.
   virtual Result<std::int64_t> set_findings_last_found(
       const WriteContext& ctx, std::span<const FindingLastFound> devices) = 0;
 
