@@ -260,10 +260,9 @@ util::Status DeviceBlockSplitter<Row>::flush(bool last) {
   }
   if (!m_hold) return emit_block(block);  // decoded as the lines arrived
   if (block.whole && !block.cores.empty()) {
-    const std::vector<std::uint32_t> lines = m_gate.select(block);
-    if (!lines.empty()) {
+    if (const auto lines = m_gate.select(block)) {
       bool taken = false;
-      if (auto st = decode_part(block, lines, taken); !st || taken) return st;
+      if (auto st = decode_part(block, *lines, taken); !st || taken) return st;
     }
   }
   return decode_block(block);

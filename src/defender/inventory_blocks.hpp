@@ -65,8 +65,11 @@ class DeviceGate {
   // The decoded rows of a block that was not skipped, before they are delivered.
   virtual void decoded(const InventoryBlock& block, std::span<const Row> rows) = 0;
   // Finding blocks (ADR 0101), asked when skip() said no and the block's lines were held:
-  // the indexes (ascending) of the only lines of the block to decode. Empty: every line.
-  virtual std::vector<std::uint32_t> select(const InventoryBlock& /*block*/) { return {}; }
+  // the indexes (ascending) of the only lines of the block to decode (none: the block's
+  // lines are stored ones, some stored lines are gone). nullopt: every line.
+  virtual std::optional<std::vector<std::uint32_t>> select(const InventoryBlock& /*block*/) {
+    return std::nullopt;
+  }
   // The rows of the selected lines, one per line in their order. true: they stand for the
   // block and are delivered (its other lines are not decoded); false: every line of the
   // block is decoded and given to decoded() instead.

@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 #include <utility>
 
@@ -30,6 +31,11 @@ void Transaction::rollback() noexcept {
   Store* store = std::exchange(m_store, nullptr);
   store->m_in_transaction = false;
   store->do_rollback();
+}
+
+std::uint32_t finding_identity(std::string_view uid) noexcept {
+  const auto h = static_cast<std::uint32_t>(XXH3_64bits(uid.data(), uid.size()));
+  return h == 0 ? 1U : h;
 }
 
 Result<Transaction> Store::begin() {

@@ -150,6 +150,17 @@ struct FindingLastFound {
   Timestamp last_found;
 };
 
+// The identity of a finding in the per-line digests of ADR 0101: 32 bits of the hash of
+// its uid, never 0 (0 stands for a line that makes no finding).
+std::uint32_t finding_identity(std::string_view uid) noexcept;
+
+// A partly decoded device (ADR 0101) and the identities of its stored findings whose
+// lines are gone from the export.
+struct GoneFindings {
+  std::string device_id;
+  std::vector<std::uint32_t> identities;
+};
+
 struct StatusCount {
   ObjectType object = ObjectType::host;
   std::string status;
@@ -286,6 +297,12 @@ class SkipCache {
   // time before.
   virtual Result<std::int64_t> set_findings_last_found(
       const WriteContext& ctx, std::span<const FindingLastFound> devices) = 0;
+  // Closes the open findings of each device whose finding_identity is listed, as the
+  // sweep would close them unseen (Fixed at snapshot_time, unless an event changed them
+  // later), before the device's other findings are marked seen and follow its new time
+  // (ADR 0111). Returns how many were closed.
+  virtual Result<std::int64_t> close_gone_findings(const WriteContext& ctx, Timestamp snapshot_time,
+                                                   std::span<const GoneFindings> devices) = 0;
 
  protected:
   SkipCache() = default;

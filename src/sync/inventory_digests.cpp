@@ -362,16 +362,17 @@ void DeviceDigests<Row>::decoded(const defender::InventoryBlock& block, std::spa
 }
 
 template <class Row>
-std::vector<std::uint32_t> DeviceDigests<Row>::select(const defender::InventoryBlock& block) {
+std::optional<std::vector<std::uint32_t>> DeviceDigests<Row>::select(
+    const defender::InventoryBlock& block) {
   constexpr auto k_none = static_cast<std::uint32_t>(-1);
   if (!m_identity || !m_allow_skip || !block.whole || block.last_seen.empty() ||
       block.cores.size() != block.lines || !last_seen_time(block.last_seen)) {
-    return {};
+    return std::nullopt;
   }
   const auto s = m_stored.find(std::string(block.device_id));
-  if (s == m_stored.end() || s->second.lines.empty()) return {};
+  if (s == m_stored.end() || s->second.lines.empty()) return std::nullopt;
   auto stored = line_digests_from_bytes(s->second.lines);
-  if (!stored) return {};
+  if (!stored) return std::nullopt;
   // Each line whose core is a stored line's (each stored line matched once) stands for
   // that line's finding; the others are decoded.
   std::vector<std::pair<std::uint64_t, std::uint32_t>> by_core;
@@ -397,12 +398,13 @@ std::vector<std::uint32_t> DeviceDigests<Row>::select(const defender::InventoryB
     if (plan->known[i] == k_none) decode.push_back(static_cast<std::uint32_t>(i));
   }
   // Most lines changed (a device moved to another group, say): decoding them all is as
-  // cheap and simpler.
-  if (decode.empty() || decode.size() * 2 > block.cores.size()) return {};
+  // cheap and simpler. No line changed and none is gone: skip() took such a block.
+  if (decode.size() * 2 > block.cores.size()) return std::nullopt;
+  if (decode.empty() && block.cores.size() == stored->cores.size()) return std::nullopt;
   plan->stored = std::move(*stored);
   std::lock_guard lock(m_mutex);
   const auto it = m_devices.find(std::string(block.device_id));
-  if (it == m_devices.end() || it->second.blocks != 1) return {};
+  if (it == m_devices.end() || it->second.blocks != 1) return std::nullopt;
   it->second.plan = std::move(plan);
   return decode;
 }
@@ -455,14 +457,23 @@ bool DeviceDigests<Row>::decoded_part(const defender::InventoryBlock& block,
     }
     next.ids[lines[k]] = *id;
   }
-  // A stored finding whose line is gone (not one decoded again with other content): the
-  // whole block is decoded, so that the sweep closes it as it does today.
+  // A stored finding whose line is gone (not one decoded again with other content) is
+  // closed by its identity (ADR 0111); one that a kept line also makes cannot be told
+  // apart: the whole block is decoded.
+  std::unordered_set<std::uint32_t> gone;
   for (std::size_t k = 0; k < stored.ids.size(); ++k) {
-    if (!met[k] && stored.ids[k] != 0 && !found.contains(stored.ids[k])) return false;
+    const std::uint32_t id = stored.ids[k];
+    if (met[k] || id == 0 || found.contains(id)) continue;
+    if (known.contains(id)) return false;
+    gone.insert(id);
   }
-  Partial part{std::string(block.device_id), static_cast<std::int64_t>(block.lines - lines.size()),
-               known_findings, known_findings + static_cast<std::int64_t>(found.size()),
-               std::nullopt};
+  Partial part{std::string(block.device_id),
+               static_cast<std::int64_t>(block.lines - lines.size()),
+               known_findings,
+               known_findings + static_cast<std::int64_t>(found.size()),
+               std::nullopt,
+               {gone.begin(), gone.end()}};
+  std::sort(part.gone.begin(), part.gone.end());
   if (block.last_seen != stored.last_seen) part.last_found = *t;
   std::string bytes = line_digest_bytes(next);
   std::lock_guard lock(m_mutex);

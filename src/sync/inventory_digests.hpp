@@ -115,14 +115,16 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   };
   // A finding block of which only the lines with new cores were decoded (ADR 0101). The
   // others (`known_lines`, of which `known_findings` make an open finding) stand for their
-  // stored findings; after the decoded rows are written the device has `expected_open`
-  // open findings; they take `last_found` when the value moved.
+  // stored findings; the stored findings of lines that are gone (`gone`, their
+  // identities) close (ADR 0111); after the decoded rows are written the device has
+  // `expected_open` open findings; they take `last_found` when the value moved.
   struct Partial {
     std::string device_id;
     std::int64_t known_lines = 0;
     std::int64_t known_findings = 0;
     std::int64_t expected_open = 0;
     std::optional<util::Timestamp> last_found;
+    std::vector<std::uint32_t> gone;
   };
 
   // `seed` covers everything besides the lines that shapes the rows (ADR 0060);
@@ -142,7 +144,7 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   bool unchanged(const defender::InventoryBlock& block) override;
   bool skip(const defender::InventoryBlock& block) override;
   void decoded(const defender::InventoryBlock& block, std::span<const Row> rows) override;
-  std::vector<std::uint32_t> select(const defender::InventoryBlock& block) override;
+  std::optional<std::vector<std::uint32_t>> select(const defender::InventoryBlock& block) override;
   bool decoded_part(const defender::InventoryBlock& block, std::span<const std::uint32_t> lines,
                     std::span<const Row> rows) override;
 

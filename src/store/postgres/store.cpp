@@ -583,6 +583,56 @@ Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
   });
 }
 
+Result<std::int64_t> PgStore::close_gone_findings(const WriteContext& ctx, Timestamp snapshot_time,
+                                                  std::span<const GoneFindings> devices) {
+  if (devices.empty()) return std::int64_t{0};
+  std::vector<std::string> ids;
+  std::unordered_map<std::string_view, const GoneFindings*> by_device;
+  for (const auto& d : devices) {
+    ids.push_back(d.device_id);
+    by_device.emplace(d.device_id, &d);
+  }
+  return write_op([&]() -> Result<std::int64_t> {
+    // The devices' open findings with their uids (one pass), then those whose identity is
+    // listed closed as the sweep closes an unseen finding (last_found kept as shown).
+    auto r = m_conn->query(
+        "SELECT f.id, t.targets, i.uid_suffix FROM vulnerability_finding f JOIN "
+        "vulnerability_target t ON t.id = f.host JOIN vulnerability_item i ON i.id = f.item "
+        "WHERE t.targets = ANY($1::text[]) AND f.status_category = 'Open'",
+        {text_array(ids)});
+    if (!r) return fail(r.error());
+    std::string gone = "{";
+    for (int i = 0; i < r->rows(); ++i) {
+      r->set_row(i);
+      const auto device = r->text(1);
+      const auto suffix = r->text(2);
+      const auto it = by_device.find(device);
+      if (it == by_device.end()) continue;
+      const std::string uid = !suffix.empty() && suffix.front() == '\x01'
+                                  ? std::string(suffix.substr(1))
+                                  : std::string(device) + std::string(suffix);
+      const auto& listed = it->second->identities;
+      if (std::find(listed.begin(), listed.end(), finding_identity(uid)) == listed.end()) {
+        continue;
+      }
+      if (gone.size() > 1) gone += ',';
+      gone += std::to_string(r->int64(0));
+    }
+    gone += '}';
+    if (gone.size() == 2) return std::int64_t{0};
+    auto closed = m_conn->query(
+        fmt::format("UPDATE vulnerability_finding f SET status = 'Fixed', status_category = "
+                    "'Closed', last_fixed = $2::bigint, state_time = $2::bigint, "
+                    "last_changed_at = $3::bigint, last_run_id = $4::bigint, row_hash = NULL, "
+                    "last_found = {} WHERE f.id = ANY($1::bigint[]) AND status_category = "
+                    "'Open' AND (state_time IS NULL OR state_time <= $2::bigint)",
+                    last_found_now("f")),
+        {gone, micros_text(snapshot_time), micros_text(ctx.now), std::to_string(ctx.run_id)});
+    if (!closed) return fail(closed.error());
+    return closed->affected();
+  });
+}
+
 // --- reads -----------------------------------------------------------------------------
 
 // The declared columns Row's table lacks. Only a read-only store can lack any: an open

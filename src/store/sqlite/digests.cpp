@@ -160,6 +160,56 @@ Result<std::int64_t> SqliteStore::set_findings_last_found(
   });
 }
 
+Result<std::int64_t> SqliteStore::close_gone_findings(const WriteContext& ctx,
+                                                      Timestamp snapshot_time,
+                                                      std::span<const GoneFindings> devices) {
+  if (devices.empty()) return std::int64_t{0};
+  return write_op([&]() -> Result<std::int64_t> {
+    auto& s = m_tables.at(ObjectType::vulnerability);
+    std::int64_t closed = 0;
+    std::vector<std::int64_t> ids;
+    for (const auto& d : devices) {
+      const std::unordered_set<std::uint32_t> gone(d.identities.begin(), d.identities.end());
+      // The device's open findings through the open-findings index (severity, host): one
+      // seek per severity, no pass over the table.
+      auto q = cached(
+          "SELECT f.id, i.uid_suffix FROM vulnerability_finding f JOIN vulnerability_item i ON "
+          "i.id = f.item WHERE f.status_category = 'Open' AND f.severity IN ('Critical', "
+          "'High', 'Medium', 'Low', 'Unknown') AND f.host = (SELECT id FROM "
+          "vulnerability_target WHERE targets = ?1)");
+      if (!q) return fail(q.error());
+      (*q)->bind(1, std::string_view(d.device_id));
+      ids.clear();
+      for (;;) {
+        auto more = (*q)->step();
+        if (!more) {
+          (*q)->reset();
+          return fail(more.error());
+        }
+        if (!*more) break;
+        const auto suffix = (*q)->text(1);
+        const std::string uid = !suffix.empty() && suffix.front() == '\x01'
+                                    ? std::string(suffix.substr(1))
+                                    : d.device_id + std::string(suffix);
+        if (gone.contains(finding_identity(uid))) ids.push_back((*q)->int64(0));
+      }
+      (*q)->reset();
+      // Each closed as the sweep closes an unseen finding (its last_found kept as shown).
+      for (const auto id : ids) {
+        s.sweep.bind(1, std::int64_t{snapshot_time.time_since_epoch().count()});
+        s.sweep.bind(2, std::int64_t{ctx.now.time_since_epoch().count()});
+        s.sweep.bind(3, ctx.run_id);
+        s.sweep.bind(4, id);
+        if (auto r = s.sweep.run(); !r) return fail(r.error());
+        closed += m_db->changes();
+      }
+    }
+    // A KeyIndex of this read holds the hashes these rows no longer have.
+    m_state[ObjectType::vulnerability].keys.reset();
+    return closed;
+  });
+}
+
 // The (cveId, recommendation reference) of each (item, item_context) pair.
 util::Status SqliteStore::finding_links(
     const std::unordered_set<std::uint64_t>& pairs,

@@ -268,6 +268,8 @@ class SqliteStore final : public Store {
       std::span<std::int64_t> open_per_device) override;
   Result<std::int64_t> set_findings_last_found(const WriteContext& ctx,
                                                std::span<const FindingLastFound> devices) override;
+  Result<std::int64_t> close_gone_findings(const WriteContext& ctx, Timestamp snapshot_time,
+                                           std::span<const GoneFindings> devices) override;
 
   Result<std::optional<Host>> find_host(std::string_view uid) override { return find<Host>(uid); }
   Result<std::optional<Vulnerability>> find_vulnerability(std::string_view uid) override {

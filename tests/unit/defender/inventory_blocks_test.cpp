@@ -256,9 +256,10 @@ class FindingRecorder final : public VulnerabilityGate {
   void decoded(const InventoryBlock&, std::span<const VulnerabilityRow> rows) override {
     for (const auto& r : rows) decoded_rows.push_back(r.device_id + "/" + r.cve_id.value_or(""));
   }
-  std::vector<std::uint32_t> select(const InventoryBlock& b) override {
+  std::optional<std::vector<std::uint32_t>> select(const InventoryBlock& b) override {
     const auto it = select_lines.find(std::string(b.device_id));
-    return it == select_lines.end() ? std::vector<std::uint32_t>{} : it->second;
+    if (it == select_lines.end()) return std::nullopt;
+    return it->second;
   }
   bool decoded_part(const InventoryBlock&, std::span<const std::uint32_t>,
                     std::span<const VulnerabilityRow> rows) override {

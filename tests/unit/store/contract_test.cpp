@@ -819,6 +819,57 @@ TEST_P(StoreContract, AMovedDeviceIsOneRowThatItsOpenFindingsFollow) {
   EXPECT_EQ(s->find_vulnerability("dev1_CVE-1").value()->last_found, at(t3));
 }
 
+// A partly decoded device's findings whose lines are gone (ADR 0111) close by their
+// identity as the sweep would close them, at the last_found they showed, before the
+// device's open findings follow its new time.
+TEST_P(StoreContract, GoneFindingsCloseByIdentityAtTheTimeTheyShowed) {
+  auto s = open();
+  const char* t1 = "2025-06-01T00:00:00.000000Z";
+  const char* t2 = "2025-06-02T00:00:00.000000Z";
+  const char* t3 = "2025-06-03T00:00:00.000000Z";
+  auto finding = [&](const std::string& cve) {
+    auto v = vuln("dev1_" + cve, VulnerabilityStatus::active, "2025-06-01T00:00:00Z");
+    v.targets = "dev1";
+    v.type = cve;
+    v.last_found = at(t1);
+    return v;
+  };
+  auto shown = [&](const std::string& uid) {
+    return scalar(
+        "SELECT last_found || ' ' || status || ' ' || coalesce(last_fixed, '-') FROM "
+        "vulnerability WHERE uid = '" +
+        uid + "'");
+  };
+  {
+    std::vector<model::Vulnerability> rows = {finding("CVE-1"), finding("CVE-2"), finding("CVE-3")};
+    auto tx = s->begin().value();
+    ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::Vulnerability>(rows)));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    auto tx = s->begin().value();
+    const std::vector<FindingLastFound> devices = {{"dev1", at(t2)}};
+    ASSERT_TRUE(s->set_findings_last_found(ctx(2, true, false), devices));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    auto tx = s->begin().value();
+    const std::vector<GoneFindings> gone = {
+        {"dev1", {finding_identity("dev1_CVE-2"), finding_identity("dev1_CVE-9")}},
+        {"nobody", {finding_identity("nobody_CVE-1")}}};
+    auto closed = s->close_gone_findings(ctx(3, true, false), at(t3), gone);
+    ASSERT_TRUE(closed) << closed.error().message;
+    EXPECT_EQ(*closed, 1);
+    const std::vector<FindingLastFound> devices = {{"dev1", at(t3)}};
+    EXPECT_EQ(s->set_findings_last_found(ctx(3, true, false), devices).value_or(-1), 2);
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(shown("dev1_CVE-1"), std::string(t3) + " Active -");
+  EXPECT_EQ(shown("dev1_CVE-2"), std::string(t2) + " Fixed " + t3);
+  EXPECT_EQ(shown("dev1_CVE-3"), std::string(t3) + " Active -");
+  EXPECT_EQ(scalar("SELECT count(*) FROM vulnerability_history WHERE event = 'Fixed'"), "1");
+}
+
 // Migrations are recorded; a store migrated by a newer mdesync is refused untouched.
 TEST_P(StoreContract, MigrationsAreRecordedAndANewerStoreIsRefused) {
   { auto s = open(); }

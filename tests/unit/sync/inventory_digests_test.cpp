@@ -303,37 +303,46 @@ TEST(FindingDigests, OnlyTheLinesWithNewCoresAreDecodedWhenTheRowsAccountForEver
   FindingDigests gate(1, true, false);
   gate.set_identity(test_identity);
   const auto stored = stored_lines({1, 2, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t1);
-  for (const char* d : {"changed", "added", "gone", "dup", "moved-row", "many", "mixed"}) {
+  for (const char* d :
+       {"changed", "added", "gone", "patched", "dup", "moved-row", "many", "mixed"}) {
     gate.add_stored(d, {{}, false, stored});
   }
+  auto sel = [](std::initializer_list<std::uint32_t> l) {
+    return std::optional<std::vector<std::uint32_t>>(l);
+  };
   auto partial = [&](const std::string& device, const std::vector<std::uint64_t>& cores,
                      const std::string& t, const std::vector<defender::VulnerabilityRow>& rows,
-                     std::vector<std::uint32_t> expect_lines) {
+                     std::optional<std::vector<std::uint32_t>> expect_lines) {
     const auto block = finding_block(device, k_a, cores, t);
     EXPECT_FALSE(gate.skip(block)) << device;
     const auto lines = gate.select(block);
     EXPECT_EQ(lines, expect_lines) << device;
-    if (lines.empty()) return false;
-    return gate.decoded_part(block, lines, rows);
+    if (!lines) return false;
+    return gate.decoded_part(block, *lines, rows);
   };
   // Line 2 changed its content, not its finding: decoded alone.
-  EXPECT_TRUE(partial("changed", {1, 22, 3, 4, 5}, k_t2, {finding_row("changed", 12, k_t2)}, {1}));
+  EXPECT_TRUE(
+      partial("changed", {1, 22, 3, 4, 5}, k_t2, {finding_row("changed", 12, k_t2)}, sel({1})));
   // A new finding.
-  EXPECT_TRUE(partial("added", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("added", 16, k_t1)}, {5}));
-  // A finding is gone (line 3's), another changed: the whole block is decoded instead.
-  EXPECT_FALSE(partial("gone", {1, 22, 4, 5}, k_t1, {finding_row("gone", 12, k_t1)}, {1}));
+  EXPECT_TRUE(
+      partial("added", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("added", 16, k_t1)}, sel({5})));
+  // A finding is gone (line 3's), another changed: the changed line is decoded, the gone
+  // finding is named by its identity (ADR 0111).
+  EXPECT_TRUE(partial("gone", {1, 22, 4, 5}, k_t1, {finding_row("gone", 12, k_t1)}, sel({1})));
+  // Only a finding gone (a patch): nothing to decode.
+  EXPECT_TRUE(partial("patched", {1, 2, 4, 5}, k_t2, {}, sel({})));
   // A new line of a finding a kept line makes.
-  EXPECT_FALSE(partial("dup", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("dup", 11, k_t1)}, {5}));
+  EXPECT_FALSE(partial("dup", {1, 2, 3, 4, 5, 6}, k_t1, {finding_row("dup", 11, k_t1)}, sel({5})));
   // A decoded row whose lastSeenTimestamp is not the block's.
   EXPECT_FALSE(
-      partial("moved-row", {1, 22, 3, 4, 5}, k_t1, {finding_row("moved-row", 12, k_t2)}, {1}));
+      partial("moved-row", {1, 22, 3, 4, 5}, k_t1, {finding_row("moved-row", 12, k_t2)}, sel({1})));
   // Most lines new: all decoded, nothing selected.
-  EXPECT_FALSE(partial("many", {1, 22, 33, 44, 5}, k_t1, {}, {}));
+  EXPECT_FALSE(partial("many", {1, 22, 33, 44, 5}, k_t1, {}, std::nullopt));
   // Lines without one value: nothing selected.
-  EXPECT_FALSE(partial("mixed", {}, "", {}, {}));
+  EXPECT_FALSE(partial("mixed", {}, "", {}, std::nullopt));
 
   const auto parts = gate.partial();
-  ASSERT_EQ(parts.size(), 2U);
+  ASSERT_EQ(parts.size(), 4U);
   EXPECT_EQ(parts[0].device_id, "added");
   EXPECT_EQ(parts[0].known_lines, 5);
   EXPECT_EQ(parts[0].known_findings, 4);
@@ -344,10 +353,23 @@ TEST(FindingDigests, OnlyTheLinesWithNewCoresAreDecodedWhenTheRowsAccountForEver
   EXPECT_EQ(parts[1].known_findings, 3);
   EXPECT_EQ(parts[1].expected_open, 4);
   EXPECT_EQ(parts[1].last_found, *util::parse_timestamp(k_t2));
+  EXPECT_TRUE(parts[1].gone.empty());
+  EXPECT_EQ(parts[2].device_id, "gone");
+  EXPECT_EQ(parts[2].known_lines, 3);
+  EXPECT_EQ(parts[2].known_findings, 2);
+  EXPECT_EQ(parts[2].expected_open, 3);
+  EXPECT_EQ(parts[2].gone, std::vector<std::uint32_t>{13});
+  EXPECT_EQ(parts[3].device_id, "patched");
+  EXPECT_EQ(parts[3].known_lines, 4);
+  EXPECT_EQ(parts[3].expected_open, 3);
+  EXPECT_EQ(parts[3].last_found, *util::parse_timestamp(k_t2));
+  EXPECT_EQ(parts[3].gone, std::vector<std::uint32_t>{13});
   EXPECT_TRUE(gate.skipped().empty());
   // Their digests are the new lines'.
   const auto decoded = gate.take_decoded();
-  ASSERT_EQ(decoded.size(), 2U);
+  ASSERT_EQ(decoded.size(), 4U);
+  EXPECT_EQ(decoded[2].stored, stored_lines({1, 22, 4, 5}, {11, 12, 14, 0}, k_t1, k_a));
+  EXPECT_EQ(decoded[3].stored, stored_lines({1, 2, 4, 5}, {11, 12, 14, 0}, k_t2, k_a));
   EXPECT_EQ(decoded[0].stored, stored_lines({1, 22, 3, 4, 5}, {11, 12, 13, 14, 0}, k_t2, k_a));
   EXPECT_EQ(decoded[1].stored,
             stored_lines({1, 2, 3, 4, 5, 6}, {11, 12, 13, 14, 0, 16}, k_t1, k_a));
