@@ -126,8 +126,11 @@ std::string merge_sql(bool only_changed, bool seen) {
 // The merge of held installed packages (ADR 0106), as merge_sql's with `only_changed`,
 // but only the rows that are new or whose hash changed reach the INSERT: ON CONFLICT DO
 // UPDATE locks every row it meets, its WHERE true or not (a lock writes the row's page
-// and a WAL record), and most rows of a later full are unchanged. One join gives the
-// stored id and hash of each staged row, and so the seen ids of the unchanged rows.
+// and a WAL record), and most rows of a later full are unchanged. One lookup gives the
+// stored id and hash of each staged row, and so the seen ids of the unchanged rows: a
+// probe of the key index per row (the LIMIT keeps the planner from making it a join,
+// which it planned as a hash of the whole table, per merge: 89 ms against 33 ms for
+// 20,000 rows of a 200,000-row table, and growing with the table).
 std::string held_merge_sql(bool seen) {
   using Row = InstalledPackage;
   const std::string cols = write_cols<Row>();
@@ -140,7 +143,8 @@ std::string held_merge_sql(bool seen) {
            : "";
   return fmt::format(
       "WITH src AS (SELECT {src_cols}s.hash, t.id AS old_id, t.row_hash AS old_hash FROM "
-      "{stage} s LEFT JOIN {t} t ON t.host = s.host AND t.item = s.item), up AS (INSERT INTO "
+      "{stage} s LEFT JOIN LATERAL (SELECT t.id, t.row_hash FROM {t} t WHERE t.host = s.host "
+      "AND t.item = s.item LIMIT 1) t ON true), up AS (INSERT INTO "
       "{t} AS f ({cols}, first_synced_at, last_changed_at, last_run_id, row_hash) SELECT {cols}, "
       "$1::bigint, $1::bigint, $2::bigint, hash FROM src WHERE old_id IS NULL OR old_hash IS "
       "DISTINCT FROM hash ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE f.row_hash IS "
