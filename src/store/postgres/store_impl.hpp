@@ -262,9 +262,10 @@ class PgStore final : public Store {
   // Merges what m_held holds in one statement (in an operation of its own) and adds its
   // counts to m_held_counts.
   util::Status merge_held();
-  // COPYs prepared rows into the object's staging table (emptied first).
+  // COPYs prepared rows into the object's staging table (emptied first), after the
+  // statements `before` (no results) in the same round trip.
   template <typename Row>
-  util::Status copy_stage(const CopyBuffer& rows);
+  util::Status copy_stage(const CopyBuffer& rows, std::string_view before = {});
   // Merges the staged rows into the table: written rows (inserted or changed). With
   // `seen`, the staged rows go to the run's seen set in the same statement.
   template <typename Row>
