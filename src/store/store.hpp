@@ -87,6 +87,14 @@ struct WriteContext {
   // narrow_keys() of each row (findings and installed packages), when the caller
   // computed them; empty: the store does. Must match the rows.
   std::span<const NarrowKeys> keys{};
+  // The caller takes the counts of rows a store holds back: the store may keep the rows
+  // of this upsert and merge them with those of later ones in one statement (the
+  // PostgreSQL store's installed packages in a transaction, ADR 0106). An upsert then
+  // returns the counts of the rows merged during it, whichever call gave them, and
+  // flush_upserts() merges the rest and returns their counts: call it after the last
+  // upsert, before the sweep. Any other statement of the store merges what is held
+  // first, so a read, a sweep or the commit sees every row; a rollback drops them.
+  bool hold = false;
 };
 
 struct UpsertCounts {
@@ -224,6 +232,10 @@ class ObjectWriter {
                                       std::span<const model::Vulnerability> rows) = 0;
   virtual Result<UpsertCounts> upsert(const WriteContext& ctx,
                                       std::span<const model::VulnerabilityDefinition> rows) = 0;
+
+  // Merges the rows held back by upserts with WriteContext::hold and returns the counts
+  // no upsert returned yet. A store that never holds rows returns zeros.
+  virtual Result<UpsertCounts> flush_upserts() { return UpsertCounts{}; }
 
   // Reconciles after a complete full read of `object` by ctx.run_id: vulnerabilities
   // not seen are closed (Fixed, Closed, lastFixed = snapshot_time) unless a later event

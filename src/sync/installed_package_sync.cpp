@@ -33,6 +33,11 @@ std::uint64_t inventory_seed(const SyncContext& ctx) {
       "installed_package");
 }
 
+store::WriteContext held(store::WriteContext write) {
+  write.hold = true;
+  return write;
+}
+
 // One read of the inventory export. With `write` false it only counts package versions.
 // Sets `conflict` (and commits nothing) when skipped blocks turn out unsafe.
 class InventoryRead {
@@ -49,7 +54,9 @@ class InventoryRead {
         m_digests_kept(write && !ctx.config.include_non_cpe),
         m_gate(inventory_seed(ctx), allow_skip && (m_digests_kept || !write), m_aggregate),
         // Skipped blocks never reach the store: then it sees only the changed devices' rows.
-        m_batch(ctx, s, ctx.write_context(true, !allow_skip)),
+        // The store may merge the rows of several batches at once (ADR 0106): a batch is a
+        // few devices, and a later full sync decodes thousands.
+        m_batch(ctx, s, held(ctx.write_context(true, !allow_skip))),
         m_cpe(map_rows(false), [this](Staged::Mapped& m) { return consume(m); }),
         m_non_cpe(map_rows(true), [this](Staged::Mapped& m) { return consume(m); }) {}
 
@@ -93,6 +100,7 @@ class InventoryRead {
       if (!more) return tl::unexpected(more.error());
     }
     if (!m_write) return {};
+    if (auto st = m_batch.finish(); !st) return st;
     if (auto st = erase_digests_not_kept(); !st) return st;
     return m_ctx.finish_full(m_s, model::ObjectType::installed_package, snapshot, *tx);
   }

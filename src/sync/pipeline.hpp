@@ -325,6 +325,20 @@ class Batch {
     m_hashes.clear();
     return st;
   }
+  // Writes what is collected, then, when the store may hold rows back
+  // (WriteContext::hold), merges them and counts them: once after the last row, before
+  // the sweep.
+  util::Status finish() {
+    if (auto st = flush(); !st) return st;
+    if (!m_write.hold) return {};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto counts = m_ctx.store.flush_upserts();
+    m_s.store_seconds += seconds_between(t0, std::chrono::steady_clock::now());
+    if (!counts) return tl::unexpected(counts.error());
+    m_s.written += counts->written;
+    m_s.unchanged += counts->unchanged;
+    return {};
+  }
 
  private:
   util::Status upsert(std::span<const Row> rows, std::span<const model::RowHash> hashes,

@@ -91,6 +91,7 @@ class PgStore final : public Store {
     return upsert_rows<VulnerabilityDefinition>(ctx, rows);
   }
 
+  Result<UpsertCounts> flush_upserts() override;
   Result<SweepCounts> sweep(ObjectType object, const WriteContext& ctx,
                             Timestamp snapshot_time) override;
   Result<DeltaCounts> apply_vulnerability_events(const WriteContext& ctx,
@@ -254,6 +255,19 @@ class PgStore final : public Store {
     m_bulk_ended.insert(object);
     return {};
   }
+  // Installed packages of an upsert with WriteContext::hold in a transaction (ADR 0106):
+  // interned and kept in m_held, merged with the next ones once k_held_rows are held,
+  // before any other statement, or by flush_upserts. Returns the counts of the rows
+  // merged meanwhile.
+  Result<UpsertCounts> hold_rows(const WriteContext& ctx, std::span<const InstalledPackage> rows,
+                                 const std::vector<RowHash>& hashes, bool first);
+  // Merges what m_held holds in one statement (in an operation of its own) and adds its
+  // counts to m_held_counts.
+  util::Status merge_held();
+  // COPYs prepared rows into the object's staging table (emptied first), after the
+  // statements `before` (no results) in the same round trip.
+  template <typename Row>
+  util::Status copy_stage(const CopyBuffer& rows, std::string_view before = {});
   // Merges the staged rows into the table: written rows (inserted or changed). With
   // `seen`, the staged rows go to the run's seen set in the same statement.
   template <typename Row>
@@ -312,6 +326,23 @@ class PgStore final : public Store {
   // ended for them after every batch.
   CopyBuffer m_digests;
   std::int64_t m_digest_seq = 0;
+  // Installed packages held for one merge (hold_rows): their rows as COPY text with
+  // the ids of their interned rows, the keys held (a key given again merges first: the
+  // later row wins), and what the merge needs to count them.
+  struct HeldRows {
+    RunId run = 0;
+    Timestamp now{};
+    bool seen = false;        // the merge adds them to the run's seen set
+    std::int64_t given = 0;   // rows the upserts passed, a key repeated in one call included
+    std::int64_t staged = 0;  // rows in `copy`, one per key
+    KeySet keys;
+    CopyBuffer copy;
+  };
+  HeldRows m_held;
+  UpsertCounts m_held_counts;  // of merged held rows, not yet returned
+  // A failed operation forgot the interned ids that held rows refer to: they were
+  // dropped, and the transaction can only roll back.
+  bool m_held_lost = false;
   // inventory_versions: the stored versions of a window of devices, by device id.
   std::optional<std::unordered_map<std::string, std::string>> m_versions_window;
   util::Status flush_pending_seen();
@@ -321,6 +352,9 @@ class PgStore final : public Store {
     m_installed_dirty.clear();
     m_pending_seen.clear();
     m_digests.clear();
+    m_held = HeldRows{};
+    m_held_counts = {};
+    m_held_lost = false;
   }
 };
 

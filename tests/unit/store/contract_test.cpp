@@ -1298,6 +1298,97 @@ TEST_P(PgStoreTest, VersionsOfSkippedDevicesAreReadAWindowAtATime) {
   EXPECT_EQ(s->inventory_versions(id(4)).value(), versions(4));
 }
 
+// The installed packages of a later full read (ADR 0106): with WriteContext::hold the
+// store merges the rows of many upserts (one device each, as the inventory read hands
+// them) in a few statements, not one per upsert; counted by a statement trigger on the
+// table. The counts, returned by the upserts and flush_upserts together, stay exact; a
+// device read twice keeps its later rows; a rollback drops what was held.
+TEST_P(PgStoreTest, HeldInstalledPackagesAreMergedInFewStatements) {
+  constexpr int k_devices = 300;
+  constexpr int k_software = 40;
+  auto ip = [](int device, int sw, const std::string& version) {
+    model::InstalledPackage p;
+    p.targets = fmt::format("dev{:04}", device);
+    p.type = fmt::format("sw{:03}", sw);
+    p.uid = p.targets + "_" + p.type;
+    p.version = {version};
+    return p;
+  };
+  // Run 1 (a first load), then run 2: every 10th device has a new version of one
+  // software and one more software; device 20 comes again at the end with its rows of run 1.
+  auto device_rows = [&](int d, int run) {
+    std::vector<model::InstalledPackage> rows;
+    for (int sw = 0; sw < k_software; ++sw) {
+      rows.push_back(ip(d, sw, run == 2 && d % 10 == 0 && sw == 3 ? "2.0" : "1.0"));
+    }
+    if (run == 2 && d % 10 == 0) rows.push_back(ip(d, k_software, "1.0"));
+    return rows;
+  };
+  auto s = open(OpenOptions{.exclusive = true});
+  ASSERT_TRUE(s);
+  {
+    auto tx = s->begin().value();
+    for (int d = 0; d < k_devices; ++d) {
+      const auto rows = device_rows(d, 1);
+      ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::InstalledPackage>(rows)));
+    }
+    ASSERT_TRUE(tx.commit());
+  }
+  ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
+  admin("CREATE TABLE " + m_schema + ".merges (n int); CREATE FUNCTION " + m_schema +
+        ".count_merge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO " + m_schema +
+        ".merges VALUES (1); RETURN NULL; END$$; CREATE TRIGGER count_merge AFTER INSERT ON " +
+        m_schema + ".installed_package_entry FOR EACH STATEMENT EXECUTE FUNCTION " + m_schema +
+        ".count_merge()");
+  WriteContext hold = ctx(2, true, false);
+  hold.hold = true;
+  UpsertCounts counts;
+  auto add = [&](const UpsertCounts& c) {
+    counts.written += c.written;
+    counts.unchanged += c.unchanged;
+  };
+  {
+    // Rolled back: nothing held reaches the table.
+    auto tx = s->begin().value();
+    const auto rows = device_rows(10, 2);
+    ASSERT_TRUE(s->upsert(hold, std::span<const model::InstalledPackage>(rows)));
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM installed_package_entry"),
+            std::to_string(k_devices * k_software));
+  {
+    auto tx = s->begin().value();
+    for (int d = 0; d < k_devices; ++d) {
+      const auto rows = device_rows(d, 2);
+      add(s->upsert(hold, std::span<const model::InstalledPackage>(rows)).value());
+    }
+    const auto again = device_rows(20, 1);
+    add(s->upsert(hold, std::span<const model::InstalledPackage>(again)).value());
+    add(s->flush_upserts().value());
+    EXPECT_EQ(s->sweep(ObjectType::installed_package, ctx(2), at("2025-06-02T00:00:00Z"))->closed,
+              0);
+    ASSERT_TRUE(tx.commit());
+  }
+  // 30 devices changed one row and added one; device 20 came again, one row changed back.
+  EXPECT_EQ(counts.written, 61);
+  EXPECT_EQ(counts.unchanged, k_devices * k_software - 30 + k_software - 1);
+  // One statement per upsert was 301; two here: the repeated device merges what was held
+  // before its rows are held, and flush_upserts the rest.
+  EXPECT_LE(std::stoi(scalar("SELECT count(*) FROM merges")), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM installed_package_entry"),
+            std::to_string(k_devices * k_software + 30));
+  std::map<std::string, std::string> versions;
+  ASSERT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+    versions[r.uid] = r.version.empty() ? "" : r.version.front();
+    return true;
+  })));
+  EXPECT_EQ(versions["dev0010_sw003"], "2.0");
+  EXPECT_EQ(versions["dev0010_sw040"], "1.0");
+  EXPECT_EQ(versions["dev0011_sw003"], "1.0");
+  EXPECT_EQ(versions["dev0020_sw003"], "1.0");  // the later rows win
+  EXPECT_EQ(versions["dev0020_sw040"], "1.0");
+  EXPECT_EQ(versions.size(), static_cast<std::size_t>(k_devices * k_software + 30));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
                          [](const auto& p) { return p.param; });
 
