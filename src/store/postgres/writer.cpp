@@ -214,6 +214,22 @@ std::pair<std::string, std::string> key_arrays(const std::vector<Key>& keys) {
   return {items, hosts};
 }
 
+// The indexes of the last row of each (item, host) key, ascending: a batch keeps the last
+// row of a key it lists twice.
+std::vector<std::size_t> last_of_each_key(std::span<const NarrowRefs> refs) {
+  std::unordered_map<Key, std::size_t, KeyHash> last;
+  last.reserve(refs.size());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    last.insert_or_assign(Key{refs[i].item, refs[i].host}, i);
+  }
+  std::vector<std::size_t> keep;
+  keep.reserve(last.size());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (last.at(Key{refs[i].item, refs[i].host}) == i) keep.push_back(i);
+  }
+  return keep;
+}
+
 // The stored lifecycle and hash of findings by key: ord (1-based in `keys`), status,
 // last_fixed, state_time, row_hash.
 std::string stored_lifecycles() {
@@ -411,16 +427,7 @@ Result<std::size_t> PgStore::stage_narrow(std::span<const Row> rows,
                                           const std::vector<RowHash>& hashes,
                                           std::span<const NarrowKeys> given_keys, bool first) {
   if (auto st = narrow_refs(rows, m_refs, true, given_keys); !st) return fail(st.error());
-  std::unordered_map<Key, std::size_t, KeyHash> last;
-  last.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
-  }
-  std::vector<std::size_t> keep;
-  keep.reserve(last.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (last.at(Key{m_refs[i].item, m_refs[i].host}) == i) keep.push_back(i);
-  }
+  const std::vector<std::size_t> keep = last_of_each_key(std::span(m_refs).first(rows.size()));
   std::vector<Row> out;
   std::vector<RowHash> out_hashes;
   std::vector<NarrowRefs> out_refs;
@@ -544,17 +551,9 @@ Result<UpsertCounts> PgStore::hold_rows(const WriteContext& ctx,
     return fail(st.error());
   }
   // The last row of each key of the call.
-  std::unordered_map<Key, std::size_t, KeyHash> last;
-  last.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    last.insert_or_assign(Key{m_refs[i].item, m_refs[i].host}, i);
-  }
-  std::vector<std::size_t> keep;
-  keep.reserve(last.size());
+  const std::vector<std::size_t> keep = last_of_each_key(std::span(m_refs).first(rows.size()));
   bool repeated = false;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (last.at(Key{m_refs[i].item, m_refs[i].host}) != i) continue;
-    keep.push_back(i);
+  for (const auto i : keep) {
     if (!m_held.keys.insert(m_refs[i].item, m_refs[i].host)) repeated = true;
   }
   if (repeated) {
