@@ -133,7 +133,7 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     return pg_scalar(m_base, "SET client_min_messages = warning; " + sql);
   }
 
-  int latest_version() const { return pg() ? 5 : 8; }
+  int latest_version() const { return pg() ? 6 : 8; }
 
   std::unique_ptr<Store> open(OpenOptions options = {}) {
     auto s = open_store(url(), options);
