@@ -190,4 +190,12 @@ inline std::string_view uid_suffix(std::string_view uid, std::string_view target
   return scratch;
 }
 
+// The uid whose uid_suffix under `targets` is `suffix` (its inverse).
+inline std::string uid_of(std::string_view targets, std::string_view suffix) {
+  if (!suffix.empty() && suffix.front() == '\1') return std::string(suffix.substr(1));
+  std::string uid(targets);
+  uid += suffix;
+  return uid;
+}
+
 }  // namespace mdesync::store::narrow

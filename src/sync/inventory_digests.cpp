@@ -460,20 +460,21 @@ bool DeviceDigests<Row>::decoded_part(const defender::InventoryBlock& block,
   // A stored finding whose line is gone (not one decoded again with other content) is
   // closed by its identity (ADR 0111); one that a kept line also makes cannot be told
   // apart: the whole block is decoded.
-  std::unordered_set<std::uint32_t> gone;
+  std::vector<std::uint32_t> gone;
   for (std::size_t k = 0; k < stored.ids.size(); ++k) {
     const std::uint32_t id = stored.ids[k];
     if (met[k] || id == 0 || found.contains(id)) continue;
     if (known.contains(id)) return false;
-    gone.insert(id);
+    gone.push_back(id);
   }
+  std::sort(gone.begin(), gone.end());
+  gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
   Partial part{std::string(block.device_id),
                static_cast<std::int64_t>(block.lines - lines.size()),
                known_findings,
                known_findings + static_cast<std::int64_t>(found.size()),
                std::nullopt,
-               {gone.begin(), gone.end()}};
-  std::sort(part.gone.begin(), part.gone.end());
+               std::move(gone)};
   if (block.last_seen != stored.last_seen) part.last_found = *t;
   std::string bytes = line_digest_bytes(next);
   std::lock_guard lock(m_mutex);

@@ -8,6 +8,7 @@
 
 #include "store/codec.hpp"
 #include "store/declared_columns.hpp"
+#include "store/narrow_layout.hpp"
 #include "store/postgres/schema.hpp"
 #include "store/views.hpp"
 
@@ -162,6 +163,18 @@ Result<bool> PgStore::first_load(ObjectType object) {
 
 namespace {
 
+// Closes the open findings that `which` selects as a full read closes those it did not
+// see (Fixed at the snapshot time, unless an event changed them later, at the last_found
+// they showed): $2 the run, $3 now, $4 the snapshot time.
+std::string close_findings_sql(std::string_view which) {
+  return fmt::format(
+      "UPDATE vulnerability_finding f SET status = 'Fixed', status_category = 'Closed', "
+      "last_fixed = $4::bigint, state_time = $4::bigint, last_changed_at = $3::bigint, "
+      "last_run_id = $2::bigint, row_hash = NULL, last_found = {} WHERE status_category = "
+      "'Open' AND (state_time IS NULL OR state_time <= $4::bigint) AND {}",
+      last_found_now("f"), which);
+}
+
 // Closes (findings) or marks Removed (the others) the rows of `object` that its run ($2)
 // did not see: $1 object, $3 now, $4 the snapshot time (findings only).
 std::string sweep_sql(ObjectType object) {
@@ -174,12 +187,7 @@ std::string sweep_sql(ObjectType object) {
       " AND NOT EXISTS (SELECT 1 FROM mdesync_seen_device d WHERE d.object = $1::smallint AND "
       "d.run = $2::bigint AND d.host = f.host)";
   if (object == ObjectType::vulnerability) {
-    return fmt::format(
-        "UPDATE vulnerability_finding f SET status = 'Fixed', status_category = 'Closed', "
-        "last_fixed = $4::bigint, state_time = $4::bigint, last_changed_at = $3::bigint, "
-        "last_run_id = $2::bigint, row_hash = NULL, last_found = {} WHERE status_category = "
-        "'Open' AND (state_time IS NULL OR state_time <= $4::bigint) AND {}{}",
-        last_found_now("f"), k_unseen, k_device_unseen);
+    return close_findings_sql(std::string(k_unseen) + std::string(k_device_unseen));
   }
   return fmt::format(
       "UPDATE {} f SET status = 'Removed', last_changed_at = $3::{}, last_run_id = $2::bigint, "
@@ -605,14 +613,11 @@ Result<std::int64_t> PgStore::close_gone_findings(const WriteContext& ctx, Times
     for (int i = 0; i < r->rows(); ++i) {
       r->set_row(i);
       const auto device = r->text(1);
-      const auto suffix = r->text(2);
       const auto it = by_device.find(device);
       if (it == by_device.end()) continue;
-      const std::string uid = !suffix.empty() && suffix.front() == '\x01'
-                                  ? std::string(suffix.substr(1))
-                                  : std::string(device) + std::string(suffix);
+      const auto identity = finding_identity(narrow::uid_of(device, r->text(2)));
       const auto& listed = it->second->identities;
-      if (std::find(listed.begin(), listed.end(), finding_identity(uid)) == listed.end()) {
+      if (std::find(listed.begin(), listed.end(), identity) == listed.end()) {
         continue;
       }
       if (gone.size() > 1) gone += ',';
@@ -620,14 +625,9 @@ Result<std::int64_t> PgStore::close_gone_findings(const WriteContext& ctx, Times
     }
     gone += '}';
     if (gone.size() == 2) return std::int64_t{0};
-    auto closed = m_conn->query(
-        fmt::format("UPDATE vulnerability_finding f SET status = 'Fixed', status_category = "
-                    "'Closed', last_fixed = $2::bigint, state_time = $2::bigint, "
-                    "last_changed_at = $3::bigint, last_run_id = $4::bigint, row_hash = NULL, "
-                    "last_found = {} WHERE f.id = ANY($1::bigint[]) AND status_category = "
-                    "'Open' AND (state_time IS NULL OR state_time <= $2::bigint)",
-                    last_found_now("f")),
-        {gone, micros_text(snapshot_time), micros_text(ctx.now), std::to_string(ctx.run_id)});
+    static const std::string k_close = close_findings_sql("f.id = ANY($1::bigint[])");
+    auto closed = m_conn->query(k_close, {gone, std::to_string(ctx.run_id), micros_text(ctx.now),
+                                          micros_text(snapshot_time)});
     if (!closed) return fail(closed.error());
     return closed->affected();
   });

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "store/narrow_layout.hpp"
 #include "store/sqlite/store_impl.hpp"
 #include "store/views.hpp"
 
@@ -187,11 +188,9 @@ Result<std::int64_t> SqliteStore::close_gone_findings(const WriteContext& ctx,
           return fail(more.error());
         }
         if (!*more) break;
-        const auto suffix = (*q)->text(1);
-        const std::string uid = !suffix.empty() && suffix.front() == '\x01'
-                                    ? std::string(suffix.substr(1))
-                                    : d.device_id + std::string(suffix);
-        if (gone.contains(finding_identity(uid))) ids.push_back((*q)->int64(0));
+        if (gone.contains(finding_identity(narrow::uid_of(d.device_id, (*q)->text(1))))) {
+          ids.push_back((*q)->int64(0));
+        }
       }
       (*q)->reset();
       // Each closed as the sweep closes an unseen finding (its last_found kept as shown).

@@ -192,6 +192,19 @@ std::string declared_at(model::Place place) {
   return out;
 }
 
+// A narrow row keeps the rest of its uid after its device id (or char(1) and the whole
+// uid when it does not start with it); uid_of gives the uid back from both.
+TEST(NarrowLayout, AUidComesBackFromItsTargetsAndSuffix) {
+  std::string scratch;
+  for (const auto& [uid, targets] : {std::pair<std::string, std::string>{"dev1_CVE-1", "dev1"},
+                                     {"other_CVE-1", "dev1"},
+                                     {"dev1", "dev1"}}) {
+    const std::string suffix(narrow::uid_suffix(uid, targets, scratch));
+    EXPECT_EQ(narrow::uid_of(targets, suffix), uid) << uid;
+  }
+  EXPECT_EQ(narrow::uid_of("dev1", "\1other_CVE-1"), "other_CVE-1");
+}
+
 TEST(DeclaredColumnsNarrow, ContextColumnsAreTheDeclaredOnes) {
   using model::Place;
   using VL = narrow::Layout<model::Vulnerability>;
