@@ -39,7 +39,7 @@ store::WriteContext held(store::WriteContext write) {
 }
 
 // One read of the inventory export. With `write` false it only counts package versions.
-// Sets `conflict` (and commits nothing) when skipped blocks turn out unsafe.
+// Sets `conflict` to why (and commits nothing) when skipped blocks turn out unsafe.
 class InventoryRead {
  public:
   using Staged = StagedMap<defender::InventoryRow, model::InstalledPackage>;
@@ -60,7 +60,7 @@ class InventoryRead {
         m_cpe(map_rows(false), [this](Staged::Mapped& m) { return consume(m); }),
         m_non_cpe(map_rows(true), [this](Staged::Mapped& m) { return consume(m); }) {}
 
-  Status run(bool& conflict) {
+  Status run(std::string& conflict) {
     std::optional<store::Transaction> tx;
     if (m_write) {
       auto t = m_ctx.store.begin();
@@ -87,7 +87,7 @@ class InventoryRead {
     m_gate.release_counted();
     if (auto st = absorb(); !st) return st;
     if (m_gate.conflict()) {
-      conflict = true;
+      conflict = lines_split("inventory");
       return {};
     }
     if (auto st = reuse_skipped(); !st) return st;
@@ -274,7 +274,7 @@ Status sync_installed_api(SyncContext& ctx, ObjectSummary& s) {
 
 Status sync_installed_packages(SyncContext& ctx, ObjectSummary& s, bool write) {
   if (ctx.config.strategy == "api") return sync_installed_api(ctx, s);
-  return read_skipping_unchanged(ctx, s, "inventory", [&](bool allow_skip, bool& conflict) {
+  return read_skipping_unchanged(ctx, s, [&](bool allow_skip, std::string& conflict) {
     return InventoryRead(ctx, s, write, allow_skip).run(conflict);
   });
 }

@@ -133,21 +133,25 @@ struct SyncContext {
   util::Result<std::vector<defender::Software>> list_software(const std::string& object);
 };
 
+// Why a read's skips cannot be trusted when a device's `lines` ("inventory", "finding")
+// were not in one block of the export.
+inline std::string lines_split(std::string_view lines) {
+  return "a device's " + std::string(lines) + " lines were not all in one block of the export";
+}
+
 // Runs `read(allow_skip, conflict)` of an export whose unchanged devices may be skipped
-// (ADR 0060, 0068). When a device's lines turn out not to be in one block, the skips
-// cannot be trusted: the attempt (whose transaction was rolled back) is forgotten and the
-// export read again decoding every line, with a warning naming `lines` ("inventory").
+// (ADR 0060, 0068). When the read finds its skips cannot be trusted, it sets `conflict`
+// to why (lines_split, a count the store does not confirm...): the attempt (whose
+// transaction was rolled back) is forgotten and the export read again decoding every
+// line, with a warning that says why.
 template <class Read>
-util::Status read_skipping_unchanged(SyncContext& ctx, ObjectSummary& s, std::string_view lines,
-                                     const Read& read) {
+util::Status read_skipping_unchanged(SyncContext& ctx, ObjectSummary& s, const Read& read) {
   const ObjectSummary before = s;
   const Links links_before = ctx.links;
-  bool conflict = false;
+  std::string conflict;
   auto st = read(true, conflict);
-  if (!st || !conflict) return st;
-  const std::string why = "a device's " + std::string(lines) +
-                          " lines were not all in one block of the export; read them again "
-                          "without skipping unchanged devices";
+  if (!st || conflict.empty()) return st;
+  const std::string why = conflict + "; read them again without skipping unchanged devices";
   spdlog::warn("{}: {}", s.object, why);
   s = before;
   ctx.links = links_before;

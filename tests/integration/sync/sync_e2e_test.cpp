@@ -423,6 +423,51 @@ TEST_F(SyncE2E, OnlyChangedFindingLinesAreDecodedAndTheStoreMatchesADecodedRead)
   }
 }
 
+// ADR 0111's safety net: when the findings that the digests name gone are not the stored
+// ones (a store edited by hand: every finding's uid changed), the store closes none of
+// them, and the read is done again decoding every line, with a warning that says why. The
+// store is then the one a read that decodes every line gives.
+TEST_F(SyncE2E, GoneFindingsTheStoreDoesNotHaveMakeTheReadDecodeEveryLine) {
+  start();
+  const auto kept = db("gone-kept");
+  const auto decoded = db("gone-decoded");
+  auto c = config_for(kept);
+  c.mode = "full";
+  auto c2 = config_for(decoded);
+  c2.mode = "full";
+  ASSERT_EQ(run(c).outcome, "success");
+  ASSERT_GT(m_sim->advance(24).events, 0U);
+  tamper_with_findings(m_dir / "sim-cache");
+  {
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(kept.c_str(), &handle), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(handle,
+                           "UPDATE vulnerability_item SET uid_suffix = uid_suffix || '-edited' "
+                           "WHERE substr(uid_suffix, 1, 1) <> char(1)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(handle);
+  }
+  copy_without_finding_digests(kept, decoded);
+
+  const auto s = run(c);
+  ASSERT_EQ(s.outcome, "success") << describe(s);
+  const auto* v = object_of(s, "vulnerability");
+  ASSERT_NE(v, nullptr);
+  ASSERT_EQ(v->warnings.size(), 1U) << describe(s);
+  EXPECT_NE(v->warnings[0].find("whose lines are gone were closed where the finding digests name"),
+            std::string::npos)
+      << v->warnings[0];
+  EXPECT_EQ(v->reused, 0);
+  const auto f = run(c2);
+  ASSERT_EQ(f.outcome, "success") << describe(f);
+  const auto* fv = object_of(f, "vulnerability");
+  EXPECT_EQ(v->read, fv->read);
+  EXPECT_EQ(v->written, fv->written);
+  EXPECT_EQ(v->closed, fv->closed);
+  expect_same_rows(kept, decoded);
+}
+
 // A recommendations outage (every retry answered 503) does not erase what the last run
 // learned: the definitions keep their stored patchAvailable, affected and recommendation,
 // and the summary says so.
