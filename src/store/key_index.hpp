@@ -1,9 +1,11 @@
 #pragma once
 
-// In-memory indexes of one object table for the SQLite backend (docs/adr/0041):
+// In-memory indexes of one object table (docs/adr/0041):
 //   KeyIndex: hash of the uid -> (rowid, stored row hash), open addressing, 20 bytes a
-//             slot, so a full read asks SQL nothing for an unchanged row.
-//   SeenSet:  bitmap by rowid of the rows a full read saw (replaces temp.seen).
+//             slot, so a full read asks SQL nothing for an unchanged row. The SQLite
+//             store keeps one per object; the PostgreSQL store one for the installed
+//             packages of a large full read (docs/adr/0113).
+//   SeenSet:  bitmap by rowid of the rows a full read saw (replaces temp.seen; SQLite).
 
 #include <algorithm>
 #include <array>
@@ -14,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mdesync::store::sqlite {
+namespace mdesync::store {
 
 // 64-bit hash of a uid (8 bytes a step, murmur3 finaliser). Only a lookup key: a hit is
 // confirmed by the content hash (which covers the uid) or by `AND uid = ?` in SQL.
@@ -39,6 +41,21 @@ inline std::uint64_t uid_key(std::string_view uid) noexcept {
     std::memcpy(&v, p, n);
     mix(v ^ (std::uint64_t{n} << 56));
   }
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+// An exact key of a pair of ids that both fit 32 bits (and are not both 0): the pair
+// packed in 64 bits, then mixed by murmur3's finaliser, a bijection, so that two pairs
+// never share a key; nullopt for a pair that does not fit.
+inline std::optional<std::uint64_t> pair_key(std::int64_t a, std::int64_t b) noexcept {
+  constexpr std::int64_t k_limit = std::int64_t{1} << 32;
+  if (a < 0 || b < 0 || a >= k_limit || b >= k_limit || (a == 0 && b == 0)) return std::nullopt;
+  std::uint64_t h = static_cast<std::uint64_t>(a) << 32 | static_cast<std::uint64_t>(b);
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDULL;
   h ^= h >> 33;
@@ -270,4 +287,4 @@ class SeenSet {
   std::vector<std::int64_t> m_other;
 };
 
-}  // namespace mdesync::store::sqlite
+}  // namespace mdesync::store

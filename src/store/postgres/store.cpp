@@ -16,13 +16,6 @@ namespace mdesync::store::pg {
 
 namespace {
 
-// What a full read saw: rows by id, and devices whose installed packages it saw whole
-// (mark_installed_seen: a device instead of its hundred rows).
-constexpr std::string_view k_seen_table =
-    "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
-    "PRIMARY KEY (object, run, id)); CREATE TEMP TABLE IF NOT EXISTS mdesync_seen_device (object "
-    "smallint, run bigint, host bigint, PRIMARY KEY (object, run, host))";
-
 std::string object_id(ObjectType object) {
   return std::to_string(static_cast<int>(object));
 }
@@ -200,6 +193,11 @@ std::string sweep_sql(ObjectType object) {
 
 Result<SweepCounts> PgStore::sweep(ObjectType object, const WriteContext& ctx,
                                    Timestamp snapshot_time) {
+  if (object == ObjectType::installed_package) {
+    // What is held is marked seen with what the index knows of its devices first.
+    if (auto st = merge_held(); !st) return fail(st.error());
+    forget_installed_index();
+  }
   if (auto st = flush_pending_seen(); !st) return fail(st.error());
   return write_op([&]() -> Result<SweepCounts> {
     // Temporary tables have no statistics until analyzed: without them the anti-join

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "store/columns.hpp"
+#include "store/key_index.hpp"
 #include "store/lifecycle.hpp"
 #include "store/postgres/conn.hpp"
 #include "store/postgres/dims.hpp"
@@ -41,6 +42,13 @@ constexpr int k_migrate_lock = 0x6d647332;  // "mds2"
 // Takes the tenant's sync lock on `conn` (a session advisory lock): ErrorCode::
 // store_locked when another session holds it.
 util::Status take_sync_lock(Conn& conn);
+
+// What a full read saw: rows by id, and devices whose installed packages it saw whole
+// (mark_installed_seen, ADR 0113: a device instead of its hundred rows).
+constexpr std::string_view k_seen_table =
+    "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
+    "PRIMARY KEY (object, run, id)); CREATE TEMP TABLE IF NOT EXISTS mdesync_seen_device (object "
+    "smallint, run bigint, host bigint, PRIMARY KEY (object, run, host))";
 
 // Text of a time as the store writes it; microseconds of an integer time column.
 inline std::string micros_text(util::Timestamp t) {
@@ -337,6 +345,10 @@ class PgStore final : public Store {
     std::int64_t staged = 0;  // rows in `copy`, one per key
     KeySet keys;
     CopyBuffer copy;
+    // Rows the client found unchanged in m_installed_index (ADR 0113): not staged; their
+    // devices, or their ids, go to the run's seen set with the merge. (host, id).
+    std::int64_t unchanged = 0;
+    std::vector<std::pair<std::int64_t, std::int64_t>> unchanged_rows;
   };
   HeldRows m_held;
   UpsertCounts m_held_counts;  // of merged held rows, not yet returned
@@ -345,6 +357,34 @@ class PgStore final : public Store {
   bool m_held_lost = false;
   // inventory_versions: the stored versions of a window of devices, by device id.
   std::optional<std::unordered_map<std::string, std::string>> m_versions_window;
+  // The stored id and hash of every installed package by its exact (item, host) key
+  // (ADR 0113), loaded once a full read has held an eighth of the stored rows, and at
+  // least k_held_rows (none for a read that decodes a few devices: its merges are
+  // small), kept until the read's sweep or the transaction's end. A Removed row has no
+  // hash, and an entry whose row this read staged loses its hash: both are merged.
+  // Per device (interned host id): its rows not Removed at the load, and how many of
+  // them this read gave (m_found_ids, once each): a device whose rows were all given
+  // goes to the seen set as one row, not one per unchanged row.
+  std::optional<KeyIndex> m_installed_index;
+  std::unordered_map<std::int64_t, std::int64_t> m_host_rows;
+  std::unordered_map<std::int64_t, std::int64_t> m_host_found;
+  SeenSet m_found_ids;
+  std::int64_t m_held_in_read = 0;              // rows held by this read
+  std::optional<std::int64_t> m_stored_max_id;  // of the table, asked once per read
+  util::Status load_installed_index();
+  // The held rows of `keep` that the index knows unchanged leave `keep` for
+  // m_held.unchanged_rows.
+  void drop_unchanged(std::vector<std::size_t>& keep, const std::vector<RowHash>& hashes);
+  // The seen set's rows for m_held.unchanged_rows of `held`.
+  util::Status mark_unchanged_seen(const HeldRows& held);
+  void forget_installed_index() noexcept {
+    m_installed_index.reset();
+    m_host_rows.clear();
+    m_host_found.clear();
+    m_found_ids = SeenSet{};
+    m_held_in_read = 0;
+    m_stored_max_id.reset();
+  }
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);
   void forget_pending() noexcept {
@@ -355,6 +395,7 @@ class PgStore final : public Store {
     m_held = HeldRows{};
     m_held_counts = {};
     m_held_lost = false;
+    forget_installed_index();
   }
 };
 

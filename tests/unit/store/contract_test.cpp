@@ -1389,6 +1389,118 @@ TEST_P(PgStoreTest, HeldInstalledPackagesAreMergedInFewStatements) {
   EXPECT_EQ(versions.size(), static_cast<std::size_t>(k_devices * k_software + 30));
 }
 
+// A full read that holds many installed packages loads the stored id and hash of every
+// row into the client (ADR 0113): from then on only new and changed rows reach the
+// server; the unchanged ones only go to the run's seen set. Rows the read merged are
+// merged again when given again (the later row wins), and a Removed row (no stored
+// hash) given again is written.
+TEST_P(PgStoreTest, ALargeFullReadSendsOnlyChangedInstalledPackagesOnceItHasTheStoredHashes) {
+  constexpr int k_devices = 1500;
+  constexpr int k_software = 40;  // 60,000 rows: the index loads after 20,000 held
+  auto ip = [](int device, int sw, const std::string& version) {
+    model::InstalledPackage p;
+    p.targets = fmt::format("dev{:04}", device);
+    p.type = fmt::format("sw{:03}", sw);
+    p.uid = p.targets + "_" + p.type;
+    p.version = {version};
+    return p;
+  };
+  auto device_rows = [&](int d, std::string_view changed_version, bool without_sw5) {
+    std::vector<model::InstalledPackage> rows;
+    for (int sw = 0; sw < k_software; ++sw) {
+      if (without_sw5 && sw == 5) continue;
+      rows.push_back(ip(d, sw, sw == 3 ? std::string(changed_version) : "1.0"));
+    }
+    return rows;
+  };
+  auto s = open(OpenOptions{.exclusive = true});
+  ASSERT_TRUE(s);
+  {
+    auto tx = s->begin().value();
+    for (int d = 0; d < k_devices; ++d) {
+      const auto rows = device_rows(d, "1.0", false);
+      ASSERT_TRUE(s->upsert(ctx(1, true), std::span<const model::InstalledPackage>(rows)));
+    }
+    ASSERT_TRUE(tx.commit());
+  }
+  ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
+  admin("CREATE TABLE " + m_schema + ".merges (n int); CREATE FUNCTION " + m_schema +
+        ".count_merge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO " + m_schema +
+        ".merges VALUES (1); RETURN NULL; END$$; CREATE TRIGGER count_merge AFTER INSERT ON " +
+        m_schema + ".installed_package_entry FOR EACH STATEMENT EXECUTE FUNCTION " + m_schema +
+        ".count_merge()");
+  auto full_read = [&](RunId run, auto&& each_device, auto&& after) {
+    WriteContext hold = ctx(run, true, false);
+    hold.hold = true;
+    UpsertCounts counts;
+    auto add = [&](const UpsertCounts& c) {
+      counts.written += c.written;
+      counts.unchanged += c.unchanged;
+    };
+    auto tx = s->begin().value();
+    for (int d = 0; d < k_devices; ++d) {
+      const auto rows = each_device(d);
+      add(s->upsert(hold, std::span<const model::InstalledPackage>(rows)).value());
+    }
+    add(s->flush_upserts().value());
+    after(hold, add);
+    add(s->flush_upserts().value());
+    const auto closed =
+        s->sweep(ObjectType::installed_package, ctx(run), at("2025-06-02T00:00:00Z"));
+    EXPECT_TRUE(tx.commit());
+    return std::pair{counts, closed ? closed->closed : -1};
+  };
+  // Run 2: device 100 (held before the index loads) and device 1400 (after) have a new
+  // version of sw003, devices 7 (before) and 1300 (after) lost sw005; then device 1400
+  // comes again with its old rows.
+  const auto [counts2, closed2] = full_read(
+      2,
+      [&](int d) {
+        return device_rows(d, d == 100 || d == 1400 ? "2.0" : "1.0", d == 7 || d == 1300);
+      },
+      [&](const WriteContext& hold, auto& add) {
+        const auto again = device_rows(1400, "1.0", false);
+        add(s->upsert(hold, std::span<const model::InstalledPackage>(again)).value());
+      });
+  EXPECT_EQ(counts2.written, 3);  // 100's and 1400's sw003, then 1400's back to 1.0
+  EXPECT_EQ(counts2.unchanged, k_devices * k_software - 2 - 2 + (k_software - 1));
+  EXPECT_EQ(closed2, 2);  // devices 7's and 1300's sw005
+  // Three merges: what was held when the index loaded (about 20,000 rows), device 1400's
+  // changed row at the first flush, its old row at the second. The 40,000 rows after the
+  // index were unchanged and never staged (without the index: two more merges).
+  EXPECT_EQ(std::stoi(scalar("SELECT count(*) FROM merges")), 3);
+  std::map<std::string, std::pair<std::string, bool>> stored;  // uid -> version, removed
+  auto scan_all = [&] {
+    stored.clear();
+    ASSERT_TRUE(s->scan(RowVisitor<model::InstalledPackage>([&](const model::InstalledPackage& r) {
+      stored[r.uid] = {r.version.empty() ? "" : r.version.front(),
+                       r.status == model::InstalledPackageStatus::removed};
+      return true;
+    })));
+  };
+  scan_all();
+  EXPECT_EQ(stored["dev0100_sw003"].first, "2.0");
+  EXPECT_EQ(stored["dev1400_sw003"].first, "1.0");  // the later row wins
+  EXPECT_EQ(stored["dev0101_sw003"].first, "1.0");
+  EXPECT_TRUE(stored["dev0007_sw005"].second);
+  EXPECT_TRUE(stored["dev1300_sw005"].second);
+  EXPECT_FALSE(stored["dev1300_sw004"].second);
+  EXPECT_FALSE(stored["dev1301_sw005"].second);
+  EXPECT_EQ(stored.size(), static_cast<std::size_t>(k_devices * k_software));
+
+  // Run 3: every row as in run 1. The Removed rows have no stored hash: written.
+  admin("TRUNCATE " + m_schema + ".merges");
+  const auto [counts3, closed3] = full_read(
+      3, [&](int d) { return device_rows(d, "1.0", false); }, [](const WriteContext&, auto&) {});
+  EXPECT_EQ(counts3.written, 3);  // 100's sw003, 7's and 1300's sw005
+  EXPECT_EQ(counts3.unchanged, k_devices * k_software - 3);
+  EXPECT_EQ(closed3, 0);
+  scan_all();
+  EXPECT_EQ(stored["dev0100_sw003"].first, "1.0");
+  EXPECT_FALSE(stored["dev0007_sw005"].second);
+  EXPECT_FALSE(stored["dev1300_sw005"].second);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PgStoreTest, ::testing::Values("postgresql"),
                          [](const auto& p) { return p.param; });
 

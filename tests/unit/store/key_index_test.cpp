@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-namespace mdesync::store::sqlite {
+namespace mdesync::store {
 namespace {
 
 constexpr std::uint64_t k_a = 0x9E3779B97F4A7C15ULL;
@@ -160,4 +160,4 @@ TEST(SeenSet, DenseAndSparseRowids) {
 }
 
 }  // namespace
-}  // namespace mdesync::store::sqlite
+}  // namespace mdesync::store
