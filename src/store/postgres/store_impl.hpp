@@ -358,9 +358,10 @@ class PgStore final : public Store {
   // inventory_versions: the stored versions of a window of devices, by device id.
   std::optional<std::unordered_map<std::string, std::string>> m_versions_window;
   // The stored id and hash of every installed package by its exact (item, host) key
-  // (ADR 0113), loaded once a full read has held an eighth of the stored rows, and at
-  // least k_held_rows (none for a read that decodes a few devices: its merges are
-  // small), kept until the read's sweep or the transaction's end. A Removed row has no
+  // (ADR 0113), loaded once a full read has held k_held_rows rows, and at least as many
+  // as the devices it skipped have (mark_installed_seen): a read that decodes a few
+  // devices of each hundred keeps its merges, which cost less than loading a million
+  // rows. Kept until the read's sweep or the transaction's end. A Removed row has no
   // hash, and an entry whose row this read staged loses its hash: both are merged.
   // Per device (interned host id): its rows not Removed at the load, and how many of
   // them this read gave (m_found_ids, once each): a device whose rows were all given
@@ -369,8 +370,8 @@ class PgStore final : public Store {
   std::unordered_map<std::int64_t, std::int64_t> m_host_rows;
   std::unordered_map<std::int64_t, std::int64_t> m_host_found;
   SeenSet m_found_ids;
-  std::int64_t m_held_in_read = 0;              // rows held by this read
-  std::optional<std::int64_t> m_stored_max_id;  // of the table, asked once per read
+  std::int64_t m_held_in_read = 0;     // rows held by this read
+  std::int64_t m_skipped_in_read = 0;  // stored rows of the devices it skipped
   util::Status load_installed_index();
   // The held rows of `keep` that the index knows unchanged leave `keep` for
   // m_held.unchanged_rows.
@@ -383,7 +384,7 @@ class PgStore final : public Store {
     m_host_found.clear();
     m_found_ids = SeenSet{};
     m_held_in_read = 0;
-    m_stored_max_id.reset();
+    m_skipped_in_read = 0;
   }
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);

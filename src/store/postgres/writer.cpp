@@ -168,10 +168,6 @@ constexpr std::int64_t k_held_rows = 20000;
 // Rows found unchanged in the client's index (ADR 0113) before a merge: 1.6 MB, and at
 // most as many ids in array text.
 constexpr std::size_t k_held_unchanged = 100000;
-// The client's index of stored installed packages (ADR 0113) is loaded once a read has
-// held this share of the stored rows (and at least k_held_rows): loading costs about
-// what comparing an eighth of the rows on the server does.
-constexpr std::int64_t k_table_share_before_index = 8;
 
 template <typename Row>
 std::string now_param(const WriteContext& ctx) {
@@ -560,15 +556,9 @@ Result<UpsertCounts> PgStore::hold_rows(const WriteContext& ctx,
   std::vector<std::size_t> keep = last_of_each_key(std::span(m_refs).first(rows.size()));
   if (seen) {
     m_held_in_read += static_cast<std::int64_t>(keep.size());
-    if (!m_installed_index && m_held_in_read >= k_held_rows) {
-      if (!m_stored_max_id) {
-        auto top = m_conn->query("SELECT coalesce(max(id), 0) FROM installed_package_entry");
-        if (!top) return fail(top.error());
-        m_stored_max_id = top->int64(0);
-      }
-      if (m_held_in_read >= *m_stored_max_id / k_table_share_before_index) {
-        if (auto st = load_installed_index(); !st) return fail(st.error());
-      }
+    if (!m_installed_index && m_held_in_read >= k_held_rows &&
+        m_held_in_read >= m_skipped_in_read) {
+      if (auto st = load_installed_index(); !st) return fail(st.error());
     }
   }
   if (seen && m_installed_index) drop_unchanged(keep, hashes);
@@ -627,15 +617,11 @@ util::Status PgStore::merge_held() {
     }
     static const std::string k_seen = held_merge_sql(true);
     static const std::string k_unseen = held_merge_sql(false);
-    // Without JIT: the planner's estimate for 20,000 index probes passes jit_above_cost,
-    // and compiling the statement took 25 ms of a 110 ms merge. For this statement
-    // only: back to the session's setting with the next statement.
-    if (auto st = copy_stage<Row>(held.copy, "SET LOCAL jit = off"); !st) return st;
+    if (auto st = copy_stage<Row>(held.copy); !st) return st;
     const std::string now = micros_text(held.now);
     auto r =
         held.seen ? m_conn->query(k_seen, {now, run, object}) : m_conn->query(k_unseen, {now, run});
     if (!r) return fail(r.error());
-    m_conn->defer("SET LOCAL jit TO DEFAULT");
     const std::int64_t unchanged = r->int64(1) - r->int64(0);
     m_held_counts.unchanged += unchanged;
     m_held_counts.written += held.given - held.unchanged - unchanged;
@@ -645,8 +631,10 @@ util::Status PgStore::merge_held() {
 
 // Through a cursor: the rows of a million-row table arrive 50,000 at a time.
 util::Status PgStore::load_installed_index() {
+  auto top = m_conn->query("SELECT coalesce(max(id), 0) FROM installed_package_entry");
+  if (!top) return fail(top.error());
   KeyIndex index;
-  index.reserve(static_cast<std::size_t>(m_stored_max_id.value_or(0)));
+  index.reserve(static_cast<std::size_t>(top->int64(0)));
   m_host_rows.clear();
   if (auto st = m_conn->exec(
           "DECLARE mdesync_keys NO SCROLL CURSOR FOR SELECT item, host, id, CASE WHEN status "
