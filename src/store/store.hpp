@@ -95,6 +95,9 @@ struct WriteContext {
   // upsert, before the sweep. Any other statement of the store merges what is held
   // first, so a read, a sweep or the commit sees every row; a rollback drops them.
   bool hold = false;
+  // Of a full read that skips unchanged devices: the lines it skipped so far. A store
+  // may judge by it how much of the read it will decode (docs/adr/0113).
+  std::int64_t lines_skipped = 0;
 };
 
 struct UpsertCounts {

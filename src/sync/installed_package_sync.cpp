@@ -174,6 +174,7 @@ class InventoryRead {
   Status consume(Staged::Mapped& mapped) {
     merge_tally(m_s, mapped.tally);
     if (auto st = absorb(); !st) return st;
+    m_batch.context().lines_skipped = static_cast<std::int64_t>(m_gate.skipped_lines());
     if (auto st = m_batch.write(mapped.rows, mapped.hashes, mapped.keys); !st) return st;
     return m_ctx.check_cancel();
   }

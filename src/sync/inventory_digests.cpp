@@ -302,7 +302,14 @@ bool DeviceDigests<Row>::skip(const defender::InventoryBlock& block) {
   }
   if (m_count_versions && !s->second.has_versions) return false;
   d.skipped = true;
+  m_skipped_lines += block.lines;
   return true;
+}
+
+template <class Row>
+std::uint64_t DeviceDigests<Row>::skipped_lines() const {
+  std::lock_guard lock(m_mutex);
+  return m_skipped_lines;
 }
 
 template <class Row>

@@ -153,6 +153,8 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   // A device was met again after its block was skipped, or a row named a device other
   // than its block's: the skips of this read cannot be trusted (read again without).
   [[nodiscard]] bool conflict() const;
+  // While and after streaming: the lines of the blocks skipped so far.
+  [[nodiscard]] std::uint64_t skipped_lines() const;
   // After streaming: the devices skipped, with their line counts.
   [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> skipped() const;
   // After streaming: the skipped devices whose lines' lastSeenTimestamp moved.
@@ -198,6 +200,7 @@ class DeviceDigests final : public defender::DeviceGate<Row> {
   std::unordered_map<std::string, Device> m_devices;
   std::vector<Decoded> m_decoded;
   bool m_conflict = false;
+  std::uint64_t m_skipped_lines = 0;
 };
 
 extern template class DeviceDigests<defender::InventoryRow>;

@@ -317,6 +317,8 @@ class Batch {
     m_hashes.push_back(hash);
     return add(std::move(row));
   }
+  // The context of the next upserts (a read's running counts: WriteContext::lines_skipped).
+  store::WriteContext& context() noexcept { return m_write; }
   util::Status flush() {
     if (m_rows.empty()) return {};
     auto st = upsert(m_rows, m_hashes.size() == m_rows.size() ? std::span(m_hashes)

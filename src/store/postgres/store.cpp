@@ -303,9 +303,7 @@ Result<std::int64_t> PgStore::mark_installed_seen(const WriteContext& ctx,
     if (auto st = flush_pending_seen(); !st) return fail(st.error());
   }
   const auto it = m_installed_counts->find(device);
-  const std::int64_t n = it == m_installed_counts->end() ? 0 : it->second;
-  m_skipped_in_read += n;
-  return n;
+  return it == m_installed_counts->end() ? 0 : it->second;
 }
 
 // --- inventory digests ---------------------------------------------------------------

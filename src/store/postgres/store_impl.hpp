@@ -359,8 +359,8 @@ class PgStore final : public Store {
   std::optional<std::unordered_map<std::string, std::string>> m_versions_window;
   // The stored id and hash of every installed package by its exact (item, host) key
   // (ADR 0113), loaded once a full read has held k_held_rows rows, and at least as many
-  // as the devices it skipped have (mark_installed_seen): a read that decodes a few
-  // devices of each hundred keeps its merges, which cost less than loading a million
+  // as the lines it skipped so far (WriteContext::lines_skipped): a read that decodes a
+  // few devices of each hundred keeps its merges, which cost less than loading a million
   // rows. Kept until the read's sweep or the transaction's end. A Removed row has no
   // hash, and an entry whose row this read staged loses its hash: both are merged.
   // Per device (interned host id): its rows not Removed at the load, and how many of
@@ -370,8 +370,7 @@ class PgStore final : public Store {
   std::unordered_map<std::int64_t, std::int64_t> m_host_rows;
   std::unordered_map<std::int64_t, std::int64_t> m_host_found;
   SeenSet m_found_ids;
-  std::int64_t m_held_in_read = 0;     // rows held by this read
-  std::int64_t m_skipped_in_read = 0;  // stored rows of the devices it skipped
+  std::int64_t m_held_in_read = 0;  // rows held by this read
   util::Status load_installed_index();
   // The held rows of `keep` that the index knows unchanged leave `keep` for
   // m_held.unchanged_rows.
@@ -384,7 +383,6 @@ class PgStore final : public Store {
     m_host_found.clear();
     m_found_ids = SeenSet{};
     m_held_in_read = 0;
-    m_skipped_in_read = 0;
   }
   util::Status flush_pending_seen();
   Result<std::int64_t> mark_device_seen(RunId run, std::string_view device_id);

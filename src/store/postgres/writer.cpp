@@ -557,7 +557,7 @@ Result<UpsertCounts> PgStore::hold_rows(const WriteContext& ctx,
   if (seen) {
     m_held_in_read += static_cast<std::int64_t>(keep.size());
     if (!m_installed_index && m_held_in_read >= k_held_rows &&
-        m_held_in_read >= m_skipped_in_read) {
+        m_held_in_read >= ctx.lines_skipped) {
       if (auto st = load_installed_index(); !st) return fail(st.error());
     }
   }

@@ -83,12 +83,15 @@ TEST(InventoryDigests, SkipsOnlyAWholeBlockWithTheStoredDigest) {
   gate.add_stored("changed", {k_a, true, {}});
   gate.add_stored("edge", {k_a, true, {}});
   gate.add_stored("no-versions", {k_a, false, {}});
+  EXPECT_EQ(gate.skipped_lines(), 0U);
   EXPECT_TRUE(gate.skip(block("same", k_a, true, 5)));
+  EXPECT_EQ(gate.skipped_lines(), 5U);  // counted while streaming (WriteContext::lines_skipped)
   EXPECT_FALSE(gate.skip(block("changed", k_b, true)));
   EXPECT_FALSE(gate.skip(block("edge", k_a, false)));
   EXPECT_FALSE(gate.skip(block("no-versions", k_a, true)));  // versions are being counted
   EXPECT_FALSE(gate.skip(block("new", k_a, true)));
   EXPECT_FALSE(gate.conflict());
+  EXPECT_EQ(gate.skipped_lines(), 5U);  // the blocks decoded do not count
   EXPECT_EQ(gate.skipped(), (std::vector<std::pair<std::string, std::uint64_t>>{{"same", 5}}));
   // Kept for the next read: devices met once, in a whole block.
   EXPECT_TRUE(gate.keep("same"));
