@@ -18,6 +18,17 @@
 
 namespace mdesync::store {
 
+// murmur3's 64-bit finaliser: a bijection (each step can be undone), so distinct inputs
+// give distinct outputs.
+constexpr std::uint64_t finalise(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
 // 64-bit hash of a uid (8 bytes a step, murmur3 finaliser). Only a lookup key: a hit is
 // confirmed by the content hash (which covers the uid) or by `AND uid = ?` in SQL.
 inline std::uint64_t uid_key(std::string_view uid) noexcept {
@@ -41,12 +52,7 @@ inline std::uint64_t uid_key(std::string_view uid) noexcept {
     std::memcpy(&v, p, n);
     mix(v ^ (std::uint64_t{n} << 56));
   }
-  h ^= h >> 33;
-  h *= 0xFF51AFD7ED558CCDULL;
-  h ^= h >> 33;
-  h *= 0xC4CEB9FE1A85EC53ULL;
-  h ^= h >> 33;
-  return h;
+  return finalise(h);
 }
 
 // An exact key of a pair of ids that both fit 32 bits (and are not both 0): the pair
@@ -55,13 +61,7 @@ inline std::uint64_t uid_key(std::string_view uid) noexcept {
 inline std::optional<std::uint64_t> pair_key(std::int64_t a, std::int64_t b) noexcept {
   constexpr std::int64_t k_limit = std::int64_t{1} << 32;
   if (a < 0 || b < 0 || a >= k_limit || b >= k_limit || (a == 0 && b == 0)) return std::nullopt;
-  std::uint64_t h = static_cast<std::uint64_t>(a) << 32 | static_cast<std::uint64_t>(b);
-  h ^= h >> 33;
-  h *= 0xFF51AFD7ED558CCDULL;
-  h ^= h >> 33;
-  h *= 0xC4CEB9FE1A85EC53ULL;
-  h ^= h >> 33;
-  return h;
+  return finalise(static_cast<std::uint64_t>(a) << 32 | static_cast<std::uint64_t>(b));
 }
 
 // uid key -> (rowid, stored row hash) of every row of a table, 20 bytes a slot. Two

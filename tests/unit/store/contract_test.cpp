@@ -1123,7 +1123,37 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "p
 
 // --- PostgreSQL only ----------------------------------------------------------------------
 
-class PgStoreTest : public StoreContract {};
+class PgStoreTest : public StoreContract {
+ protected:
+  // The installed package of software `sw` on device `device`.
+  static model::InstalledPackage installed(int device, int sw, const std::string& version) {
+    model::InstalledPackage p;
+    p.targets = fmt::format("dev{:04}", device);
+    p.type = fmt::format("sw{:03}", sw);
+    p.uid = p.targets + "_" + p.type;
+    p.version = {version};
+    return p;
+  }
+  // A full read's context whose installed packages the store may hold (ADR 0106).
+  static WriteContext held_read(RunId run) {
+    WriteContext hold = ctx(run, true, false);
+    hold.hold = true;
+    return hold;
+  }
+  static void add_counts(UpsertCounts& total, const UpsertCounts& c) {
+    total.written += c.written;
+    total.unchanged += c.unchanged;
+  }
+  // From now on, each INSERT statement into the installed packages' table (each merge)
+  // adds a row to `merges`.
+  void count_installed_merges() const {
+    admin("CREATE TABLE " + m_schema + ".merges (n int); CREATE FUNCTION " + m_schema +
+          ".count_merge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO " + m_schema +
+          ".merges VALUES (1); RETURN NULL; END$$; CREATE TRIGGER count_merge AFTER INSERT ON " +
+          m_schema + ".installed_package_entry FOR EACH STATEMENT EXECUTE FUNCTION " + m_schema +
+          ".count_merge()");
+  }
+};
 
 // The server drops the sync's connection in the middle of an object: the object fails
 // and nothing of it is stored; the next transaction reconnects, takes the sync lock
@@ -1306,22 +1336,14 @@ TEST_P(PgStoreTest, VersionsOfSkippedDevicesAreReadAWindowAtATime) {
 TEST_P(PgStoreTest, HeldInstalledPackagesAreMergedInFewStatements) {
   constexpr int k_devices = 300;
   constexpr int k_software = 40;
-  auto ip = [](int device, int sw, const std::string& version) {
-    model::InstalledPackage p;
-    p.targets = fmt::format("dev{:04}", device);
-    p.type = fmt::format("sw{:03}", sw);
-    p.uid = p.targets + "_" + p.type;
-    p.version = {version};
-    return p;
-  };
   // Run 1 (a first load), then run 2: every 10th device has a new version of one
   // software and one more software; device 20 comes again at the end with its rows of run 1.
   auto device_rows = [&](int d, int run) {
     std::vector<model::InstalledPackage> rows;
     for (int sw = 0; sw < k_software; ++sw) {
-      rows.push_back(ip(d, sw, run == 2 && d % 10 == 0 && sw == 3 ? "2.0" : "1.0"));
+      rows.push_back(installed(d, sw, run == 2 && d % 10 == 0 && sw == 3 ? "2.0" : "1.0"));
     }
-    if (run == 2 && d % 10 == 0) rows.push_back(ip(d, k_software, "1.0"));
+    if (run == 2 && d % 10 == 0) rows.push_back(installed(d, k_software, "1.0"));
     return rows;
   };
   auto s = open(OpenOptions{.exclusive = true});
@@ -1335,18 +1357,10 @@ TEST_P(PgStoreTest, HeldInstalledPackagesAreMergedInFewStatements) {
     ASSERT_TRUE(tx.commit());
   }
   ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
-  admin("CREATE TABLE " + m_schema + ".merges (n int); CREATE FUNCTION " + m_schema +
-        ".count_merge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO " + m_schema +
-        ".merges VALUES (1); RETURN NULL; END$$; CREATE TRIGGER count_merge AFTER INSERT ON " +
-        m_schema + ".installed_package_entry FOR EACH STATEMENT EXECUTE FUNCTION " + m_schema +
-        ".count_merge()");
-  WriteContext hold = ctx(2, true, false);
-  hold.hold = true;
+  count_installed_merges();
+  const WriteContext hold = held_read(2);
   UpsertCounts counts;
-  auto add = [&](const UpsertCounts& c) {
-    counts.written += c.written;
-    counts.unchanged += c.unchanged;
-  };
+  auto add = [&](const UpsertCounts& c) { add_counts(counts, c); };
   {
     // Rolled back: nothing held reaches the table.
     auto tx = s->begin().value();
@@ -1397,19 +1411,11 @@ TEST_P(PgStoreTest, HeldInstalledPackagesAreMergedInFewStatements) {
 TEST_P(PgStoreTest, ALargeFullReadSendsOnlyChangedInstalledPackagesOnceItHasTheStoredHashes) {
   constexpr int k_devices = 1500;
   constexpr int k_software = 40;  // 60,000 rows: the index loads after 20,000 held
-  auto ip = [](int device, int sw, const std::string& version) {
-    model::InstalledPackage p;
-    p.targets = fmt::format("dev{:04}", device);
-    p.type = fmt::format("sw{:03}", sw);
-    p.uid = p.targets + "_" + p.type;
-    p.version = {version};
-    return p;
-  };
   auto device_rows = [&](int d, std::string_view changed_version, bool without_sw5) {
     std::vector<model::InstalledPackage> rows;
     for (int sw = 0; sw < k_software; ++sw) {
       if (without_sw5 && sw == 5) continue;
-      rows.push_back(ip(d, sw, sw == 3 ? std::string(changed_version) : "1.0"));
+      rows.push_back(installed(d, sw, sw == 3 ? std::string(changed_version) : "1.0"));
     }
     return rows;
   };
@@ -1424,19 +1430,11 @@ TEST_P(PgStoreTest, ALargeFullReadSendsOnlyChangedInstalledPackagesOnceItHasTheS
     ASSERT_TRUE(tx.commit());
   }
   ASSERT_TRUE(s->sweep(ObjectType::installed_package, ctx(1), at("2025-06-01T00:00:00Z")));
-  admin("CREATE TABLE " + m_schema + ".merges (n int); CREATE FUNCTION " + m_schema +
-        ".count_merge() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO " + m_schema +
-        ".merges VALUES (1); RETURN NULL; END$$; CREATE TRIGGER count_merge AFTER INSERT ON " +
-        m_schema + ".installed_package_entry FOR EACH STATEMENT EXECUTE FUNCTION " + m_schema +
-        ".count_merge()");
+  count_installed_merges();
   auto full_read = [&](RunId run, auto&& each_device, auto&& after) {
-    WriteContext hold = ctx(run, true, false);
-    hold.hold = true;
+    const WriteContext hold = held_read(run);
     UpsertCounts counts;
-    auto add = [&](const UpsertCounts& c) {
-      counts.written += c.written;
-      counts.unchanged += c.unchanged;
-    };
+    auto add = [&](const UpsertCounts& c) { add_counts(counts, c); };
     auto tx = s->begin().value();
     for (int d = 0; d < k_devices; ++d) {
       const auto rows = each_device(d);

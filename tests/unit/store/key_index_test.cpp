@@ -159,5 +159,29 @@ TEST(SeenSet, DenseAndSparseRowids) {
   EXPECT_TRUE(s.contains(std::int64_t{1} << 40));
 }
 
+// The PostgreSQL store counts a device's rows through these keys (ADR 0113): two pairs
+// never share one, and a pair that does not fit has none.
+TEST(PairKey, DistinctPairsHaveDistinctKeysAndPairsPast32BitsHaveNone) {
+  std::set<std::uint64_t> keys;
+  constexpr std::int64_t k_top = std::int64_t{1} << 32;
+  const std::vector<std::int64_t> ids = {0, 1, 2, 3, 255, 256, 65535, 65536, k_top - 2, k_top - 1};
+  for (const auto a : ids) {
+    for (const auto b : ids) {
+      const auto key = pair_key(a, b);
+      if (a == 0 && b == 0) {
+        EXPECT_FALSE(key);
+        continue;
+      }
+      ASSERT_TRUE(key) << a << "," << b;
+      EXPECT_NE(*key, 0U);  // 0 marks an empty KeyIndex slot
+      EXPECT_TRUE(keys.insert(*key).second) << a << "," << b;
+    }
+  }
+  EXPECT_NE(pair_key(1, 2), pair_key(2, 1));
+  EXPECT_FALSE(pair_key(k_top, 1));
+  EXPECT_FALSE(pair_key(1, k_top));
+  EXPECT_FALSE(pair_key(-1, 1));
+}
+
 }  // namespace
 }  // namespace mdesync::store
