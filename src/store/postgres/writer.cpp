@@ -631,10 +631,15 @@ util::Status PgStore::merge_held() {
 
 // Through a cursor: the rows of a million-row table arrive 50,000 at a time.
 util::Status PgStore::load_installed_index() {
-  auto top = m_conn->query("SELECT coalesce(max(id), 0) FROM installed_package_entry");
-  if (!top) return fail(top.error());
+  // Sized by the planner's estimate of the rows (not by the largest id: every row an
+  // INSERT ... ON CONFLICT proposes takes an id, so ids run far ahead of the rows); an
+  // index sized short grows a shard at a time.
+  auto rows = m_conn->query(
+      "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = "
+      "'installed_package_entry'::regclass");
+  if (!rows) return fail(rows.error());
   KeyIndex index;
-  index.reserve(static_cast<std::size_t>(top->int64(0)));
+  if (rows->rows() == 1) index.reserve(static_cast<std::size_t>(rows->int64(0)));
   m_host_rows.clear();
   if (auto st = m_conn->exec(
           "DECLARE mdesync_keys NO SCROLL CURSOR FOR SELECT item, host, id, CASE WHEN status "
