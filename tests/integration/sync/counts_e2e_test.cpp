@@ -114,8 +114,7 @@ TEST_F(CountsE2E, FilteredRowsAreCountedDecodedOrNot) {
 TEST_F(CountsE2E, RepeatedStrayAndPascalCaseRowsAreCounted) {
   start();
   const auto path = db("faults");
-  auto full = config_for(path);
-  full.mode = "full";
+  auto full = full_config_for(path);
   sync_and_check(full, "first full sync");
   mdesim::Faults f;
   f.duplicate_rows = 1000;

@@ -112,6 +112,13 @@ class SyncE2E : public ::testing::Test {
     c.rate_limit_scale = 0;  // the in-process simulator enforces no quotas
     return c;
   }
+  // config_for, a full sync whatever the store holds.
+  config::Config full_config_for(const std::string& db_path,
+                                 const std::string& strategy = "export") const {
+    config::Config c = config_for(db_path, strategy);
+    c.mode = "full";
+    return c;
+  }
 
   // Runs one sync in-process; retries wait on a fake sleeper so faults cost no time.
   sync::RunSummary run(const config::Config& c, const util::CancelToken* cancel = nullptr,

@@ -133,8 +133,7 @@ TEST_F(SyncE2E, FullSyncStoresExactlyTheGroundTruth) {
 TEST_F(SyncE2E, RepeatedFullSyncOfAnUnchangedTenantWritesNothing) {
   start();
   const auto path = db("repeat");
-  auto c = config_for(path);
-  c.mode = "full";
+  auto c = full_config_for(path);
   ASSERT_EQ(run(c).outcome, "success");
   const auto s = run(c);
   ASSERT_EQ(s.outcome, "success") << describe(s);
@@ -181,8 +180,7 @@ TEST_F(SyncE2E, DeltaReachesTheNewTruthAndAgreesWithAFullSync) {
   // A full sync on a copy of the same store gives identical rows.
   const auto full_db = db("full-after-delta");
   fs::copy_file(delta_db, full_db);
-  auto c = config_for(full_db);
-  c.mode = "full";
+  auto c = full_config_for(full_db);
   const auto f = run(c);
   ASSERT_EQ(f.outcome, "success") << describe(f);
   expect_ground_truth(full_db);
@@ -277,8 +275,7 @@ TEST_F(SyncE2E, UnchangedDevicesFindingsAreNotDecodedAgainAndTheStoreMatchesADec
             SQLITE_OK);
   sqlite3_close(handle);
 
-  auto c = config_for(kept);
-  c.mode = "full";
+  auto c = full_config_for(kept);
   const auto s = run(c);
   ASSERT_EQ(s.outcome, "success") << describe(s);
   const auto* v = object_of(s, "vulnerability");
@@ -287,8 +284,7 @@ TEST_F(SyncE2E, UnchangedDevicesFindingsAreNotDecodedAgainAndTheStoreMatchesADec
   EXPECT_LT(v->reused, v->read) << "the delta's devices were decoded";
   expect_ground_truth(kept);
 
-  auto c2 = config_for(decoded);
-  c2.mode = "full";
+  auto c2 = full_config_for(decoded);
   const auto f = run(c2);
   ASSERT_EQ(f.outcome, "success") << describe(f);
   EXPECT_EQ(object_of(f, "vulnerability")->reused, 0);
@@ -305,10 +301,8 @@ TEST_F(SyncE2E, ADayLaterFullMovesLastFoundWithoutDecodingAndMatchesADecodedRead
   start();
   const auto kept = db("day-kept");
   const auto decoded = db("day-decoded");
-  auto c = config_for(kept);
-  c.mode = "full";
-  auto c2 = config_for(decoded);
-  c2.mode = "full";
+  auto c = full_config_for(kept);
+  auto c2 = full_config_for(decoded);
   ASSERT_EQ(run(c).outcome, "success");
   for (int day = 1; day <= 2; ++day) {
     ASSERT_GT(m_sim->advance(24).events, 0U);
@@ -370,10 +364,8 @@ TEST_F(SyncE2E, OnlyChangedFindingLinesAreDecodedAndTheStoreMatchesADecodedRead)
   start();
   const auto kept = db("lines-kept");
   const auto decoded = db("lines-decoded");
-  auto c = config_for(kept);
-  c.mode = "full";
-  auto c2 = config_for(decoded);
-  c2.mode = "full";
+  auto c = full_config_for(kept);
+  auto c2 = full_config_for(decoded);
   ASSERT_EQ(run(c).outcome, "success");
   for (const int hours : {24, 24 * 7}) {
     ASSERT_GT(m_sim->advance(hours).events, 0U);
@@ -431,10 +423,8 @@ TEST_F(SyncE2E, GoneFindingsTheStoreDoesNotHaveMakeTheReadDecodeEveryLine) {
   start();
   const auto kept = db("gone-kept");
   const auto decoded = db("gone-decoded");
-  auto c = config_for(kept);
-  c.mode = "full";
-  auto c2 = config_for(decoded);
-  c2.mode = "full";
+  auto c = full_config_for(kept);
+  auto c2 = full_config_for(decoded);
   ASSERT_EQ(run(c).outcome, "success");
   ASSERT_GT(m_sim->advance(24).events, 0U);
   tamper_with_findings(m_dir / "sim-cache");
@@ -487,8 +477,7 @@ TEST_F(SyncE2E, RecommendationsOutageKeepsTheStoredRecommendationAttributes) {
   mdesim::Faults f;
   f.errors.push_back({"recommendations.list", 503, 50, 0});
   m_sim->add_faults(f);
-  auto c = config_for(path);
-  c.mode = "full";
+  auto c = full_config_for(path);
   c.objects = {"vulnerability_definition"};
   const auto s = run(c);
   ASSERT_EQ(s.outcome, "success") << describe(s);
@@ -513,8 +502,7 @@ TEST_F(SyncE2E, PackagesFailAndKeepTheirRowsWhenTheInventoryReadFails) {
     mdesim::Faults f;
     f.truncated_gzip = 1000;  // every inventory download, every retry
     m_sim->add_faults(f);
-    auto c = config_for(path);
-    c.mode = "full";
+    auto c = full_config_for(path);
     c.objects = with_installed ? std::vector<std::string>{"installed_package", "package"}
                                : std::vector<std::string>{"package"};
     const auto s = run(c);
@@ -537,8 +525,7 @@ TEST_F(SyncE2E, ADeviceWhoseLinesAreNotAdjacentMakesTheInventoryBeReadAgainInFul
   mdesim::Faults f;
   f.stray_row = 1000;
   m_sim->add_faults(f);
-  auto c = config_for(path);
-  c.mode = "full";
+  auto c = full_config_for(path);
   c.objects = {"installed_package", "package"};
   const auto s = run(c);
   ASSERT_EQ(s.outcome, "success") << describe(s);
@@ -584,13 +571,11 @@ TEST_F(SyncE2E, AnApiStrategyReadForgetsTheInventoryDigests) {
   start();
   const auto path = db("mixed");
   ASSERT_EQ(run(config_for(path, "export")).outcome, "success");
-  auto api = config_for(path, "api");
-  api.mode = "full";
+  auto api = full_config_for(path, "api");
   ASSERT_EQ(run(api).outcome, "success");
   // The api strategy rewrote the installed packages without the inventory's fields: the
   // next export read must rebuild every device instead of keeping those rows.
-  auto c = config_for(path, "export");
-  c.mode = "full";
+  auto c = full_config_for(path, "export");
   const auto s = run(c);
   ASSERT_EQ(s.outcome, "success") << describe(s);
   EXPECT_EQ(object_of(s, "installed_package")->reused, 0) << describe(s);
@@ -981,12 +966,10 @@ TEST_F(CliE2E, ADayLaterFullOnPostgresqlExportsTheRowsOfADecodedRead) {
   start();
   const auto lite = db("day-lite");
   const auto decoded = db("day-lite-decoded");
-  auto c_lite = config_for(lite);
-  c_lite.mode = "full";
+  auto c_lite = full_config_for(lite);
   auto c_pg = c_lite;
   c_pg.store = pg;
-  auto c_decoded = config_for(decoded);
-  c_decoded.mode = "full";
+  auto c_decoded = full_config_for(decoded);
   ASSERT_EQ(run(c_lite).outcome, "success");
   ASSERT_EQ(run(c_pg).outcome, "success");
   ASSERT_GT(m_sim->advance(24).events, 0U);
