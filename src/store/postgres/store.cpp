@@ -568,14 +568,14 @@ Result<std::int64_t> PgStore::set_findings_last_found(const WriteContext& ctx,
                                                       std::span<const FindingLastFound> devices) {
   if (devices.empty()) return std::int64_t{0};
   std::vector<std::string> ids;
-  std::string times = "{";
+  std::vector<std::int64_t> micros;
   ids.reserve(devices.size());
+  micros.reserve(devices.size());
   for (const auto& d : devices) {
     ids.push_back(d.device_id);
-    if (times.size() > 1) times += ',';
-    times += micros_text(d.last_found);
+    micros.push_back(d.last_found.time_since_epoch().count());
   }
-  times += '}';
+  const std::string times = bigint_array(micros);
   return write_op([&]() -> Result<std::int64_t> {
     // One statement for every device (ADR 0110): how many open findings show another
     // time now (the CTEs see the rows as they were before it), and one row per device
@@ -617,7 +617,7 @@ Result<std::int64_t> PgStore::close_gone_findings(const WriteContext& ctx, Times
         "WHERE t.targets = ANY($1::text[]) AND f.status_category = 'Open'",
         {text_array(ids)});
     if (!r) return fail(r.error());
-    std::string gone = "{";
+    std::vector<std::int64_t> gone_ids;
     for (int i = 0; i < r->rows(); ++i) {
       r->set_row(i);
       const auto device = r->text(1);
@@ -628,11 +628,10 @@ Result<std::int64_t> PgStore::close_gone_findings(const WriteContext& ctx, Times
       if (std::find(listed.begin(), listed.end(), identity) == listed.end()) {
         continue;
       }
-      if (gone.size() > 1) gone += ',';
-      gone += std::to_string(r->int64(0));
+      gone_ids.push_back(r->int64(0));
     }
-    gone += '}';
-    if (gone.size() == 2) return std::int64_t{0};
+    if (gone_ids.empty()) return std::int64_t{0};
+    const std::string gone = bigint_array(gone_ids);
     static const std::string k_close = close_findings_sql("f.id = ANY($1::bigint[])");
     auto closed = m_conn->query(k_close, {gone, std::to_string(ctx.run_id), micros_text(ctx.now),
                                           micros_text(snapshot_time)});

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -49,6 +50,17 @@ constexpr std::string_view k_seen_table =
     "CREATE TEMP TABLE IF NOT EXISTS mdesync_seen (object smallint, run bigint, id bigint, "
     "PRIMARY KEY (object, run, id)); CREATE TEMP TABLE IF NOT EXISTS mdesync_seen_device (object "
     "smallint, run bigint, host bigint, PRIMARY KEY (object, run, host))";
+
+// An array literal of integers ({1,2,3}) for a bigint[] parameter.
+inline std::string bigint_array(std::span<const std::int64_t> values) {
+  std::string out = "{";
+  for (const auto v : values) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(v);
+  }
+  out += '}';
+  return out;
+}
 
 // Text of a time as the store writes it; microseconds of an integer time column.
 inline std::string micros_text(util::Timestamp t) {
@@ -347,7 +359,6 @@ class PgStore final : public Store {
     CopyBuffer copy;
     // Rows the client found unchanged in m_installed_index (ADR 0113): not staged; their
     // devices, or their ids, go to the run's seen set with the merge. (host, id).
-    std::int64_t unchanged = 0;
     std::vector<std::pair<std::int64_t, std::int64_t>> unchanged_rows;
   };
   HeldRows m_held;

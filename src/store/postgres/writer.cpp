@@ -198,19 +198,15 @@ struct KeyHash {
 
 // Array literals of the items and hosts of `keys`, for unnest($1::bigint[], $2::bigint[]).
 std::pair<std::string, std::string> key_arrays(const std::vector<Key>& keys) {
-  std::string items = "{";
-  std::string hosts = "{";
+  std::vector<std::int64_t> items;
+  std::vector<std::int64_t> hosts;
+  items.reserve(keys.size());
+  hosts.reserve(keys.size());
   for (const auto& [item, host] : keys) {
-    if (items.size() > 1) {
-      items += ',';
-      hosts += ',';
-    }
-    items += std::to_string(item);
-    hosts += std::to_string(host);
+    items.push_back(item);
+    hosts.push_back(host);
   }
-  items += '}';
-  hosts += '}';
-  return {items, hosts};
+  return {bigint_array(items), bigint_array(hosts)};
 }
 
 // The indexes of the last row of each (item, host) key, ascending: a batch keeps the last
@@ -263,7 +259,7 @@ util::Status PgStore::flush_pending() {
 // commit (flush_digests), not just the next statement.
 void PgStore::schedule_flush() {
   if (m_finding_dims.pending() || m_installed_dims.pending() || m_held.staged > 0 ||
-      m_held.unchanged > 0) {
+      !m_held.unchanged_rows.empty()) {
     m_conn->before_next([this] { return flush_pending(); });
   }
 }
@@ -273,7 +269,7 @@ void PgStore::forget_dims() noexcept {
   m_installed_dims.forget();
   // Held rows refer to ids that may now be given again (every operation merges them
   // before it starts, so only a failure around the holding itself gets here with some).
-  if (m_held.staged > 0 || m_held.unchanged > 0) {
+  if (m_held.staged > 0 || !m_held.unchanged_rows.empty()) {
     m_held = HeldRows{};
     m_held_lost = true;
   }
@@ -601,7 +597,7 @@ util::Status PgStore::merge_held() {
                 "installed packages held for a merge were dropped by a failed operation: the "
                 "transaction must be rolled back");
   }
-  if (m_held.staged == 0 && m_held.unchanged == 0) return {};
+  if (m_held.staged == 0 && m_held.unchanged_rows.empty()) return {};
   // Taken first: the statements below run what waits before them (flush_pending), which
   // comes back here with nothing held.
   const HeldRows held = std::exchange(m_held, HeldRows{});
@@ -609,10 +605,11 @@ util::Status PgStore::merge_held() {
     using Row = InstalledPackage;
     const std::string run = std::to_string(held.run);
     const std::string object = std::to_string(static_cast<int>(Table<Row>::object));
-    m_held_counts.unchanged += held.unchanged;
+    const auto found_unchanged = static_cast<std::int64_t>(held.unchanged_rows.size());
+    m_held_counts.unchanged += found_unchanged;
     if (auto st = mark_unchanged_seen(held); !st) return st;
     if (held.staged == 0) {
-      m_held_counts.written += held.given - held.unchanged;
+      m_held_counts.written += held.given - found_unchanged;
       return {};
     }
     static const std::string k_seen = held_merge_sql(true);
@@ -624,7 +621,7 @@ util::Status PgStore::merge_held() {
     if (!r) return fail(r.error());
     const std::int64_t unchanged = r->int64(1) - r->int64(0);
     m_held_counts.unchanged += unchanged;
-    m_held_counts.written += held.given - held.unchanged - unchanged;
+    m_held_counts.written += held.given - found_unchanged - unchanged;
     return {};
   });
 }
@@ -640,7 +637,7 @@ util::Status PgStore::load_installed_index() {
   if (!rows) return fail(rows.error());
   KeyIndex index;
   if (rows->rows() == 1) index.reserve(static_cast<std::size_t>(rows->int64(0)));
-  m_host_rows.clear();
+  std::unordered_map<std::int64_t, std::int64_t> host_rows;
   if (auto st = m_conn->exec(
           "DECLARE mdesync_keys NO SCROLL CURSOR FOR SELECT item, host, id, CASE WHEN status "
           "= 'Removed' THEN NULL ELSE row_hash END, status = 'Removed' FROM "
@@ -655,7 +652,7 @@ util::Status PgStore::load_installed_index() {
     for (int i = 0; i < r->rows(); ++i) {
       r->set_row(i);
       const std::int64_t host = r->int64(1);
-      if (r->int64(4) == 0) ++m_host_rows[host];
+      if (r->int64(4) == 0) ++host_rows[host];
       // A row whose ids do not fit a key is not in the index: it is always merged.
       const auto key = pair_key(r->int64(0), host);
       if (!key) continue;
@@ -664,8 +661,7 @@ util::Status PgStore::load_installed_index() {
   }
   if (auto st = m_conn->exec("CLOSE mdesync_keys"); !st) return st;
   m_installed_index = std::move(index);
-  m_host_found.clear();
-  m_found_ids = SeenSet{};
+  m_host_rows = std::move(host_rows);
   return {};
 }
 
@@ -679,7 +675,6 @@ void PgStore::drop_unchanged(std::vector<std::size_t>& keep, const std::vector<R
     if (m_found_ids.add(found->rowid)) ++m_host_found[host];
     if (*found->row_hash == hashes[i]) {
       m_held.unchanged_rows.emplace_back(host, found->rowid);
-      ++m_held.unchanged;
       return true;
     }
     m_installed_index->put(*key, found->rowid, std::nullopt);
@@ -705,14 +700,6 @@ util::Status PgStore::mark_unchanged_seen(const HeldRows& held) {
   }
   std::sort(hosts.begin(), hosts.end());
   hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
-  auto array = [](const std::vector<std::int64_t>& values) {
-    std::string out = "{";
-    for (const auto v : values) {
-      if (out.size() > 1) out += ',';
-      out += std::to_string(v);
-    }
-    return out + '}';
-  };
   if (auto st = m_conn->exec(k_seen_table); !st) return st;
   auto r = m_conn->query(
       "WITH d AS (INSERT INTO mdesync_seen_device (object, run, host) SELECT $1::smallint, "
@@ -720,7 +707,7 @@ util::Status PgStore::mark_unchanged_seen(const HeldRows& held) {
       "(object, run, id) SELECT $1::smallint, $2::bigint, unnest($4::bigint[]) ON CONFLICT DO "
       "NOTHING",
       {std::to_string(static_cast<int>(ObjectType::installed_package)), std::to_string(held.run),
-       array(hosts), array(ids)});
+       bigint_array(hosts), bigint_array(ids)});
   if (!r) return fail(r.error());
   return {};
 }
